@@ -1,0 +1,55 @@
+# Modelyard: `make help` lists the targets.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+EXTRAS ?= cpu,dev
+PROTO_FILES := $(wildcard proto/modelyard/v1/*.proto)
+
+# vLLM's CPU build and faster-whisper run offline on packaged or locally made models.
+export HF_HUB_OFFLINE := 1
+export VLLM_CPU_KVCACHE_SPACE ?= 1
+export VLLM_ENABLE_V1_MULTIPROCESSING ?= 0
+
+.PHONY: help install proto proto-check run test test-fast lint format bench clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+$(PY):
+	python3 -m venv $(VENV)
+
+install: $(PY)  ## create .venv and install Modelyard with the CPU engines and dev tools (EXTRAS=gpu,dev on CUDA hosts)
+	$(PIP) install -e '.[$(EXTRAS)]'
+	@# vllm-cpu pins a CPU torch; these GPU-built companions break `import vllm` beside it.
+	$(PIP) uninstall -y torchvision torchaudio torchcodec triton 2>/dev/null || true
+
+proto:  ## regenerate the Python stubs from proto/
+	$(PY) -m grpc_tools.protoc -Iproto --python_out=proto --pyi_out=proto --grpc_python_out=proto $(PROTO_FILES)
+
+proto-check:  ## fail if the committed stubs differ from what proto/ generates
+	@tmp=$$(mktemp -d) && $(PY) -m grpc_tools.protoc -Iproto --python_out=$$tmp --pyi_out=$$tmp --grpc_python_out=$$tmp $(PROTO_FILES) \
+	  && diff -r -x __init__.py -x __pycache__ -x '*.proto' $$tmp/modelyard proto/modelyard && echo "stubs up to date"
+
+run:  ## run a router and one local worker on built-in defaults
+	$(VENV)/bin/modelyard up
+
+test:  ## run every test (real gRPC servers, real vLLM CPU and faster-whisper engines)
+	$(PY) -m pytest -q
+
+test-fast:  ## the tests that start no engine
+	$(PY) -m pytest -q -m 'not engines'
+
+lint:  ## ruff and mypy
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+format:  ## apply ruff's fixes and formatting
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+bench:  ## run the benchmarks; writes bench/results/
+	$(PY) -m bench
+
+clean:  ## remove caches and build outputs
+	rm -rf build *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""Places a request can run: GPU workers and cloud providers, all behind `Backend`."""

@@ -1,0 +1,119 @@
+"""A registered GPU worker, reached over gRPC on its own Worker service."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import grpc
+from modelyard.v1 import inference_pb2 as pb
+from modelyard.v1 import worker_pb2, worker_pb2_grpc
+
+from router.backends.base import Backend, BackendError, ModelSpec
+
+# Statuses after which another worker may be tried: the request never reached an engine, or the
+# worker is going away. Anything else (bad input, a real answer) goes back to the caller as is.
+_RETRYABLE = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.RESOURCE_EXHAUSTED})
+_AUDIO_CHUNK = 1 << 20
+
+
+@dataclass
+class WorkerBackend(Backend):
+    worker_address: str = ""
+    max_concurrency: int = 1
+    max_queue: int = 0
+    gpus: Sequence[worker_pb2.GpuInfo] = ()
+    load: worker_pb2.LoadReport = field(default_factory=worker_pb2.LoadReport)
+    draining: bool = False
+    connected_at: float = field(default_factory=time.monotonic)
+    _channel: grpc.aio.Channel | None = field(default=None, init=False, repr=False)
+    _stub: Any = field(default=None, init=False, repr=False)
+
+    @classmethod
+    def from_hello(cls, hello: worker_pb2.WorkerHello) -> WorkerBackend:
+        models = [
+            ModelSpec(m.id, frozenset(m.capabilities), m.engine, m.max_context_tokens) for m in hello.models
+        ]
+        return cls(
+            id=hello.worker_id,
+            kind="worker",
+            models=models,
+            worker_address=hello.address,
+            max_concurrency=max(1, hello.max_concurrency),
+            max_queue=hello.max_queue,
+            gpus=list(hello.gpus),
+        )
+
+    @property
+    def address(self) -> str:
+        return self.worker_address
+
+    @property
+    def capacity(self) -> int:
+        """Requests this worker declared it can hold: running plus its bounded queue."""
+        return self.max_concurrency + self.max_queue
+
+    @property
+    def available(self) -> bool:
+        return not self.draining and self.in_flight < self.capacity
+
+    def _worker_stub(self) -> Any:
+        if self._stub is None:
+            self._channel = grpc.aio.insecure_channel(self.worker_address)
+            self._stub = worker_pb2_grpc.WorkerStub(self._channel)
+        return self._stub
+
+    async def chat(self, request: pb.ChatRequest, timeout: float | None) -> AsyncIterator[pb.ChatResponse]:
+        call = self._worker_stub().Chat(request, timeout=timeout)
+        try:
+            async for response in call:
+                yield response
+        except grpc.aio.AioRpcError as e:
+            raise _backend_error(self.id, e) from e
+        finally:
+            call.cancel()  # no-op when finished; aborts the engine request when the client left early
+
+    async def embed(self, request: pb.EmbedRequest, timeout: float | None) -> pb.EmbedResponse:
+        try:
+            response: pb.EmbedResponse = await self._worker_stub().Embed(request, timeout=timeout)
+        except grpc.aio.AioRpcError as e:
+            raise _backend_error(self.id, e) from e
+        return response
+
+    async def transcribe(
+        self, config: pb.TranscribeConfig, audio: Sequence[bytes], timeout: float | None
+    ) -> AsyncIterator[pb.TranscribeResponse]:
+        call = self._worker_stub().Transcribe(_transcribe_requests(config, audio), timeout=timeout)
+        try:
+            async for response in call:
+                yield response
+        except grpc.aio.AioRpcError as e:
+            raise _backend_error(self.id, e) from e
+        finally:
+            call.cancel()
+
+    async def close(self) -> None:
+        if self._channel is not None:
+            await self._channel.close()
+            self._channel = None
+            self._stub = None
+
+
+async def _transcribe_requests(
+    config: pb.TranscribeConfig, audio: Sequence[bytes]
+) -> AsyncIterator[pb.TranscribeRequest]:
+    yield pb.TranscribeRequest(config=config)
+    for chunk in audio:
+        for start in range(0, len(chunk), _AUDIO_CHUNK):
+            yield pb.TranscribeRequest(audio=chunk[start : start + _AUDIO_CHUNK])
+
+
+def _backend_error(backend_id: str, error: grpc.aio.AioRpcError) -> BackendError:
+    code = error.code()
+    return BackendError(
+        f"worker {backend_id}: {code.name}: {error.details()}",
+        retryable=code in _RETRYABLE,
+        status=code,
+    )
