@@ -38,7 +38,7 @@ class BackendError(Exception):
 @dataclass(frozen=True)
 class ModelSpec:
     id: str
-    capabilities: frozenset[int]  # inference_pb2.Capability values
+    capabilities: frozenset[pb.Capability]
     engine: str = ""
     max_context_tokens: int = 0
 
@@ -60,7 +60,7 @@ class Backend(abc.ABC):
     models: Sequence[ModelSpec]
     in_flight: int = field(default=0, init=False)
 
-    def serves(self, model: str, capability: int) -> bool:
+    def serves(self, model: str, capability: pb.Capability) -> bool:
         return any(m.id == model and capability in m.capabilities for m in self.models)
 
     @property

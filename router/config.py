@@ -1,0 +1,29 @@
+"""Router settings. Built-in defaults run with no file at all."""
+
+from __future__ import annotations
+
+import socket
+from dataclasses import dataclass, field
+
+
+@dataclass
+class RetryPolicy:
+    """Failover before the first chunk: bounded attempts, exponential backoff with full jitter."""
+
+    max_attempts: int = 3
+    backoff_base_s: float = 0.05
+    backoff_max_s: float = 2.0
+
+
+@dataclass
+class RouterConfig:
+    listen: str = "127.0.0.1:50051"
+    router_id: str = field(default_factory=socket.gethostname)
+    # Workers report load this often; a worker that misses `missed_reports` in a row leaves the pool.
+    report_interval_ms: int = 1000
+    missed_reports: int = 3
+    # A worker must say hello this soon after opening its registration stream.
+    hello_timeout_s: float = 10.0
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    # Audio a Transcribe call may send; it is held in memory so another worker can retry it.
+    max_audio_bytes: int = 256 << 20

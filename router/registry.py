@@ -1,0 +1,51 @@
+"""Every backend the router can send requests to, looked up by model and capability."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+
+from modelyard.v1 import inference_pb2 as pb
+
+from router.backends.base import Backend
+
+log = logging.getLogger(__name__)
+
+
+class BackendRegistry:
+    def __init__(self) -> None:
+        self._backends: dict[str, Backend] = {}
+
+    def add(self, backend: Backend) -> Backend | None:
+        """Add or replace a backend; returns the one it replaced, if any."""
+        previous = self._backends.get(backend.id)
+        self._backends[backend.id] = backend
+        return previous
+
+    def remove(self, backend: Backend) -> bool:
+        """Remove this exact backend object (a newer one under the same id stays)."""
+        if self._backends.get(backend.id) is backend:
+            del self._backends[backend.id]
+            return True
+        return False
+
+    def get(self, backend_id: str) -> Backend | None:
+        return self._backends.get(backend_id)
+
+    def __iter__(self) -> Iterator[Backend]:
+        return iter(list(self._backends.values()))
+
+    def __len__(self) -> int:
+        return len(self._backends)
+
+    def serving(self, model: str, capability: pb.Capability) -> list[Backend]:
+        return [b for b in self._backends.values() if b.serves(model, capability)]
+
+    def models(self) -> dict[str, dict[pb.Capability, list[str]]]:
+        """model id -> capability -> backend ids."""
+        out: dict[str, dict[pb.Capability, list[str]]] = {}
+        for backend in self._backends.values():
+            for spec in backend.models:
+                for capability in spec.capabilities:
+                    out.setdefault(spec.id, {}).setdefault(capability, []).append(backend.id)
+        return out

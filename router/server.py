@@ -1,0 +1,77 @@
+"""The router's gRPC server: Router, WorkerRegistry, grpc.health.v1 and reflection on one port."""
+
+from __future__ import annotations
+
+import logging
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+from modelyard.v1 import router_pb2, router_pb2_grpc, worker_pb2, worker_pb2_grpc
+
+from router.api import RouterServicer
+from router.config import RouterConfig
+from router.registry import BackendRegistry
+from router.scheduler import Scheduler
+from router.worker_registry import WorkerRegistryServicer
+
+log = logging.getLogger(__name__)
+
+_SERVICES = (
+    router_pb2.DESCRIPTOR.services_by_name["Router"].full_name,
+    worker_pb2.DESCRIPTOR.services_by_name["WorkerRegistry"].full_name,
+)
+
+
+class RouterServer:
+    def __init__(self, config: RouterConfig | None = None) -> None:
+        self.config = config or RouterConfig()
+        self.registry = BackendRegistry()
+        self.scheduler = Scheduler(self.registry)
+        self.workers = WorkerRegistryServicer(self.registry, self.config)
+        self.health = health.aio.HealthServicer()
+        self._server = grpc.aio.server(
+            options=[
+                ("grpc.max_receive_message_length", 64 << 20),
+                ("grpc.max_send_message_length", 64 << 20),
+                # Keep idle worker leases alive through proxies, and notice dead peers.
+                ("grpc.keepalive_time_ms", 20_000),
+                ("grpc.http2.min_ping_interval_without_data_ms", 5_000),
+                ("grpc.keepalive_permit_without_calls", 1),
+            ]
+        )
+        router_pb2_grpc.add_RouterServicer_to_server(
+            RouterServicer(self.registry, self.scheduler, self.config), self._server
+        )
+        worker_pb2_grpc.add_WorkerRegistryServicer_to_server(self.workers, self._server)
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, self._server)
+        reflection.enable_server_reflection(
+            (*_SERVICES, health.SERVICE_NAME, reflection.SERVICE_NAME), self._server
+        )
+        self.port = 0
+
+    @property
+    def address(self) -> str:
+        host = self.config.listen.rsplit(":", 1)[0]
+        if host in ("0.0.0.0", "[::]", ""):
+            host = "127.0.0.1"
+        return f"{host}:{self.port}"
+
+    async def start(self) -> int:
+        self.port = self._server.add_insecure_port(self.config.listen)
+        if self.port == 0:
+            raise OSError(f"cannot listen on {self.config.listen}")
+        await self._server.start()
+        for service in ("", *_SERVICES):
+            await self.health.set(service, health_pb2.HealthCheckResponse.SERVING)
+        log.info("router %s listening on %s", self.config.router_id, self.address)
+        return self.port
+
+    async def stop(self, grace: float = 5.0) -> None:
+        await self.health.enter_graceful_shutdown()
+        await self._server.stop(grace)
+        for backend in self.registry:
+            await backend.close()
+
+    async def wait_for_termination(self) -> None:
+        await self._server.wait_for_termination()

@@ -1,0 +1,61 @@
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import grpc
+import pytest
+from modelyard.v1 import router_pb2_grpc
+
+from router.config import RetryPolicy, RouterConfig
+from router.server import RouterServer
+from tests.support.echo_worker import EchoWorker
+
+
+@pytest.fixture
+async def router() -> AsyncIterator[RouterServer]:
+    config = RouterConfig(
+        listen="127.0.0.1:0",
+        router_id="test-router",
+        report_interval_ms=100,
+        retry=RetryPolicy(max_attempts=3, backoff_base_s=0.01, backoff_max_s=0.05),
+    )
+    server = RouterServer(config)
+    await server.start()
+    yield server
+    await server.stop(0)
+
+
+@pytest.fixture
+async def stub(router: RouterServer) -> AsyncIterator[router_pb2_grpc.RouterStub]:
+    async with grpc.aio.insecure_channel(router.address) as channel:
+        yield router_pb2_grpc.RouterStub(channel)
+
+
+WorkerFactory = Callable[..., Awaitable[EchoWorker]]
+
+
+@pytest.fixture
+async def echo_workers(router: RouterServer) -> AsyncIterator[WorkerFactory]:
+    started: list[EchoWorker] = []
+
+    async def start(worker_id: str, **kwargs: object) -> EchoWorker:
+        worker = EchoWorker(worker_id, **kwargs)  # type: ignore[arg-type]
+        await worker.start()
+        await worker.register(router.address)
+        started.append(worker)
+        await wait_until(lambda: router.registry.get(worker_id) is not None)
+        return worker
+
+    yield start
+    for worker in started:
+        await worker.stop()
+
+
+async def wait_until(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while not predicate():
+        if loop.time() > end:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.01)

@@ -1,0 +1,132 @@
+"""A test double of a GPU worker: speaks the real Worker and WorkerRegistry protocols, engine-free.
+
+It echoes the last user message back word by word, which lets router tests (and benchmarks) check
+relaying, failover and accounting without starting an engine. Faults are switched on per instance.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import grpc
+from modelyard.v1 import inference_pb2 as pb
+from modelyard.v1 import worker_pb2, worker_pb2_grpc
+
+Context = grpc.aio.ServicerContext[Any, Any]
+
+
+@dataclass
+class Faults:
+    fail_before_first: grpc.StatusCode | None = None  # abort before any chunk
+    fail_after: int | None = None  # abort after this many chunks
+    delay_s: float = 0.0  # before each chunk
+    stall: bool = False  # never answer
+
+
+@dataclass
+class EchoWorker(worker_pb2_grpc.WorkerServicer):  # type: ignore[misc]
+    worker_id: str
+    models: tuple[str, ...] = ("echo",)
+    max_concurrency: int = 4
+    faults: Faults = field(default_factory=Faults)
+    running: int = 0
+    served: int = 0
+    cancelled: int = 0
+    port: int = 0
+    _server: grpc.aio.Server | None = None
+    _registration: asyncio.Task[None] | None = None
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    async def start(self) -> None:
+        self._server = grpc.aio.server()
+        worker_pb2_grpc.add_WorkerServicer_to_server(self, self._server)
+        self.port = self._server.add_insecure_port("127.0.0.1:0")
+        await self._server.start()
+
+    def hello(self) -> worker_pb2.WorkerHello:
+        return worker_pb2.WorkerHello(
+            worker_id=self.worker_id,
+            address=self.address,
+            models=[
+                worker_pb2.ServedModel(
+                    id=m, capabilities=[pb.CAPABILITY_CHAT, pb.CAPABILITY_EMBED], engine="echo"
+                )
+                for m in self.models
+            ],
+            max_concurrency=self.max_concurrency,
+            max_queue=0,
+        )
+
+    async def register(self, router_address: str) -> None:
+        """Open the lease and keep reporting load until `unregister`."""
+        acked = asyncio.Event()
+        self._registration = asyncio.create_task(self._lease(router_address, acked))
+        await asyncio.wait_for(acked.wait(), 10)
+
+    async def _lease(self, router_address: str, acked: asyncio.Event) -> None:
+        async with grpc.aio.insecure_channel(router_address) as channel:
+            stub = worker_pb2_grpc.WorkerRegistryStub(channel)
+            call = stub.Register()
+            await call.write(worker_pb2.WorkerMessage(hello=self.hello()))
+            reply = await call.read()
+            assert reply.HasField("ack")
+            acked.set()
+            while True:
+                load = worker_pb2.LoadReport(running=self.running)
+                await call.write(worker_pb2.WorkerMessage(load=load))
+                await asyncio.sleep(reply.ack.report_interval_ms / 1000)
+
+    async def unregister(self) -> None:
+        if self._registration is not None:
+            self._registration.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._registration
+
+    async def stop(self) -> None:
+        await self.unregister()
+        if self._server is not None:
+            await self._server.stop(0)
+
+    async def Chat(self, request: pb.ChatRequest, context: Context) -> AsyncIterator[pb.ChatResponse]:
+        words = request.messages[-1].content[0].text.split()
+        if self.faults.fail_before_first is not None:
+            await context.abort(self.faults.fail_before_first, f"{self.worker_id} injected failure")
+        self.running += 1
+        try:
+            if self.faults.stall:
+                await asyncio.sleep(3600)
+            for i, word in enumerate(words):
+                if self.faults.fail_after is not None and i == self.faults.fail_after:
+                    await context.abort(grpc.StatusCode.UNAVAILABLE, f"{self.worker_id} died mid-stream")
+                if self.faults.delay_s:
+                    await asyncio.sleep(self.faults.delay_s)
+                yield pb.ChatResponse(delta=pb.ChatDelta(text=word + " "))
+            self.served += 1
+            yield pb.ChatResponse(
+                usage=pb.Usage(
+                    model=request.model,
+                    prompt_tokens=len(words),
+                    completion_tokens=len(words),
+                    finish_reason="stop",
+                )
+            )
+        except asyncio.CancelledError:
+            self.cancelled += 1
+            raise
+        finally:
+            self.running -= 1
+
+    async def Embed(self, request: pb.EmbedRequest, context: Context) -> pb.EmbedResponse:
+        if self.faults.fail_before_first is not None:
+            await context.abort(self.faults.fail_before_first, f"{self.worker_id} injected failure")
+        vectors = [pb.Embedding(values=[float(len(text)), 1.0]) for text in request.inputs]
+        return pb.EmbedResponse(
+            embeddings=vectors, usage=pb.Usage(model=request.model, prompt_tokens=len(vectors))
+        )
