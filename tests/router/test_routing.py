@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import cast
 
 import grpc
 import pytest
@@ -54,7 +55,7 @@ async def test_chat_is_relayed_with_usage(
         (
             pb.ChatRequest(
                 model="echo",
-                messages=[pb.Message(role=pb.Role.ValueType(9), content=[pb.ContentPart(text="x")])],
+                messages=[pb.Message(role=cast(pb.Role, 9), content=[pb.ContentPart(text="x")])],
             ),
             "messages[0].role",
         ),
@@ -106,10 +107,9 @@ async def test_caller_errors_from_a_worker_are_not_retried(
 ) -> None:
     await echo_workers("w1", faults=Faults(fail_before_first=grpc.StatusCode.INVALID_ARGUMENT))
     second = await echo_workers("w2")
+    request = chat_request()
+    request.routing.provider = "w1"  # pinned, so the order is certain
     with pytest.raises(grpc.aio.AioRpcError) as error:
-        # Pin to the failing worker so the order is certain.
-        request = chat_request()
-        request.routing.provider = "w1"
         await collect(stub.Chat(request))
     assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert second.served == 0
