@@ -27,3 +27,22 @@ class RouterConfig:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     # Audio a Transcribe call may send; it is held in memory so another worker can retry it.
     max_audio_bytes: int = 256 << 20
+
+
+@dataclass
+class ProviderConfig:
+    """One cloud (or OpenAI-compatible) backend. `kind` picks its factory in router.backends.factory."""
+
+    name: str  # backend id, unique; e.g. "openai", "anthropic", "deepseek"
+    kind: str  # openai | openai_compatible | deepseek | gemini | anthropic
+    api_key: str = field(default="", repr=False)  # a secret: never logged, never in status
+    base_url: str | None = None  # None: the SDK's default (which honours OPENAI_BASE_URL / ANTHROPIC_BASE_URL)
+    chat_models: list[str] = field(default_factory=list)
+    embed_models: list[str] = field(default_factory=list)
+    transcribe_models: list[str] = field(default_factory=list)
+    vision_models: list[str] = field(default_factory=list)  # chat models that accept images
+    priority: int = 100  # lower is preferred by the priority/fallback strategies
+    enabled: bool = True
+    max_concurrency: int = 64  # in-flight requests this router keeps open on it
+    timeout_s: float = 120.0
+    default_max_tokens: int = 1024  # Anthropic requires max_tokens; used when the request has none
