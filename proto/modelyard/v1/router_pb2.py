@@ -26,13 +26,17 @@ from modelyard.v1 import inference_pb2 as modelyard_dot_v1_dot_inference__pb2
 from modelyard.v1 import worker_pb2 as modelyard_dot_v1_dot_worker__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19modelyard/v1/router.proto\x12\x0cmodelyard.v1\x1a\x1cmodelyard/v1/inference.proto\x1a\x19modelyard/v1/worker.proto\"\x13\n\x11ListModelsRequest\"Y\n\tModelInfo\x12\n\n\x02id\x18\x01 \x01(\t\x12.\n\x0c\x63\x61pabilities\x18\x02 \x03(\x0e\x32\x18.modelyard.v1.Capability\x12\x10\n\x08\x62\x61\x63kends\x18\x03 \x03(\t\"=\n\x12ListModelsResponse\x12\'\n\x06models\x18\x01 \x03(\x0b\x32\x17.modelyard.v1.ModelInfo\"\x12\n\x10GetStatusRequest\"\xf7\x01\n\rBackendStatus\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\x03 \x01(\t\x12)\n\x06models\x18\x04 \x03(\x0b\x32\x19.modelyard.v1.ServedModel\x12\x0f\n\x07healthy\x18\x05 \x01(\x08\x12\x10\n\x08\x64raining\x18\x06 \x01(\x08\x12&\n\x04load\x18\x07 \x01(\x0b\x32\x18.modelyard.v1.LoadReport\x12\x17\n\x0fmax_concurrency\x18\x08 \x01(\r\x12\x11\n\tin_flight\x18\t \x01(\r\x12\x19\n\x11\x63onnected_seconds\x18\n \x01(\x01\"~\n\x11GetStatusResponse\x12\x11\n\trouter_id\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\x16\n\x0euptime_seconds\x18\x03 \x01(\x01\x12-\n\x08\x62\x61\x63kends\x18\x04 \x03(\x0b\x32\x1b.modelyard.v1.BackendStatus2\xff\x02\n\x06Router\x12?\n\x04\x43hat\x12\x19.modelyard.v1.ChatRequest\x1a\x1a.modelyard.v1.ChatResponse0\x01\x12@\n\x05\x45mbed\x12\x1a.modelyard.v1.EmbedRequest\x1a\x1b.modelyard.v1.EmbedResponse\x12S\n\nTranscribe\x12\x1f.modelyard.v1.TranscribeRequest\x1a .modelyard.v1.TranscribeResponse(\x01\x30\x01\x12O\n\nListModels\x12\x1f.modelyard.v1.ListModelsRequest\x1a .modelyard.v1.ListModelsResponse\x12L\n\tGetStatus\x12\x1e.modelyard.v1.GetStatusRequest\x1a\x1f.modelyard.v1.GetStatusResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19modelyard/v1/router.proto\x12\x0cmodelyard.v1\x1a\x1cmodelyard/v1/inference.proto\x1a\x19modelyard/v1/worker.proto\"\x13\n\x11ListModelsRequest\"Y\n\tModelInfo\x12\n\n\x02id\x18\x01 \x01(\t\x12.\n\x0c\x63\x61pabilities\x18\x02 \x03(\x0e\x32\x18.modelyard.v1.Capability\x12\x10\n\x08\x62\x61\x63kends\x18\x03 \x03(\t\"=\n\x12ListModelsResponse\x12\'\n\x06models\x18\x01 \x03(\x0b\x32\x17.modelyard.v1.ModelInfo\"\x12\n\x10GetStatusRequest\"\xb6\x04\n\rBackendStatus\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\x03 \x01(\t\x12)\n\x06models\x18\x04 \x03(\x0b\x32\x19.modelyard.v1.ServedModel\x12\x0f\n\x07healthy\x18\x05 \x01(\x08\x12\x10\n\x08\x64raining\x18\x06 \x01(\x08\x12&\n\x04load\x18\x07 \x01(\x0b\x32\x18.modelyard.v1.LoadReport\x12\x17\n\x0fmax_concurrency\x18\x08 \x01(\r\x12\x11\n\tin_flight\x18\t \x01(\r\x12\x19\n\x11\x63onnected_seconds\x18\n \x01(\x01\x12\x0f\n\x07\x65nabled\x18\x0b \x01(\x08\x12\x10\n\x08priority\x18\x0c \x01(\x05\x12\x0f\n\x07\x63ircuit\x18\r \x01(\t\x12\x14\n\x0csuccess_rate\x18\x0e \x01(\x01\x12\x0f\n\x07ttft_ms\x18\x0f \x01(\x01\x12\x12\n\nlatency_ms\x18\x10 \x01(\x01\x12\x10\n\x08requests\x18\x11 \x01(\x04\x12\x10\n\x08\x66\x61ilures\x18\x12 \x01(\x04\x12\x12\n\nlast_error\x18\x13 \x01(\t\x12\x12\n\nlast_score\x18\x14 \x01(\x01\x12J\n\x10score_components\x18\x15 \x03(\x0b\x32\x30.modelyard.v1.BackendStatus.ScoreComponentsEntry\x1a\x36\n\x14ScoreComponentsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"\xff\x01\n\x11GetStatusResponse\x12\x11\n\trouter_id\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\x16\n\x0euptime_seconds\x18\x03 \x01(\x01\x12-\n\x08\x62\x61\x63kends\x18\x04 \x03(\x0b\x32\x1b.modelyard.v1.BackendStatus\x12\x10\n\x08strategy\x18\x05 \x01(\t\x12=\n\x07weights\x18\x06 \x03(\x0b\x32,.modelyard.v1.GetStatusResponse.WeightsEntry\x1a.\n\x0cWeightsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\x32\xff\x02\n\x06Router\x12?\n\x04\x43hat\x12\x19.modelyard.v1.ChatRequest\x1a\x1a.modelyard.v1.ChatResponse0\x01\x12@\n\x05\x45mbed\x12\x1a.modelyard.v1.EmbedRequest\x1a\x1b.modelyard.v1.EmbedResponse\x12S\n\nTranscribe\x12\x1f.modelyard.v1.TranscribeRequest\x1a .modelyard.v1.TranscribeResponse(\x01\x30\x01\x12O\n\nListModels\x12\x1f.modelyard.v1.ListModelsRequest\x1a .modelyard.v1.ListModelsResponse\x12L\n\tGetStatus\x12\x1e.modelyard.v1.GetStatusRequest\x1a\x1f.modelyard.v1.GetStatusResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'modelyard.v1.router_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
+  _globals['_BACKENDSTATUS_SCORECOMPONENTSENTRY']._loaded_options = None
+  _globals['_BACKENDSTATUS_SCORECOMPONENTSENTRY']._serialized_options = b'8\001'
+  _globals['_GETSTATUSRESPONSE_WEIGHTSENTRY']._loaded_options = None
+  _globals['_GETSTATUSRESPONSE_WEIGHTSENTRY']._serialized_options = b'8\001'
   _globals['_LISTMODELSREQUEST']._serialized_start=100
   _globals['_LISTMODELSREQUEST']._serialized_end=119
   _globals['_MODELINFO']._serialized_start=121
@@ -42,9 +46,13 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_GETSTATUSREQUEST']._serialized_start=275
   _globals['_GETSTATUSREQUEST']._serialized_end=293
   _globals['_BACKENDSTATUS']._serialized_start=296
-  _globals['_BACKENDSTATUS']._serialized_end=543
-  _globals['_GETSTATUSRESPONSE']._serialized_start=545
-  _globals['_GETSTATUSRESPONSE']._serialized_end=671
-  _globals['_ROUTER']._serialized_start=674
-  _globals['_ROUTER']._serialized_end=1057
+  _globals['_BACKENDSTATUS']._serialized_end=862
+  _globals['_BACKENDSTATUS_SCORECOMPONENTSENTRY']._serialized_start=808
+  _globals['_BACKENDSTATUS_SCORECOMPONENTSENTRY']._serialized_end=862
+  _globals['_GETSTATUSRESPONSE']._serialized_start=865
+  _globals['_GETSTATUSRESPONSE']._serialized_end=1120
+  _globals['_GETSTATUSRESPONSE_WEIGHTSENTRY']._serialized_start=1074
+  _globals['_GETSTATUSRESPONSE_WEIGHTSENTRY']._serialized_end=1120
+  _globals['_ROUTER']._serialized_start=1123
+  _globals['_ROUTER']._serialized_end=1506
 # @@protoc_insertion_point(module_scope)
