@@ -12,11 +12,11 @@ import grpc
 from modelyard.v1 import inference_pb2 as pb
 from modelyard.v1 import router_pb2, router_pb2_grpc
 
-from router.config import RouterConfig
 from router.errors import InvalidArgument, RouterError
 from router.failover import Attempt, MidStreamFailure, stream_with_failover
-from router.registry import BackendRegistry
+from router.requests import for_model, has_images
 from router.scheduler import Scheduler
+from router.state import RoutingState
 from router.status import backend_status
 from router.validation import validate_chat, validate_embed, validate_transcribe_config
 
@@ -25,10 +25,10 @@ Context = grpc.aio.ServicerContext[Any, Any]
 
 
 class RouterServicer(router_pb2_grpc.RouterServicer):  # type: ignore[misc]
-    def __init__(self, registry: BackendRegistry, scheduler: Scheduler, config: RouterConfig) -> None:
-        self._registry = registry
+    def __init__(self, state: RoutingState, scheduler: Scheduler) -> None:
+        self._state = state
         self._scheduler = scheduler
-        self._config = config
+        self._config = state.config
         self._started = time.monotonic()
 
     async def Chat(self, request: pb.ChatRequest, context: Context) -> AsyncIterator[pb.ChatResponse]:
@@ -36,18 +36,25 @@ class RouterServicer(router_pb2_grpc.RouterServicer):  # type: ignore[misc]
             validate_chat(request)
             if not request.request_id:
                 request.request_id = uuid.uuid4().hex
-            candidates = self._scheduler.candidates(request.model, pb.CAPABILITY_CHAT, request.routing)
+            prices = self._state.prices
+            candidates = self._scheduler.plan(
+                request.model,
+                pb.CAPABILITY_CHAT,
+                request.routing,
+                estimate_cost=lambda model: prices.estimate_chat_cost(model, request),
+                needs_vision=has_images(request),
+            )
             attempt = Attempt()
             stream = stream_with_failover(
                 candidates,
-                lambda backend, timeout: backend.chat(request, timeout),
-                self._config.retry,
+                lambda c, timeout: c.backend.chat(for_model(request, c.model), timeout),
+                self._state,
                 _deadline(context),
                 attempt,
             )
             async for response in stream:
                 if response.HasField("usage"):
-                    _finish_usage(response.usage, request.request_id, attempt)
+                    self._finish_usage(response.usage, request.request_id, attempt)
                 yield response
         except RouterError as e:
             await _abort(context, e)
@@ -57,16 +64,23 @@ class RouterServicer(router_pb2_grpc.RouterServicer):  # type: ignore[misc]
             validate_embed(request)
             if not request.request_id:
                 request.request_id = uuid.uuid4().hex
-            candidates = self._scheduler.candidates(request.model, pb.CAPABILITY_EMBED, request.routing)
+            tokens = sum(len(text) for text in request.inputs) // 4 + 1
+            prices = self._state.prices
+            candidates = self._scheduler.plan(
+                request.model,
+                pb.CAPABILITY_EMBED,
+                request.routing,
+                estimate_cost=lambda model: prices.cost(model, tokens, 0, 0.0),
+            )
             attempt = Attempt()
             async for response in stream_with_failover(
                 candidates,
-                lambda backend, timeout: _single(backend.embed(request, timeout)),
-                self._config.retry,
+                lambda c, timeout: _single(c.backend.embed(for_model(request, c.model), timeout)),
+                self._state,
                 _deadline(context),
                 attempt,
             ):
-                _finish_usage(response.usage, request.request_id, attempt)
+                self._finish_usage(response.usage, request.request_id, attempt)
                 return response
         except RouterError as e:
             await _abort(context, e)
@@ -79,20 +93,36 @@ class RouterServicer(router_pb2_grpc.RouterServicer):  # type: ignore[misc]
             config, audio = await self._read_transcription(request_iterator)
             if not config.request_id:
                 config.request_id = uuid.uuid4().hex
-            candidates = self._scheduler.candidates(config.model, pb.CAPABILITY_TRANSCRIBE, config.routing)
+            candidates = self._scheduler.plan(config.model, pb.CAPABILITY_TRANSCRIBE, config.routing)
             attempt = Attempt()
             async for response in stream_with_failover(
                 candidates,
-                lambda backend, timeout: backend.transcribe(config, audio, timeout),
-                self._config.retry,
+                lambda c, timeout: c.backend.transcribe(for_model(config, c.model), audio, timeout),
+                self._state,
                 _deadline(context),
                 attempt,
             ):
                 if response.HasField("usage"):
-                    _finish_usage(response.usage, config.request_id, attempt)
+                    self._finish_usage(response.usage, config.request_id, attempt)
                 yield response
         except RouterError as e:
             await _abort(context, e)
+
+    def _finish_usage(self, usage: pb.Usage, request_id: str, attempt: Attempt) -> None:
+        """The router's view wins for who served, what it cost and how long it took, retries included."""
+        usage.request_id = request_id
+        if attempt.chosen is not None:
+            usage.backend = attempt.chosen.backend.id
+            usage.model = usage.model or attempt.chosen.model
+        usage.cost_usd = self._state.prices.cost(
+            attempt.chosen.model if attempt.chosen else usage.model,
+            usage.prompt_tokens,
+            usage.completion_tokens,
+            usage.audio_seconds,
+        )
+        if attempt.ttft_ms is not None:
+            usage.ttft_ms = attempt.ttft_ms
+        usage.latency_ms = (time.perf_counter() - attempt.started_at) * 1000
 
     async def _read_transcription(
         self, requests: AsyncIterator[pb.TranscribeRequest]
@@ -123,24 +153,28 @@ class RouterServicer(router_pb2_grpc.RouterServicer):  # type: ignore[misc]
     async def ListModels(
         self, request: router_pb2.ListModelsRequest, context: Context
     ) -> router_pb2.ListModelsResponse:
+        registry = self._state.registry
         models = [
             router_pb2.ModelInfo(
                 id=model,
                 capabilities=sorted(by_capability),
                 backends=sorted({b for ids in by_capability.values() for b in ids}),
             )
-            for model, by_capability in sorted(self._registry.models().items())
+            for model, by_capability in sorted(registry.models().items())
         ]
         return router_pb2.ListModelsResponse(models=models)
 
     async def GetStatus(
         self, request: router_pb2.GetStatusRequest, context: Context
     ) -> router_pb2.GetStatusResponse:
+        registry = self._state.registry
         return router_pb2.GetStatusResponse(
             router_id=self._config.router_id,
             version=_version(),
             uptime_seconds=time.monotonic() - self._started,
-            backends=[backend_status(b) for b in sorted(self._registry, key=lambda b: b.id)],
+            backends=[backend_status(b, self._state) for b in sorted(registry, key=lambda b: b.id)],
+            strategy=self._state.strategies.default,
+            weights=self._state.strategies.weights(),
         )
 
 
@@ -151,17 +185,6 @@ def _deadline(context: Context) -> float | None:
 
 async def _single(awaitable: object) -> AsyncIterator[pb.EmbedResponse]:
     yield await awaitable  # type: ignore[misc]
-
-
-def _finish_usage(usage: pb.Usage, request_id: str, attempt: Attempt) -> None:
-    """The router's view wins for who served and how long it took, retries included."""
-    now = time.perf_counter()
-    usage.request_id = request_id
-    if attempt.backend is not None:
-        usage.backend = attempt.backend.id
-    if attempt.first_item_at is not None:
-        usage.ttft_ms = (attempt.first_item_at - attempt.started_at) * 1000
-    usage.latency_ms = (now - attempt.started_at) * 1000
 
 
 async def _abort(context: Context, error: RouterError) -> None:

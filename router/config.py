@@ -27,6 +27,19 @@ class RouterConfig:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     # Audio a Transcribe call may send; it is held in memory so another worker can retry it.
     max_audio_bytes: int = 256 << 20
+    # An attempt that has sent nothing after this long (or after its share of the caller's deadline)
+    # is abandoned for the next candidate.
+    first_chunk_timeout_s: float = 60.0
+    strategy: str = "composite"
+    weights: dict[str, dict[str, float]] = field(default_factory=dict)  # strategy -> scorer -> weight
+    providers: list[ProviderConfig] = field(default_factory=list)
+    # Aliases ("fast", "smart") -> ordered entries: "backend/model", a model id, or a backend id.
+    routes: dict[str, list[str]] = field(default_factory=dict)
+    tasks: dict[str, str] = field(default_factory=dict)  # task tag -> route alias
+    prices: dict[str, dict[str, float]] = field(default_factory=dict)  # model -> Price fields
+    health_interval_s: float = 30.0
+    circuit_failure_threshold: int = 5
+    circuit_cooldown_s: float = 30.0
 
 
 @dataclass
@@ -36,7 +49,9 @@ class ProviderConfig:
     name: str  # backend id, unique; e.g. "openai", "anthropic", "deepseek"
     kind: str  # openai | openai_compatible | deepseek | gemini | anthropic
     api_key: str = field(default="", repr=False)  # a secret: never logged, never in status
-    base_url: str | None = None  # None: the SDK's default (which honours OPENAI_BASE_URL / ANTHROPIC_BASE_URL)
+    base_url: str | None = (
+        None  # None: the SDK's default (which honours OPENAI_BASE_URL / ANTHROPIC_BASE_URL)
+    )
     chat_models: list[str] = field(default_factory=list)
     embed_models: list[str] = field(default_factory=list)
     transcribe_models: list[str] = field(default_factory=list)

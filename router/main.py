@@ -8,6 +8,7 @@ import logging
 import signal
 
 from router.config import RouterConfig
+from router.config_loader import ConfigError, load_config
 from router.server import RouterServer
 
 log = logging.getLogger("modelyard.router")
@@ -15,16 +16,21 @@ log = logging.getLogger("modelyard.router")
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="modelyard router", description="Run the Modelyard router.")
-    parser.add_argument(
-        "--listen", default="127.0.0.1:50051", help="host:port to serve gRPC on (default %(default)s)"
-    )
+    parser.add_argument("--config", help="YAML file (default: $MODELYARD_CONFIG, else built-in defaults)")
+    parser.add_argument("--listen", help="host:port to serve gRPC on (default 127.0.0.1:50051)")
+    parser.add_argument("--strategy", help="default routing strategy (default composite)")
     parser.add_argument("--router-id", help="name reported to workers and in status (default: hostname)")
     parser.add_argument("--log-level", default="INFO")
     return parser
 
 
 def config_from_args(args: argparse.Namespace) -> RouterConfig:
-    config = RouterConfig(listen=args.listen)
+    """File, then environment (inside load_config), then these flags."""
+    config = load_config(args.config)
+    if args.listen:
+        config.listen = args.listen
+    if args.strategy:
+        config.strategy = args.strategy
     if args.router_id:
         config.router_id = args.router_id
     return config
@@ -33,7 +39,10 @@ def config_from_args(args: argparse.Namespace) -> RouterConfig:
 async def serve(config: RouterConfig, grace: float = 5.0) -> None:
     server = RouterServer(config)
     await server.start()
-    print(f"modelyard router ready on {server.address}", flush=True)
+    providers = (
+        ", ".join(p.name for p in config.providers) or "none (set OPENAI_API_KEY, ANTHROPIC_API_KEY, ...)"
+    )
+    print(f"modelyard router ready on {server.address}; cloud providers: {providers}", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -44,9 +53,15 @@ async def serve(config: RouterConfig, grace: float = 5.0) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    asyncio.run(serve(config_from_args(args)))
+    try:
+        config = config_from_args(args)
+        RouterServer(config)  # fail here, before binding, on a bad strategy or provider
+    except (ConfigError, ValueError) as e:
+        parser.error(str(e))
+    asyncio.run(serve(config))
     return 0

@@ -7,12 +7,14 @@ import logging
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
-from modelyard.v1 import router_pb2, router_pb2_grpc, worker_pb2, worker_pb2_grpc
+from modelyard.v1 import admin_pb2, admin_pb2_grpc, router_pb2, router_pb2_grpc, worker_pb2, worker_pb2_grpc
 
+from router.admin import AdminServicer
 from router.api import RouterServicer
+from router.backends.factory import create_backend
 from router.config import RouterConfig
-from router.registry import BackendRegistry
 from router.scheduler import Scheduler
+from router.state import RoutingState
 from router.worker_registry import WorkerRegistryServicer
 
 log = logging.getLogger(__name__)
@@ -20,14 +22,18 @@ log = logging.getLogger(__name__)
 _SERVICES = (
     router_pb2.DESCRIPTOR.services_by_name["Router"].full_name,
     worker_pb2.DESCRIPTOR.services_by_name["WorkerRegistry"].full_name,
+    admin_pb2.DESCRIPTOR.services_by_name["Admin"].full_name,
 )
 
 
 class RouterServer:
     def __init__(self, config: RouterConfig | None = None) -> None:
         self.config = config or RouterConfig()
-        self.registry = BackendRegistry()
-        self.scheduler = Scheduler(self.registry)
+        self.state = RoutingState(self.config)
+        self.registry = self.state.registry
+        for provider in self.config.providers:
+            self.registry.add(create_backend(provider, self.state.prices))
+        self.scheduler = Scheduler(self.state)
         self.workers = WorkerRegistryServicer(self.registry, self.config)
         self.health = health.aio.HealthServicer()
         self._server = grpc.aio.server(
@@ -40,8 +46,9 @@ class RouterServer:
                 ("grpc.keepalive_permit_without_calls", 1),
             ]
         )
-        router_pb2_grpc.add_RouterServicer_to_server(
-            RouterServicer(self.registry, self.scheduler, self.config), self._server
+        router_pb2_grpc.add_RouterServicer_to_server(RouterServicer(self.state, self.scheduler), self._server)
+        admin_pb2_grpc.add_AdminServicer_to_server(
+            AdminServicer(self.state, self.scheduler, self.workers), self._server
         )
         worker_pb2_grpc.add_WorkerRegistryServicer_to_server(self.workers, self._server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self._server)
@@ -64,11 +71,13 @@ class RouterServer:
         await self._server.start()
         for service in ("", *_SERVICES):
             await self.health.set(service, health_pb2.HealthCheckResponse.SERVING)
+        self.state.health.start()
         log.info("router %s listening on %s", self.config.router_id, self.address)
         return self.port
 
     async def stop(self, grace: float = 5.0) -> None:
         await self.health.enter_graceful_shutdown()
+        await self.state.health.stop()
         await self._server.stop(grace)
         for backend in self.registry:
             await backend.close()

@@ -1,4 +1,4 @@
-"""How a backend looks in GetStatus."""
+"""How a backend looks in GetStatus: identity, health, circuit, EWMAs and the last score's components."""
 
 from __future__ import annotations
 
@@ -8,21 +8,34 @@ from modelyard.v1 import router_pb2
 
 from router.backends.base import Backend
 from router.backends.worker import WorkerBackend
+from router.state import RoutingState
 
 
-def backend_status(backend: Backend) -> router_pb2.BackendStatus:
+def backend_status(backend: Backend, state: RoutingState) -> router_pb2.BackendStatus:
+    stats = state.stats[backend.id]
+    settings = state.settings[backend]
     status = router_pb2.BackendStatus(
         id=backend.id,
         kind=backend.kind,
         address=backend.address,
         models=[m.to_proto() for m in backend.models],
-        healthy=backend.available,
+        healthy=state.health.is_healthy(backend.id),
         in_flight=backend.in_flight,
+        enabled=settings.enabled,
+        priority=settings.priority,
+        circuit=state.circuits[backend.id].state.value,
+        success_rate=stats.success_rate,
+        ttft_ms=stats.ttft_ms or 0.0,
+        latency_ms=stats.latency_ms or 0.0,
+        requests=stats.requests,
+        failures=stats.failures,
+        last_error=stats.last_error,
+        last_score=stats.last_score,
+        score_components=stats.score_components,
+        max_concurrency=getattr(backend, "max_concurrency", 0),
     )
     if isinstance(backend, WorkerBackend):
-        status.healthy = True  # an open lease is the health signal; capacity is reported separately
         status.draining = backend.draining
         status.load.CopyFrom(backend.load)
-        status.max_concurrency = backend.max_concurrency
         status.connected_seconds = time.monotonic() - backend.connected_at
     return status

@@ -41,6 +41,7 @@ class ModelSpec:
     capabilities: frozenset[pb.Capability]
     engine: str = ""
     max_context_tokens: int = 0
+    vision: bool = False  # chat model that accepts images
 
     def to_proto(self) -> worker_pb2.ServedModel:
         return worker_pb2.ServedModel(

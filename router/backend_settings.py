@@ -1,0 +1,34 @@
+"""Per-backend switches an operator changes at run time (Admin service): enabled and priority.
+
+Kept by backend id apart from the backend objects, so a worker that reconnects keeps them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from router.backends.base import Backend
+
+DEFAULT_PRIORITY = 100
+
+
+@dataclass
+class BackendSettings:
+    enabled: bool = True
+    priority: int = DEFAULT_PRIORITY
+
+
+class SettingsBook:
+    def __init__(self) -> None:
+        self._settings: dict[str, BackendSettings] = {}
+
+    def __getitem__(self, backend: Backend) -> BackendSettings:
+        settings = self._settings.get(backend.id)
+        if settings is None:
+            # First sight: start from what the backend was configured with.
+            settings = BackendSettings(
+                enabled=bool(getattr(backend, "enabled", True)),
+                priority=int(getattr(backend, "priority", DEFAULT_PRIORITY)),
+            )
+            self._settings[backend.id] = settings
+        return settings

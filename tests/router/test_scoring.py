@@ -1,0 +1,162 @@
+"""Table-driven tests of each scorer, each strategy and the circuit breaker."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pytest
+from modelyard.v1 import inference_pb2 as pb
+from modelyard.v1 import worker_pb2
+
+from router.backends.base import ModelSpec
+from router.backends.worker import WorkerBackend
+from router.circuit import CircuitBreaker
+from router.errors import InvalidArgument
+from router.scoring.base import Candidate, spread_score
+from router.scoring.strategies import SCORERS, Strategies, rank
+from router.stats import BackendStats
+
+
+def worker(
+    name: str, running: int = 0, capacity: int = 4, kv: float = 0.0, in_flight: int = 0
+) -> WorkerBackend:
+    backend = WorkerBackend(
+        id=name,
+        kind="worker",
+        models=[ModelSpec("m", frozenset({pb.CAPABILITY_CHAT}))],
+        max_concurrency=capacity,
+    )
+    backend.load = worker_pb2.LoadReport(running=running, kv_cache_usage=kv)
+    backend.in_flight = in_flight
+    return backend
+
+
+def candidate(
+    name: str,
+    *,
+    success: float = 1.0,
+    ttft: float | None = None,
+    cost: float = 0.0,
+    priority: int = 100,
+    running: int = 0,
+    kv: float = 0.0,
+) -> Candidate:
+    stats = BackendStats(success_rate=success, ttft_ms=ttft)
+    return Candidate(worker(name, running=running, kv=kv), "m", stats, cost, priority)
+
+
+def scores(scorer: str, candidates: Sequence[Candidate]) -> list[float]:
+    return [round(v, 3) for v in SCORERS[scorer].score(candidates)]
+
+
+@pytest.mark.parametrize(
+    ("scorer", "candidates", "expected"),
+    [
+        ("success_rate", [candidate("a", success=1.0), candidate("b", success=0.25)], [1.0, 0.25]),
+        ("latency", [candidate("a", ttft=100), candidate("b", ttft=400)], [1.0, 0.25]),
+        ("latency", [candidate("a", ttft=100), candidate("b")], [1.0, 1.0]),  # unmeasured: give it a chance
+        ("latency", [candidate("a"), candidate("b")], [1.0, 1.0]),
+        (
+            "load",
+            [candidate("a", running=0), candidate("b", running=2), candidate("c", running=4)],
+            [1.0, 0.5, 0.0],
+        ),
+        ("load", [candidate("a", kv=0.9), candidate("b", running=1)], [0.1, 0.75]),
+        (
+            "cost",
+            [candidate("a", cost=1.0), candidate("b", cost=3.0), candidate("c", cost=2.0)],
+            [1.0, 0.0, 0.5],
+        ),
+        ("cost", [candidate("a", cost=2.0), candidate("b", cost=2.0)], [1.0, 1.0]),
+        ("priority", [candidate("a", priority=1), candidate("b", priority=3)], [1.0, 0.0]),
+    ],
+)
+def test_scorer(scorer: str, candidates: list[Candidate], expected: list[float]) -> None:
+    assert scores(scorer, candidates) == expected
+
+
+def test_spread_score_higher_is_better() -> None:
+    assert spread_score([1.0, 3.0], lower_is_better=False) == [0.0, 1.0]
+
+
+def pool() -> list[Candidate]:
+    """cheap-but-flaky, fast-but-dear, idle-but-slow, first-in-priority-but-busy."""
+    return [
+        candidate("cheap", success=0.5, ttft=300, cost=0.001, priority=3, running=1),
+        candidate("fast", success=1.0, ttft=50, cost=0.010, priority=2, running=1),
+        candidate("idle", success=1.0, ttft=600, cost=0.005, priority=4, running=0),
+        candidate("first", success=1.0, ttft=200, cost=0.008, priority=1, running=3),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("strategy", "best"),
+    [
+        ("composite", "fast"),
+        ("fallback", "first"),
+        ("priority", "first"),
+        ("cost_optimized", "cheap"),
+        ("latency", "fast"),
+        ("least_loaded", "idle"),
+    ],
+)
+def test_strategy_picks(strategy: str, best: str) -> None:
+    ranked = rank(pool(), Strategies().weights(strategy))
+    assert ranked[0].backend.id == best
+    assert all(0.0 <= v <= 1.0 for c in ranked for v in c.components.values())
+
+
+def test_fallback_is_strict_priority_order() -> None:
+    ranked = rank(pool(), Strategies().weights("fallback"))
+    assert [c.backend.id for c in ranked] == ["first", "fast", "cheap", "idle"]
+
+
+def test_weights_change_at_runtime_and_are_checked() -> None:
+    strategies = Strategies()
+    strategies.set_weights("composite", {"cost": 1})
+    assert rank(pool(), strategies.weights())[0].backend.id == "cheap"
+    with pytest.raises(InvalidArgument, match="unknown scorer"):
+        strategies.set_weights("composite", {"vibes": 1})
+    with pytest.raises(InvalidArgument, match="unknown strategy"):
+        strategies.check("random")
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_circuit_opens_after_threshold_and_one_probe_closes_it() -> None:
+    clock = Clock()
+    breaker = CircuitBreaker(failure_threshold=3, cooldown_s=10, clock=clock)
+    for _ in range(2):
+        breaker.record_failure()
+    assert breaker.state.value == "closed"
+    breaker.record_failure()
+    assert breaker.state.value == "open"
+    assert not breaker.allows()
+    clock.now = 10
+    assert breaker.state.value == "half_open"
+    assert breaker.allows()
+    breaker.on_attempt()
+    assert not breaker.allows()  # one probe at a time
+    breaker.record_success()
+    assert breaker.state.value == "closed"
+
+
+def test_failed_probe_reopens_and_retry_after_is_honoured() -> None:
+    clock = Clock()
+    breaker = CircuitBreaker(failure_threshold=3, cooldown_s=10, clock=clock)
+    breaker.record_failure(retry_after_s=42)  # a 429 opens at once, for as long as it says
+    assert breaker.state.value == "open"
+    clock.now = 41
+    assert not breaker.allows()
+    clock.now = 42
+    breaker.on_attempt()
+    breaker.record_failure()
+    assert breaker.state.value == "open"
+    clock.now = 52
+    assert breaker.allows()
