@@ -33,3 +33,17 @@ class CapacityExhausted(RouterError):
 
 class FailedPrecondition(RouterError):
     code = grpc.StatusCode.FAILED_PRECONDITION
+
+
+class Unauthenticated(RouterError):
+    code = grpc.StatusCode.UNAUTHENTICATED
+
+
+class PermissionDenied(RouterError):
+    code = grpc.StatusCode.PERMISSION_DENIED
+
+
+class BudgetExceeded(RouterError):
+    """A tenant's token or cost limit would be passed; the message names the limit."""
+
+    code = grpc.StatusCode.RESOURCE_EXHAUSTED

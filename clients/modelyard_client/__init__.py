@@ -1,0 +1,75 @@
+"""Modelyard's Python client: `Client` (blocking) and `AsyncClient` (asyncio) for the router's gRPC API.
+
+from modelyard_client import Client, TextDelta
+
+with Client() as client:
+    for event in client.chat("Write a haiku about routers"):
+        if isinstance(event, TextDelta):
+            print(event.text, end="", flush=True)
+"""
+
+from modelyard_client._async_client import AsyncClient
+from modelyard_client._client import Client
+from modelyard_client._errors import (
+    Cancelled,
+    DeadlineExceeded,
+    FailedPrecondition,
+    Internal,
+    InvalidArgument,
+    ModelyardError,
+    NotFound,
+    PermissionDenied,
+    ResourceExhausted,
+    Unauthenticated,
+    Unavailable,
+    Unimplemented,
+)
+from modelyard_client._types import (
+    BackendStatus,
+    ChatEvent,
+    ChatResult,
+    Embeddings,
+    Image,
+    Load,
+    ModelInfo,
+    RouterStatus,
+    Segment,
+    ServedModel,
+    TextDelta,
+    TranscribeEvent,
+    TranscriptionInfo,
+    Usage,
+    Word,
+)
+
+__all__ = [
+    "AsyncClient",
+    "BackendStatus",
+    "Cancelled",
+    "ChatEvent",
+    "ChatResult",
+    "Client",
+    "DeadlineExceeded",
+    "Embeddings",
+    "FailedPrecondition",
+    "Image",
+    "Internal",
+    "InvalidArgument",
+    "Load",
+    "ModelInfo",
+    "ModelyardError",
+    "NotFound",
+    "PermissionDenied",
+    "ResourceExhausted",
+    "RouterStatus",
+    "Segment",
+    "ServedModel",
+    "TextDelta",
+    "TranscribeEvent",
+    "TranscriptionInfo",
+    "Unauthenticated",
+    "Unavailable",
+    "Unimplemented",
+    "Usage",
+    "Word",
+]
