@@ -27,7 +27,7 @@ def test_file_then_environment(tmp_path: Path) -> None:
     path.write_text(
         """
 strategy: cost_optimized
-routes: {fast: [anthropic/claude-3-5-haiku-latest, openai/gpt-4o-mini]}
+routes: {fast: [anthropic/claude-haiku-4-5, openai/gpt-4o-mini]}
 tasks: {code: fast}
 providers:
   openai: {priority: 5}
@@ -38,7 +38,7 @@ providers:
         path, env={"OPENAI_API_KEY": "k1", "LOCAL_KEY": "k2", "MODELYARD_STRATEGY": "latency"}
     )
     assert config.strategy == "latency"
-    assert config.routes["fast"][0] == "anthropic/claude-3-5-haiku-latest"
+    assert config.routes["fast"][0] == "anthropic/claude-haiku-4-5"
     openai, local = config.providers
     assert (openai.kind, openai.priority, openai.api_key) == ("openai", 5, "k1")
     assert (local.base_url, local.chat_models, local.api_key) == ("http://127.0.0.1:8000/v1", ["llama"], "k2")

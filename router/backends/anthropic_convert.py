@@ -1,0 +1,84 @@
+"""Our chat messages in the Anthropic Messages format: system text apart, images as image blocks.
+
+Conversions raise ValueError for input the API cannot take; the backend turns that into
+INVALID_ARGUMENT with its own name on it.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Sequence
+from typing import Literal
+
+from anthropic.types import ImageBlockParam, MessageParam, TextBlockParam
+from modelyard.v1 import inference_pb2 as pb
+
+from router.backends.cloud import parse_data_url
+
+MediaType = Literal["image/jpeg", "image/png", "image/gif", "image/webp"]
+_MEDIA_TYPES: dict[str, MediaType] = {
+    "image/jpeg": "image/jpeg",
+    "image/jpg": "image/jpeg",
+    "image/png": "image/png",
+    "image/gif": "image/gif",
+    "image/webp": "image/webp",
+}
+
+# Anthropic's stop reasons as the proto names finish reasons (stop | length | abort).
+FINISH_REASONS = {
+    "end_turn": "stop",
+    "stop_sequence": "stop",
+    "max_tokens": "length",
+    "model_context_window_exceeded": "length",
+}
+
+
+def split_system(messages: Sequence[pb.Message]) -> tuple[str, list[MessageParam]]:
+    """(system prompt, conversation): Anthropic takes system text as its own parameter, not a turn."""
+    system: list[str] = []
+    conversation: list[MessageParam] = []
+    for index, message in enumerate(messages):
+        if message.role == pb.ROLE_SYSTEM:
+            if any(part.HasField("image") for part in message.content):
+                raise ValueError(f"messages[{index}]: a system message cannot carry images")
+            system.append("".join(part.text for part in message.content))
+            continue
+        if message.role == pb.ROLE_USER:
+            conversation.append({"role": "user", "content": _content(index, message)})
+        elif message.role == pb.ROLE_ASSISTANT:
+            if any(part.HasField("image") for part in message.content):
+                raise ValueError(f"messages[{index}]: only user messages may carry images")
+            conversation.append({"role": "assistant", "content": _content(index, message)})
+        else:
+            raise ValueError(f"messages[{index}].role: {message.role} is not a role this API knows")
+    return "\n\n".join(system), conversation
+
+
+def _content(index: int, message: pb.Message) -> str | list[TextBlockParam | ImageBlockParam]:
+    if not any(part.HasField("image") for part in message.content):
+        return "".join(part.text for part in message.content)
+    blocks: list[TextBlockParam | ImageBlockParam] = []
+    for part in message.content:
+        if part.HasField("image"):
+            blocks.append(image_block(index, part.image))
+        elif part.text:  # the API rejects empty text blocks
+            blocks.append({"type": "text", "text": part.text})
+    return blocks
+
+
+def image_block(index: int, image: pb.Image) -> ImageBlockParam:
+    if image.HasField("url"):
+        inline = parse_data_url(image.url)
+        if inline is None:
+            # An http(s) URL: Anthropic fetches it itself.
+            return {"type": "image", "source": {"type": "url", "url": image.url}}
+        mime_type, data = inline
+    else:
+        mime_type, data = image.mime_type, base64.b64encode(image.data).decode("ascii")
+    media_type = _MEDIA_TYPES.get(mime_type.lower())
+    if media_type is None:
+        raise ValueError(
+            f"messages[{index}]: image type {mime_type or '(none)'!r} is not one of "
+            f"{', '.join(sorted(set(_MEDIA_TYPES.values())))}"
+        )
+    return {"type": "image", "source": {"type": "base64", "media_type": media_type, "data": data}}

@@ -1,0 +1,270 @@
+"""OpenAI and every OpenAI-compatible API (DeepSeek, Gemini's OpenAI surface, vLLM, Ollama), on the official SDK."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections.abc import AsyncIterator, Sequence
+from typing import Literal
+
+import grpc
+import openai
+from modelyard.v1 import inference_pb2 as pb
+from openai import AsyncOpenAI, omit
+from openai.types import CompletionUsage
+
+from router.backends.base import BackendError
+from router.backends.cloud import HEALTH_TIMEOUT_S, NO_API_KEY, CloudBackend, proto_float
+from router.backends.cloud_errors import (
+    broken_stream,
+    connection_error,
+    http_status_error,
+    retry_after_seconds,
+)
+from router.backends.openai_convert import (
+    audio_file,
+    chat_messages,
+    plain_transcription_events,
+    transcription_events,
+    wav_duration,
+)
+from router.config import ProviderConfig
+from router.pricing import CHARS_PER_TOKEN, PriceTable, estimate_prompt_tokens
+
+# OpenAI's own API wants max_completion_tokens (its reasoning models refuse max_tokens); most
+# compatible servers only know max_tokens. The preset says which one a kind speaks.
+MaxTokensParam = Literal["max_completion_tokens", "max_tokens"]
+
+# OpenAI's GPT-4o transcription models answer only in plain `json` (text, no segments or timings);
+# they refuse verbose_json with a 400.
+JSON_ONLY_TRANSCRIBE_MODELS = frozenset({"gpt-4o-transcribe", "gpt-4o-mini-transcribe"})
+
+# Finish reasons as the proto names them: stop | length | abort.
+_FINISH_REASONS = {"stop": "stop", "length": "length"}
+
+
+class OpenAIBackend(CloudBackend):
+    def __init__(
+        self,
+        config: ProviderConfig,
+        prices: PriceTable | None = None,
+        *,
+        max_tokens_param: MaxTokensParam = "max_completion_tokens",
+    ) -> None:
+        super().__init__(config, prices)
+        self.max_tokens_param: MaxTokensParam = max_tokens_param
+        # No SDK retries: the router retries on another candidate, within the caller's deadline.
+        self._client = AsyncOpenAI(
+            api_key=config.api_key or NO_API_KEY,
+            base_url=config.base_url,
+            max_retries=0,
+            timeout=config.timeout_s,
+        )
+
+    @property
+    def base_url(self) -> str:
+        return str(self._client.base_url)
+
+    async def chat(self, request: pb.ChatRequest, timeout: float | None) -> AsyncIterator[pb.ChatResponse]:
+        self.check_images(request)
+        try:
+            messages = chat_messages(request)
+        except ValueError as e:
+            raise self.invalid(str(e)) from e
+        sampling = request.sampling
+        max_tokens = sampling.max_tokens if sampling.HasField("max_tokens") else None
+        budget = self.request_timeout(timeout)
+        loop = asyncio.get_running_loop()
+        # The SDK's timeout bounds each read, not the whole answer; the deadline is checked per chunk.
+        deadline = loop.time() + budget
+        model, finish, usage, chars = request.model, "", None, 0
+        try:
+            stream = await self._client.chat.completions.create(
+                model=request.model,
+                messages=messages,
+                stream=True,
+                stream_options={"include_usage": True},
+                temperature=proto_float(sampling.temperature) if sampling.HasField("temperature") else omit,
+                top_p=proto_float(sampling.top_p) if sampling.HasField("top_p") else omit,
+                max_completion_tokens=max_tokens
+                if max_tokens is not None and self.max_tokens_param == "max_completion_tokens"
+                else omit,
+                max_tokens=max_tokens
+                if max_tokens is not None and self.max_tokens_param == "max_tokens"
+                else omit,
+                stop=list(sampling.stop) or omit,
+                seed=sampling.seed if sampling.HasField("seed") else omit,
+                timeout=budget,
+            )
+            # Leaving this block, however it happens (the client went away, an error), closes the
+            # HTTP response, which ends the upstream generation.
+            async with stream:
+                async for chunk in stream:
+                    if loop.time() > deadline:
+                        raise BackendError(
+                            f"provider {self.id}: no complete answer within {budget:.1f}s",
+                            retryable=True,
+                            status=grpc.StatusCode.DEADLINE_EXCEEDED,
+                        )
+                    model = chunk.model or model
+                    usage = chunk.usage or usage
+                    for choice in chunk.choices:
+                        if choice.index != 0:
+                            continue
+                        finish = choice.finish_reason or finish
+                        if choice.delta.content:
+                            chars += len(choice.delta.content)
+                            yield pb.ChatResponse(delta=pb.ChatDelta(text=choice.delta.content))
+        except openai.OpenAIError as e:
+            raise self._error(e) from e
+        except ValueError as e:  # a data: line that is not JSON
+            raise broken_stream(self.id, f"malformed event: {e}", secret=self.config.api_key) from e
+        if not finish:
+            raise broken_stream(self.id, "the stream ended before the answer did", secret=self.config.api_key)
+        yield pb.ChatResponse(usage=self._chat_usage(request, model, finish, usage, chars))
+
+    def _chat_usage(
+        self, request: pb.ChatRequest, model: str, finish: str, usage: CompletionUsage | None, chars: int
+    ) -> pb.Usage:
+        if usage is None:
+            # A compatible server that ignores stream_options: estimate rather than bill nothing.
+            prompt, completion = estimate_prompt_tokens(request), math.ceil(chars / CHARS_PER_TOKEN)
+        else:
+            prompt, completion = usage.prompt_tokens, usage.completion_tokens
+        return pb.Usage(
+            request_id=request.request_id,
+            backend=self.id,
+            model=model,
+            prompt_tokens=prompt,
+            completion_tokens=completion,
+            cost_usd=self.cost(request.model, prompt, completion),
+            finish_reason=_FINISH_REASONS.get(finish, "stop"),
+        )
+
+    async def embed(self, request: pb.EmbedRequest, timeout: float | None) -> pb.EmbedResponse:
+        try:
+            result = await self._client.embeddings.create(
+                model=request.model,
+                input=list(request.inputs),
+                encoding_format="float",
+                timeout=self.request_timeout(timeout),
+            )
+        except openai.OpenAIError as e:
+            raise self._error(e) from e
+        except ValueError as e:
+            raise broken_stream(self.id, f"malformed answer: {e}", secret=self.config.api_key) from e
+        data = sorted(result.data, key=lambda item: item.index)
+        if len(data) != len(request.inputs):
+            raise broken_stream(
+                self.id,
+                f"{len(data)} embeddings came back for {len(request.inputs)} inputs",
+                secret=self.config.api_key,
+            )
+        prompt = result.usage.prompt_tokens
+        return pb.EmbedResponse(
+            embeddings=[pb.Embedding(values=item.embedding) for item in data],
+            usage=pb.Usage(
+                request_id=request.request_id,
+                backend=self.id,
+                model=result.model or request.model,
+                prompt_tokens=prompt,
+                cost_usd=self.cost(request.model, prompt),
+            ),
+        )
+
+    async def transcribe(
+        self, config: pb.TranscribeConfig, audio: Sequence[bytes], timeout: float | None
+    ) -> AsyncIterator[pb.TranscribeResponse]:
+        filename, data, mime_type = audio_file(config, audio)
+        budget = self.request_timeout(timeout)
+        try:
+            if config.model in JSON_ONLY_TRANSCRIBE_MODELS:
+                plain = await self._client.audio.transcriptions.create(
+                    file=(filename, data, mime_type),
+                    model=config.model,
+                    response_format="json",
+                    language=config.language or omit,
+                    prompt=config.prompt or omit,
+                    timeout=budget,
+                )
+                events = plain_transcription_events(plain, config, wav_duration(data))
+            else:
+                verbose = await self._client.audio.transcriptions.create(
+                    file=(filename, data, mime_type),
+                    model=config.model,
+                    response_format="verbose_json",
+                    language=config.language or omit,
+                    prompt=config.prompt or omit,
+                    timestamp_granularities=["word", "segment"] if config.word_timestamps else omit,
+                    timeout=budget,
+                )
+                events = transcription_events(verbose)
+        except openai.OpenAIError as e:
+            raise self._error(e) from e
+        except ValueError as e:
+            raise broken_stream(self.id, f"malformed answer: {e}", secret=self.config.api_key) from e
+        for event in events:
+            yield event
+        seconds = events[0].info.duration_seconds
+        yield pb.TranscribeResponse(
+            usage=pb.Usage(
+                request_id=config.request_id,
+                backend=self.id,
+                model=config.model,
+                audio_seconds=seconds,
+                cost_usd=self.cost(config.model, audio_seconds=seconds),
+                finish_reason="stop",
+            )
+        )
+
+    async def health_check(self) -> bool:
+        try:
+            await self._client.models.list(timeout=HEALTH_TIMEOUT_S)
+        except openai.OpenAIError:
+            return False
+        return True
+
+    async def close(self) -> None:
+        await self._client.close()
+
+    def _error(self, error: openai.OpenAIError) -> BackendError:
+        return openai_error(self.id, error, secret=self.config.api_key)
+
+
+def openai_error(provider: str, error: openai.OpenAIError, *, secret: str) -> BackendError:
+    """The one place an OpenAI SDK exception becomes a BackendError."""
+    if isinstance(error, openai.APITimeoutError):
+        return connection_error(provider, error.message, secret=secret, timed_out=True)
+    if isinstance(error, openai.APIConnectionError):
+        return connection_error(provider, _cause(error), secret=secret, timed_out=False)
+    if isinstance(error, openai.APIStatusError):
+        detail = _body_message(error.body) or error.message
+        return http_status_error(
+            provider,
+            error.status_code,
+            detail,
+            secret=secret,
+            retry_after_s=retry_after_seconds(error.response.headers),
+            unknown_model=error.code == "model_not_found" or "model" in detail.lower(),
+        )
+    if isinstance(error, openai.APIError):
+        # An error event inside a 200 stream: the provider failed part way.
+        return broken_stream(provider, _body_message(error.body) or error.message, secret=secret)
+    return broken_stream(provider, f"{type(error).__name__}: {error}", secret=secret)
+
+
+def _body_message(body: object) -> str:
+    """`error.message` of an OpenAI-style error body ({"error": {"message": ...}}, or the error itself)."""
+    if isinstance(body, dict):
+        inner = body.get("error", body)
+        if isinstance(inner, dict) and isinstance(inner.get("message"), str):
+            return str(inner["message"])
+        if isinstance(inner, str):
+            return inner
+    return ""
+
+
+def _cause(error: BaseException) -> str:
+    """The transport's own words ("connection refused", "incomplete chunked read"), not just the SDK's."""
+    cause = error.__cause__
+    return f"{error} ({type(cause).__name__}: {cause})" if cause is not None else str(error)

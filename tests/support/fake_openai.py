@@ -1,0 +1,215 @@
+"""A test double of the OpenAI API speaking its real wire format: chat completions (streamed as SSE
+chunks, usage chunk, `[DONE]`; or whole), embeddings, transcriptions (multipart in, verbose_json or
+json out) and the model list. It answers every chat with `reply`, one word per chunk.
+
+    async with FakeOpenAI(api_key="sk-test") as fake:
+        client = AsyncOpenAI(api_key="sk-test", base_url=fake.base_url)
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import struct
+import time
+import wave
+from collections.abc import Sequence
+from typing import Any
+
+from aiohttp import web
+
+from tests.support.fake_http import FakeServer, Fault
+
+
+class FakeOpenAI(FakeServer):
+    def __init__(
+        self,
+        api_key: str = "sk-test-openai",
+        *,
+        models: Sequence[str] = ("gpt-4o-mini", "gpt-4o", "text-embedding-3-small", "whisper-1"),
+        reply: str = "Hello from the fake model",
+        prompt_tokens: int = 17,
+        transcript: Sequence[str] = ("Hello there.", "General Kenobi."),
+        language: str = "english",
+        include_usage: bool = True,
+    ) -> None:
+        super().__init__(api_key)
+        self.models = list(models)
+        self.reply = reply
+        self.prompt_tokens = prompt_tokens
+        self.transcript = list(transcript)
+        self.language = language
+        self.include_usage = include_usage  # False: behave like a server that ignores stream_options
+
+    @property
+    def base_url(self) -> str:
+        return f"{self.root_url}/v1"
+
+    def routes(self) -> Sequence[web.RouteDef]:
+        return [
+            web.post("/v1/chat/completions", self._chat),
+            web.post("/v1/embeddings", self._embeddings),
+            web.post("/v1/audio/transcriptions", self._transcriptions),
+            web.get("/v1/models", self._models),
+        ]
+
+    def authorized(self, request: web.Request) -> bool:
+        return request.headers.get("Authorization") == f"Bearer {self.api_key}"
+
+    def unauthorized(self, request: web.Request) -> web.Response:
+        # Like the real API, quote the rejected key back, so tests can prove the router never repeats it.
+        presented = request.headers.get("Authorization", "").removeprefix("Bearer ")
+        return _error(401, f"Incorrect API key provided: {presented}.", "invalid_api_key")
+
+    def error_response(self, status: int, fault: Fault) -> web.Response:
+        response = _error(status, fault.message, fault.code)
+        if fault.retry_after is not None:
+            response.headers["Retry-After"] = fault.retry_after
+        return response
+
+    def error_event(self, fault: Fault) -> bytes:
+        body = {"error": {"message": fault.message, "type": "server_error", "code": fault.code}}
+        return f"data: {json.dumps(body)}\n\n".encode()
+
+    def malformed_frame(self) -> bytes:
+        return b'data: {"id": "chatcmpl-x", "choices": [{"delta": {"content": "oo\n\n'
+
+    async def _chat(self, request: web.Request) -> web.StreamResponse:
+        recorded, fault, early = await self.begin(request)
+        if early is not None:
+            return early
+        body = recorded.json
+        model = body["model"]
+        if model not in self.models:
+            return _error(404, f"The model `{model}` does not exist.", "model_not_found")
+        limit = body.get("max_completion_tokens") or body.get("max_tokens")
+        words = _pieces(self.reply)
+        finish = "stop"
+        if limit is not None and limit < len(words):
+            words, finish = words[:limit], "length"
+        usage = {
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": len(words),
+            "total_tokens": self.prompt_tokens + len(words),
+        }
+        if not body.get("stream"):
+            message = {"role": "assistant", "content": "".join(words), "refusal": None}
+            return web.json_response(
+                _envelope("chat.completion", model)
+                | {"choices": [{"index": 0, "message": message, "finish_reason": finish, "logprobs": None}]}
+                | {"usage": usage}
+            )
+        chunks = [_chunk(model, {"role": "assistant", "content": ""}, None)]
+        chunks += [_chunk(model, {"content": word}, None) for word in words]
+        chunks.append(_chunk(model, {}, finish))
+        if self.include_usage and (body.get("stream_options") or {}).get("include_usage"):
+            chunks.append(_envelope("chat.completion.chunk", model) | {"choices": [], "usage": usage})
+        frames = [f"data: {json.dumps(chunk)}\n\n".encode() for chunk in chunks]
+        frames.append(b"data: [DONE]\n\n")
+        return await self.stream(request, frames, fault)
+
+    async def _embeddings(self, request: web.Request) -> web.StreamResponse:
+        recorded, _, early = await self.begin(request)
+        if early is not None:
+            return early
+        body = recorded.json
+        inputs = [body["input"]] if isinstance(body["input"], str) else body["input"]
+        data = []
+        for index, text in enumerate(inputs):
+            vector = embedding_for(text)
+            encoded: Any = vector
+            if body.get("encoding_format") == "base64":
+                encoded = base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode()
+            data.append({"object": "embedding", "index": index, "embedding": encoded})
+        tokens = sum(len(text.split()) for text in inputs)
+        return web.json_response(
+            {
+                "object": "list",
+                "data": data,
+                "model": body["model"],
+                "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+            }
+        )
+
+    async def _transcriptions(self, request: web.Request) -> web.StreamResponse:
+        recorded, _, early = await self.begin(request)
+        if early is not None:
+            return early
+        _, audio, _ = recorded.files["file"]
+        duration = _wav_seconds(audio) or 3.0
+        text = " ".join(self.transcript)
+        if recorded.form.get("response_format", "json") == "json":
+            usage = {"type": "tokens", "input_tokens": 20, "output_tokens": 5, "total_tokens": 25}
+            return web.json_response({"text": text, "usage": usage})
+        step = duration / max(1, len(self.transcript))
+        segments = [
+            {
+                "id": i,
+                "seek": 0,
+                "start": i * step,
+                "end": (i + 1) * step,
+                "text": piece,
+                "tokens": [1, 2, 3],
+                "temperature": 0.0,
+                "avg_logprob": -0.25,
+                "compression_ratio": 1.1,
+                "no_speech_prob": 0.01,
+            }
+            for i, piece in enumerate(self.transcript)
+        ]
+        answer: dict[str, Any] = {
+            "task": "transcribe",
+            "language": self.language,
+            "duration": duration,
+            "text": text,
+            "segments": segments,
+            "usage": {"type": "duration", "seconds": round(duration)},
+        }
+        if "word" in recorded.form.get("timestamp_granularities[]", ""):
+            answer["words"] = [
+                {"word": word, "start": i * step + j * 0.1, "end": i * step + j * 0.1 + 0.1}
+                for i, piece in enumerate(self.transcript)
+                for j, word in enumerate(piece.split())
+            ]
+        return web.json_response(answer)
+
+    async def _models(self, request: web.Request) -> web.StreamResponse:
+        _, _, early = await self.begin(request)
+        if early is not None:
+            return early
+        data = [{"id": m, "object": "model", "created": 1700000000, "owned_by": "fake"} for m in self.models]
+        return web.json_response({"object": "list", "data": data})
+
+
+def embedding_for(text: str) -> list[float]:
+    """A fixed small vector per text, so tests can check order and values."""
+    return [float(len(text)), float(sum(map(ord, text)) % 97), 0.5]
+
+
+def _pieces(text: str) -> list[str]:
+    words = text.split(" ")
+    return [word if i == len(words) - 1 else word + " " for i, word in enumerate(words)]
+
+
+def _envelope(kind: str, model: str) -> dict[str, Any]:
+    return {"id": "chatcmpl-fake", "object": kind, "created": int(time.time()), "model": model}
+
+
+def _chunk(model: str, delta: dict[str, Any], finish: str | None) -> dict[str, Any]:
+    choice = {"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}
+    return _envelope("chat.completion.chunk", model) | {"choices": [choice]}
+
+
+def _error(status: int, message: str, code: str | None) -> web.Response:
+    kind = "invalid_request_error" if status < 500 else "server_error"
+    body = {"error": {"message": message, "type": kind, "param": None, "code": code}}
+    return web.json_response(body, status=status)
+
+
+def _wav_seconds(data: bytes) -> float:
+    try:
+        with wave.open(io.BytesIO(data), "rb") as wav:
+            return wav.getnframes() / float(wav.getframerate())
+    except (wave.Error, EOFError):
+        return 0.0
