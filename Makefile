@@ -28,7 +28,7 @@ proto:  ## regenerate the Python stubs from proto/
 
 proto-check:  ## fail if the committed stubs differ from what proto/ generates
 	@tmp=$$(mktemp -d) && $(PY) -m grpc_tools.protoc -Iproto --python_out=$$tmp --pyi_out=$$tmp --grpc_python_out=$$tmp $(PROTO_FILES) \
-	  && diff -r -x __init__.py -x __pycache__ -x '*.proto' $$tmp/modelyard proto/modelyard && echo "stubs up to date"
+	  && diff -r -x __init__.py -x __pycache__ -x '*.proto' -x py.typed $$tmp/modelyard proto/modelyard && echo "stubs up to date"
 
 run:  ## run a router and one local worker on built-in defaults
 	$(VENV)/bin/modelyard up
