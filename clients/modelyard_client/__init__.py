@@ -39,6 +39,8 @@ from modelyard_client._types import (
     TranscribeEvent,
     TranscriptionInfo,
     Usage,
+    UsageReport,
+    UsageRow,
     Word,
 )
 
@@ -71,5 +73,7 @@ __all__ = [
     "Unavailable",
     "Unimplemented",
     "Usage",
+    "UsageReport",
+    "UsageRow",
     "Word",
 ]

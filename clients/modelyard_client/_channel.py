@@ -1,0 +1,82 @@
+"""Channels to the router and the typed views of its generated stubs (grpc_tools writes untyped ones)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
+
+import grpc
+from modelyard.v1 import inference_pb2 as pb
+from modelyard.v1 import router_pb2, router_pb2_grpc, usage_pb2, usage_pb2_grpc
+
+DEFAULT_ADDRESS = "127.0.0.1:50051"
+ADDRESS_ENV = "MODELYARD_ROUTER"
+API_KEY_ENV = "MODELYARD_API_KEY"
+
+Metadata = tuple[tuple[str, str], ...]
+
+
+def resolve_address(address: str | None) -> str:
+    return address or os.environ.get(ADDRESS_ENV) or DEFAULT_ADDRESS
+
+
+def resolve_api_key(api_key: str | None) -> str | None:
+    """The key to send: the argument, else MODELYARD_API_KEY; an empty string sends none."""
+    key = os.environ.get(API_KEY_ENV) if api_key is None else api_key
+    return key or None
+
+
+def metadata(api_key: str | None) -> Metadata:
+    return (("authorization", f"Bearer {api_key}"),) if api_key else ()
+
+
+def _user_agent() -> str:
+    try:
+        return f"modelyard-client/{version('modelyard')}"
+    except PackageNotFoundError:  # running from a source tree that was never installed
+        return "modelyard-client"
+
+
+def options() -> list[tuple[str, Any]]:
+    return [
+        # Embeddings of many inputs and long transcripts can exceed gRPC's 4 MiB default.
+        ("grpc.max_receive_message_length", 64 << 20),
+        ("grpc.max_send_message_length", 64 << 20),
+        ("grpc.primary_user_agent", _user_agent()),
+    ]
+
+
+@dataclass(frozen=True)
+class RouterStub:
+    chat: grpc.UnaryStreamMultiCallable[pb.ChatRequest, pb.ChatResponse]
+    embed: grpc.UnaryUnaryMultiCallable[pb.EmbedRequest, pb.EmbedResponse]
+    transcribe: grpc.StreamStreamMultiCallable[pb.TranscribeRequest, pb.TranscribeResponse]
+    list_models: grpc.UnaryUnaryMultiCallable[router_pb2.ListModelsRequest, router_pb2.ListModelsResponse]
+    get_status: grpc.UnaryUnaryMultiCallable[router_pb2.GetStatusRequest, router_pb2.GetStatusResponse]
+    get_usage: grpc.UnaryUnaryMultiCallable[usage_pb2.GetUsageRequest, usage_pb2.GetUsageResponse]
+
+
+@dataclass(frozen=True)
+class AsyncRouterStub:
+    chat: grpc.aio.UnaryStreamMultiCallable[pb.ChatRequest, pb.ChatResponse]
+    embed: grpc.aio.UnaryUnaryMultiCallable[pb.EmbedRequest, pb.EmbedResponse]
+    transcribe: grpc.aio.StreamStreamMultiCallable[pb.TranscribeRequest, pb.TranscribeResponse]
+    list_models: grpc.aio.UnaryUnaryMultiCallable[router_pb2.ListModelsRequest, router_pb2.ListModelsResponse]
+    get_status: grpc.aio.UnaryUnaryMultiCallable[router_pb2.GetStatusRequest, router_pb2.GetStatusResponse]
+    get_usage: grpc.aio.UnaryUnaryMultiCallable[usage_pb2.GetUsageRequest, usage_pb2.GetUsageResponse]
+
+
+def router_stub(channel: grpc.Channel) -> RouterStub:
+    stub = router_pb2_grpc.RouterStub(channel)
+    usage = usage_pb2_grpc.AccountingStub(channel)
+    return RouterStub(stub.Chat, stub.Embed, stub.Transcribe, stub.ListModels, stub.GetStatus, usage.GetUsage)
+
+
+def async_router_stub(channel: grpc.aio.Channel) -> AsyncRouterStub:
+    stub = router_pb2_grpc.RouterStub(channel)
+    usage = usage_pb2_grpc.AccountingStub(channel)
+    return AsyncRouterStub(
+        stub.Chat, stub.Embed, stub.Transcribe, stub.ListModels, stub.GetStatus, usage.GetUsage
+    )

@@ -1,0 +1,211 @@
+"""The blocking client, on grpc's own synchronous channel (no event loop hidden underneath)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from types import TracebackType
+
+import grpc
+from modelyard.v1 import inference_pb2 as pb
+from modelyard.v1 import router_pb2, usage_pb2
+
+from modelyard_client import _audio, _convert, _requests
+from modelyard_client._channel import metadata, options, resolve_address, resolve_api_key, router_stub
+from modelyard_client._errors import from_rpc_error
+from modelyard_client._requests import Messages
+from modelyard_client._types import (
+    ChatEvent,
+    ChatResult,
+    Embeddings,
+    ModelInfo,
+    RouterStatus,
+    TextDelta,
+    TranscribeEvent,
+    Usage,
+    UsageReport,
+)
+
+
+class Client:
+    """A connection to a Modelyard router.
+
+    `address` defaults to $MODELYARD_ROUTER, else 127.0.0.1:50051; `api_key` to $MODELYARD_API_KEY
+    (pass "" to send none); `timeout` is each call's deadline in seconds, whole stream included.
+    """
+
+    def __init__(
+        self, address: str | None = None, *, api_key: str | None = None, timeout: float | None = None
+    ) -> None:
+        self.address = resolve_address(address)
+        self.timeout = timeout
+        self._metadata = metadata(resolve_api_key(api_key))
+        self._channel = grpc.insecure_channel(self.address, options=options())
+        self._stub = router_stub(self._channel)
+
+    def close(self) -> None:
+        self._channel.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def chat(
+        self,
+        prompt_or_messages: Messages,
+        *,
+        model: str = "auto",
+        system: str | None = None,
+        temperature: float | None = None,
+        top_p: float | None = None,
+        max_tokens: int | None = None,
+        stop: str | Sequence[str] | None = None,
+        seed: int | None = None,
+        provider: str | None = None,
+        strategy: str | None = None,
+        max_cost_usd: float | None = None,
+        task: str | None = None,
+        request_id: str | None = None,
+    ) -> Iterator[ChatEvent]:
+        """Stream the answer: `TextDelta`s as they are generated, then one `Usage`.
+
+        Closing the iterator early (break, or an exception in the loop) cancels the call upstream.
+        """
+        request = _requests.chat_request(
+            prompt_or_messages,
+            model=model,
+            system=system,
+            temperature=temperature,
+            top_p=top_p,
+            max_tokens=max_tokens,
+            stop=stop,
+            seed=seed,
+            provider=provider,
+            strategy=strategy,
+            max_cost_usd=max_cost_usd,
+            task=task,
+            request_id=request_id,
+        )
+        # The request is built here, eagerly, so bad input raises at the call rather than at first next().
+        return self._chat(request)
+
+    def _chat(self, request: pb.ChatRequest) -> Iterator[ChatEvent]:
+        call = self._stub.chat(request, timeout=self.timeout, metadata=self._metadata)
+        try:
+            for response in call:
+                event = _convert.chat_event(response)
+                if event is not None:
+                    yield event
+        except grpc.RpcError as e:
+            raise from_rpc_error(e) from e
+        finally:
+            call.cancel()  # a no-op once the stream has ended; frees the server's work otherwise
+
+    def chat_text(
+        self,
+        prompt_or_messages: Messages,
+        *,
+        model: str = "auto",
+        system: str | None = None,
+        temperature: float | None = None,
+        top_p: float | None = None,
+        max_tokens: int | None = None,
+        stop: str | Sequence[str] | None = None,
+        seed: int | None = None,
+        provider: str | None = None,
+        strategy: str | None = None,
+        max_cost_usd: float | None = None,
+        task: str | None = None,
+        request_id: str | None = None,
+    ) -> ChatResult:
+        """The whole answer at once, with its usage."""
+        events = self.chat(
+            prompt_or_messages,
+            model=model,
+            system=system,
+            temperature=temperature,
+            top_p=top_p,
+            max_tokens=max_tokens,
+            stop=stop,
+            seed=seed,
+            provider=provider,
+            strategy=strategy,
+            max_cost_usd=max_cost_usd,
+            task=task,
+            request_id=request_id,
+        )
+        text: list[str] = []
+        usage: Usage | None = None
+        for event in events:
+            if isinstance(event, TextDelta):
+                text.append(event.text)
+            else:
+                usage = event
+        return ChatResult("".join(text), usage)
+
+    def embed(self, texts: str | Sequence[str], *, model: str, request_id: str | None = None) -> Embeddings:
+        request = _requests.embed_request(texts, model, request_id)
+        try:
+            response = self._stub.embed(request, timeout=self.timeout, metadata=self._metadata)
+        except grpc.RpcError as e:
+            raise from_rpc_error(e) from e
+        return _convert.embeddings(response)
+
+    def transcribe(
+        self,
+        audio: _audio.AudioSource,
+        *,
+        model: str = "whisper-tiny.en",
+        language: str | None = None,
+        word_timestamps: bool = False,
+        prompt: str | None = None,
+        request_id: str | None = None,
+    ) -> Iterator[TranscribeEvent]:
+        """Send an audio file (path, bytes or binary file) and stream back info, segments, then usage."""
+        config = _audio.config(model, language, word_timestamps, prompt, request_id)
+        with _audio.open_audio(audio) as stream:
+            call = self._stub.transcribe(
+                _audio.requests(config, stream), timeout=self.timeout, metadata=self._metadata
+            )
+            try:
+                for response in call:
+                    event = _convert.transcribe_event(response)
+                    if event is not None:
+                        yield event
+            except grpc.RpcError as e:
+                raise from_rpc_error(e) from e
+            finally:
+                call.cancel()
+
+    def models(self) -> list[ModelInfo]:
+        try:
+            response = self._stub.list_models(
+                router_pb2.ListModelsRequest(), timeout=self.timeout, metadata=self._metadata
+            )
+        except grpc.RpcError as e:
+            raise from_rpc_error(e) from e
+        return _convert.models(response)
+
+    def status(self) -> RouterStatus:
+        try:
+            response = self._stub.get_status(
+                router_pb2.GetStatusRequest(), timeout=self.timeout, metadata=self._metadata
+            )
+        except grpc.RpcError as e:
+            raise from_rpc_error(e) from e
+        return _convert.status(response)
+
+    def usage(self, *, days: int = 1, tenant: str | None = None) -> UsageReport:
+        """Calls, tokens, cost and latency percentiles per backend and model over the last `days`.
+
+        `tenant` defaults to the caller's own (every tenant for an admin key or an open router).
+        """
+        request = usage_pb2.GetUsageRequest(days=days, tenant=tenant or "")
+        try:
+            response = self._stub.get_usage(request, timeout=self.timeout, metadata=self._metadata)
+        except grpc.RpcError as e:
+            raise from_rpc_error(e) from e
+        return _convert.usage_report(response)

@@ -1,0 +1,144 @@
+"""Response messages to the public dataclasses."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from modelyard.v1 import inference_pb2 as pb
+from modelyard.v1 import router_pb2, usage_pb2, worker_pb2
+
+from modelyard_client._types import (
+    BackendStatus,
+    ChatEvent,
+    Embeddings,
+    Load,
+    ModelInfo,
+    RouterStatus,
+    Segment,
+    ServedModel,
+    TextDelta,
+    TranscribeEvent,
+    TranscriptionInfo,
+    Usage,
+    UsageReport,
+    UsageRow,
+    Word,
+)
+
+
+def usage(u: pb.Usage) -> Usage:
+    return Usage(
+        request_id=u.request_id,
+        backend=u.backend,
+        model=u.model,
+        prompt_tokens=u.prompt_tokens,
+        completion_tokens=u.completion_tokens,
+        audio_seconds=u.audio_seconds,
+        cost_usd=u.cost_usd,
+        ttft_ms=u.ttft_ms,
+        latency_ms=u.latency_ms,
+        finish_reason=u.finish_reason,
+        cache_hit=u.cache_hit,
+    )
+
+
+def chat_event(response: pb.ChatResponse) -> ChatEvent | None:
+    """None for an event this client does not know (a newer server), so callers can skip it."""
+    kind = response.WhichOneof("event")
+    if kind == "delta":
+        return TextDelta(response.delta.text)
+    if kind == "usage":
+        return usage(response.usage)
+    return None
+
+
+def transcribe_event(response: pb.TranscribeResponse) -> TranscribeEvent | None:
+    kind = response.WhichOneof("event")
+    if kind == "info":
+        i = response.info
+        return TranscriptionInfo(i.language, i.language_probability, i.duration_seconds)
+    if kind == "segment":
+        s = response.segment
+        words = tuple(Word(w.start, w.end, w.word, w.probability) for w in s.words)
+        return Segment(s.id, s.start, s.end, s.text, words, s.avg_logprob, s.no_speech_prob)
+    if kind == "usage":
+        return usage(response.usage)
+    return None
+
+
+def embeddings(response: pb.EmbedResponse) -> Embeddings:
+    return Embeddings(
+        vectors=[list(e.values) for e in response.embeddings],
+        usage=usage(response.usage) if response.HasField("usage") else None,
+    )
+
+
+def _capabilities(values: Sequence[int]) -> tuple[str, ...]:
+    names = []
+    for value in values:
+        try:
+            names.append(pb.Capability.Name(value).removeprefix("CAPABILITY_").lower())
+        except ValueError:  # a capability newer than this client
+            names.append(str(value))
+    return tuple(names)
+
+
+def models(response: router_pb2.ListModelsResponse) -> list[ModelInfo]:
+    return [ModelInfo(m.id, _capabilities(m.capabilities), tuple(m.backends)) for m in response.models]
+
+
+def _served(m: worker_pb2.ServedModel) -> ServedModel:
+    return ServedModel(m.id, _capabilities(m.capabilities), m.engine, m.max_context_tokens)
+
+
+def _load(load: worker_pb2.LoadReport) -> Load:
+    return Load(
+        running=load.running,
+        waiting=load.waiting,
+        kv_cache_usage=load.kv_cache_usage,
+        tokens_per_second=load.tokens_per_second,
+        queued_audio_seconds=load.queued_audio_seconds,
+        draining=load.draining,
+        aborted_total=load.aborted_total,
+    )
+
+
+def status(response: router_pb2.GetStatusResponse) -> RouterStatus:
+    backends = tuple(
+        BackendStatus(
+            id=b.id,
+            kind=b.kind,
+            address=b.address,
+            models=tuple(_served(m) for m in b.models),
+            healthy=b.healthy,
+            draining=b.draining,
+            load=_load(b.load) if b.HasField("load") else None,
+            max_concurrency=b.max_concurrency,
+            in_flight=b.in_flight,
+            connected_seconds=b.connected_seconds,
+        )
+        for b in response.backends
+    )
+    return RouterStatus(response.router_id, response.version, response.uptime_seconds, backends)
+
+
+def usage_report(response: usage_pb2.GetUsageResponse) -> UsageReport:
+    rows = tuple(
+        UsageRow(
+            backend=r.backend,
+            model=r.model,
+            calls=r.calls,
+            success_rate=r.success_rate,
+            prompt_tokens=r.prompt_tokens,
+            completion_tokens=r.completion_tokens,
+            audio_seconds=r.audio_seconds,
+            cost_usd=r.cost_usd,
+            latency_p50_ms=r.latency_p50_ms,
+            latency_p95_ms=r.latency_p95_ms,
+            latency_p99_ms=r.latency_p99_ms,
+            ttft_p50_ms=r.ttft_p50_ms,
+            cache_hits=r.cache_hits,
+        )
+        for r in response.rows
+    )
+    return UsageReport(days=response.days, tenant=response.tenant, since_unix=response.since_unix, rows=rows)

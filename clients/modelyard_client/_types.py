@@ -1,0 +1,177 @@
+"""The typed values the client returns: plain frozen dataclasses, no protobuf in the public API."""
+
+from __future__ import annotations
+
+import mimetypes
+from dataclasses import dataclass, field
+from os import PathLike
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Image:
+    """An image part of a chat message: either encoded bytes with their MIME type, or a URL."""
+
+    data: bytes | None = None
+    url: str | None = None
+    mime_type: str = ""
+
+    def __post_init__(self) -> None:
+        if (self.data is None) == (self.url is None):
+            raise ValueError("Image needs exactly one of data or url")
+        if self.data is not None and not self.mime_type:
+            raise ValueError("Image with data needs a mime_type, e.g. 'image/png'")
+
+    @classmethod
+    def from_file(cls, path: str | PathLike[str]) -> Image:
+        mime_type, _ = mimetypes.guess_type(str(path))
+        if not mime_type or not mime_type.startswith("image/"):
+            raise ValueError(f"cannot tell the image type of {path!s} from its name")
+        return cls(data=Path(path).read_bytes(), mime_type=mime_type)
+
+    @classmethod
+    def from_url(cls, url: str) -> Image:
+        return cls(url=url)
+
+
+@dataclass(frozen=True)
+class Usage:
+    """Accounting for one request; the last event of every stream."""
+
+    request_id: str
+    backend: str
+    model: str
+    prompt_tokens: int
+    completion_tokens: int
+    audio_seconds: float
+    cost_usd: float
+    ttft_ms: float
+    latency_ms: float
+    finish_reason: str
+    cache_hit: bool
+
+
+@dataclass(frozen=True)
+class TextDelta:
+    """A piece of generated text, in order."""
+
+    text: str
+
+
+ChatEvent = TextDelta | Usage
+
+
+@dataclass(frozen=True)
+class ChatResult:
+    text: str
+    usage: Usage | None
+
+
+@dataclass(frozen=True)
+class Embeddings:
+    vectors: list[list[float]]  # one per input, same order
+    usage: Usage | None
+
+
+@dataclass(frozen=True)
+class TranscriptionInfo:
+    language: str
+    language_probability: float
+    duration_seconds: float
+
+
+@dataclass(frozen=True)
+class Word:
+    start: float
+    end: float
+    word: str
+    probability: float
+
+
+@dataclass(frozen=True)
+class Segment:
+    id: int
+    start: float  # seconds
+    end: float
+    text: str
+    words: tuple[Word, ...] = ()
+    avg_logprob: float = 0.0
+    no_speech_prob: float = 0.0
+
+
+TranscribeEvent = TranscriptionInfo | Segment | Usage
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    id: str
+    capabilities: tuple[str, ...]  # "chat", "embed", "transcribe"
+    backends: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ServedModel:
+    id: str
+    capabilities: tuple[str, ...]
+    engine: str
+    max_context_tokens: int
+
+
+@dataclass(frozen=True)
+class Load:
+    running: int
+    waiting: int
+    kv_cache_usage: float  # 0..1
+    tokens_per_second: float
+    queued_audio_seconds: float
+    draining: bool
+    aborted_total: int
+
+
+@dataclass(frozen=True)
+class BackendStatus:
+    id: str
+    kind: str  # "worker", "openai", "anthropic", ...
+    address: str
+    models: tuple[ServedModel, ...]
+    healthy: bool
+    draining: bool
+    load: Load | None  # workers only
+    max_concurrency: int
+    in_flight: int
+    connected_seconds: float
+
+
+@dataclass(frozen=True)
+class RouterStatus:
+    router_id: str
+    version: str
+    uptime_seconds: float
+    backends: tuple[BackendStatus, ...] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True)
+class UsageRow:
+    """Usage of one backend and model over the report's window; latencies in milliseconds."""
+
+    backend: str
+    model: str
+    calls: int
+    success_rate: float  # 0..1
+    prompt_tokens: int
+    completion_tokens: int
+    audio_seconds: float
+    cost_usd: float
+    latency_p50_ms: float
+    latency_p95_ms: float
+    latency_p99_ms: float
+    ttft_p50_ms: float
+    cache_hits: int
+
+
+@dataclass(frozen=True)
+class UsageReport:
+    days: int
+    tenant: str  # empty: every tenant
+    since_unix: float
+    rows: tuple[UsageRow, ...] = field(default_factory=tuple)

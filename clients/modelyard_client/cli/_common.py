@@ -1,0 +1,75 @@
+"""What every client subcommand shares: router and key flags, the client they make, and output helpers."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from modelyard_client import Client, Usage
+from modelyard_client._channel import ADDRESS_ENV, API_KEY_ENV, resolve_address
+
+
+class UsageError(Exception):
+    """Bad input found after parsing (a missing file, an unreadable image): exit status 2."""
+
+
+def add_client_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--router",
+        metavar="ADDR",
+        default=None,
+        help=f"router host:port (default: ${ADDRESS_ENV}, else {resolve_address(None)})",
+    )
+    parser.add_argument(
+        "--api-key", default=None, help=f"sent as 'authorization: Bearer KEY' (default: ${API_KEY_ENV})"
+    )
+    parser.add_argument("--timeout", type=float, metavar="SECONDS", help="deadline for the whole call")
+
+
+def client(args: argparse.Namespace) -> Client:
+    # Env defaults are read here, at run time, so `--help` and tests see the environment of the call.
+    address = args.router or os.environ.get(ADDRESS_ENV) or None
+    return Client(address, api_key=args.api_key, timeout=args.timeout)
+
+
+def print_json(obj: Any) -> None:
+    """One JSON object per line, flushed, so a reader can act on each as it arrives."""
+    print(json.dumps(obj, ensure_ascii=False), flush=True)
+
+
+def as_dict(value: Any) -> dict[str, Any]:
+    return dataclasses.asdict(value)
+
+
+def usage_line(usage: Usage) -> str:
+    parts = [f"model {usage.model or '?'} on {usage.backend or '?'}"]
+    if usage.prompt_tokens or usage.completion_tokens:
+        parts.append(f"{usage.prompt_tokens} prompt + {usage.completion_tokens} completion tokens")
+    if usage.audio_seconds:
+        parts.append(f"{usage.audio_seconds:.1f} s audio")
+    parts.append(f"first {usage.ttft_ms:.0f} ms, total {usage.latency_ms:.0f} ms")
+    if usage.cost_usd:
+        parts.append(f"${usage.cost_usd:.6f}")
+    if usage.cache_hit:
+        parts.append("cached")
+    if usage.finish_reason and usage.finish_reason != "stop":
+        parts.append(f"finish: {usage.finish_reason}")
+    return "[" + ", ".join(parts) + "]"
+
+
+def eprint(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    lines = [
+        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+        for row in [header, *rows]
+    ]
+    return "\n".join(lines)

@@ -1,0 +1,125 @@
+"""A running worker: server, admission, registration with routers, and the drain-then-exit lifecycle."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+from dataclasses import dataclass
+
+from modelyard.v1 import worker_pb2
+
+from gpu_worker import __version__
+from gpu_worker.admission import Admission
+from gpu_worker.engine_set import EngineSet
+from gpu_worker.gpus import GpuMonitor
+from gpu_worker.registration import RegistrationStream
+from gpu_worker.router_pool import DEFAULT_RESOLVE_INTERVAL_S, RouterPool, RouterTarget
+from gpu_worker.server import WorkerServer
+from gpu_worker.servicer import WorkerServicer
+
+logger = logging.getLogger(__name__)
+
+_WILDCARD_HOSTS = frozenset({"", "0.0.0.0", "::", "[::]"})
+
+
+@dataclass(frozen=True)
+class WorkerOptions:
+    worker_id: str
+    routers: list[RouterTarget]
+    listen: str = "0.0.0.0:50061"
+    advertise: str | None = None  # None: derived from the bound port (see advertised_address)
+    max_concurrency: int = 16
+    max_queue: int = 64
+    grace_seconds: float = 30.0
+    resolve_interval_s: float = DEFAULT_RESOLVE_INTERVAL_S
+
+
+def advertised_address(listen: str, bound_port: int, advertise: str | None) -> str:
+    """The address routers dial: --advertise as given, else the listen host (the machine's name for a
+    wildcard listen, which no other machine could dial) with the port actually bound."""
+    if advertise:
+        return advertise
+    host = listen.rpartition(":")[0]
+    if host in _WILDCARD_HOSTS:
+        host = socket.gethostname()
+    return f"{host}:{bound_port}"
+
+
+class WorkerApp:
+    def __init__(self, options: WorkerOptions, engines: EngineSet, gpus: GpuMonitor | None = None) -> None:
+        self.options = options
+        self.engines = engines
+        self.gpus = gpus or GpuMonitor()
+        self.admission = Admission(options.max_concurrency, options.max_queue)
+        self.server = WorkerServer(WorkerServicer(engines, self.admission, options.worker_id))
+        self.pool = RouterPool(options.routers, self._new_stream, options.resolve_interval_s)
+        self.address = ""
+        self.draining = False
+        self._drain_requested = asyncio.Event()
+        self._stopped = asyncio.Event()
+
+    async def start(self) -> str:
+        """Serve, then register with the routers; returns the advertised address."""
+        port = await self.server.start(self.options.listen)
+        self.address = advertised_address(self.options.listen, port, self.options.advertise)
+        await self.pool.start()
+        return self.address
+
+    def drain(self, reason: str) -> None:
+        """Begin draining (idempotent): routers are told at once, new requests are refused, then we exit."""
+        if self.draining:
+            return
+        logger.info(
+            "draining (%s): finishing in-flight requests within %.0fs", reason, self.options.grace_seconds
+        )
+        self.draining = True
+        self.admission.close()
+        self.pool.report_now()
+        self._drain_requested.set()
+
+    async def run_until_drained(self) -> int:
+        """Wait for drain(), then finish in-flight work and stop; returns the process exit code."""
+        await self._drain_requested.wait()
+        await self.server.set_serving(False)
+        if not await self.admission.wait_idle(self.options.grace_seconds):
+            logger.warning(
+                "%d requests still running after the %.0fs grace period; cancelling them",
+                self.admission.running + self.admission.waiting,
+                self.options.grace_seconds,
+            )
+        await self.pool.stop()
+        await self.server.stop(grace=1.0)
+        self.gpus.close()
+        self._stopped.set()
+        logger.info("worker %s stopped", self.options.worker_id)
+        return 0
+
+    def hello(self) -> worker_pb2.WorkerHello:
+        return worker_pb2.WorkerHello(
+            worker_id=self.options.worker_id,
+            address=self.address,
+            models=self.engines.served_models(),
+            gpus=self.gpus.snapshot(),
+            max_concurrency=self.admission.max_concurrency,
+            max_queue=self.admission.max_queue,
+            version=__version__,
+        )
+
+    def load_report(self) -> worker_pb2.LoadReport:
+        engine = self.engines.load()
+        # Admitted requests the engines have not scheduled yet are waiting, not running.
+        queued_in_engines = min(engine.waiting, self.admission.running)
+        return worker_pb2.LoadReport(
+            running=self.admission.running - queued_in_engines,
+            waiting=self.admission.waiting + queued_in_engines,
+            kv_cache_usage=engine.kv_cache_usage,
+            tokens_per_second=engine.tokens_per_second,
+            queued_audio_seconds=engine.queued_audio_seconds,
+            gpus=self.gpus.snapshot(),
+            draining=self.draining,
+            aborted_total=engine.aborted_total,
+        )
+
+    def _new_stream(self, address: str) -> RegistrationStream:
+        return RegistrationStream(address, self.hello, self.load_report, self.drain)

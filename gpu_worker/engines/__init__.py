@@ -1,0 +1,1 @@
+"""Inference engines behind small abstract interfaces (see `base`), one module per implementation."""

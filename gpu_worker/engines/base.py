@@ -1,0 +1,180 @@
+"""One abstract class per engine kind, and the typed values that cross the engine boundary.
+
+Engines know nothing of gRPC or protobuf: the servicer converts messages to these dataclasses and back, so an
+engine can be exercised, replaced or handed in by a test without a server. Engines raise `router.errors`
+exceptions (`InvalidArgument` for input the model cannot take); anything else is a fault of the engine.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import AsyncGenerator, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+# ---------------------------------------------------------------- shared
+
+
+@dataclass(frozen=True)
+class EngineLoad:
+    """What an engine holds right now; the worker sums these into its LoadReport."""
+
+    running: int = 0  # requests being computed
+    waiting: int = 0  # requests accepted by the engine but not yet scheduled
+    kv_cache_usage: float = 0.0  # 0..1
+    tokens_per_second: float = 0.0  # generated tokens, recent average
+    queued_audio_seconds: float = 0.0  # audio accepted and not yet transcribed
+    aborted_total: int = 0  # requests stopped because the caller went away
+
+
+class Engine(ABC):
+    """What every engine has: a served model id, an engine name for the registry, load and shutdown."""
+
+    model_id: str
+    engine_name: str
+    max_context_tokens: int = 0  # 0 when the notion does not apply (speech)
+
+    @abstractmethod
+    def load(self) -> EngineLoad:
+        """A cheap, non-blocking snapshot; called about once a second per router."""
+
+    @abstractmethod
+    async def close(self) -> None:
+        """Free the engine's resources. Requests still running may fail."""
+
+
+# ---------------------------------------------------------------- chat
+
+
+@dataclass(frozen=True)
+class ChatMessage:
+    role: str  # "system" | "user" | "assistant"
+    text: str
+
+
+@dataclass(frozen=True)
+class ChatSampling:
+    """None means: the model's default."""
+
+    temperature: float | None = None
+    top_p: float | None = None
+    max_tokens: int | None = None
+    stop: tuple[str, ...] = ()
+    seed: int | None = None
+
+
+@dataclass(frozen=True)
+class ChatInput:
+    request_id: str
+    messages: tuple[ChatMessage, ...]
+    sampling: ChatSampling = field(default_factory=ChatSampling)
+
+
+@dataclass(frozen=True)
+class TextDelta:
+    text: str
+
+
+@dataclass(frozen=True)
+class ChatFinished:
+    prompt_tokens: int
+    completion_tokens: int
+    finish_reason: str  # "stop" | "length"
+
+
+ChatEvent = TextDelta | ChatFinished
+
+
+class ChatEngine(Engine):
+    """Generates a chat answer.
+
+    Contract of `chat`: an async generator that yields `TextDelta`s as tokens are produced (never buffering the
+    whole answer), then exactly one `ChatFinished`, then ends. If the consumer stops early (`aclose()`, or the
+    consuming task is cancelled), the engine request is aborted before the generator finishes closing, so no
+    compute is spent on an answer nobody reads, and it is counted in `load().aborted_total`.
+    Raises `InvalidArgument` before yielding anything when the prompt does not fit the model.
+    """
+
+    @abstractmethod
+    def chat(self, request: ChatInput) -> AsyncGenerator[ChatEvent, None]: ...
+
+
+# ---------------------------------------------------------------- embeddings
+
+
+@dataclass(frozen=True)
+class EmbedResult:
+    vectors: list[list[float]]  # one per input, same order
+    prompt_tokens: int
+
+
+class EmbedEngine(Engine):
+    """Turns texts into vectors.
+
+    Contract of `embed`: returns one vector per input, in input order, all of `dimensions` floats. Cancelling the
+    awaiting task aborts every engine request it started. Raises `InvalidArgument` naming `inputs[i]` for an
+    input the model cannot take.
+    """
+
+    dimensions: int
+
+    @abstractmethod
+    async def embed(self, request_id: str, inputs: Sequence[str]) -> EmbedResult: ...
+
+
+# ---------------------------------------------------------------- speech
+
+
+AudioSamples = npt.NDArray[np.float32]  # mono, 16 kHz, in [-1, 1]
+
+
+@dataclass(frozen=True)
+class TranscribeOptions:
+    language: str | None = None  # ISO 639-1; None = detect
+    word_timestamps: bool = False
+    prompt: str | None = None
+
+
+@dataclass(frozen=True)
+class TranscriptInfo:
+    language: str
+    language_probability: float
+    duration_seconds: float
+
+
+@dataclass(frozen=True)
+class TranscriptWord:
+    start: float
+    end: float
+    word: str
+    probability: float
+
+
+@dataclass(frozen=True)
+class TranscriptSegment:
+    id: int
+    start: float
+    end: float
+    text: str
+    words: tuple[TranscriptWord, ...]
+    avg_logprob: float
+    no_speech_prob: float
+
+
+TranscriptionEvent = TranscriptInfo | TranscriptSegment
+
+
+class TranscribeEngine(Engine):
+    """Transcribes decoded audio.
+
+    Contract of `transcribe`: an async generator that yields one `TranscriptInfo` first, then each
+    `TranscriptSegment` as soon as it is decoded, then ends. Decoding runs off the event loop. If the consumer
+    stops early, decoding stops at the next segment boundary and the request counts in `load().aborted_total`.
+    """
+
+    @abstractmethod
+    def transcribe(
+        self, audio: AudioSamples, options: TranscribeOptions
+    ) -> AsyncGenerator[TranscriptionEvent, None]: ...

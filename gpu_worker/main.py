@@ -1,0 +1,138 @@
+"""`python -m gpu_worker` / `modelyard worker`: start the engines, serve, register with routers, drain on SIGTERM."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import socket
+import sys
+
+from gpu_worker.app import WorkerApp, WorkerOptions
+from gpu_worker.engine_env import apply_engine_env_defaults
+from gpu_worker.engine_factory import EngineChoices, start_engines
+from gpu_worker.ready import format_ready_line
+from gpu_worker.router_pool import parse_router_targets
+
+logger = logging.getLogger("gpu_worker")
+
+_PACKAGED_MODELS = frozenset({"whisper-tiny.en", "tiny.en", "minilm", "all-minilm-l6-v2"})
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="gpu_worker",
+        description="Modelyard GPU worker: serves vLLM chat/embeddings and faster-whisper speech-to-text, "
+        "and registers with one or more routers.",
+    )
+    parser.add_argument(
+        "--router",
+        action="append",
+        metavar="ADDR",
+        help="router to register with: host:port, dns:///name:port, or a comma-separated list; repeatable "
+        "(default: $MODELYARD_ROUTER or 127.0.0.1:50051)",
+    )
+    parser.add_argument(
+        "--listen", default="0.0.0.0:50061", metavar="ADDR", help="bind address (port 0: any free)"
+    )
+    parser.add_argument(
+        "--advertise", metavar="ADDR", help="address routers dial (default: derived from --listen)"
+    )
+    parser.add_argument("--worker-id", default=f"{socket.gethostname()}-{os.getpid()}")
+    parser.add_argument(
+        "--chat-model",
+        metavar="ID_OR_PATH",
+        help="Hugging Face id or local path (default: a tiny random model)",
+    )
+    parser.add_argument("--chat-model-name", metavar="ID", help="model id clients use for the chat model")
+    parser.add_argument("--no-chat", action="store_true", help="serve no chat model")
+    parser.add_argument("--whisper-model", default="whisper-tiny.en", metavar="NAME_OR_PATH")
+    parser.add_argument("--whisper-workers", type=_positive_int, default=2, help="transcriptions run at once")
+    parser.add_argument("--no-whisper", action="store_true", help="serve no speech-to-text model")
+    parser.add_argument(
+        "--embed-model",
+        metavar="PATH",
+        help="embedding model path, or 'minilm' for the packaged all-MiniLM-L6-v2",
+    )
+    parser.add_argument("--max-concurrency", type=_positive_int, default=16, help="requests run at once")
+    parser.add_argument(
+        "--max-queue", type=_non_negative_int, default=64, help="requests waiting beyond that"
+    )
+    parser.add_argument(
+        "--grace-seconds", type=float, default=30.0, help="time to finish in-flight work on drain"
+    )
+    parser.add_argument("--kv-cache-gib", type=float, help="KV-cache size for vLLM (CPU default: 1 GiB)")
+    parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=args.log_level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        options = WorkerOptions(
+            worker_id=args.worker_id,
+            routers=parse_router_targets(
+                args.router or [os.environ.get("MODELYARD_ROUTER", "127.0.0.1:50051")]
+            ),
+            listen=args.listen,
+            advertise=args.advertise,
+            max_concurrency=args.max_concurrency,
+            max_queue=args.max_queue,
+            grace_seconds=args.grace_seconds,
+        )
+    except ValueError as error:
+        print(f"gpu_worker: {error}", file=sys.stderr)
+        return 2
+    choices = EngineChoices(
+        chat_model=None if args.no_chat else (args.chat_model or ""),
+        chat_model_name=args.chat_model_name,
+        whisper_model=None if args.no_whisper else args.whisper_model,
+        whisper_workers=args.whisper_workers,
+        embed_model=args.embed_model,
+        max_num_seqs=args.max_concurrency,
+        kv_cache_gib=args.kv_cache_gib,
+    )
+    named = [
+        m
+        for m in (args.chat_model, args.embed_model, choices.whisper_model)
+        if m and m not in _PACKAGED_MODELS
+    ]
+    apply_engine_env_defaults(named, args.kv_cache_gib)
+    return asyncio.run(_serve(options, choices))
+
+
+async def _serve(options: WorkerOptions, choices: EngineChoices) -> int:
+    # Engines start inside the running loop: vLLM binds its async IPC to the loop that exists when it starts.
+    engines = start_engines(choices)
+    if not engines.engines:
+        logger.error("no engine to serve: every model was switched off")
+        return 2
+    app = WorkerApp(options, engines)
+    try:
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, app.drain, signal.Signals(signum).name)
+        address = await app.start()
+        print(format_ready_line(address, options.worker_id, engines.model_ids()), flush=True)
+        return await app.run_until_drained()
+    finally:
+        await engines.close()
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError("must be 0 or more")
+    return value

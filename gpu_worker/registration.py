@@ -1,0 +1,171 @@
+"""One registration stream to one router address: hello, then load reports, reconnecting forever with backoff.
+
+The open stream is the worker's lease in that router's pool, so the loop never gives up: a router that restarts
+gets the worker back within the backoff cap (5 s).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections.abc import Callable
+
+import grpc
+from modelyard.v1 import worker_pb2, worker_pb2_grpc
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_REPORT_INTERVAL_S = 1.0
+_CLOSE_WAIT_S = 2.0
+_REPEAT_LOG_S = 60.0
+
+
+class Backoff:
+    """Exponential backoff with jitter: each delay is drawn from [d/2, d], d doubling from `initial` to `cap`."""
+
+    def __init__(self, initial: float = 0.2, cap: float = 5.0, rng: random.Random | None = None) -> None:
+        self.initial = initial
+        self.cap = cap
+        self._attempt = 0
+        # A private generator: libraries that reseed the global one must not make a fleet of workers retry in
+        # lockstep after a router restart.
+        self._rng = rng or random.Random()
+
+    def next_delay(self) -> float:
+        ceiling = min(self.cap, self.initial * (2**self._attempt))
+        self._attempt += 1
+        return self._rng.uniform(ceiling / 2, ceiling)
+
+    def reset(self) -> None:
+        self._attempt = 0
+
+
+_RegisterCall = grpc.aio.StreamStreamCall[worker_pb2.WorkerMessage, worker_pb2.RegistryMessage]
+
+
+class _StreamEnded(Exception):
+    pass
+
+
+class RegistrationStream:
+    def __init__(
+        self,
+        address: str,
+        hello: Callable[[], worker_pb2.WorkerHello],
+        load: Callable[[], worker_pb2.LoadReport],
+        on_drain: Callable[[str], None],
+        backoff: Backoff | None = None,
+    ) -> None:
+        self.address = address
+        self._hello = hello
+        self._load = load
+        self._on_drain = on_drain
+        self._backoff = backoff or Backoff()
+        self._interval_s = DEFAULT_REPORT_INTERVAL_S
+        self._report_now = asyncio.Event()
+        self._stopping = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self.router_id = ""
+        self.connected = False
+        self.sessions = 0  # streams that reached the router
+        self._last_failure: tuple[str, float] = ("", 0.0)
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name=f"register-{self.address}")
+
+    def report_now(self) -> None:
+        """Send a load report at once instead of at the next interval (used when draining starts)."""
+        self._report_now.set()
+
+    async def stop(self) -> None:
+        """Half-close the stream so the router drops this worker cleanly, then stop reconnecting."""
+        self._stopping.set()
+        self._report_now.set()
+        if self._task is None:
+            return
+        try:
+            await asyncio.wait_for(asyncio.shield(self._task), _CLOSE_WAIT_S)
+        except TimeoutError:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    async def _run(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                await self._session()
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:
+                self._log_break(error)
+            finally:
+                self.connected = False
+            if self._stopping.is_set():
+                return
+            delay = self._backoff.next_delay()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), delay)
+
+    async def _session(self) -> None:
+        async with grpc.aio.insecure_channel(self.address) as channel:
+            call = worker_pb2_grpc.WorkerRegistryStub(channel).Register()
+            await call.write(worker_pb2.WorkerMessage(hello=self._hello()))
+            try:
+                async with asyncio.TaskGroup() as group:
+                    group.create_task(self._read_loop(call))
+                    group.create_task(self._write_loop(call))
+            except BaseExceptionGroup as group_error:
+                # Report the first real cause; the sibling was only cancelled because of it.
+                raise group_error.exceptions[0] from None
+
+    async def _read_loop(self, call: _RegisterCall) -> None:
+        while True:
+            message = await call.read()
+            if not isinstance(message, worker_pb2.RegistryMessage):  # grpc.aio.EOF
+                if self._stopping.is_set():
+                    return
+                raise _StreamEnded("the router closed the stream")
+            if not self.connected:
+                self.connected = True
+                self.sessions += 1
+                self._backoff.reset()
+            kind = message.WhichOneof("msg")
+            if kind == "ack":
+                self.router_id = message.ack.router_id
+                if message.ack.report_interval_ms:
+                    self._interval_s = message.ack.report_interval_ms / 1000.0
+                logger.info(
+                    "registered with router %s at %s; load reports every %.2fs",
+                    self.router_id or "(unnamed)",
+                    self.address,
+                    self._interval_s,
+                )
+                self._report_now.set()  # the first report right away, so the router sees load at once
+            elif kind == "drain":
+                logger.info("router %s asks this worker to drain: %s", self.router_id, message.drain.reason)
+                self._on_drain(message.drain.reason or f"drain command from router {self.router_id}")
+
+    async def _write_loop(self, call: _RegisterCall) -> None:
+        while not self._stopping.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._report_now.wait(), self._interval_s)
+            self._report_now.clear()
+            await call.write(worker_pb2.WorkerMessage(load=self._load()))
+        await call.done_writing()
+
+    def _log_break(self, error: Exception) -> None:
+        if isinstance(error, grpc.aio.AioRpcError):
+            reason = f"{error.code().name}: {error.details()}"
+        else:
+            reason = str(error) or type(error).__name__
+        if self.connected:
+            logger.warning("registration stream to %s broke (%s); reconnecting", self.address, reason)
+            return
+        # A router that stays down would otherwise log every few seconds forever: repeat only now and then.
+        now = time.monotonic()
+        last_reason, last_logged = self._last_failure
+        if reason != last_reason or now - last_logged > _REPEAT_LOG_S:
+            self._last_failure = (reason, now)
+            logger.info("cannot register with router at %s (%s); retrying", self.address, reason)

@@ -1,0 +1,59 @@
+"""The worker's grpc.aio server: the Worker service, standard health checking and server reflection."""
+
+from __future__ import annotations
+
+import logging
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1._async import HealthServicer
+from grpc_reflection.v1alpha import reflection
+from modelyard.v1 import worker_pb2, worker_pb2_grpc
+
+from gpu_worker.servicer import WorkerServicer
+
+logger = logging.getLogger(__name__)
+
+WORKER_SERVICE = worker_pb2.DESCRIPTOR.services_by_name["Worker"].full_name
+# Large enough for embedding batches and big audio chunks; the default 4 MiB would refuse ordinary requests.
+_MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+
+
+class WorkerServer:
+    def __init__(self, servicer: WorkerServicer) -> None:
+        self._server = grpc.aio.server(
+            options=[
+                ("grpc.max_receive_message_length", _MAX_MESSAGE_BYTES),
+                ("grpc.max_send_message_length", _MAX_MESSAGE_BYTES),
+            ]
+        )
+        worker_pb2_grpc.add_WorkerServicer_to_server(servicer, self._server)
+        self._health = HealthServicer()
+        health_pb2_grpc.add_HealthServicer_to_server(self._health, self._server)
+        reflection.enable_server_reflection(
+            (
+                WORKER_SERVICE,
+                health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+                reflection.SERVICE_NAME,
+            ),
+            self._server,
+        )
+
+    async def start(self, listen: str) -> int:
+        """Bind and start serving; returns the bound port (useful with port 0)."""
+        port = self._server.add_insecure_port(listen)
+        if port == 0:
+            raise OSError(f"--listen: cannot bind {listen}")
+        await self._server.start()
+        await self.set_serving(True)
+        return port
+
+    async def set_serving(self, serving: bool) -> None:
+        status = (
+            health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING
+        )
+        for service in ("", WORKER_SERVICE):
+            await self._health.set(service, status)
+
+    async def stop(self, grace: float | None) -> None:
+        await self._server.stop(grace)

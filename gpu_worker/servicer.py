@@ -1,0 +1,183 @@
+"""The Worker gRPC service: validate, admit, run the engine, stream back, account."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator
+from contextlib import aclosing
+from typing import Any, NoReturn
+
+import grpc
+from modelyard.v1 import inference_pb2 as pb
+from modelyard.v1 import worker_pb2_grpc
+
+from gpu_worker import convert
+from gpu_worker.admission import Admission
+from gpu_worker.audio import MAX_AUDIO_BYTES, decode_audio_bytes
+from gpu_worker.engine_set import EngineSet
+from gpu_worker.engines.base import ChatFinished, TextDelta, TranscriptInfo
+from router.errors import InvalidArgument, RouterError
+from router.validation import validate_chat, validate_embed, validate_transcribe_config
+
+logger = logging.getLogger(__name__)
+
+
+class WorkerServicer(worker_pb2_grpc.WorkerServicer):  # type: ignore[misc]  # generated base is untyped
+    def __init__(self, engines: EngineSet, admission: Admission, worker_id: str) -> None:
+        self._engines = engines
+        self._admission = admission
+        self._worker_id = worker_id
+
+    async def Chat(
+        self, request: pb.ChatRequest, context: grpc.aio.ServicerContext[pb.ChatRequest, pb.ChatResponse]
+    ) -> AsyncIterator[pb.ChatResponse]:
+        started = time.monotonic()
+        try:
+            validate_chat(request)
+            engine = self._engines.chat_engine(request.model)
+            chat = convert.chat_input(request)
+            async with self._admission.slot():
+                ttft_ms = 0.0
+                finished = ChatFinished(0, 0, "")
+                # aclosing: if our caller goes away while we are suspended at a yield, the engine generator is
+                # closed right away (aborting the engine request), not whenever the garbage collector gets to it.
+                async with aclosing(engine.chat(chat)) as events:
+                    async for event in events:
+                        if isinstance(event, TextDelta):
+                            if not ttft_ms:
+                                ttft_ms = _ms_since(started)
+                            yield pb.ChatResponse(delta=pb.ChatDelta(text=event.text))
+                        else:
+                            finished = event
+            yield pb.ChatResponse(
+                usage=self._usage(
+                    request.request_id,
+                    engine.model_id,
+                    started,
+                    ttft_ms=ttft_ms,
+                    prompt_tokens=finished.prompt_tokens,
+                    completion_tokens=finished.completion_tokens,
+                    finish_reason=finished.finish_reason,
+                )
+            )
+        except RouterError as error:
+            await context.abort(error.code, error.message)
+        except Exception as error:
+            await _abort_engine_failure(context, error)
+
+    async def Embed(
+        self, request: pb.EmbedRequest, context: grpc.aio.ServicerContext[pb.EmbedRequest, pb.EmbedResponse]
+    ) -> pb.EmbedResponse:
+        started = time.monotonic()
+        try:
+            validate_embed(request)
+            engine = self._engines.embed_engine(request.model)
+            async with self._admission.slot():
+                result = await engine.embed(request.request_id, list(request.inputs))
+        except RouterError as error:
+            await context.abort(error.code, error.message)
+        except Exception as error:
+            await _abort_engine_failure(context, error)
+        latency_ms = _ms_since(started)
+        return pb.EmbedResponse(
+            embeddings=[pb.Embedding(values=vector) for vector in result.vectors],
+            usage=self._usage(
+                request.request_id,
+                engine.model_id,
+                started,
+                ttft_ms=latency_ms,
+                prompt_tokens=result.prompt_tokens,
+                finish_reason="stop",
+            ),
+        )
+
+    async def Transcribe(
+        self,
+        request_iterator: AsyncIterator[pb.TranscribeRequest],
+        context: grpc.aio.ServicerContext[pb.TranscribeRequest, pb.TranscribeResponse],
+    ) -> AsyncIterator[pb.TranscribeResponse]:
+        started = time.monotonic()
+        try:
+            config = await _read_config(request_iterator)
+            validate_transcribe_config(config)
+            engine = self._engines.transcribe_engine(config.model)
+            self._admission.check()  # refuse before reading what may be a long upload
+            data = await _read_audio(request_iterator)
+            audio = await asyncio.to_thread(decode_audio_bytes, data, config.encoding)
+            async with self._admission.slot():
+                ttft_ms = 0.0
+                duration = len(audio) / 16000
+                async with aclosing(engine.transcribe(audio, convert.transcribe_options(config))) as events:
+                    async for event in events:
+                        if isinstance(event, TranscriptInfo):
+                            duration = event.duration_seconds
+                            yield pb.TranscribeResponse(info=convert.info_message(event))
+                        else:
+                            if not ttft_ms:
+                                ttft_ms = _ms_since(started)
+                            yield pb.TranscribeResponse(segment=convert.segment_message(event))
+            usage = self._usage(
+                config.request_id, engine.model_id, started, ttft_ms=ttft_ms, finish_reason="stop"
+            )
+            usage.audio_seconds = duration
+            yield pb.TranscribeResponse(usage=usage)
+        except RouterError as error:
+            await context.abort(error.code, error.message)
+        except Exception as error:
+            await _abort_engine_failure(context, error)
+
+    def _usage(
+        self,
+        request_id: str,
+        model: str,
+        started: float,
+        *,
+        ttft_ms: float,
+        finish_reason: str,
+        prompt_tokens: int = 0,
+        completion_tokens: int = 0,
+    ) -> pb.Usage:
+        return pb.Usage(
+            request_id=request_id,
+            backend=self._worker_id,
+            model=model,
+            prompt_tokens=prompt_tokens,
+            completion_tokens=completion_tokens,
+            ttft_ms=ttft_ms,
+            latency_ms=_ms_since(started),
+            finish_reason=finish_reason,
+        )
+
+
+async def _read_config(requests: AsyncIterator[pb.TranscribeRequest]) -> pb.TranscribeConfig:
+    async for message in requests:
+        if message.WhichOneof("msg") != "config":
+            raise InvalidArgument("config: the first message must be a TranscribeConfig, before any audio")
+        return message.config
+    raise InvalidArgument("config: the stream ended before a TranscribeConfig was sent")
+
+
+async def _read_audio(requests: AsyncIterator[pb.TranscribeRequest]) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    async for message in requests:
+        if message.WhichOneof("msg") != "audio":
+            raise InvalidArgument("config: sent more than once; send it first, then only audio")
+        size += len(message.audio)
+        if size > MAX_AUDIO_BYTES:
+            raise InvalidArgument(f"audio: more than {MAX_AUDIO_BYTES} bytes; split it into several requests")
+        chunks.append(message.audio)
+    return b"".join(chunks)
+
+
+async def _abort_engine_failure(context: grpc.aio.ServicerContext[Any, Any], error: Exception) -> NoReturn:
+    """The engine failed on a request it had accepted: our fault, not the caller's, so INTERNAL."""
+    logger.exception("engine failure")
+    await context.abort(grpc.StatusCode.INTERNAL, f"worker engine failed: {type(error).__name__}")
+    raise AssertionError("context.abort() returned")  # it always raises; this tells the type checker
+
+
+def _ms_since(started: float) -> float:
+    return (time.monotonic() - started) * 1000.0

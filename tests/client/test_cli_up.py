@@ -1,0 +1,115 @@
+"""`modelyard up` with the real router in this process and the echo worker double as its child process."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from pathlib import Path
+
+import pytest
+from modelyard_client import AsyncClient
+from modelyard_client.cli import _up
+from modelyard_client.cli._common import UsageError
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(autouse=True)
+def _hermetic_router(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The router `up` starts reads the environment: no ledger in the home directory, no cloud providers.
+    monkeypatch.setenv("MODELYARD_USAGE_DB", "off")
+    for name in (
+        "MODELYARD_CONFIG",
+        "OPENAI_API_KEY",
+        "ANTHROPIC_API_KEY",
+        "DEEPSEEK_API_KEY",
+        "GEMINI_API_KEY",
+    ):
+        monkeypatch.delenv(name, raising=False)
+
+
+def args(**overrides: object) -> argparse.Namespace:
+    values: dict[str, object] = {
+        "config": None,
+        "listen": "127.0.0.1:0",
+        "chat_model": None,
+        "whisper_model": None,
+        "embed_model": None,
+        "worker_listen": "127.0.0.1:0",
+        "ready_timeout": 30.0,
+    }
+    values.update(overrides)
+    return argparse.Namespace(**values)
+
+
+def test_the_worker_command_passes_the_models_on() -> None:
+    command = _up.worker_command(
+        "127.0.0.1:5", args(chat_model="Qwen/Qwen2.5-0.5B", whisper_model="tiny.en", embed_model="minilm")
+    )
+    assert command == [
+        sys.executable,
+        "-m",
+        "gpu_worker",
+        "--router",
+        "127.0.0.1:5",
+        "--listen",
+        "127.0.0.1:0",
+        "--chat-model",
+        "Qwen/Qwen2.5-0.5B",
+        "--whisper-model",
+        "tiny.en",
+        "--embed-model",
+        "minilm",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("listen", "dial"),
+    [("0.0.0.0:0", "127.0.0.1:7"), ("[::]:0", "127.0.0.1:7"), ("localhost:0", "localhost:7")],
+)
+def test_dial_address(listen: str, dial: str) -> None:
+    assert _up.dial_address(listen, 7) == dial
+
+
+async def test_up_serves_until_stopped_then_stops_the_worker(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def echo_worker(router: str, _args: argparse.Namespace) -> list[str]:
+        return [sys.executable, "-m", "tests.client.echo_worker_process", "--router", router]
+
+    monkeypatch.setattr(_up, "worker_command", echo_worker)
+    monkeypatch.setenv("PYTHONPATH", str(REPO))
+    stop = asyncio.Event()
+    serving = asyncio.create_task(_up.serve(args(), stop))
+    while "modelyard ready" not in (out := capsys.readouterr().out):
+        assert not serving.done(), capsys.readouterr().err
+        await asyncio.sleep(0.05)
+    ready = out.splitlines()
+    assert ready[0].startswith("modelyard ready: router on 127.0.0.1:")
+    assert ready[0].endswith("worker echo-worker serving echo")
+    address = ready[0].split()[4].rstrip(",")
+    assert f'modelyard chat "Say hello in five words" --router {address} --model echo' in out
+
+    async with AsyncClient(address) as client:
+        assert (await client.chat_text("one two", model="echo")).text == "one two "
+    stop.set()
+    assert await asyncio.wait_for(serving, 30) == 0
+    assert "stopping: worker first, then the router" in capsys.readouterr().err
+
+
+async def test_a_bad_router_config_is_a_usage_error(tmp_path: Path) -> None:
+    config = tmp_path / "router.yaml"
+    config.write_text("no_such_setting: 1\n")
+    with pytest.raises(UsageError, match="no_such_setting"):
+        await _up.serve(args(config=str(config)), asyncio.Event())
+
+
+async def test_up_fails_when_the_worker_dies_before_registering(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(
+        _up, "worker_command", lambda _router, _args: [sys.executable, "-c", "raise SystemExit(3)"]
+    )
+    assert await asyncio.wait_for(_up.serve(args(), asyncio.Event()), 30) == 1
+    assert "the worker exited with status 3 before registering" in capsys.readouterr().err

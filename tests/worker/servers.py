@@ -1,0 +1,52 @@
+"""Real grpc.aio servers on 127.0.0.1:0 for the tests: a Worker around given engines, and polling helpers."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any, TypeVar, cast
+
+import grpc
+from modelyard.v1 import worker_pb2_grpc
+
+from gpu_worker.admission import Admission
+from gpu_worker.engine_set import EngineSet
+from gpu_worker.server import WorkerServer
+from gpu_worker.servicer import WorkerServicer
+
+T = TypeVar("T")
+
+
+@asynccontextmanager
+async def serving(
+    engines: EngineSet, *, max_concurrency: int = 8, max_queue: int = 16, worker_id: str = "test-worker"
+) -> AsyncIterator[worker_pb2_grpc.WorkerStub]:
+    """Serve `engines` on a free port and yield a real stub connected to it."""
+    server = WorkerServer(WorkerServicer(engines, Admission(max_concurrency, max_queue), worker_id))
+    port = await server.start("127.0.0.1:0")
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+            yield worker_pb2_grpc.WorkerStub(channel)
+    finally:
+        await server.stop(grace=None)
+
+
+async def eventually(predicate: Callable[[], bool], timeout: float = 10.0, message: str = "") -> None:
+    """Poll `predicate` until it holds; fail with `message` after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(message or "condition not reached in time")
+        await asyncio.sleep(0.02)
+
+
+async def read_rest(call: grpc.aio.UnaryStreamCall[Any, T] | grpc.aio.StreamStreamCall[Any, T]) -> list[T]:
+    """Every remaining response of a streaming call read with read() (grpc forbids mixing it with `async for`)."""
+    responses: list[T] = []
+    while True:
+        response = await call.read()
+        if response is grpc.aio.EOF:
+            return responses
+        responses.append(cast(T, response))

@@ -1,0 +1,30 @@
+from __future__ import annotations
+
+import pytest
+
+from gpu_worker.main import build_parser, main
+from gpu_worker.ready import format_ready_line, parse_ready_line
+
+
+def test_defaults() -> None:
+    args = build_parser().parse_args([])
+    assert args.listen == "0.0.0.0:50061"
+    assert args.whisper_model == "whisper-tiny.en"
+    assert args.chat_model is None
+    assert args.embed_model is None
+    assert args.grace_seconds == 30.0
+
+
+def test_bad_router_exits_with_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--router", "host:notaport", "--no-chat", "--no-whisper"]) == 2
+    assert "--router" in capsys.readouterr().err
+
+
+def test_ready_line_round_trip() -> None:
+    line = format_ready_line("10.0.0.5:50061", "gpu-7", ["tiny-random-llama", "whisper-tiny.en"])
+    ready = parse_ready_line(line + "\n")
+    assert ready is not None
+    assert ready.address == "10.0.0.5:50061"
+    assert ready.worker_id == "gpu-7"
+    assert ready.models == ("tiny-random-llama", "whisper-tiny.en")
+    assert parse_ready_line("INFO something else") is None
