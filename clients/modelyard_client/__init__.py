@@ -8,6 +8,7 @@ with Client() as client:
             print(event.text, end="", flush=True)
 """
 
+from modelyard_client._admin import AdminClient
 from modelyard_client._async_client import AsyncClient
 from modelyard_client._client import Client
 from modelyard_client._errors import (
@@ -45,6 +46,7 @@ from modelyard_client._types import (
 )
 
 __all__ = [
+    "AdminClient",
     "AsyncClient",
     "BackendStatus",
     "Cancelled",

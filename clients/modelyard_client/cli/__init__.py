@@ -8,7 +8,7 @@ import os
 import sys
 
 from modelyard_client import ModelyardError
-from modelyard_client.cli import _chat, _info, _transcribe, _up, _usage
+from modelyard_client.cli import _admin, _chat, _info, _transcribe, _up, _usage
 from modelyard_client.cli._common import UsageError, eprint
 
 # Server commands hand their arguments to their own parsers, imported only when used so the
@@ -29,6 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     _transcribe.register(subparsers)
     _info.register(subparsers)
     _usage.register(subparsers)
+    _admin.register(subparsers)
     _up.register(subparsers)
     # Listed for --help only; main() hands these over before parsing.
     subparsers.add_parser(

@@ -1,0 +1,112 @@
+"""`modelyard admin ...`: change a running router without restarting it."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from typing import Any
+
+from google.protobuf.json_format import MessageToDict
+
+from modelyard_client._admin import AdminClient
+from modelyard_client._channel import ADDRESS_ENV
+from modelyard_client.cli._common import UsageError, add_client_args, print_json, table
+
+
+def register(subparsers: Any) -> None:
+    admin: argparse.ArgumentParser = subparsers.add_parser("admin", help="change routing at run time")
+    commands = admin.add_subparsers(dest="admin_command", required=True, metavar="ACTION")
+
+    update = commands.add_parser("update-backend", help="enable, disable or re-prioritise a backend")
+    update.add_argument("backend", help="backend id, as in `modelyard status`")
+    switch = update.add_mutually_exclusive_group()
+    switch.add_argument("--enable", dest="enabled", action="store_const", const=True)
+    switch.add_argument("--disable", dest="enabled", action="store_const", const=False)
+    update.add_argument("--priority", type=int, help="lower is preferred")
+    update.set_defaults(run=_update_backend)
+
+    strategy = commands.add_parser("strategy", help="set the default strategy and/or its weights")
+    strategy.add_argument(
+        "name", nargs="?", help="composite, fallback, priority, cost_optimized, latency, least_loaded"
+    )
+    strategy.add_argument(
+        "--weight", action="append", default=[], metavar="SCORER=W", help="e.g. --weight cost=3 (repeatable)"
+    )
+    strategy.set_defaults(run=_strategy)
+
+    cost = commands.add_parser("compare-cost", help="estimated cost of a prompt on every candidate")
+    cost.add_argument("prompt")
+    cost.add_argument("--model", default="auto")
+    cost.add_argument("--max-tokens", type=int)
+    cost.set_defaults(run=_compare_cost)
+
+    drain = commands.add_parser("drain", help="stop sending requests to a worker; it finishes what it holds")
+    drain.add_argument("worker_id")
+    drain.add_argument("--reason", default="")
+    drain.set_defaults(run=_drain)
+
+    for command in (update, strategy, cost, drain):
+        command.add_argument("--json", action="store_true")
+        add_client_args(command)
+
+
+def _client(args: argparse.Namespace) -> AdminClient:
+    return AdminClient(
+        args.router or os.environ.get(ADDRESS_ENV) or None, api_key=args.api_key, timeout=args.timeout
+    )
+
+
+def _show(args: argparse.Namespace, message: Any, text: str) -> int:
+    print_json(MessageToDict(message, preserving_proto_field_name=True)) if args.json else print(text)
+    return 0
+
+
+def _update_backend(args: argparse.Namespace) -> int:
+    if args.enabled is None and args.priority is None:
+        raise UsageError("update-backend: give --enable, --disable and/or --priority")
+    with _client(args) as admin:
+        status = admin.update_backend(args.backend, enabled=args.enabled, priority=args.priority)
+    state = "enabled" if status.enabled else "disabled"
+    return _show(args, status, f"{status.id}: {state}, priority {status.priority}")
+
+
+def _strategy(args: argparse.Namespace) -> int:
+    weights: dict[str, float] = {}
+    for item in args.weight:
+        name, _, value = item.partition("=")
+        try:
+            weights[name] = float(value)
+        except ValueError:
+            raise UsageError(f"--weight {item!r}: expected SCORER=NUMBER") from None
+    with _client(args) as admin:
+        response = admin.set_strategy(args.name, weights)
+    shown = ", ".join(f"{k}={v:g}" for k, v in sorted(response.weights.items()))
+    return _show(args, response, f"strategy {response.strategy}: {shown}")
+
+
+def _compare_cost(args: argparse.Namespace) -> int:
+    with _client(args) as admin:
+        response = admin.compare_cost(args.prompt, model=args.model, max_tokens=args.max_tokens)
+    rows = [
+        [
+            e.backend,
+            e.model,
+            str(e.prompt_tokens),
+            str(e.completion_tokens),
+            f"${e.cost_usd:.6f}",
+            "yes" if e.available else "no",
+        ]
+        for e in response.estimates
+    ]
+    header = ["BACKEND", "MODEL", "PROMPT", "COMPLETION", "COST", "AVAILABLE"]
+    return _show(args, response, table(header, rows))
+
+
+def _drain(args: argparse.Namespace) -> int:
+    with _client(args) as admin:
+        admin.drain_worker(args.worker_id, args.reason)
+    if args.json:
+        print_json({"worker_id": args.worker_id, "draining": True})
+    else:
+        print(f"{args.worker_id}: draining")
+    return 0

@@ -1,0 +1,93 @@
+"""Cloud providers as candidates of the one scheduler: the real SDKs against local wire-format servers,
+configured the way users configure them (keys and base URLs in the environment), driven by the CLI."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from collections.abc import AsyncIterator
+
+import pytest
+from modelyard_client.cli import main as cli
+
+from router.config_loader import load_config
+from router.server import RouterServer
+from tests.support.fake_anthropic import FakeAnthropic
+from tests.support.fake_http import Fault
+from tests.support.fake_openai import FakeOpenAI
+
+
+@pytest.fixture
+async def clouds(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[tuple[FakeOpenAI, FakeAnthropic]]:
+    async with FakeOpenAI() as openai, FakeAnthropic() as anthropic:
+        monkeypatch.setenv("OPENAI_API_KEY", openai.api_key)
+        monkeypatch.setenv("OPENAI_BASE_URL", openai.base_url)
+        monkeypatch.setenv("ANTHROPIC_API_KEY", anthropic.api_key)
+        monkeypatch.setenv("ANTHROPIC_BASE_URL", anthropic.base_url)
+        yield openai, anthropic
+
+
+async def start_router() -> RouterServer:
+    config = load_config(env=os.environ)
+    config.listen = "127.0.0.1:0"
+    server = RouterServer(config)
+    await server.start()
+    return server
+
+
+async def run_cli(*argv: str) -> int:
+    return await asyncio.to_thread(cli, list(argv))
+
+
+async def test_auto_survives_a_failing_openai_and_answers_from_anthropic(
+    clouds: tuple[FakeOpenAI, FakeAnthropic], capsys: pytest.CaptureFixture[str]
+) -> None:
+    openai, anthropic = clouds
+    openai.inject(*[Fault(status=500)] * 50)  # every OpenAI call fails, health checks included
+    server = await start_router()
+    try:
+        code = await run_cli("chat", "--model", "auto", "hi", "--json", "--router", server.address)
+    finally:
+        await server.stop(0)
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert code == 0
+    usage = lines[-1]["usage"]
+    assert usage["backend"] == "anthropic"
+    assert usage["cost_usd"] > 0
+    assert "".join(line.get("delta", "") for line in lines[:-1])
+    assert anthropic.requests
+
+
+async def test_admin_disables_a_provider_and_the_next_request_avoids_it(
+    clouds: tuple[FakeOpenAI, FakeAnthropic], capsys: pytest.CaptureFixture[str]
+) -> None:
+    openai, anthropic = clouds
+    server = await start_router()
+    try:
+        address = ("--router", server.address)
+        assert await run_cli("admin", "update-backend", "openai", "--priority", "1", *address) == 0
+        assert await run_cli("admin", "update-backend", "anthropic", "--priority", "2", *address) == 0
+        assert await run_cli("chat", "--model", "auto", "--strategy", "fallback", "hi", "--json", *address) == 0
+        first = json.loads(capsys.readouterr().out.splitlines()[-1])["usage"]
+        assert await run_cli("admin", "update-backend", "openai", "--disable", *address) == 0
+        assert await run_cli("chat", "--model", "auto", "--strategy", "fallback", "hi", "--json", *address) == 0
+        second = json.loads(capsys.readouterr().out.splitlines()[-1])["usage"]
+    finally:
+        await server.stop(0)
+    assert (first["backend"], second["backend"]) == ("openai", "anthropic")
+
+
+async def test_compare_cost_lists_cloud_candidates_cheapest_first(
+    clouds: tuple[FakeOpenAI, FakeAnthropic], capsys: pytest.CaptureFixture[str]
+) -> None:
+    server = await start_router()
+    try:
+        code = await run_cli("admin", "compare-cost", "hello there", "--model", "auto", "--json", "--router", server.address)
+    finally:
+        await server.stop(0)
+    assert code == 0
+    estimates = json.loads(capsys.readouterr().out)["estimates"]
+    costs = [e["cost_usd"] for e in estimates]
+    assert costs == sorted(costs)
+    assert {e["backend"] for e in estimates} == {"openai", "anthropic"}
