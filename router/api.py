@@ -12,12 +12,15 @@ import grpc
 from modelyard.v1 import inference_pb2 as pb
 from modelyard.v1 import router_pb2, router_pb2_grpc
 
+from router.accounting import Accounting
+from router.budgets import estimate_chat_tokens, estimate_text_tokens
 from router.errors import InvalidArgument, RouterError
 from router.failover import Attempt, MidStreamFailure, stream_with_failover
 from router.requests import for_model, has_images
 from router.scheduler import Scheduler
 from router.state import RoutingState
 from router.status import backend_status
+from router.ticket import Ticket
 from router.validation import validate_chat, validate_embed, validate_transcribe_config
 
 log = logging.getLogger(__name__)
@@ -25,88 +28,115 @@ Context = grpc.aio.ServicerContext[Any, Any]
 
 
 class RouterServicer(router_pb2_grpc.RouterServicer):  # type: ignore[misc]
-    def __init__(self, state: RoutingState, scheduler: Scheduler) -> None:
+    def __init__(self, state: RoutingState, scheduler: Scheduler, accounting: Accounting) -> None:
         self._state = state
         self._scheduler = scheduler
+        self._accounting = accounting
         self._config = state.config
         self._started = time.monotonic()
 
     async def Chat(self, request: pb.ChatRequest, context: Context) -> AsyncIterator[pb.ChatResponse]:
-        try:
-            validate_chat(request)
-            if not request.request_id:
-                request.request_id = uuid.uuid4().hex
-            prices = self._state.prices
-            candidates = self._scheduler.plan(
-                request.model,
-                pb.CAPABILITY_CHAT,
-                request.routing,
-                estimate_cost=lambda model: prices.estimate_chat_cost(model, request),
-                needs_vision=has_images(request),
-            )
-            attempt = Attempt()
-            stream = stream_with_failover(
-                candidates,
-                lambda c, timeout: c.backend.chat(for_model(request, c.model), timeout),
-                self._state,
-                _deadline(context),
-                attempt,
-            )
-            async for response in stream:
-                if response.HasField("usage"):
-                    self._finish_usage(response.usage, request.request_id, attempt)
-                yield response
-        except RouterError as e:
-            await _abort(context, e)
+        with self._accounting.ticket("chat", context, request) as ticket:
+            try:
+                ticket.authenticate()
+                validate_chat(request)
+                if not request.request_id:
+                    request.request_id = uuid.uuid4().hex
+                cached = await ticket.cached_answer()
+                if cached is not None:
+                    for response in cached:
+                        yield response
+                    return
+                ticket.check_budget(estimate_chat_tokens(request))
+                prices = self._state.prices
+                candidates = self._scheduler.plan(
+                    request.model,
+                    pb.CAPABILITY_CHAT,
+                    request.routing,
+                    estimate_cost=lambda model: prices.estimate_chat_cost(model, request),
+                    needs_vision=has_images(request),
+                )
+                ticket.check_budget(estimate_chat_tokens(request), candidates[0].estimated_cost_usd)
+                attempt = Attempt()
+                stream = stream_with_failover(
+                    candidates,
+                    lambda c, timeout: ticket.upstream(
+                        c, c.backend.chat(for_model(request, c.model), timeout)
+                    ),
+                    self._state,
+                    _deadline(context),
+                    attempt,
+                )
+                async for response in stream:
+                    if response.HasField("usage"):
+                        self._finish_usage(response.usage, request.request_id, attempt)
+                    ticket.observe(response)
+                    yield response
+            except RouterError as e:
+                await _abort(context, e, ticket)
 
     async def Embed(self, request: pb.EmbedRequest, context: Context) -> pb.EmbedResponse:
-        try:
-            validate_embed(request)
-            if not request.request_id:
-                request.request_id = uuid.uuid4().hex
-            tokens = sum(len(text) for text in request.inputs) // 4 + 1
-            prices = self._state.prices
-            candidates = self._scheduler.plan(
-                request.model,
-                pb.CAPABILITY_EMBED,
-                request.routing,
-                estimate_cost=lambda model: prices.cost(model, tokens, 0, 0.0),
-            )
-            attempt = Attempt()
-            async for response in stream_with_failover(
-                candidates,
-                lambda c, timeout: _single(c.backend.embed(for_model(request, c.model), timeout)),
-                self._state,
-                _deadline(context),
-                attempt,
-            ):
-                self._finish_usage(response.usage, request.request_id, attempt)
-                return response
-        except RouterError as e:
-            await _abort(context, e)
+        with self._accounting.ticket("embed", context, request) as ticket:
+            try:
+                ticket.authenticate()
+                validate_embed(request)
+                if not request.request_id:
+                    request.request_id = uuid.uuid4().hex
+                tokens = estimate_text_tokens(request.inputs)
+                ticket.check_budget(tokens)
+                prices = self._state.prices
+                candidates = self._scheduler.plan(
+                    request.model,
+                    pb.CAPABILITY_EMBED,
+                    request.routing,
+                    estimate_cost=lambda model: prices.cost(model, tokens, 0, 0.0),
+                )
+                ticket.check_budget(tokens, candidates[0].estimated_cost_usd)
+                attempt = Attempt()
+                async for response in stream_with_failover(
+                    candidates,
+                    lambda c, timeout: ticket.upstream(
+                        c, _single(c.backend.embed(for_model(request, c.model), timeout))
+                    ),
+                    self._state,
+                    _deadline(context),
+                    attempt,
+                ):
+                    self._finish_usage(response.usage, request.request_id, attempt)
+                    ticket.observe(response)
+                    return response
+            except RouterError as e:
+                await _abort(context, e, ticket)
         raise AssertionError("unreachable: failover yields or raises")
 
     async def Transcribe(
         self, request_iterator: AsyncIterator[pb.TranscribeRequest], context: Context
     ) -> AsyncIterator[pb.TranscribeResponse]:
-        try:
-            config, audio = await self._read_transcription(request_iterator)
-            if not config.request_id:
-                config.request_id = uuid.uuid4().hex
-            candidates = self._scheduler.plan(config.model, pb.CAPABILITY_TRANSCRIBE, config.routing)
-            attempt = Attempt()
-            async for response in stream_with_failover(
-                candidates,
-                lambda c, timeout: c.backend.transcribe(for_model(config, c.model), audio, timeout),
-                self._state,
-                _deadline(context),
-                attempt,
-            ):
-                if response.HasField("usage"):
-                    self._finish_usage(response.usage, config.request_id, attempt)
-                yield response
-        except RouterError as e:
-            await _abort(context, e)
+        with self._accounting.ticket("transcribe", context, pb.TranscribeConfig()) as ticket:
+            try:
+                ticket.authenticate()
+                config, audio = await self._read_transcription(request_iterator)
+                ticket.request = config
+                if not config.request_id:
+                    config.request_id = uuid.uuid4().hex
+                ticket.check_budget(0)
+                candidates = self._scheduler.plan(config.model, pb.CAPABILITY_TRANSCRIBE, config.routing)
+                attempt = Attempt()
+                async for response in stream_with_failover(
+                    candidates,
+                    lambda c, timeout: ticket.upstream(
+                        c, c.backend.transcribe(for_model(config, c.model), audio, timeout)
+                    ),
+                    self._state,
+                    _deadline(context),
+                    attempt,
+                ):
+                    if response.HasField("usage"):
+                        self._finish_usage(response.usage, config.request_id, attempt)
+                    ticket.observe(response)
+                    yield response
+            except RouterError as e:
+                await _abort(context, e, ticket)
 
     def _finish_usage(self, usage: pb.Usage, request_id: str, attempt: Attempt) -> None:
         """The router's view wins for who served, what it cost and how long it took, retries included."""
@@ -187,7 +217,8 @@ async def _single(awaitable: object) -> AsyncIterator[pb.EmbedResponse]:
     yield await awaitable  # type: ignore[misc]
 
 
-async def _abort(context: Context, error: RouterError) -> None:
+async def _abort(context: Context, error: RouterError, ticket: Ticket) -> None:
+    ticket.fail(error)
     if isinstance(error, MidStreamFailure):
         context.set_trailing_metadata((("modelyard-messages-sent", str(error.items_sent)),))
     await context.abort(error.code, error.message)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import socket
 from dataclasses import dataclass, field
 
+from router.accounting_config import ApiKey, Budget, CacheConfig
+
 
 @dataclass
 class RetryPolicy:
@@ -40,6 +42,18 @@ class RouterConfig:
     health_interval_s: float = 30.0
     circuit_failure_threshold: int = 5
     circuit_cooldown_s: float = 30.0
+    # Accounting (see router.accounting_config): API keys, usage ledger, budgets, response cache, metrics.
+    keys: list[ApiKey] = field(default_factory=list)  # none: open, every caller is tenant "local"
+    keys_file: str = ""
+    # SQLite path or postgresql:// URL (may hold a password: not in repr); "" = the default file; "off"
+    usage_db: str = field(default="", repr=False)
+    ledger_queue_size: int = (
+        10_000  # records waiting to be written; when full the oldest are dropped, counted
+    )
+    budgets: dict[str, Budget] = field(default_factory=dict)  # tenant (or "*") -> limits
+    budget_low_fraction: float = 0.8  # above this share of a limit, prefer cheaper backends
+    cache: CacheConfig = field(default_factory=CacheConfig)
+    metrics_listen: str = ""  # host:port for Prometheus /metrics; "" = off
 
 
 @dataclass

@@ -11,9 +11,11 @@ base_url stays unset unless configured.
       openai: {kind: openai, priority: 10}              # key from OPENAI_API_KEY
       anthropic: {kind: anthropic, priority: 20}
       local-llm: {kind: openai_compatible, base_url: "http://10.0.0.5:8000/v1", chat_models: [llama-3-8b]}
-    routes: {fast: [anthropic/claude-3-5-haiku-latest, openai/gpt-4o-mini], smart: [openai/gpt-4o]}
+    routes: {fast: [anthropic/claude-haiku-4-5, openai/gpt-4o-mini], smart: [openai/gpt-4o]}
     tasks: {code: smart}
     prices: {llama-3-8b: {input_per_m: 0.0, output_per_m: 0.0}}
+    keys: [{tenant: acme, key_sha256: "sha256$..."}]   # and usage_db, budgets, cache, metrics_listen:
+                                                       # see router.accounting_config
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from typing import Any
 
 import yaml
 
+from router.accounting_config import accounting_settings
 from router.backends.factory import KINDS, preset
 from router.config import ProviderConfig, RetryPolicy, RouterConfig
 
@@ -54,6 +57,8 @@ def load_config(path: str | Path | None = None, env: Mapping[str, str] | None = 
         config.listen = env["MODELYARD_LISTEN"]
     if "MODELYARD_STRATEGY" in env:
         config.strategy = env["MODELYARD_STRATEGY"]
+    if "MODELYARD_USAGE_DB" in env:  # a postgresql:// URL may hold a password: keep it out of the file
+        config.usage_db = env["MODELYARD_USAGE_DB"]
     return config
 
 
@@ -64,8 +69,9 @@ def _from_mapping(raw: dict[str, Any], env: Mapping[str, str]) -> RouterConfig:
     providers_raw = raw.pop("providers", None)
     retry_raw = raw.pop("retry", None) or {}
     try:
-        config = RouterConfig(**raw, retry=RetryPolicy(**retry_raw))
-    except TypeError as e:
+        accounting = accounting_settings(raw)  # typed keys, budgets and cache, popped from raw
+        config = RouterConfig(**raw, **accounting, retry=RetryPolicy(**retry_raw))
+    except (TypeError, ValueError) as e:
         raise ConfigError(f"config: {e}") from e
     config.providers = _providers(providers_raw, env)
     return config

@@ -1,4 +1,4 @@
-"""`modelyard router`: run the router until SIGINT or SIGTERM."""
+"""`modelyard router`: run the router until SIGINT or SIGTERM. `modelyard router hash-key`: hash an API key."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import logging
 import signal
+import sys
 
 from router.config import RouterConfig
 from router.config_loader import ConfigError, load_config
@@ -20,6 +21,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--listen", help="host:port to serve gRPC on (default 127.0.0.1:50051)")
     parser.add_argument("--strategy", help="default routing strategy (default composite)")
     parser.add_argument("--router-id", help="name reported to workers and in status (default: hostname)")
+    parser.add_argument(
+        "--metrics-listen", help="host:port for Prometheus /metrics, e.g. 127.0.0.1:9090 (default: off)"
+    )
+    parser.add_argument(
+        "--usage-db",
+        help="usage ledger: SQLite path, postgresql:// URL, or 'off' "
+        "(default: $MODELYARD_USAGE_DB, else ~/.local/share/modelyard/usage.sqlite3)",
+    )
     parser.add_argument("--log-level", default="INFO")
     return parser
 
@@ -33,6 +42,10 @@ def config_from_args(args: argparse.Namespace) -> RouterConfig:
         config.strategy = args.strategy
     if args.router_id:
         config.router_id = args.router_id
+    if args.metrics_listen is not None:
+        config.metrics_listen = args.metrics_listen
+    if args.usage_db:
+        config.usage_db = args.usage_db
     return config
 
 
@@ -43,6 +56,8 @@ async def serve(config: RouterConfig, grace: float = 5.0) -> None:
         ", ".join(p.name for p in config.providers) or "none (set OPENAI_API_KEY, ANTHROPIC_API_KEY, ...)"
     )
     print(f"modelyard router ready on {server.address}; cloud providers: {providers}", flush=True)
+    if server.metrics_port:
+        print(f"metrics on port {server.metrics_port} (/metrics)", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -53,6 +68,11 @@ async def serve(config: RouterConfig, grace: float = 5.0) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["hash-key"]:
+        from router.keys_cli import main as hash_key
+
+        return hash_key(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(

@@ -1,4 +1,4 @@
-"""The router's gRPC server: Router, WorkerRegistry, grpc.health.v1 and reflection on one port."""
+"""The router's gRPC server: Router, Admin, Accounting, WorkerRegistry, grpc.health.v1 and reflection on one port."""
 
 from __future__ import annotations
 
@@ -7,23 +7,34 @@ import logging
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
-from modelyard.v1 import admin_pb2, admin_pb2_grpc, router_pb2, router_pb2_grpc, worker_pb2, worker_pb2_grpc
+from modelyard.v1 import (
+    admin_pb2,
+    admin_pb2_grpc,
+    router_pb2,
+    router_pb2_grpc,
+    usage_pb2,
+    usage_pb2_grpc,
+    worker_pb2,
+    worker_pb2_grpc,
+)
 
+from router.accounting import Accounting
 from router.admin import AdminServicer
 from router.api import RouterServicer
+from router.auth import AuthInterceptor
 from router.backends.factory import create_backend
 from router.config import RouterConfig
 from router.scheduler import Scheduler
 from router.state import RoutingState
+from router.usage_service import AccountingServicer
 from router.worker_registry import WorkerRegistryServicer
 
 log = logging.getLogger(__name__)
 
-_SERVICES = (
-    router_pb2.DESCRIPTOR.services_by_name["Router"].full_name,
-    worker_pb2.DESCRIPTOR.services_by_name["WorkerRegistry"].full_name,
-    admin_pb2.DESCRIPTOR.services_by_name["Admin"].full_name,
-)
+_ROUTER = router_pb2.DESCRIPTOR.services_by_name["Router"].full_name
+_ADMIN = admin_pb2.DESCRIPTOR.services_by_name["Admin"].full_name
+_ACCOUNTING = usage_pb2.DESCRIPTOR.services_by_name["Accounting"].full_name
+_SERVICES = (_ROUTER, worker_pb2.DESCRIPTOR.services_by_name["WorkerRegistry"].full_name, _ADMIN, _ACCOUNTING)
 
 
 class RouterServer:
@@ -36,7 +47,13 @@ class RouterServer:
         self.scheduler = Scheduler(self.state)
         self.workers = WorkerRegistryServicer(self.registry, self.config)
         self.health = health.aio.HealthServicer()
+        self.accounting = Accounting(self.config, self.state)
+        # Client-facing services need an API key (Admin an admin one); workers and probes need none.
+        auth = AuthInterceptor(
+            self.accounting.auth, protected=(_ROUTER, _ADMIN, _ACCOUNTING), admin_only=(_ADMIN,)
+        )
         self._server = grpc.aio.server(
+            interceptors=[auth],
             options=[
                 ("grpc.max_receive_message_length", 64 << 20),
                 ("grpc.max_send_message_length", 64 << 20),
@@ -44,9 +61,14 @@ class RouterServer:
                 ("grpc.keepalive_time_ms", 20_000),
                 ("grpc.http2.min_ping_interval_without_data_ms", 5_000),
                 ("grpc.keepalive_permit_without_calls", 1),
-            ]
+            ],
         )
-        router_pb2_grpc.add_RouterServicer_to_server(RouterServicer(self.state, self.scheduler), self._server)
+        router_pb2_grpc.add_RouterServicer_to_server(
+            RouterServicer(self.state, self.scheduler, self.accounting), self._server
+        )
+        usage_pb2_grpc.add_AccountingServicer_to_server(
+            AccountingServicer(self.accounting.auth, self.accounting.writer), self._server
+        )
         admin_pb2_grpc.add_AdminServicer_to_server(
             AdminServicer(self.state, self.scheduler, self.workers), self._server
         )
@@ -64,10 +86,16 @@ class RouterServer:
             host = "127.0.0.1"
         return f"{host}:{self.port}"
 
+    @property
+    def metrics_port(self) -> int:
+        """The bound /metrics port (0 when metrics are off); useful with metrics_listen "127.0.0.1:0"."""
+        return self.accounting.metrics_server.port
+
     async def start(self) -> int:
         self.port = self._server.add_insecure_port(self.config.listen)
         if self.port == 0:
             raise OSError(f"cannot listen on {self.config.listen}")
+        await self.accounting.start()
         await self._server.start()
         for service in ("", *_SERVICES):
             await self.health.set(service, health_pb2.HealthCheckResponse.SERVING)
@@ -79,6 +107,8 @@ class RouterServer:
         await self.health.enter_graceful_shutdown()
         await self.state.health.stop()
         await self._server.stop(grace)
+        # After the server: the last requests' records are queued by now, and all get written.
+        await self.accounting.stop()
         for backend in self.registry:
             await backend.close()
 

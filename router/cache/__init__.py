@@ -1,0 +1,1 @@
+"""The response cache: exact repeats of deterministic chat requests are answered without a backend."""

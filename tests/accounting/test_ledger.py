@@ -1,0 +1,147 @@
+"""The usage ledger on a real SQLite file and a real PostgreSQL server, and its background writer."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import time
+from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
+
+import pytest
+
+from router.ledger.records import UsageRecord, percentile
+from router.ledger.sqlite_store import SqliteStore
+from router.ledger.store import UsageStore, open_store
+from router.ledger.writer import LedgerWriter
+
+
+def record(i: int = 0, **fields: object) -> UsageRecord:
+    values: dict[str, object] = {
+        "ts": time.time(),
+        "tenant": "acme",
+        "kind": "chat",
+        "backend": "w1",
+        "model": "echo",
+        "status": "OK",
+        "request_id": f"r{i}",
+        "prompt_tokens": 3,
+        "completion_tokens": 2,
+        "cost_usd": 0.5,
+        "ttft_ms": 5.0,
+        "latency_ms": float(i + 1),
+    }
+    values.update(fields)
+    return UsageRecord(**values)  # type: ignore[arg-type]
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[UsageStore]:
+    if request.param == "sqlite":
+        target = str(tmp_path / "usage.sqlite3")
+    else:
+        url: str = request.getfixturevalue("postgres_url")
+        target = url
+    opened = open_store(target)
+    await opened.open()
+    if request.param == "postgres":  # one server for the session: start each test from an empty table
+        pool = opened._get_pool()  # type: ignore[attr-defined]
+        await pool.execute("TRUNCATE modelyard_usage")
+    yield opened
+    await opened.close()
+
+
+async def test_usage_per_backend_and_model_with_percentiles(store: UsageStore) -> None:
+    records = [record(i) for i in range(100)]
+    records += [
+        record(100, status="UNAVAILABLE", backend="w1", latency_ms=9999.0, error_class="UpstreamFailed")
+    ]
+    records += [record(101, backend="w2", model="other", cache_hit=True, cost_usd=0.0, ttft_ms=None)]
+    records += [record(102, tenant="beta", backend="w2", model="other")]
+    await store.write(records)
+    rows = await store.usage(time.time() - 60, None)
+    assert [(r.backend, r.model, r.calls) for r in rows] == [("w1", "echo", 101), ("w2", "other", 2)]
+    w1 = rows[0]
+    assert w1.ok == 100
+    assert w1.success_rate == pytest.approx(100 / 101)
+    assert (w1.prompt_tokens, w1.completion_tokens) == (303, 202)
+    assert w1.cost_usd == pytest.approx(50.5)
+    # Latencies 1..100 ms over the successful calls; the failure's 9999 ms is left out.
+    assert (w1.latency_p50_ms, w1.latency_p95_ms, w1.latency_p99_ms) == (50.0, 95.0, 99.0)
+    assert w1.ttft_p50_ms == 5.0
+    assert rows[1].cache_hits == 1
+    beta = await store.usage(time.time() - 60, "beta")
+    assert [(r.backend, r.calls) for r in beta] == [("w2", 1)]
+    assert await store.usage(time.time() + 60, None) == []
+
+
+async def test_spend_by_tenant_and_day_leaves_out_cache_hits(store: UsageStore) -> None:
+    day = 1_741_953_600.0  # 2025-03-14 12:00 UTC
+    await store.write(
+        [
+            record(0, ts=day),
+            record(1, ts=day + 3600),
+            record(2, ts=day + 86_400),
+            record(3, ts=day, cache_hit=True),
+            record(4, ts=day, tenant="beta"),
+        ]
+    )
+    spend = sorted((s.tenant, s.day, s.tokens, s.cost_usd) for s in await store.spend_since(day - 1))
+    assert spend == [
+        ("acme", "2025-03-14", 10, 1.0),
+        ("acme", "2025-03-15", 5, 0.5),
+        ("beta", "2025-03-14", 5, 0.5),
+    ]
+
+
+def test_percentile_is_nearest_rank() -> None:
+    assert percentile([], 50) == 0.0
+    assert percentile([3.0, 1.0, 2.0], 50) == 2.0
+    assert percentile([1.0, 2.0], 99) == 2.0
+
+
+async def test_writer_writes_in_the_background_and_everything_on_stop(tmp_path: Path) -> None:
+    path = tmp_path / "usage.sqlite3"
+    store = SqliteStore(str(path))
+    await store.open()
+    writer = LedgerWriter(store)
+    writer.start()
+    for i in range(1000):
+        writer.submit(record(i))
+    await writer.stop()
+    await store.close()
+    with sqlite3.connect(path) as db:
+        assert db.execute("SELECT count(*) FROM usage").fetchone() == (1000,)
+    assert (writer.written, writer.dropped) == (1000, 0)
+
+
+class FlakyStore(SqliteStore):
+    """A real SQLite store whose first writes fail, as a database that is briefly down would."""
+
+    def __init__(self, path: str, failures: int) -> None:
+        super().__init__(path)
+        self.failures = failures
+
+    async def write(self, records: Sequence[UsageRecord]) -> None:
+        if self.failures:
+            self.failures -= 1
+            raise OSError("database is down")
+        await super().write(records)
+
+
+async def test_a_full_queue_drops_the_oldest_and_counts_them(tmp_path: Path) -> None:
+    store = FlakyStore(str(tmp_path / "usage.sqlite3"), failures=2)
+    await store.open()
+    writer = LedgerWriter(store, max_queue=10, retry_s=0.05)
+    writer.start()
+    writer.submit(record(0))
+    await asyncio.sleep(0.01)  # the writer holds record 0 and fails on it
+    for i in range(1, 16):
+        writer.submit(record(i))
+    assert writer.dropped == 5
+    assert writer.queued == 10
+    await writer.stop()
+    assert writer.write_errors == 2
+    rows = await store.usage(0, None)
+    await store.close()
+    assert rows[0].calls == 11  # record 0, retried, and the 10 newest
