@@ -10,7 +10,7 @@ export HF_HUB_OFFLINE := 1
 export VLLM_CPU_KVCACHE_SPACE ?= 1
 export VLLM_ENABLE_V1_MULTIPROCESSING ?= 0
 
-.PHONY: help install proto proto-check run test test-fast lint format bench clean
+.PHONY: help install proto proto-check run test test-fast lint format bench bench-quick clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -50,6 +50,9 @@ format:  ## apply ruff's fixes and formatting
 
 bench:  ## run the benchmarks; writes bench/results/
 	$(PY) -m bench
+
+bench-quick:  ## a short benchmark run (a few minutes); writes bench/results/
+	$(PY) -m bench --quick
 
 clean:  ## remove caches and build outputs
 	rm -rf build *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -49,6 +49,12 @@ class WorkerRegistryServicer(worker_pb2_grpc.WorkerRegistryServicer):  # type: i
         self._registry = registry
         self._config = config
         self._streams: dict[str, asyncio.Queue[worker_pb2.RegistryMessage]] = {}
+        self._closing: set[asyncio.Task[None]] = set()  # channels of departed workers, closed when idle
+
+    def _close_later(self, worker: WorkerBackend) -> None:
+        task = asyncio.create_task(worker.close_when_idle())
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
 
     async def drain(self, worker_id: str, reason: str) -> bool:
         """Ask a worker to stop taking requests; it keeps its lease while it finishes what it holds."""
@@ -76,8 +82,8 @@ class WorkerRegistryServicer(worker_pb2_grpc.WorkerRegistryServicer):  # type: i
 
         worker = WorkerBackend.from_hello(first.hello)
         replaced = self._registry.add(worker)
-        if replaced is not None:
-            await replaced.close()
+        if isinstance(replaced, WorkerBackend):
+            self._close_later(replaced)
         commands: asyncio.Queue[worker_pb2.RegistryMessage] = asyncio.Queue()
         self._streams[worker.id] = commands
         log.info(
@@ -99,7 +105,7 @@ class WorkerRegistryServicer(worker_pb2_grpc.WorkerRegistryServicer):  # type: i
                 del self._streams[worker.id]
             if self._registry.remove(worker):
                 log.info("worker %s left the pool", worker.id)
-            await worker.close()
+            self._close_later(worker)
 
     async def _receive_reports(self, worker: WorkerBackend, context: Context) -> None:
         lease_s = self._config.missed_reports * self._config.report_interval_ms / 1000

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
@@ -93,6 +94,13 @@ class WorkerBackend(Backend):
             raise _backend_error(self.id, e) from e
         finally:
             call.cancel()
+
+    async def close_when_idle(self, poll_s: float = 0.1) -> None:
+        """Close once requests already on this worker are done: a lease that lapsed because reports
+        were late must not cut answers that are still arriving. A dead worker's calls fail on their own."""
+        while self.in_flight:  # noqa: ASYNC110 -- a plain counter kept by failover; polling it is enough here
+            await asyncio.sleep(poll_s)
+        await self.close()
 
     async def close(self) -> None:
         if self._channel is not None:

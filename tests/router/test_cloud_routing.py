@@ -62,16 +62,19 @@ async def test_auto_survives_a_failing_openai_and_answers_from_anthropic(
 async def test_admin_disables_a_provider_and_the_next_request_avoids_it(
     clouds: tuple[FakeOpenAI, FakeAnthropic], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    openai, anthropic = clouds
     server = await start_router()
     try:
         address = ("--router", server.address)
         assert await run_cli("admin", "update-backend", "openai", "--priority", "1", *address) == 0
         assert await run_cli("admin", "update-backend", "anthropic", "--priority", "2", *address) == 0
-        assert await run_cli("chat", "--model", "auto", "--strategy", "fallback", "hi", "--json", *address) == 0
+        assert (
+            await run_cli("chat", "--model", "auto", "--strategy", "fallback", "hi", "--json", *address) == 0
+        )
         first = json.loads(capsys.readouterr().out.splitlines()[-1])["usage"]
         assert await run_cli("admin", "update-backend", "openai", "--disable", *address) == 0
-        assert await run_cli("chat", "--model", "auto", "--strategy", "fallback", "hi", "--json", *address) == 0
+        assert (
+            await run_cli("chat", "--model", "auto", "--strategy", "fallback", "hi", "--json", *address) == 0
+        )
         second = json.loads(capsys.readouterr().out.splitlines()[-1])["usage"]
     finally:
         await server.stop(0)
@@ -83,7 +86,9 @@ async def test_compare_cost_lists_cloud_candidates_cheapest_first(
 ) -> None:
     server = await start_router()
     try:
-        code = await run_cli("admin", "compare-cost", "hello there", "--model", "auto", "--json", "--router", server.address)
+        code = await run_cli(
+            "admin", "compare-cost", "hello there", "--model", "auto", "--json", "--router", server.address
+        )
     finally:
         await server.stop(0)
     assert code == 0

@@ -1,0 +1,91 @@
+"""`python -m bench [--quick] [--only overhead,simulation,memory,engines]`: writes bench/results/.
+
+The full run is the default; `--quick` (or BENCH_QUICK=1) uses short, bounded loads and skips the
+engines. Figures are printed, never asserted. Each section that fails says so in the report and the
+others still run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import traceback
+from collections.abc import Callable
+
+from bench import engines, memory, overhead, profile, simulation
+from bench.litellm_peer import Install, ensure_installed
+from bench.load import load_child
+from bench.processes import spawn
+from bench.report import Report, Table
+
+SECTIONS = ("overhead", "memory", "simulation", "engines")
+QUICK = {
+    "overhead": overhead.Settings(requests=20_000, seconds=2.5, warmup=50),
+    "simulation": simulation.Settings(seconds=10.0, rate=40.0, tokens=16),
+    "profile_s": 3.0,
+}
+FULL = {
+    "overhead": overhead.Settings(requests=500_000, seconds=15.0, warmup=500),
+    "simulation": simulation.Settings(seconds=40.0, rate=40.0, tokens=16),
+    "profile_s": 10.0,
+}
+
+
+def _section(report: Report, name: str, body: Callable[[], object]) -> None:
+    try:
+        body()
+    except Exception as e:
+        traceback.print_exc()
+        report.tables.append(Table(f"{name}: failed", ["error"], [[f"{type(e).__name__}: {str(e)[:300]}"]]))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--quick", action="store_true", default=os.environ.get("BENCH_QUICK") == "1")
+    parser.add_argument("--only", default=",".join(SECTIONS), help="comma-separated: " + ", ".join(SECTIONS))
+    parser.add_argument("--no-profile", action="store_true", help="skip profiling when a target is missed")
+    args = parser.parse_args(argv)
+    only = {s.strip() for s in args.only.split(",") if s.strip()}
+    settings = QUICK if args.quick else FULL
+    report = Report("quick" if args.quick else "full")
+    litellm = ensure_installed() if "overhead" in only else Install(False, "not run")
+    report.litellm_version = litellm.version if litellm.ok else f"unavailable ({litellm.version})"
+    load = spawn("load-generator", load_child)
+    try:
+        if "overhead" in only:
+            o = settings["overhead"]
+            assert isinstance(o, overhead.Settings)
+            _section(report, "Router overhead", lambda: overhead.run(report, load, o, litellm))
+        if "memory" in only:
+            _section(report, "Router memory", lambda: memory.run(report, load, memory.Settings()))
+        if "simulation" in only:
+            sim = settings["simulation"]
+            assert isinstance(sim, simulation.Settings)
+            _section(report, "Scheduling quality", lambda: simulation.run(report, load, sim))
+        if "engines" in only and not args.quick:
+            _section(report, "Engines", lambda: engines.run(report))
+        elif "engines" in only:
+            report.tables.append(
+                Table("Engines", ["note"], [["skipped in quick mode; run `python -m bench` for them"]])
+            )
+        missed = [t.name for t in report.targets if t.met is False and _router_bound(t.name)]
+        if missed and not args.no_profile:
+            seconds = settings["profile_s"]
+            assert isinstance(seconds, float)
+            _section(report, "Profile", lambda: profile.run(report, load, seconds, missed))
+    finally:
+        load.stop()
+    path = report.write()
+    print("\n".join(report.markdown()))
+    print(f"bench: wrote {path}", file=sys.stderr)
+    return 0
+
+
+def _router_bound(target: str) -> bool:
+    """Targets whose miss a profile of the router's request path explains."""
+    return any(word in target for word in ("overhead", "Requests/s", "chunks/s", "LiteLLM", "RSS"))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,166 @@
+"""Engines on this machine's hardware: vLLM tokens/s through the router, straight to the worker, and vLLM
+alone (the same AsyncLLM settings, no gRPC); Whisper's real-time factor through the router.
+
+Full mode only. The worker is the real `python -m gpu_worker` (started by tests/worker/process.py);
+if it cannot start, the section says why instead of giving figures. BENCH_CHAT_MODEL names a real
+chat model for GPU hosts; the default is the worker's tiny random model.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import grpc
+from modelyard.v1 import inference_pb2 as pb
+from modelyard.v1 import router_pb2_grpc, worker_pb2_grpc
+
+from bench.load import chat_request
+from bench.processes import spawn
+from bench.report import Report, Table
+from bench.router_proc import RouterOptions, router_child
+
+CONCURRENCY, TOKENS = 8, 64
+REPO = Path(__file__).resolve().parents[1]
+_ALONE = """
+import asyncio, json, sys, time
+from vllm import SamplingParams
+from vllm.sampling_params import RequestOutputKind
+from gpu_worker.engines.vllm_setup import start_async_llm, shutdown_async_llm
+from gpu_worker.tiny_model import TINY_MODEL_ID, ensure_tiny_chat_model
+model = sys.argv[1] or str(ensure_tiny_chat_model())
+n, tokens = int(sys.argv[2]), int(sys.argv[3])
+async def main():
+    engine = start_async_llm(model, sys.argv[1] or TINY_MODEL_ID, runner="generate", max_num_seqs=16)
+    params = SamplingParams(max_tokens=tokens, output_kind=RequestOutputKind.DELTA)
+    async def one(rid):
+        count = 0
+        async for out in engine.generate("hello there", params, request_id=rid):
+            count += len(out.outputs[0].token_ids)
+        return count
+    await one("warm")
+    began = time.perf_counter()
+    counts = await asyncio.gather(*(one(f"r{i}") for i in range(n)))
+    print(json.dumps({"tokens": sum(counts), "seconds": time.perf_counter() - began}), flush=True)
+    shutdown_async_llm(engine)
+asyncio.run(main())
+"""
+
+
+async def _tokens_per_s(stub: Any, model: str) -> float:
+    async def one() -> int:
+        tokens = 0
+        async for response in stub.Chat(chat_request(model, TOKENS), timeout=600):
+            if response.HasField("usage"):
+                tokens = response.usage.completion_tokens
+        return tokens
+
+    await one()  # warm-up
+    began = time.perf_counter()
+    counts = await asyncio.gather(*(one() for _ in range(CONCURRENCY)))
+    return sum(counts) / (time.perf_counter() - began)
+
+
+def _vllm_alone(model: str) -> str:
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", _ALONE, model, str(CONCURRENCY), str(TOKENS)],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=900,
+            env={**os.environ, "PYTHONPATH": str(REPO)},
+        )
+        figures = json.loads(done.stdout.strip().splitlines()[-1])
+        return f"{figures['tokens'] / figures['seconds']:.1f}"
+    except (subprocess.SubprocessError, OSError, ValueError, IndexError, KeyError) as e:
+        return f"could not run vLLM alone: {type(e).__name__}"
+
+
+async def _chat(router: str, table: Table) -> None:
+    from tests.worker.process import start_worker
+
+    chat_model = os.environ.get("BENCH_CHAT_MODEL", "")
+    args = ["--no-whisper", "--worker-id", "bench-vllm"] + (
+        ["--chat-model", chat_model] if chat_model else []
+    )
+    worker = await start_worker(router, *args, ready_timeout=600)
+    try:
+        model = worker.models[0]
+        async with grpc.aio.insecure_channel(router) as rc, grpc.aio.insecure_channel(worker.address) as wc:
+            through = await _tokens_per_s(router_pb2_grpc.RouterStub(rc), model)
+            direct = await _tokens_per_s(worker_pb2_grpc.WorkerStub(wc), model)
+    finally:
+        await worker.stop()
+    alone = await asyncio.to_thread(_vllm_alone, chat_model)
+    label = f"vLLM {model}, {CONCURRENCY} concurrent x {TOKENS} tokens"
+    table.rows += [
+        [label, "through router", f"{through:.1f} tokens/s"],
+        [label, "worker direct", f"{direct:.1f} tokens/s"],
+        [label, "vLLM alone (AsyncLLM)", f"{alone} tokens/s"],
+    ]
+
+
+async def _whisper(router: str, table: Table) -> None:
+    from tests.worker.process import start_worker
+    from tests.worker.speech import make_speech_wav, wav_to_pcm_s16le
+
+    with tempfile.TemporaryDirectory() as tmp:
+        pcm = wav_to_pcm_s16le(
+            make_speech_wav(Path(tmp), " ".join(["the quick brown fox jumps over the lazy dog"] * 4))
+        )
+    audio_s = len(pcm) / 32000
+    worker = await start_worker(router, "--no-chat", "--worker-id", "bench-whisper", ready_timeout=600)
+    try:
+        model = next(m for m in worker.models if "whisper" in m or "tiny" in m)
+        config = pb.TranscribeConfig(model=model, encoding=pb.AUDIO_ENCODING_PCM_S16LE, sample_rate_hz=16000)
+
+        async def requests() -> Any:
+            yield pb.TranscribeRequest(config=config)
+            yield pb.TranscribeRequest(audio=pcm)
+
+        async with grpc.aio.insecure_channel(router) as channel:
+            stub = router_pb2_grpc.RouterStub(channel)
+            times = []
+            for _ in range(4):
+                began = time.perf_counter()
+                async for _response in stub.Transcribe(requests(), timeout=600):
+                    pass
+                times.append(time.perf_counter() - began)
+    finally:
+        await worker.stop()
+    best = min(times[1:])
+    table.rows.append(
+        [
+            f"Whisper {model}, {audio_s:.1f} s of speech",
+            "through router",
+            f"real-time factor {best / audio_s:.3f} (best of 3 after a warm-up)",
+        ]
+    )
+
+
+def run(report: Report) -> None:
+    print("bench: engines", flush=True)
+    table = Table("Engines", ["engine", "path", "figure"])
+    table.notes.append(
+        f"Hardware: whatever runs the benchmark (CUDA if present, else vLLM's CPU build); Python {sys.version.split()[0]}."
+    )
+    router = spawn("engine-router", router_child, RouterOptions())
+    try:
+        for name, part in (("vLLM", _chat), ("Whisper", _whisper)):
+            try:
+                asyncio.run(part(str(router.info["address"]), table))
+            except Exception as e:  # any reason the worker cannot start is reported, never hidden
+                table.rows.append(
+                    [name, "skipped", f"worker could not start or run: {type(e).__name__}: {str(e)[:200]}"]
+                )
+    finally:
+        router.stop()
+    report.tables.append(table)

@@ -1,0 +1,247 @@
+"""Router overhead: the same load sent straight to a backend and through the router, in one run.
+
+Backends: the bench worker (instant engine, registered over the real WorkerRegistry lease) and a local
+OpenAI-format HTTP server (an `openai_compatible` provider); the peer, LiteLLM's proxy, in front of the
+same HTTP server. Per path: latency at concurrency 1, requests/s at 64, 64-chunk streams at 32.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from bench.fixtures import WorkerSpec, worker_child
+from bench.litellm_peer import Install, LiteLLMProxy
+from bench.load import ChatLoad, LoadResult
+from bench.openai_server import openai_child
+from bench.processes import Child, spawn
+from bench.report import Report, Table, Target, bar_plot, count, ms, percentile
+from bench.router_proc import RouterOptions, router_child
+from router.config import ProviderConfig
+
+HTTP_MODEL = "bench-http"
+STREAM_CHUNKS = 64
+
+
+@dataclass(frozen=True)
+class Settings:
+    requests: int  # upper bound per measurement
+    seconds: float  # time bound per measurement
+    warmup: int
+
+
+@dataclass(frozen=True)
+class Path:
+    name: str
+    target: str
+    protocol: str  # see ChatLoad.protocol
+    model: str
+    baseline: str = ""  # the direct path this one is compared with
+    api_key: str = ""
+
+
+@dataclass
+class Figures:
+    p50: float = math.nan
+    p99: float = math.nan
+    rps: float = math.nan
+    ttft_p50: float = math.nan
+    ttft_p99: float = math.nan
+    chunks_per_s: float = math.nan
+    errors: int = 0
+    requests: int = 0
+
+
+def _run(load: Child, path: Path, s: Settings, concurrency: int, tokens: int) -> LoadResult:
+    job = ChatLoad(
+        path.target,
+        path.protocol,
+        concurrency,
+        s.requests,
+        s.seconds,
+        tokens,
+        s.warmup,
+        path.model,
+        path.api_key,
+    )
+    result: LoadResult = load.request(job, s.seconds + 120)
+    return result
+
+
+def measure(load: Child, path: Path, s: Settings) -> Figures:
+    f = Figures()
+    single = _run(load, path, s, 1, 1)
+    latencies = [o.total_ms for o in single.ok]
+    f.p50, f.p99 = percentile(latencies, 0.5), percentile(latencies, 0.99)
+    many = _run(load, path, s, 64, 1)
+    f.rps = len(many.ok) / many.elapsed_s if many.elapsed_s else math.nan
+    results = [single, many]
+    if path.protocol != "http":  # a JSON answer is not a stream
+        streams = _run(load, path, s, 32, STREAM_CHUNKS)
+        ttfts = [o.ttft_ms for o in streams.ok if o.ttft_ms is not None]
+        f.ttft_p50, f.ttft_p99 = percentile(ttfts, 0.5), percentile(ttfts, 0.99)
+        f.chunks_per_s = sum(o.chunks for o in streams.ok) / streams.elapsed_s
+        results.append(streams)
+    f.errors = sum(len(r.outcomes) - len(r.ok) for r in results)
+    f.requests = sum(len(r.outcomes) for r in results)
+    return f
+
+
+def run(report: Report, load: Child, s: Settings, litellm: Install) -> dict[str, Figures]:
+    http = spawn("openai-server", openai_child)
+    url = str(http.info["url"])
+    provider = ProviderConfig(
+        name="http", kind="openai_compatible", base_url=url, chat_models=[HTTP_MODEL], max_concurrency=1024
+    )
+    router = spawn("router", router_child, RouterOptions(providers=(provider,)))
+    address = str(router.info["address"])
+    worker = spawn("bench-worker", worker_child, WorkerSpec("bench-worker", router=address))
+    paths = [
+        Path("worker, direct (gRPC)", str(worker.info["address"]), "worker", "bench"),
+        Path("worker, through router", address, "router", "bench", "worker, direct (gRPC)"),
+        Path("HTTP server, direct (SSE)", url, "http-stream", HTTP_MODEL),
+        Path("HTTP server, through router", address, "router", HTTP_MODEL, "HTTP server, direct (SSE)"),
+        Path("HTTP server, direct (JSON)", url, "http", HTTP_MODEL),
+    ]
+    proxy: LiteLLMProxy | None = None
+    litellm_error = "" if litellm.ok else litellm.version
+    if litellm.ok:
+        proxy = LiteLLMProxy(url, HTTP_MODEL)
+        try:
+            proxy.start()
+            paths.append(
+                Path(
+                    "HTTP server, through LiteLLM (SSE)",
+                    proxy.url,
+                    "http-stream",
+                    HTTP_MODEL,
+                    "HTTP server, direct (SSE)",
+                    proxy.key,
+                )
+            )
+            paths.append(
+                Path(
+                    "HTTP server, through LiteLLM (JSON)",
+                    proxy.url,
+                    "http",
+                    HTTP_MODEL,
+                    "HTTP server, direct (JSON)",
+                    proxy.key,
+                )
+            )
+        except RuntimeError as e:
+            litellm_error = f"did not start: {e}"[:200]
+            proxy = None
+    figures: dict[str, Figures] = {}
+    try:
+        for path in paths:
+            print(f"bench: overhead: {path.name}", flush=True)
+            figures[path.name] = measure(load, path, s)
+    finally:
+        if proxy is not None:
+            proxy.stop()
+        for child in (worker, router, http):
+            child.stop()
+    _report(report, paths, figures, litellm_error)
+    return figures
+
+
+def _added(figures: dict[str, Figures], path: Path, q: str) -> float:
+    if not path.baseline:
+        return math.nan
+    through, direct = figures[path.name], figures[path.baseline]
+    return float(getattr(through, q) - getattr(direct, q))
+
+
+def _report(report: Report, paths: list[Path], figures: dict[str, Figures], litellm_error: str) -> None:
+    table = Table(
+        "Router overhead",
+        [
+            "path",
+            "p50 ms (c=1)",
+            "p99 ms (c=1)",
+            "added p50 ms",
+            "added p99 ms",
+            "req/s (c=64)",
+            f"TTFT p50 ms ({STREAM_CHUNKS}-chunk streams, c=32)",
+            "TTFT p99 ms",
+            "chunks/s",
+            "errors/requests",
+        ],
+    )
+    for p in paths:
+        f = figures[p.name]
+        table.rows.append(
+            [
+                p.name,
+                ms(f.p50),
+                ms(f.p99),
+                ms(_added(figures, p, "p50")),
+                ms(_added(figures, p, "p99")),
+                count(f.rps),
+                ms(f.ttft_p50),
+                ms(f.ttft_p99),
+                count(f.chunks_per_s),
+                f"{f.errors}/{f.requests}",
+            ]
+        )
+    if litellm_error:
+        table.rows.append(["HTTP server, through LiteLLM", *[f"LiteLLM {litellm_error}"], *["—"] * 8])
+    table.notes += [
+        "added = through-router (or proxy) minus the direct path it is compared with, same percentile.",
+        "The router reaches the HTTP server with the OpenAI SDK over SSE, so its baseline is direct SSE.",
+        "The load generator is a separate process (grpc.aio / aiohttp clients); all processes share the cores.",
+    ]
+    report.tables.append(table)
+    by = {p.name: p for p in paths}
+    worker = figures["worker, through router"]
+    added_p50 = _added(figures, by["worker, through router"], "p50")
+    added_p99 = _added(figures, by["worker, through router"], "p99")
+    report.targets += [
+        Target(
+            "Router overhead p50, c=1 (worker backend)", "≤ 1 ms", f"{ms(added_p50)} ms", added_p50 <= 1.0
+        ),
+        Target(
+            "Router overhead p99, c=1 (worker backend)", "≤ 2 ms", f"{ms(added_p99)} ms", added_p99 <= 2.0
+        ),
+        Target(
+            "Requests/s through one router, c=64 (worker backend)",
+            "≥ 1,500",
+            count(worker.rps),
+            worker.rps >= 1500,
+        ),
+        Target(
+            "Relayed chunks/s, c=32 (worker backend)",
+            "≥ 10,000",
+            count(worker.chunks_per_s),
+            worker.chunks_per_s >= 10_000,
+        ),
+    ]
+    ours = _added(figures, by["HTTP server, through router"], "p50")
+    peer_name = "HTTP server, through LiteLLM (SSE)"
+    if peer_name in by:
+        theirs = _added(figures, by[peer_name], "p50")
+        ratio = theirs / ours if ours > 0 else math.inf
+        figure = f"{ratio:.1f}x (LiteLLM +{ms(theirs)} ms, router +{ms(ours)} ms, p50, same HTTP server)"
+        report.targets.append(Target("Added latency vs LiteLLM proxy", "≥ 20x less", figure, ratio >= 20))
+    else:
+        report.targets.append(
+            Target("Added latency vs LiteLLM proxy", "≥ 20x less", f"LiteLLM {litellm_error}", None)
+        )
+    names = [p.name.replace("HTTP server", "HTTP") for p in paths]
+    plot = bar_plot(
+        "overhead_latency",
+        "Latency at concurrency 1",
+        names,
+        {"p50": [figures[p.name].p50 for p in paths], "p99": [figures[p.name].p99 for p in paths]},
+        "ms",
+        log=True,
+    )
+    rate = bar_plot(
+        "overhead_rate",
+        "Requests/s at concurrency 64",
+        names,
+        {"req/s": [figures[p.name].rps for p in paths]},
+        "requests/s",
+    )
+    report.plots += [p for p in (plot, rate) if p]

@@ -1,0 +1,56 @@
+"""Where the router's time goes: cProfile inside the router process while the rate load runs.
+
+cProfile slows the router several times over, so its figures are shares of the time, never rates.
+"""
+
+from __future__ import annotations
+
+from bench.fixtures import WorkerSpec, worker_child
+from bench.load import ChatLoad
+from bench.openai_server import openai_child
+from bench.processes import Child, spawn
+from bench.report import Report
+from bench.router_proc import RouterOptions, router_child
+from router.config import ProviderConfig
+
+HTTP_MODEL = "bench-http"
+
+
+def run(report: Report, load: Child, seconds: float, missed: list[str]) -> None:
+    print("bench: profiling the router", flush=True)
+    http = spawn("profile-openai", openai_child)
+    provider = ProviderConfig(
+        name="http",
+        kind="openai_compatible",
+        base_url=str(http.info["url"]),
+        chat_models=[HTTP_MODEL],
+        max_concurrency=1024,
+    )
+    router = spawn("profile-router", router_child, RouterOptions(providers=(provider,), profile=True))
+    address = str(router.info["address"])
+    worker = spawn("profile-worker", worker_child, WorkerSpec("profile-worker", router=address))
+    lines = [
+        f"Targets missed: {', '.join(missed)}. cProfile ran inside the router process during {seconds:.0f} s of "
+        "concurrency-64 load per backend; top functions by own time (tottime), cumulative time beside.",
+        "",
+        "How to read it: `{method 'run' of '_contextvars.Context' objects}` is the time asyncio spends running "
+        "callbacks whose code cProfile cannot see, mostly grpc.aio's compiled (Cython) core: HTTP/2 framing, "
+        "completion-queue polling, message (de)serialisation. Time inside an awaited Cython call shows as "
+        "the own time of the Python frame awaiting it (e.g. grpc/aio/_call.py `_send_unary_request`). "
+        "`router (ours)` is this repository's code: validation, scheduling, failover, accounting.",
+        "",
+    ]
+    try:
+        for label, model, tokens in (
+            ("worker backend, 1-chunk answers", "bench", 1),
+            ("worker backend, 64-chunk streams", "bench", 64),
+            ("HTTP (openai_compatible) backend, 1-chunk answers", HTTP_MODEL, 1),
+        ):
+            router.request("profile-on", 10)
+            load.request(ChatLoad(address, "router", 64, 1_000_000, seconds, tokens, 0, model), seconds + 120)
+            top: list[str] = router.request("profile-take", 60)
+            lines += [f"**{label}**", "", "```", *top, "```", ""]
+    finally:
+        for child in (worker, router, http):
+            child.stop()
+    report.profile = lines + report.profile
