@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from modelyard_client import AsyncClient, Segment, Usage
 
+from router.backends.worker import WorkerBackend
 from router.server import RouterServer
 from tests.e2e.conftest import start_router
 from tests.router.conftest import wait_until
@@ -82,7 +83,7 @@ async def test_sigterm_under_load_finishes_every_request_and_exits_zero(long_spe
         await wait_until(lambda: router.registry.get("leaving") is not None)
         requests = [asyncio.create_task(transcribe(router.address, speech)) for _ in range(3)]
         backend = router.registry.get("leaving")
-        assert backend is not None
+        assert isinstance(backend, WorkerBackend)
         # Held by the worker itself (its load report), not only sent: what SIGTERM must not lose.
         await wait_until(lambda: backend.load.running + backend.load.waiting == 3, timeout=10.0)
         os.kill(worker.pid, signal.SIGTERM)
