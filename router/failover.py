@@ -123,7 +123,9 @@ async def _attempt(
     finished = False
     try:
         try:
-            first = await asyncio.wait_for(anext(stream), first_timeout)
+            # asyncio.timeout rather than wait_for: no extra Task on every request's hot path.
+            async with asyncio.timeout(first_timeout):
+                first = await anext(stream)
         except TimeoutError:
             raise BackendError(
                 f"{backend.id}: nothing after {first_timeout:.2f} s; trying the next backend", retryable=True
