@@ -157,23 +157,35 @@ class RouterServicer(router_pb2_grpc.RouterServicer):  # type: ignore[misc]
     async def _read_transcription(
         self, requests: AsyncIterator[pb.TranscribeRequest]
     ) -> tuple[pb.TranscribeConfig, Sequence[bytes]]:
-        """Hold the whole upload: the decoder needs all of it, and a retry on another worker needs it too."""
+        """Hold the whole upload: the decoder needs all of it, and a retry on another worker needs it too.
+
+        A bad request is answered only after the client has finished sending (within the size limit):
+        grpc.aio clients that are still writing when the server ends the call see INTERNAL instead of
+        our status (grpc/grpc#36066), and every caller deserves the real reason.
+        """
         config: pb.TranscribeConfig | None = None
+        problem: InvalidArgument | None = None
         chunks: list[bytes] = []
         size = 0
         async for message in requests:
             if message.HasField("config"):
                 if config is not None:
-                    raise InvalidArgument("config: sent twice; send it once, first")
+                    problem = problem or InvalidArgument("config: sent twice; send it once, first")
+                    continue
                 config = message.config
-                validate_transcribe_config(config)
+                try:
+                    validate_transcribe_config(config)
+                except InvalidArgument as e:
+                    problem = problem or e
             elif config is None:
-                raise InvalidArgument("config: the first message must be the TranscribeConfig")
-            else:
-                size += len(message.audio)
-                if size > self._config.max_audio_bytes:
-                    raise InvalidArgument(f"audio: larger than the {self._config.max_audio_bytes} byte limit")
+                problem = problem or InvalidArgument("config: the first message must be the TranscribeConfig")
+            size += len(message.audio)
+            if size > self._config.max_audio_bytes:
+                raise InvalidArgument(f"audio: larger than the {self._config.max_audio_bytes} byte limit")
+            if problem is None and message.audio:
                 chunks.append(message.audio)
+        if problem is not None:
+            raise problem
         if config is None:
             raise InvalidArgument("config: no TranscribeConfig was sent")
         if size == 0:

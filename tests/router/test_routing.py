@@ -9,6 +9,7 @@ import grpc
 import pytest
 from modelyard.v1 import inference_pb2 as pb
 from modelyard.v1 import router_pb2, router_pb2_grpc, worker_pb2, worker_pb2_grpc
+from modelyard_client import AsyncClient, InvalidArgument
 
 from router.server import RouterServer
 from tests.router.conftest import WorkerFactory, wait_until
@@ -211,3 +212,10 @@ async def test_concurrent_chats_spread_over_workers(
     await asyncio.gather(*(collect(stub.Chat(chat_request("a b c"))) for _ in range(8)))
     assert first.served > 0
     assert second.served > 0
+
+
+async def test_bad_transcribe_config_is_reported_after_a_large_upload(router: RouterServer) -> None:
+    async with AsyncClient(router.address, api_key="") as client:
+        with pytest.raises(InvalidArgument, match=r"config\.language"):
+            async for _ in client.transcribe(bytes(3 << 20), language="english!"):
+                pass
