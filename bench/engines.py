@@ -20,7 +20,7 @@ from typing import Any
 
 import grpc
 from modelyard.v1 import inference_pb2 as pb
-from modelyard.v1 import router_pb2_grpc, worker_pb2_grpc
+from modelyard.v1 import router_pb2, router_pb2_grpc, worker_pb2_grpc
 
 from bench.load import chat_request
 from bench.processes import spawn
@@ -84,6 +84,26 @@ def _vllm_alone(model: str) -> str:
         return f"could not run vLLM alone: {type(e).__name__}"
 
 
+# Varied sentences: one sentence repeated sends Whisper into its temperature-fallback loop.
+SPEECH = (
+    "the quick brown fox jumps over the lazy dog. a stitch in time saves nine. "
+    "every cloud has a silver lining. better late than never, but never late is better."
+)
+
+
+async def _registered(router: str, worker_id: str, timeout: float = 60.0) -> None:
+    """The worker prints its ready line before its lease with the router is open; wait for the lease."""
+    async with grpc.aio.insecure_channel(router) as channel:
+        stub = router_pb2_grpc.RouterStub(channel)
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            status = await stub.GetStatus(router_pb2.GetStatusRequest())
+            if any(b.id == worker_id for b in status.backends):
+                return
+            await asyncio.sleep(0.1)
+    raise TimeoutError(f"worker {worker_id} did not register within {timeout:.0f} s")
+
+
 async def _chat(router: str, table: Table) -> None:
     from tests.worker.process import start_worker
 
@@ -93,6 +113,7 @@ async def _chat(router: str, table: Table) -> None:
     )
     worker = await start_worker(router, *args, ready_timeout=600)
     try:
+        await _registered(router, worker.worker_id)
         model = worker.models[0]
         async with grpc.aio.insecure_channel(router) as rc, grpc.aio.insecure_channel(worker.address) as wc:
             through = await _tokens_per_s(router_pb2_grpc.RouterStub(rc), model)
@@ -113,12 +134,11 @@ async def _whisper(router: str, table: Table) -> None:
     from tests.worker.speech import make_speech_wav, wav_to_pcm_s16le
 
     with tempfile.TemporaryDirectory() as tmp:
-        pcm = wav_to_pcm_s16le(
-            make_speech_wav(Path(tmp), " ".join(["the quick brown fox jumps over the lazy dog"] * 4))
-        )
+        pcm = wav_to_pcm_s16le(make_speech_wav(Path(tmp), SPEECH))
     audio_s = len(pcm) / 32000
     worker = await start_worker(router, "--no-chat", "--worker-id", "bench-whisper", ready_timeout=600)
     try:
+        await _registered(router, worker.worker_id)
         model = next(m for m in worker.models if "whisper" in m or "tiny" in m)
         config = pb.TranscribeConfig(model=model, encoding=pb.AUDIO_ENCODING_PCM_S16LE, sample_rate_hz=16000)
 
