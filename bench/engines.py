@@ -31,6 +31,8 @@ CONCURRENCY, TOKENS = 8, 64
 REPO = Path(__file__).resolve().parents[1]
 _ALONE = """
 import asyncio, json, sys, time
+from gpu_worker.engine_env import apply_engine_env_defaults
+apply_engine_env_defaults([sys.argv[1]] if sys.argv[1] else [])  # the worker's own settings, before vLLM loads
 from vllm import SamplingParams
 from vllm.sampling_params import RequestOutputKind
 from gpu_worker.engines.vllm_setup import start_async_llm, shutdown_async_llm
@@ -50,7 +52,8 @@ async def main():
     counts = await asyncio.gather(*(one(f"r{i}") for i in range(n)))
     print(json.dumps({"tokens": sum(counts), "seconds": time.perf_counter() - began}), flush=True)
     shutdown_async_llm(engine)
-asyncio.run(main())
+if __name__ == "__main__":  # vLLM spawns its engine core, which re-imports this file
+    asyncio.run(main())
 """
 
 
@@ -70,17 +73,22 @@ async def _tokens_per_s(stub: Any, model: str) -> float:
 
 def _vllm_alone(model: str) -> str:
     try:
+        # A file, not `python -c`: the spawned engine core must be able to re-import the script.
+        script = Path(tempfile.mkdtemp()) / "vllm_alone.py"
+        script.write_text(_ALONE)
         done = subprocess.run(
-            [sys.executable, "-c", _ALONE, model, str(CONCURRENCY), str(TOKENS)],
+            [sys.executable, str(script), model, str(CONCURRENCY), str(TOKENS)],
             cwd=REPO,
             capture_output=True,
             text=True,
             timeout=900,
-            env={**os.environ, "PYTHONPATH": str(REPO)},
+            env={**os.environ, "PYTHONPATH": str(REPO), "VLLM_LOGGING_STREAM": "ext://sys.stderr"},
         )
-        figures = json.loads(done.stdout.strip().splitlines()[-1])
+        # vLLM may still log to stdout; the figures are the one JSON line.
+        line = next(x for x in reversed(done.stdout.splitlines()) if x.startswith("{"))
+        figures = json.loads(line)
         return f"{figures['tokens'] / figures['seconds']:.1f}"
-    except (subprocess.SubprocessError, OSError, ValueError, IndexError, KeyError) as e:
+    except (subprocess.SubprocessError, OSError, ValueError, StopIteration, KeyError) as e:
         return f"could not run vLLM alone: {type(e).__name__}"
 
 
