@@ -9,7 +9,7 @@ from modelyard.v1 import admin_pb2, admin_pb2_grpc, router_pb2
 from modelyard.v1 import inference_pb2 as pb
 
 from router.errors import InvalidArgument, ModelNotFound, RouterError
-from router.pricing import estimate_prompt_tokens
+from router.pricing import DEFAULT_COMPLETION_TOKENS, estimate_prompt_tokens
 from router.scheduler import Scheduler
 from router.state import RoutingState
 from router.status import backend_status
@@ -64,19 +64,24 @@ class AdminServicer(admin_pb2_grpc.AdminServicer):  # type: ignore[misc]
         try:
             validate_chat(request)
             prices = self._state.prices
+            # The request is the same for every target: estimate its tokens once, price them per model.
+            prompt = estimate_prompt_tokens(request)
+            completion = (
+                request.sampling.max_tokens
+                if request.sampling.HasField("max_tokens")
+                else DEFAULT_COMPLETION_TOKENS
+            )
             estimates = []
             for backend, model, _ in self._scheduler.targets(
                 request.model, pb.CAPABILITY_CHAT, request.routing
             ):
-                prompt = estimate_prompt_tokens(request)
-                completion = request.sampling.max_tokens if request.sampling.HasField("max_tokens") else 256
                 estimates.append(
                     admin_pb2.CostEstimate(
                         backend=backend.id,
                         model=model,
                         prompt_tokens=prompt,
                         completion_tokens=completion,
-                        cost_usd=prices.estimate_chat_cost(model, request),
+                        cost_usd=prices.cost(model, prompt, completion),
                         available=self._state.settings[backend].enabled and backend.available,
                     )
                 )
