@@ -17,7 +17,7 @@ from bench.openai_server import openai_child
 from bench.processes import Child, spawn
 from bench.report import Report, Table, Target, bar_plot, count, ms, percentile
 from bench.router_proc import RouterOptions, router_child
-from router.config import ProviderConfig
+from router.config.settings import ProviderConfig
 
 HTTP_MODEL = "bench-http"
 STREAM_CHUNKS = 64

@@ -18,7 +18,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 
 from bench.processes import next_command
-from router.config import ProviderConfig, RouterConfig
+from router.config.settings import ProviderConfig, RouterConfig
 from router.server import RouterServer
 
 PROFILE_LINES = 18

@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from router.errors import CapacityExhausted, NoBackendAvailable
+from core.errors import CapacityExhausted, NoBackendAvailable
 
 
 class Admission:

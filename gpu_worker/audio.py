@@ -7,8 +7,8 @@ import io
 import numpy as np
 from modelyard.v1 import inference_pb2 as pb
 
+from core.errors import InvalidArgument
 from gpu_worker.engines.base import AudioSamples
-from router.errors import InvalidArgument
 
 SAMPLE_RATE = 16000
 MAX_AUDIO_BYTES = (

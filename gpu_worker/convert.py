@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from modelyard.v1 import inference_pb2 as pb
 
+from core.errors import InvalidArgument
 from gpu_worker.engines.base import (
     ChatInput,
     ChatMessage,
@@ -12,13 +13,12 @@ from gpu_worker.engines.base import (
     TranscriptInfo,
     TranscriptSegment,
 )
-from router.errors import InvalidArgument
 
 _ROLE_NAMES = {pb.ROLE_SYSTEM: "system", pb.ROLE_USER: "user", pb.ROLE_ASSISTANT: "assistant"}
 
 
 def chat_input(request: pb.ChatRequest) -> ChatInput:
-    """Call after router.validation.validate_chat, which has vouched for roles and parts."""
+    """Call after core.validation.validate_chat, which has vouched for roles and parts."""
     messages = []
     for i, message in enumerate(request.messages):
         texts = []

@@ -9,8 +9,8 @@ from typing import TypeVar
 
 from modelyard.v1 import inference_pb2, worker_pb2
 
+from core.errors import ModelNotFound
 from gpu_worker.engines.base import ChatEngine, EmbedEngine, Engine, EngineLoad, TranscribeEngine
-from router.errors import ModelNotFound
 
 logger = logging.getLogger(__name__)
 

@@ -13,13 +13,13 @@ import grpc
 from modelyard.v1 import inference_pb2 as pb
 from modelyard.v1 import worker_pb2_grpc
 
+from core.errors import InvalidArgument, StatusError
+from core.validation import validate_chat, validate_embed, validate_transcribe_config
 from gpu_worker import convert
 from gpu_worker.admission import Admission
 from gpu_worker.audio import MAX_AUDIO_BYTES, decode_audio_bytes
 from gpu_worker.engine_set import EngineSet
 from gpu_worker.engines.base import ChatFinished, TextDelta, TranscriptInfo
-from router.errors import InvalidArgument, RouterError
-from router.validation import validate_chat, validate_embed, validate_transcribe_config
 
 logger = logging.getLogger(__name__)
 
@@ -62,7 +62,7 @@ class WorkerServicer(worker_pb2_grpc.WorkerServicer):  # type: ignore[misc]  # g
                     finish_reason=finished.finish_reason,
                 )
             )
-        except RouterError as error:
+        except StatusError as error:
             await context.abort(error.code, error.message)
         except Exception as error:
             await _abort_engine_failure(context, error)
@@ -76,7 +76,7 @@ class WorkerServicer(worker_pb2_grpc.WorkerServicer):  # type: ignore[misc]  # g
             engine = self._engines.embed_engine(request.model)
             async with self._admission.slot():
                 result = await engine.embed(request.request_id, list(request.inputs))
-        except RouterError as error:
+        except StatusError as error:
             await context.abort(error.code, error.message)
         except Exception as error:
             await _abort_engine_failure(context, error)
@@ -123,7 +123,7 @@ class WorkerServicer(worker_pb2_grpc.WorkerServicer):  # type: ignore[misc]  # g
             )
             usage.audio_seconds = duration
             yield pb.TranscribeResponse(usage=usage)
-        except RouterError as error:
+        except StatusError as error:
             await context.abort(error.code, error.message)
         except Exception as error:
             await _abort_engine_failure(context, error)

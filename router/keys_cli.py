@@ -11,7 +11,7 @@ import getpass
 import secrets
 import sys
 
-from router.auth import hash_key
+from router.accounting.auth import hash_key
 
 
 def build_parser() -> argparse.ArgumentParser:

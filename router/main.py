@@ -8,8 +8,8 @@ import logging
 import signal
 import sys
 
-from router.config import RouterConfig
-from router.config_loader import ConfigError, load_config
+from router.config.loader import ConfigError, load_config
+from router.config.settings import RouterConfig
 from router.server import RouterServer
 
 log = logging.getLogger("modelyard.router")

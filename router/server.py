@@ -18,16 +18,16 @@ from modelyard.v1 import (
     worker_pb2_grpc,
 )
 
-from router.accounting import Accounting
-from router.admin import AdminServicer
-from router.api import RouterServicer
-from router.auth import AuthInterceptor
+from router.accounting.accountant import Accounting
+from router.accounting.auth import AuthInterceptor
 from router.backends.factory import create_backend
-from router.config import RouterConfig
-from router.scheduler import Scheduler
-from router.state import RoutingState
-from router.usage_service import AccountingServicer
-from router.worker_registry import WorkerRegistryServicer
+from router.config.settings import RouterConfig
+from router.routing.scheduler import Scheduler
+from router.routing.state import RoutingState
+from router.services.accounting_service import AccountingServicer
+from router.services.admin_service import AdminServicer
+from router.services.router_service import RouterServicer
+from router.services.worker_registry_service import WorkerRegistryServicer
 
 log = logging.getLogger(__name__)
 

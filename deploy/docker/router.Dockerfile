@@ -15,6 +15,7 @@ ENV PYTHONUNBUFFERED=1 \
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY proto ./proto
+COPY core ./core
 COPY router ./router
 COPY gpu_worker ./gpu_worker
 COPY clients ./clients

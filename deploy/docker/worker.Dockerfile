@@ -37,6 +37,7 @@ RUN uv venv --python 3.11 /opt/venv
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY proto ./proto
+COPY core ./core
 COPY router ./router
 COPY gpu_worker ./gpu_worker
 COPY clients ./clients

@@ -13,10 +13,10 @@ from vllm.renderers.chat_utils import ChatCompletionMessageParam, CustomChatComp
 from vllm.sampling_params import RequestOutputKind
 from vllm.v1.engine.async_llm import AsyncLLM
 
+from core.errors import InvalidArgument
 from gpu_worker.engines.base import ChatEngine, ChatEvent, ChatFinished, ChatInput, EngineLoad, TextDelta
 from gpu_worker.engines.vllm_setup import max_model_len, shutdown_async_llm, start_async_llm
 from gpu_worker.engines.vllm_stats import VllmStats
-from router.errors import InvalidArgument
 
 logger = logging.getLogger(__name__)
 

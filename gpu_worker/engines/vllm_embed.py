@@ -11,9 +11,9 @@ from vllm import PoolingParams
 from vllm.inputs import TokensPrompt
 from vllm.v1.engine.async_llm import AsyncLLM
 
+from core.errors import InvalidArgument
 from gpu_worker.engines.base import EmbedEngine, EmbedResult, EngineLoad
 from gpu_worker.engines.vllm_setup import max_model_len, shutdown_async_llm, start_async_llm
-from router.errors import InvalidArgument
 
 PACKAGED_MINILM = "minilm"
 PACKAGED_MINILM_ID = "all-minilm-l6-v2"

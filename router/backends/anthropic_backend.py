@@ -11,6 +11,7 @@ import httpx2
 from anthropic import AsyncAnthropic, omit
 from modelyard.v1 import inference_pb2 as pb
 
+from router.accounting.pricing import PriceTable
 from router.backends.anthropic_convert import FINISH_REASONS, split_system
 from router.backends.base import BackendError
 from router.backends.cloud import HEALTH_TIMEOUT_S, NO_API_KEY, CloudBackend, proto_float
@@ -20,8 +21,7 @@ from router.backends.cloud_errors import (
     http_status_error,
     retry_after_seconds,
 )
-from router.config import ProviderConfig
-from router.pricing import PriceTable
+from router.config.settings import ProviderConfig
 
 # An error event inside a 200 stream carries only its type; this is the status the type stands for.
 _ERROR_TYPE_STATUS = {

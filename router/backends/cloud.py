@@ -13,9 +13,9 @@ from urllib.parse import urlsplit, urlunsplit
 import grpc
 from modelyard.v1 import inference_pb2 as pb
 
+from router.accounting.pricing import PriceTable
 from router.backends.base import Backend, BackendError, ModelSpec
-from router.config import ProviderConfig
-from router.pricing import PriceTable
+from router.config.settings import ProviderConfig
 
 # Health checks only ask "are you there and do you accept our key": a slow answer is a bad answer.
 HEALTH_TIMEOUT_S = 5.0

@@ -9,12 +9,12 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 
+from router.accounting.pricing import PriceTable
 from router.backends.anthropic_backend import AnthropicBackend
 from router.backends.cloud import CloudBackend
 from router.backends.openai_backend import OpenAIBackend
 from router.backends.presets import PRESETS, Preset
-from router.config import ProviderConfig
-from router.pricing import PriceTable
+from router.config.settings import ProviderConfig
 
 BackendFactory = Callable[[ProviderConfig], CloudBackend]
 

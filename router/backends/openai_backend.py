@@ -13,6 +13,7 @@ from modelyard.v1 import inference_pb2 as pb
 from openai import AsyncOpenAI, omit
 from openai.types import CompletionUsage
 
+from router.accounting.pricing import CHARS_PER_TOKEN, PriceTable, estimate_prompt_tokens
 from router.backends.base import BackendError
 from router.backends.cloud import HEALTH_TIMEOUT_S, NO_API_KEY, CloudBackend, proto_float
 from router.backends.cloud_errors import (
@@ -28,8 +29,7 @@ from router.backends.openai_convert import (
     transcription_events,
     wav_duration,
 )
-from router.config import ProviderConfig
-from router.pricing import CHARS_PER_TOKEN, PriceTable, estimate_prompt_tokens
+from router.config.settings import ProviderConfig
 
 # OpenAI's own API wants max_completion_tokens (its reasoning models refuse max_tokens); most
 # compatible servers only know max_tokens. The preset says which one a kind speaks.

@@ -10,7 +10,7 @@ import pytest
 from modelyard.v1 import inference_pb2 as pb
 from modelyard.v1 import router_pb2_grpc, usage_pb2, usage_pb2_grpc
 
-from router.config import RetryPolicy, RouterConfig
+from router.config.settings import RetryPolicy, RouterConfig
 from router.server import RouterServer
 from tests.router.conftest import wait_until
 from tests.support.echo_worker import EchoWorker

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from router.accounting_config import ApiKey, parse_keys
-from router.auth import Authenticator, hash_key, load_keys
-from router.errors import Unauthenticated
+from core.errors import Unauthenticated
+from router.accounting.auth import Authenticator, hash_key, load_keys
+from router.config.accounting import ApiKey, parse_keys
 from router.keys_cli import main as hash_key_main
 
 

@@ -6,10 +6,10 @@ import datetime as dt
 
 import pytest
 
-from router.accounting_config import Budget
-from router.budgets import Budgets, month_start
-from router.errors import BudgetExceeded
-from router.ledger.records import TenantSpend
+from core.errors import BudgetExceeded
+from router.accounting.budgets import Budgets, month_start
+from router.accounting.ledger.records import TenantSpend
+from router.config.accounting import Budget
 
 NOON = dt.datetime(2025, 3, 14, 12, tzinfo=dt.UTC).timestamp()
 

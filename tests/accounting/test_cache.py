@@ -6,9 +6,9 @@ import asyncio
 
 from modelyard.v1 import inference_pb2 as pb
 
-from router.cache.keys import CachedChat, chat_key
-from router.cache.memory import MemoryCache
-from router.cache.redis_cache import RedisCache
+from router.accounting.cache.keys import CachedChat, chat_key
+from router.accounting.cache.memory import MemoryCache
+from router.accounting.cache.redis_cache import RedisCache
 
 
 def chat(

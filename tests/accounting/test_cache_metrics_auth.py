@@ -14,9 +14,9 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from modelyard.v1 import admin_pb2, admin_pb2_grpc, router_pb2, router_pb2_grpc
 from modelyard.v1 import inference_pb2 as pb
 
-from router.accounting_config import ApiKey, CacheConfig
-from router.auth import hash_key
-from router.cache.keys import chat_key
+from router.accounting.auth import hash_key
+from router.accounting.cache.keys import chat_key
+from router.config.accounting import ApiKey, CacheConfig
 from router.server import RouterServer
 from tests.accounting.conftest import RouterFactory, WorkerFactory, chat, chat_request, get_usage
 from tests.router.conftest import wait_until

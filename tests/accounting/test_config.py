@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from router.accounting_config import ApiKey, Budget, CacheConfig, default_usage_db
-from router.auth import hash_key
-from router.config_loader import ConfigError, load_config
+from router.accounting.auth import hash_key
+from router.config.accounting import ApiKey, Budget, CacheConfig, default_usage_db
+from router.config.loader import ConfigError, load_config
 from router.main import build_parser, config_from_args
 
 

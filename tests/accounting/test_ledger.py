@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from router.ledger.records import UsageRecord, percentile
-from router.ledger.sqlite_store import SqliteStore
-from router.ledger.store import UsageStore, open_store
-from router.ledger.writer import LedgerWriter
+from router.accounting.ledger.records import UsageRecord, percentile
+from router.accounting.ledger.sqlite_store import SqliteStore
+from router.accounting.ledger.store import UsageStore, open_store
+from router.accounting.ledger.writer import LedgerWriter
 
 
 def record(i: int = 0, **fields: object) -> UsageRecord:

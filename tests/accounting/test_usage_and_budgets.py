@@ -13,8 +13,8 @@ from modelyard.v1 import router_pb2_grpc
 from modelyard_client import AsyncClient
 from modelyard_client.cli import main as cli_main
 
-from router.accounting_config import ApiKey, Budget
-from router.auth import hash_key
+from router.accounting.auth import hash_key
+from router.config.accounting import ApiKey, Budget
 from tests.accounting.conftest import (
     RouterFactory,
     WorkerFactory,

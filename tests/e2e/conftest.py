@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from router.config import RouterConfig
+from router.config.settings import RouterConfig
 from router.server import RouterServer
 from tests.worker.process import WorkerProcess, running_worker
 from tests.worker.speech import make_speech_wav

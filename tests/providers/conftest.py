@@ -7,7 +7,7 @@ from modelyard.v1 import inference_pb2 as pb
 
 from router.backends.anthropic_backend import AnthropicBackend
 from router.backends.openai_backend import OpenAIBackend
-from router.config import ProviderConfig
+from router.config.settings import ProviderConfig
 from tests.support.fake_anthropic import FakeAnthropic
 from tests.support.fake_openai import FakeOpenAI
 

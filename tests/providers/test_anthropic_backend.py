@@ -6,10 +6,10 @@ import grpc
 import pytest
 from modelyard.v1 import inference_pb2 as pb
 
+from router.accounting.pricing import PriceTable
 from router.backends.anthropic_backend import AnthropicBackend
 from router.backends.base import BackendError
-from router.config import ProviderConfig
-from router.pricing import PriceTable
+from router.config.settings import ProviderConfig
 from tests.providers.conftest import ANTHROPIC_KEY, chat_request, collect, text
 from tests.support.fake_anthropic import FakeAnthropic
 from tests.support.fake_http import Fault

@@ -7,13 +7,13 @@ import dataclasses
 import pytest
 from modelyard.v1 import inference_pb2 as pb
 
+from router.accounting.pricing import PriceTable
 from router.backends.anthropic_backend import AnthropicBackend
 from router.backends.cloud import CloudBackend
 from router.backends.factory import FACTORIES, KINDS, create_backend, preset
 from router.backends.openai_backend import OpenAIBackend
 from router.backends.presets import PRESETS
-from router.config import ProviderConfig
-from router.pricing import PriceTable
+from router.config.settings import ProviderConfig
 
 KEY = "sk-factory-SECRET-42"
 

@@ -10,10 +10,10 @@ import grpc
 import pytest
 from modelyard.v1 import inference_pb2 as pb
 
+from router.accounting.pricing import PriceTable
 from router.backends.base import BackendError
 from router.backends.openai_backend import OpenAIBackend
-from router.config import ProviderConfig
-from router.pricing import PriceTable
+from router.config.settings import ProviderConfig
 from tests.providers.conftest import OPENAI_KEY, chat_request, collect, text
 from tests.support.fake_http import Fault
 from tests.support.fake_openai import FakeOpenAI, embedding_for

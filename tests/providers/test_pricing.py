@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from modelyard.v1 import inference_pb2 as pb
 
-from router.pricing import (
+from router.accounting.pricing import (
     DEFAULT_COMPLETION_TOKENS,
     IMAGE_TOKENS,
     Price,

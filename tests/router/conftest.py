@@ -7,7 +7,7 @@ import grpc
 import pytest
 from modelyard.v1 import router_pb2_grpc
 
-from router.config import RetryPolicy, RouterConfig
+from router.config.settings import RetryPolicy, RouterConfig
 from router.server import RouterServer
 from tests.support.echo_worker import EchoWorker
 

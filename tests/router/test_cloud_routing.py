@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 import pytest
 from modelyard_client.cli import main as cli
 
-from router.config_loader import load_config
+from router.config.loader import load_config
 from router.server import RouterServer
 from tests.support.fake_anthropic import FakeAnthropic
 from tests.support.fake_http import Fault

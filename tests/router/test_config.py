@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from router.config_loader import ConfigError, load_config
+from router.config.loader import ConfigError, load_config
 
 
 def test_no_file_enables_providers_whose_keys_are_set() -> None:

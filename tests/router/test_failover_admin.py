@@ -10,7 +10,7 @@ import pytest
 from modelyard.v1 import admin_pb2, admin_pb2_grpc, router_pb2, router_pb2_grpc
 from modelyard.v1 import inference_pb2 as pb
 
-from router.circuit import CircuitState
+from router.routing.circuit import CircuitState
 from router.server import RouterServer
 from tests.router.conftest import WorkerFactory
 from tests.router.test_routing import chat_request, collect

@@ -8,13 +8,13 @@ import pytest
 from modelyard.v1 import inference_pb2 as pb
 from modelyard.v1 import worker_pb2
 
+from core.errors import InvalidArgument
 from router.backends.base import ModelSpec
 from router.backends.worker import WorkerBackend
-from router.circuit import CircuitBreaker
-from router.errors import InvalidArgument
-from router.scoring.base import Candidate, spread_score
-from router.scoring.strategies import SCORERS, Strategies, rank
-from router.stats import BackendStats
+from router.routing.circuit import CircuitBreaker
+from router.routing.scoring.base import Candidate, spread_score
+from router.routing.scoring.strategies import SCORERS, Strategies, rank
+from router.routing.stats import BackendStats
 
 
 def worker(

@@ -6,9 +6,9 @@ import grpc
 import pytest
 from modelyard.v1 import inference_pb2 as pb
 
+from core.errors import CapacityExhausted, NoBackendAvailable
 from gpu_worker.admission import Admission
 from gpu_worker.engine_set import EngineSet
-from router.errors import CapacityExhausted, NoBackendAvailable
 from tests.worker.gated_engine import GatedChatEngine
 from tests.worker.servers import eventually, serving
 

@@ -26,7 +26,11 @@ async def test_worker_process_registers_serves_and_drains_on_sigterm(speech_file
         try:
             assert worker.models == ("whisper-tiny.en",)
             assert worker.address.startswith("127.0.0.1:")
-            await eventually(lambda: "proc-1" in router.registry.open_streams, timeout=30, message="no hello")
+            await eventually(
+                lambda: "proc-1" in router.registry.open_streams,
+                timeout=30,
+                message="no hello",
+            )
             hello = router.registry.hellos[-1]
             assert hello.address == worker.address
             assert [model.engine for model in hello.models] == ["faster-whisper"]

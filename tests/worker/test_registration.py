@@ -61,7 +61,9 @@ async def test_reconnects_to_a_restarted_router_within_five_seconds() -> None:
         restarted = time.monotonic()
         await router.start()  # same port
         await eventually(
-            lambda: len(router.registry.hellos) == 2, timeout=6.0, message="worker did not come back"
+            lambda: len(router.registry.hellos) == 2,
+            timeout=6.0,
+            message="worker did not come back",
         )
         assert time.monotonic() - restarted < 5.5
 
@@ -94,7 +96,8 @@ async def test_drain_command_finishes_in_flight_work_then_exits() -> None:
 
             await router.registry.drain("w1", "router rollout")
             await eventually(
-                lambda: any(load.draining for load in router.registry.loads), message="no draining"
+                lambda: any(load.draining for load in router.registry.loads),
+                message="no draining",
             )
             reply = await health.Check(health_pb2.HealthCheckRequest(service="modelyard.v1.Worker"))
             assert reply.status == health_pb2.HealthCheckResponse.NOT_SERVING

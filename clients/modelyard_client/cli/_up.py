@@ -77,7 +77,7 @@ def dial_address(listen: str, port: int) -> str:
 async def serve(args: argparse.Namespace, stop: asyncio.Event) -> int:
     """Run until `stop` is set or the worker exits; returns the exit status."""
     # Imported here so that the client library and its other commands never load the router.
-    from router.config_loader import ConfigError, load_config
+    from router.config.loader import ConfigError, load_config
     from router.server import RouterServer
 
     try:

@@ -1,0 +1,1 @@
+"""What router, worker and client all speak: status errors, request validation, shared constants."""

@@ -1,0 +1,49 @@
+"""Errors that carry the gRPC status they mean, so every layer can raise and only the servicer translates."""
+
+from __future__ import annotations
+
+import grpc
+
+
+class StatusError(Exception):
+    """A failure with a definite gRPC status and a message safe to show the caller."""
+
+    code: grpc.StatusCode = grpc.StatusCode.UNKNOWN
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class InvalidArgument(StatusError):
+    code = grpc.StatusCode.INVALID_ARGUMENT
+
+
+class ModelNotFound(StatusError):
+    code = grpc.StatusCode.NOT_FOUND
+
+
+class NoBackendAvailable(StatusError):
+    code = grpc.StatusCode.UNAVAILABLE
+
+
+class CapacityExhausted(StatusError):
+    code = grpc.StatusCode.RESOURCE_EXHAUSTED
+
+
+class FailedPrecondition(StatusError):
+    code = grpc.StatusCode.FAILED_PRECONDITION
+
+
+class Unauthenticated(StatusError):
+    code = grpc.StatusCode.UNAUTHENTICATED
+
+
+class PermissionDenied(StatusError):
+    code = grpc.StatusCode.PERMISSION_DENIED
+
+
+class BudgetExceeded(StatusError):
+    """A tenant's token or cost limit would be passed; the message names the limit."""
+
+    code = grpc.StatusCode.RESOURCE_EXHAUSTED

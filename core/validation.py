@@ -1,0 +1,78 @@
+"""Request validation: every rejection names the field at fault, as INVALID_ARGUMENT.
+
+Used by the router before routing and by workers before touching an engine, so both sides agree.
+"""
+
+from __future__ import annotations
+
+from modelyard.v1 import inference_pb2 as pb
+
+from core.errors import InvalidArgument
+
+_KNOWN_ROLES = frozenset({pb.ROLE_SYSTEM, pb.ROLE_USER, pb.ROLE_ASSISTANT})
+MAX_EMBED_INPUTS = 2048
+
+
+def validate_chat(request: pb.ChatRequest) -> None:
+    if not request.model:
+        raise InvalidArgument("model: required (a model id, a route alias, or 'auto')")
+    if not request.messages:
+        raise InvalidArgument("messages: at least one message is required")
+    for i, message in enumerate(request.messages):
+        if message.role not in _KNOWN_ROLES:
+            raise InvalidArgument(
+                f"messages[{i}].role: unknown role {message.role}; expected ROLE_SYSTEM, ROLE_USER or ROLE_ASSISTANT"
+            )
+        if not message.content:
+            raise InvalidArgument(f"messages[{i}].content: empty; give at least one text or image part")
+        for j, part in enumerate(message.content):
+            _validate_part(part, f"messages[{i}].content[{j}]")
+    _validate_sampling(request.sampling)
+
+
+def _validate_part(part: pb.ContentPart, field: str) -> None:
+    kind = part.WhichOneof("part")
+    if kind is None:
+        raise InvalidArgument(f"{field}: neither text nor image is set")
+    if kind == "image":
+        source = part.image.WhichOneof("source")
+        if source is None:
+            raise InvalidArgument(f"{field}.image: neither data nor url is set")
+        if source == "data" and not part.image.mime_type.startswith("image/"):
+            raise InvalidArgument(f"{field}.image.mime_type: required with data, e.g. 'image/png'")
+
+
+def _validate_sampling(sampling: pb.SamplingParams) -> None:
+    if sampling.HasField("temperature") and not 0.0 <= sampling.temperature <= 2.0:
+        raise InvalidArgument(f"sampling.temperature: {sampling.temperature} is outside [0, 2]")
+    if sampling.HasField("top_p") and not 0.0 < sampling.top_p <= 1.0:
+        raise InvalidArgument(f"sampling.top_p: {sampling.top_p} is outside (0, 1]")
+    if sampling.HasField("max_tokens") and sampling.max_tokens == 0:
+        raise InvalidArgument("sampling.max_tokens: must be at least 1 when set")
+    if any(not stop for stop in sampling.stop):
+        raise InvalidArgument("sampling.stop: empty stop strings are not allowed")
+
+
+def validate_embed(request: pb.EmbedRequest) -> None:
+    if not request.model:
+        raise InvalidArgument("model: required")
+    if not request.inputs:
+        raise InvalidArgument("inputs: at least one input is required")
+    if len(request.inputs) > MAX_EMBED_INPUTS:
+        raise InvalidArgument(f"inputs: {len(request.inputs)} inputs; at most {MAX_EMBED_INPUTS} per request")
+    for i, text in enumerate(request.inputs):
+        if not text:
+            raise InvalidArgument(f"inputs[{i}]: empty string")
+
+
+def validate_transcribe_config(config: pb.TranscribeConfig) -> None:
+    if not config.model:
+        raise InvalidArgument("config.model: required")
+    if config.encoding == pb.AUDIO_ENCODING_PCM_S16LE and config.sample_rate_hz != 16000:
+        raise InvalidArgument(
+            f"config.sample_rate_hz: PCM_S16LE audio must be 16000 Hz, got {config.sample_rate_hz}"
+        )
+    if config.encoding not in (pb.AUDIO_ENCODING_UNSPECIFIED, pb.AUDIO_ENCODING_PCM_S16LE):
+        raise InvalidArgument(f"config.encoding: unknown encoding {config.encoding}")
+    if config.language and not (2 <= len(config.language) <= 3 and config.language.isalpha()):
+        raise InvalidArgument(f"config.language: {config.language!r} is not an ISO 639-1 code such as 'en'")

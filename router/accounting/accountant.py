@@ -1,0 +1,111 @@
+"""The router's accounting: API keys, budgets, the response cache, the usage ledger and metrics, together.
+
+Built from the config with the server, started and stopped with it. Requests reach it through
+`ticket()` (see router.ticket); everything else here runs at start, at stop, or in the background.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import TYPE_CHECKING
+
+from router.accounting.auth import Authenticator, load_keys
+from router.accounting.budgets import Budgets, month_start
+from router.accounting.cache.store import open_cache
+from router.accounting.ledger.records import UsageRecord
+from router.accounting.ledger.store import open_store
+from router.accounting.ledger.writer import LedgerWriter
+from router.accounting.metrics import MetricsServer, RouterMetrics
+from router.accounting.ticket import Context, Request, Ticket
+from router.config.accounting import default_usage_db
+from router.routing.state import RoutingState
+
+if TYPE_CHECKING:
+    from router.config.settings import RouterConfig
+
+log = logging.getLogger(__name__)
+LEDGER_OFF = "off"
+
+
+class Accounting:
+    def __init__(self, config: RouterConfig, state: RoutingState) -> None:
+        self.router_id = config.router_id
+        self.auth = Authenticator(load_keys(config.keys, config.keys_file))
+        self.budgets = Budgets(config.budgets, config.budget_low_fraction)
+        self.cache = open_cache(config.cache)
+        target = config.usage_db or default_usage_db()
+        self.writer = (
+            None
+            if target == LEDGER_OFF
+            else LedgerWriter(open_store(target), max_queue=config.ledger_queue_size)
+        )
+        self.metrics = RouterMetrics()
+        self.metrics.watch(state, self.writer)
+        self._metrics_listen = config.metrics_listen
+        self.metrics_server = MetricsServer(self.metrics.registry)
+        self._pending: set[asyncio.Task[None]] = set()
+
+    async def start(self) -> None:
+        if self.auth.open:
+            log.warning("%s", self.auth.describe())
+        else:
+            log.info("%s", self.auth.describe())
+        if self.writer is not None:
+            store = self.writer.store
+            await store.open()
+            if self.budgets.enabled:
+                self.budgets.seed(await store.spend_since(month_start(time.time())))
+            self.writer.start()
+            log.info("usage ledger: %s", store.describe())
+        else:
+            log.warning("usage ledger: off; requests are not recorded")
+        if self.cache is not None:
+            log.info("response cache: %s", self.cache.describe())
+        if self._metrics_listen:
+            port = self.metrics_server.start(self._metrics_listen)
+            log.info("metrics on http://%s:%d/metrics", self._metrics_listen.rpartition(":")[0], port)
+
+    async def stop(self) -> None:
+        """After the gRPC server has stopped: store the last cache entries and write every queued record."""
+        if self._pending:
+            await asyncio.gather(*self._pending, return_exceptions=True)
+        if self.writer is not None:
+            await self.writer.stop()
+            await self.writer.store.close()
+        if self.cache is not None:
+            await self.cache.close()
+        await self.metrics_server.stop()
+
+    def ticket(self, kind: str, context: Context, request: Request) -> Ticket:
+        return Ticket(self, kind, context, request)
+
+    def record(self, record: UsageRecord, overhead_s: float) -> None:
+        """A request ended: ledger, spend and metrics. Never blocks."""
+        if self.writer is not None:
+            self.writer.submit(record)
+        if not record.cache_hit:
+            self.budgets.record(record.tenant, record.tokens, record.cost_usd, record.ts)
+        m = self.metrics
+        backend = record.backend or "none"
+        # Without a backend the model is whatever the caller typed: keep it out of the label values.
+        model = record.model if record.backend else "none"
+        m.requests.labels(record.kind, backend, model, record.status).inc()
+        if record.status != "OK":
+            return
+        m.tokens.labels(backend, record.model, "prompt").inc(record.prompt_tokens)
+        m.tokens.labels(backend, record.model, "completion").inc(record.completion_tokens)
+        m.cost.labels(backend, record.model).inc(record.cost_usd)
+        if record.ttft_ms is not None:
+            m.ttft.labels(backend, record.model).observe(record.ttft_ms / 1000)
+        m.latency.labels(record.kind, backend, record.model).observe(record.latency_ms / 1000)
+        m.overhead.labels(record.kind).observe(max(0.0, overhead_s))
+
+    def cache_later(self, key: str, value: bytes) -> None:
+        """Store a finished answer without holding up the request's end."""
+        if self.cache is None:
+            return
+        task = asyncio.create_task(self.cache.put(key, value))
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)

@@ -1,0 +1,139 @@
+"""Prometheus metrics, on their own HTTP port, from a registry owned by one router.
+
+Request metrics are counted as requests end. Worker load, circuit states and ledger health are read
+from the router's state when scraped, so nothing on the request or lease path updates them.
+Each router has its own CollectorRegistry: several routers in one process (tests) never mix.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Iterator
+from wsgiref.simple_server import WSGIServer
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from router.accounting.ledger.writer import LedgerWriter
+from router.backends.worker import WorkerBackend
+from router.routing.circuit import CircuitState
+from router.routing.state import RoutingState
+
+_LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
+_OVERHEAD_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25)
+
+
+class RouterMetrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.requests = Counter(
+            "modelyard_requests",
+            "Requests ended, by outcome",
+            ["kind", "backend", "model", "status"],
+            registry=r,
+        )
+        self.tokens = Counter(
+            "modelyard_tokens", "Tokens processed", ["backend", "model", "direction"], registry=r
+        )
+        self.cost = Counter(
+            "modelyard_cost_usd", "Estimated spend in US dollars", ["backend", "model"], registry=r
+        )
+        self.ttft = Histogram(
+            "modelyard_ttft_seconds",
+            "Time to first token",
+            ["backend", "model"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.latency = Histogram(
+            "modelyard_request_latency_seconds",
+            "Total request time",
+            ["kind", "backend", "model"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.overhead = Histogram(
+            "modelyard_router_overhead_seconds",
+            "Time spent in the router itself: total latency minus time waiting on the upstream backend",
+            ["kind"],
+            buckets=_OVERHEAD_BUCKETS,
+            registry=r,
+        )
+        self.in_flight = Gauge("modelyard_in_flight_requests", "Requests being served", ["kind"], registry=r)
+        self.cache = Counter("modelyard_cache_lookups", "Response cache lookups", ["result"], registry=r)
+        self.refused = Counter(
+            "modelyard_refused_requests", "Requests refused before routing", ["reason"], registry=r
+        )
+
+    def watch(self, state: RoutingState, writer: LedgerWriter | None) -> None:
+        """Expose worker load, circuits and ledger health, read at scrape time."""
+        self.registry.register(_StateCollector(state, writer))
+
+
+class _StateCollector(Collector):
+    def __init__(self, state: RoutingState, writer: LedgerWriter | None) -> None:
+        self._state = state
+        self._writer = writer
+
+    def collect(self) -> Iterator[Metric]:
+        running = GaugeMetricFamily(
+            "modelyard_worker_running", "Requests running on the worker", labels=["worker"]
+        )
+        waiting = GaugeMetricFamily(
+            "modelyard_worker_waiting", "Requests queued on the worker", labels=["worker"]
+        )
+        kv = GaugeMetricFamily("modelyard_worker_kv_cache_usage", "KV-cache use, 0..1", labels=["worker"])
+        circuit = GaugeMetricFamily(
+            "modelyard_circuit_state",
+            "1 for the backend's current circuit state",
+            labels=["backend", "state"],
+        )
+        for backend in self._state.registry:
+            if isinstance(backend, WorkerBackend):
+                running.add_metric([backend.id], backend.load.running)
+                waiting.add_metric([backend.id], backend.load.waiting)
+                kv.add_metric([backend.id], backend.load.kv_cache_usage)
+            current = self._state.circuits[backend.id].state
+            for state in CircuitState:
+                circuit.add_metric([backend.id, state.value], 1.0 if state is current else 0.0)
+        yield from (running, waiting, kv, circuit)
+        if self._writer is not None:
+            yield CounterMetricFamily(
+                "modelyard_ledger_dropped_records",
+                "Usage records dropped: queue full",
+                value=self._writer.dropped,
+            )
+            yield CounterMetricFamily(
+                "modelyard_ledger_written_records", "Usage records written", value=self._writer.written
+            )
+            yield GaugeMetricFamily(
+                "modelyard_ledger_queued_records",
+                "Usage records waiting to be written",
+                value=self._writer.queued,
+            )
+
+
+class MetricsServer:
+    """The /metrics HTTP endpoint (prometheus_client's server, on a thread of its own)."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self._registry = registry
+        self._httpd: WSGIServer | None = None
+        self._thread: threading.Thread | None = None
+        self.port = 0
+
+    def start(self, listen: str) -> int:
+        host, _, port = listen.rpartition(":")
+        host = host.strip("[]") or "0.0.0.0"
+        self._httpd, self._thread = start_http_server(int(port), host, self._registry)
+        self.port = int(self._httpd.server_port)
+        return self.port
+
+    async def stop(self) -> None:
+        if self._httpd is not None:
+            httpd, self._httpd = self._httpd, None
+            await asyncio.to_thread(httpd.shutdown)  # waits for the serving loop's next poll
+            httpd.server_close()

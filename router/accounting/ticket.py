@@ -1,0 +1,165 @@
+"""One request's accounting: who asked, what it may spend, what it cost, where the time went.
+
+The servicer opens a ticket as a request arrives and closes it (a `with` block) as it ends, whatever
+the outcome; in between it asks the ticket for a cached answer, a budget check, and hands it what the
+backend returned. Closing writes the ledger record, the metrics, the spend and the cache entry, none of
+which waits on I/O: the ledger and the cache are written in the background.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import grpc
+from modelyard.v1 import inference_pb2 as pb
+
+from core.errors import StatusError
+from router.accounting.auth import Caller
+from router.accounting.cache.keys import CachedChat, chat_key
+from router.accounting.ledger.records import UsageRecord
+from router.routing.scoring.base import Candidate
+
+if TYPE_CHECKING:
+    from router.accounting.accountant import Accounting
+
+T = TypeVar("T")
+Context = grpc.aio.ServicerContext[Any, Any]
+Request = pb.ChatRequest | pb.EmbedRequest | pb.TranscribeConfig
+_CACHED_FINISH = frozenset({"stop", "length"})
+_CHEAPER = "cost_optimized"
+
+
+class Ticket:
+    def __init__(self, accounting: Accounting, kind: str, context: Context, request: Request) -> None:
+        self._acc = accounting
+        self.kind = kind
+        self.request = request  # read again at close: the servicer may fill in request_id meanwhile
+        self._context = context
+        self.caller: Caller | None = None
+        self.usage: pb.Usage | None = None
+        self.error: StatusError | None = None
+        self._started = time.perf_counter()
+        self._upstream_s = 0.0
+        self._cache_key: str | None = None
+        self._tried: tuple[str, str] = ("", "")  # last (backend, model) tried: who a failure is charged to
+        self._deltas: list[str] = []
+
+    @property
+    def tenant(self) -> str:
+        return self.caller.tenant if self.caller else ""
+
+    def __enter__(self) -> Ticket:
+        self._acc.metrics.in_flight.labels(self.kind).inc()
+        return self
+
+    def authenticate(self) -> None:
+        self.caller = self._acc.auth.authenticate(self._context.invocation_metadata())
+
+    async def cached_answer(self) -> list[pb.ChatResponse] | None:
+        """The replayed answer when this exact deterministic chat was answered within the TTL."""
+        cache = self._acc.cache
+        if cache is None or not isinstance(self.request, pb.ChatRequest):
+            return None
+        self._cache_key = chat_key(self.request, self.tenant)
+        if self._cache_key is None:
+            return None
+        data = await cache.get(self._cache_key)
+        self._acc.metrics.cache.labels("hit" if data is not None else "miss").inc()
+        if data is None:
+            return None
+        cached = CachedChat.decode(data)
+        ms = (time.perf_counter() - self._started) * 1000
+        replay = cached.replay(self.request.request_id, ttft_ms=ms, latency_ms=ms)
+        self.usage = replay[-1].usage
+        self._cache_key = None  # already cached: nothing to store at close
+        return replay
+
+    def check_budget(self, tokens: int, cost_usd: float = 0.0) -> None:
+        """Refuse a request that would pass a limit; prefer cheaper backends when the budget runs low."""
+        budgets = self._acc.budgets
+        try:
+            budgets.check(self.tenant, tokens, cost_usd)
+        except StatusError:
+            self._acc.metrics.refused.labels("budget").inc()
+            raise
+        routing = self.request.routing
+        if not routing.strategy and budgets.running_low(self.tenant):
+            routing.strategy = _CHEAPER
+
+    async def upstream(self, candidate: Candidate, stream: AsyncIterator[T]) -> AsyncIterator[T]:
+        """Relay a backend's stream, timing the waits on it: what is left of the latency is the router's own."""
+        self._tried = (candidate.backend.id, candidate.model)
+        try:
+            while True:
+                waited = time.perf_counter()
+                try:
+                    item = await anext(stream)
+                except StopAsyncIteration:
+                    return
+                finally:
+                    self._upstream_s += time.perf_counter() - waited
+                yield item
+        finally:
+            await stream.aclose()  # type: ignore[attr-defined]
+
+    def observe(self, response: pb.ChatResponse | pb.EmbedResponse | pb.TranscribeResponse) -> None:
+        """Hand over each response as it is sent: the usage (with the router's final figures) and chat text."""
+        if response.HasField("usage"):
+            self.usage = response.usage
+        elif self._cache_key is not None and isinstance(response, pb.ChatResponse):
+            self._deltas.append(response.delta.text)
+
+    def fail(self, error: StatusError) -> None:
+        self.error = error
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._acc.metrics.in_flight.labels(self.kind).dec()
+        status = self._status(exc)
+        latency_s = time.perf_counter() - self._started
+        usage = self.usage or pb.Usage()
+        backend = usage.backend or self._tried[0]
+        model = usage.model or self._tried[1] or self.request.model
+        record = UsageRecord(
+            ts=time.time(),
+            tenant=self.tenant,
+            kind=self.kind,
+            backend=backend,
+            model=model,
+            status=status,
+            request_id=self.request.request_id,
+            router_id=self._acc.router_id,
+            prompt_tokens=usage.prompt_tokens,
+            completion_tokens=usage.completion_tokens,
+            audio_seconds=usage.audio_seconds,
+            cost_usd=usage.cost_usd,
+            ttft_ms=usage.ttft_ms or None,
+            latency_ms=latency_s * 1000,
+            error_class=type(self.error).__name__ if self.error else (exc_type.__name__ if exc_type else ""),
+            cache_hit=usage.cache_hit,
+        )
+        self._acc.record(record, overhead_s=latency_s - self._upstream_s)
+        if status == "OK" and self._cache_key is not None and usage.finish_reason in _CACHED_FINISH:
+            entry = CachedChat(
+                backend,
+                model,
+                usage.prompt_tokens,
+                usage.completion_tokens,
+                usage.finish_reason,
+                self._deltas,
+            )
+            self._acc.cache_later(self._cache_key, entry.encode())
+
+    def _status(self, exc: BaseException | None) -> str:
+        if self.error is not None:
+            return self.error.code.name
+        if exc is None:
+            return "OK" if self.usage is not None else "UNKNOWN"
+        if isinstance(exc, asyncio.CancelledError | GeneratorExit):
+            return "CANCELLED"
+        return "INTERNAL"

@@ -1,0 +1,1 @@
+"""Router settings: typed defaults, and loading them from a file, the environment and flags."""

@@ -1,0 +1,41 @@
+"""How a backend looks in GetStatus: identity, health, circuit, EWMAs and the last score's components."""
+
+from __future__ import annotations
+
+import time
+
+from modelyard.v1 import router_pb2
+
+from router.backends.base import Backend
+from router.backends.worker import WorkerBackend
+from router.routing.state import RoutingState
+
+
+def backend_status(backend: Backend, state: RoutingState) -> router_pb2.BackendStatus:
+    stats = state.stats[backend.id]
+    settings = state.settings[backend]
+    status = router_pb2.BackendStatus(
+        id=backend.id,
+        kind=backend.kind,
+        address=backend.address,
+        models=[m.to_proto() for m in backend.models],
+        healthy=state.health.is_healthy(backend.id),
+        in_flight=backend.in_flight,
+        enabled=settings.enabled,
+        priority=settings.priority,
+        circuit=state.circuits[backend.id].state.value,
+        success_rate=stats.success_rate,
+        ttft_ms=stats.ttft_ms or 0.0,
+        latency_ms=stats.latency_ms or 0.0,
+        requests=stats.requests,
+        failures=stats.failures,
+        last_error=stats.last_error,
+        last_score=stats.last_score,
+        score_components=stats.score_components,
+        max_concurrency=getattr(backend, "max_concurrency", 0),
+    )
+    if isinstance(backend, WorkerBackend):
+        status.draining = backend.draining
+        status.load.CopyFrom(backend.load)
+        status.connected_seconds = time.monotonic() - backend.connected_at
+    return status

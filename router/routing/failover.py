@@ -1,0 +1,159 @@
+"""Try candidates in order until one answers; never repeat what already reached the caller.
+
+Before the first item of a stream, a retryable failure moves on to the next candidate after an
+exponential backoff with full jitter, within the caller's deadline. An attempt that has sent nothing
+is abandoned once it has used its share of the time left (so a stalled backend cannot eat the whole
+deadline) or the configured first-chunk timeout. After the first item, a failure ends the stream:
+`MidStreamFailure` says how much was sent. Every outcome feeds the backend's stats and circuit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+import grpc
+
+from core.errors import StatusError
+from router.backends.base import BackendError
+from router.config.settings import RetryPolicy
+from router.routing.scoring.base import Candidate
+from router.routing.state import RoutingState
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+_RNG = random.Random()
+
+
+class UpstreamFailed(StatusError):
+    """Every candidate failed before answering; the status is the last upstream one."""
+
+    def __init__(self, message: str, code: grpc.StatusCode) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class MidStreamFailure(StatusError):
+    code = grpc.StatusCode.UNAVAILABLE
+
+    def __init__(self, message: str, items_sent: int) -> None:
+        super().__init__(message)
+        self.items_sent = items_sent
+
+
+@dataclass
+class Attempt:
+    """What happened on one request: which candidate answered, after which failures."""
+
+    chosen: Candidate | None = None
+    started_at: float = field(default_factory=time.perf_counter)
+    first_item_at: float | None = None
+    failures: list[str] = field(default_factory=list)
+
+    @property
+    def ttft_ms(self) -> float | None:
+        return None if self.first_item_at is None else (self.first_item_at - self.started_at) * 1000
+
+
+def backoff_delay(policy: RetryPolicy, retry: int) -> float:
+    """Full jitter: uniform in [0, min(max, base * 2**retry)]."""
+    return _RNG.uniform(0.0, min(policy.backoff_max_s, policy.backoff_base_s * (2**retry)))
+
+
+async def stream_with_failover(
+    candidates: Sequence[Candidate],
+    open_stream: Callable[[Candidate, float | None], AsyncIterator[T]],
+    state: RoutingState,
+    deadline: float | None,
+    attempt: Attempt,
+) -> AsyncIterator[T]:
+    """Yield the items of the first candidate that answers. `deadline` is a time.monotonic() value."""
+    policy = state.config.retry
+    tried = candidates[: policy.max_attempts]
+    last: BackendError | None = None
+    for index, candidate in enumerate(tried):
+        if index:
+            delay = backoff_delay(policy, index - 1)
+            if deadline is not None and time.monotonic() + delay >= deadline:
+                break
+            await asyncio.sleep(delay)
+        remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+        first_timeout = state.config.first_chunk_timeout_s
+        if remaining is not None:
+            first_timeout = min(first_timeout, remaining / (len(tried) - index))
+        try:
+            async for item in _attempt(
+                candidate, open_stream(candidate, remaining), first_timeout, state, attempt
+            ):
+                yield item
+            return
+        except BackendError as e:
+            attempt.failures.append(e.message)
+            log.warning("attempt %d on %s failed: %s", index + 1, candidate.backend.id, e.message)
+            if not e.retryable:
+                raise UpstreamFailed(e.message, e.status) from e
+            last = e
+    if last is None:
+        raise UpstreamFailed("the deadline left no time to try a backend", grpc.StatusCode.DEADLINE_EXCEEDED)
+    raise UpstreamFailed(
+        f"all {len(attempt.failures)} attempts failed: " + "; ".join(attempt.failures), last.status
+    )
+
+
+async def _attempt(
+    candidate: Candidate,
+    stream: AsyncIterator[T],
+    first_timeout: float,
+    state: RoutingState,
+    attempt: Attempt,
+) -> AsyncIterator[T]:
+    backend = candidate.backend
+    stats = state.stats[backend.id]
+    circuit = state.circuits[backend.id]
+    circuit.on_attempt()
+    backend.in_flight += 1
+    started = time.perf_counter()
+    sent = 0
+    finished = False
+    try:
+        try:
+            # asyncio.timeout rather than wait_for: no extra Task on every request's hot path.
+            async with asyncio.timeout(first_timeout):
+                first = await anext(stream)
+        except TimeoutError:
+            raise BackendError(
+                f"{backend.id}: nothing after {first_timeout:.2f} s; trying the next backend", retryable=True
+            ) from None
+        except StopAsyncIteration:
+            raise BackendError(f"{backend.id}: ended without answering", retryable=True) from None
+        attempt.chosen = candidate
+        attempt.first_item_at = time.perf_counter()
+        sent = 1
+        yield first
+        async for item in stream:
+            sent += 1
+            yield item
+        finished = True
+        stats.record_success(attempt.ttft_ms, (time.perf_counter() - started) * 1000)
+        circuit.record_success()
+    except BackendError as e:
+        if e.retryable or sent:  # the caller's own mistakes say nothing about the backend
+            stats.record_failure(e.message, None if sent else (time.perf_counter() - started) * 1000)
+            circuit.record_failure(e.retry_after_s)
+        else:
+            circuit.record_abandoned()
+        if sent:
+            raise MidStreamFailure(f"{e.message} (after {sent} messages were sent)", sent) from e
+        raise
+    finally:
+        backend.in_flight -= 1
+        if not finished:
+            circuit.record_abandoned()
+            with contextlib.suppress(Exception):
+                await stream.aclose()  # type: ignore[attr-defined]

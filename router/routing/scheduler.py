@@ -1,0 +1,140 @@
+"""Chooses where a request runs: resolve targets, filter, score, pick; the rest are the failover order.
+
+targets   the (backend, model) pairs the requested model names: a model id, a route alias,
+          a task's route, or "auto" (every enabled backend's first model for the capability)
+filter    enabled, named provider, circuit closed, healthy, capacity left, within max cost
+score     each scorer in [0, 1], weighted by the strategy, summed
+pick      best first
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from modelyard.v1 import inference_pb2 as pb
+
+from core.errors import CapacityExhausted, ModelNotFound, NoBackendAvailable
+from router.backends.base import Backend
+from router.routing.scoring.base import Candidate
+from router.routing.scoring.strategies import rank
+from router.routing.state import RoutingState
+
+AUTO = "auto"
+_CAPABILITY_NAMES = {
+    pb.CAPABILITY_CHAT: "chat",
+    pb.CAPABILITY_EMBED: "embeddings",
+    pb.CAPABILITY_TRANSCRIBE: "transcription",
+}
+Target = tuple[Backend, str, int]  # backend, model it runs, priority (lower preferred)
+
+
+class Scheduler:
+    def __init__(self, state: RoutingState) -> None:
+        self._state = state
+
+    def plan(
+        self,
+        model: str,
+        capability: pb.Capability,
+        hints: pb.RoutingHints,
+        estimate_cost: Callable[[str], float] = lambda _model: 0.0,
+        needs_vision: bool = False,
+    ) -> list[Candidate]:
+        """Candidates best first. Raises NOT_FOUND, UNAVAILABLE or RESOURCE_EXHAUSTED saying why none."""
+        strategy = self._state.strategies.check(hints.strategy) if hints.strategy else None
+        targets = self.targets(model, capability, hints)
+        if not targets:
+            raise self._not_served(model, capability)
+        candidates: list[Candidate] = []
+        reasons: dict[str, list[str]] = {}
+        for backend, backend_model, priority in targets:
+            cost = estimate_cost(backend_model)
+            reason = self._excluded(backend, backend_model, hints, cost, needs_vision)
+            if reason:
+                reasons.setdefault(reason, []).append(backend.id)
+                continue
+            stats = self._state.stats[backend.id]
+            candidates.append(Candidate(backend, backend_model, stats, cost, priority))
+        if not candidates:
+            raise _none_left(model, reasons)
+        ranked = rank(candidates, self._state.strategies.weights(strategy))
+        for candidate in ranked:
+            candidate.stats.last_score = candidate.score
+            candidate.stats.score_components = dict(candidate.components)
+        return ranked
+
+    def targets(self, model: str, capability: pb.Capability, hints: pb.RoutingHints) -> list[Target]:
+        """Every (backend, model, priority) the requested model names, before any filter."""
+        config = self._state.config
+        if model == AUTO and hints.task and hints.task in config.tasks:
+            model = config.tasks[hints.task]
+        if model in config.routes:
+            return self._route_targets(config.routes[model], capability)
+        registry = self._state.registry
+        if model == AUTO:
+            targets = []
+            for backend in registry:
+                first = next((m.id for m in backend.models if capability in m.capabilities), None)
+                if first is not None:
+                    targets.append((backend, first, self._state.settings[backend].priority))
+            return targets
+        return [(b, model, self._state.settings[b].priority) for b in registry.serving(model, capability)]
+
+    def _route_targets(self, entries: list[str], capability: pb.Capability) -> list[Target]:
+        """Route order is the priority: the first entry is preferred."""
+        registry = self._state.registry
+        targets: list[Target] = []
+        for position, entry in enumerate(entries):
+            backend_id, _, model = entry.partition("/")
+            backend = registry.get(backend_id)
+            if model and backend is not None and backend.serves(model, capability):
+                targets.append((backend, model, position))
+            elif not model and backend is not None:
+                first = next((m.id for m in backend.models if capability in m.capabilities), None)
+                if first is not None:
+                    targets.append((backend, first, position))
+            elif not model:
+                targets.extend((b, entry, position) for b in registry.serving(entry, capability))
+        return targets
+
+    def _excluded(
+        self, backend: Backend, model: str, hints: pb.RoutingHints, cost: float, needs_vision: bool
+    ) -> str:
+        """Why this target cannot take the request now; empty if it can."""
+        if hints.provider and hints.provider not in (backend.id, backend.kind):
+            return "not the requested provider"
+        if not self._state.settings[backend].enabled:
+            return "disabled"
+        if getattr(backend, "draining", False):
+            return "draining"
+        if not self._state.health.is_healthy(backend.id):
+            return "unhealthy"
+        if not self._state.circuits[backend.id].allows():
+            return "circuit open"
+        if needs_vision and not any(m.id == model and m.vision for m in backend.models):
+            return "does not accept images"
+        if hints.HasField("max_cost_usd") and cost > hints.max_cost_usd:
+            return f"estimated cost above max_cost_usd {hints.max_cost_usd:g}"
+        if not backend.available:
+            return "at capacity"
+        return ""
+
+    def _not_served(self, model: str, capability: pb.Capability) -> Exception:
+        kind = _CAPABILITY_NAMES.get(capability, "this capability")
+        known = self._state.registry.models()
+        if not len(self._state.registry):
+            return NoBackendAvailable(f"no backend is registered yet to serve {model!r}")
+        if model in known or model in self._state.config.routes:
+            return NoBackendAvailable(f"no backend serves {model!r} for {kind} now")
+        served = sorted(m for m, caps in known.items() if capability in caps)
+        routes = sorted(self._state.config.routes)
+        listing = ", ".join([*served, *routes, AUTO])
+        return ModelNotFound(f"model {model!r} is not served for {kind}; served: {listing}")
+
+
+def _none_left(model: str, reasons: dict[str, list[str]]) -> Exception:
+    detail = "; ".join(f"{reason}: {', '.join(ids)}" for reason, ids in reasons.items())
+    message = f"no backend can take a request for {model!r} now ({detail})"
+    if set(reasons) <= {"at capacity"} or any(r.startswith("estimated cost") for r in reasons):
+        return CapacityExhausted(message)
+    return NoBackendAvailable(message)

@@ -1,0 +1,71 @@
+"""Strategies are weight sets over the scorers, looked up by name; weights can change at run time."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping, Sequence
+
+from core.errors import InvalidArgument
+from router.routing.scoring.base import Candidate, Scorer
+from router.routing.scoring.cost import CostScorer
+from router.routing.scoring.latency import LatencyScorer
+from router.routing.scoring.load import LoadScorer
+from router.routing.scoring.priority import PriorityScorer
+from router.routing.scoring.success_rate import SuccessRateScorer
+
+SCORERS: dict[str, Scorer] = {
+    s.name: s for s in (SuccessRateScorer(), LatencyScorer(), LoadScorer(), CostScorer(), PriorityScorer())
+}
+
+# A dominant weight makes a strategy strict: the rest only break its ties (each scorer is in [0, 1]).
+DEFAULT_STRATEGIES: dict[str, dict[str, float]] = {
+    "composite": {"success_rate": 3, "latency": 2, "load": 2, "cost": 1, "priority": 1},
+    "fallback": {"priority": 100, "success_rate": 1, "load": 1},
+    "priority": {"priority": 100, "success_rate": 1, "load": 1},
+    "cost_optimized": {"cost": 100, "success_rate": 2, "latency": 1, "load": 1},
+    "latency": {"latency": 100, "success_rate": 2, "load": 1},
+    "least_loaded": {"load": 100, "success_rate": 2, "latency": 1},
+}
+
+
+class Strategies:
+    def __init__(
+        self, default: str = "composite", overrides: Mapping[str, Mapping[str, float]] | None = None
+    ):
+        self._weights = copy.deepcopy(DEFAULT_STRATEGIES)
+        for name, weights in (overrides or {}).items():
+            self.set_weights(name, weights)
+        self.default = self.check(default)
+
+    def check(self, name: str) -> str:
+        if name not in self._weights:
+            raise InvalidArgument(
+                f"strategy: unknown strategy {name!r}; known: {', '.join(sorted(self._weights))}"
+            )
+        return name
+
+    def weights(self, name: str | None = None) -> dict[str, float]:
+        return dict(self._weights[self.check(name or self.default)])
+
+    def set_weights(self, name: str, weights: Mapping[str, float]) -> None:
+        unknown = set(weights) - set(SCORERS)
+        if unknown:
+            raise InvalidArgument(
+                f"weights: unknown scorer {sorted(unknown)}; known: {', '.join(sorted(SCORERS))}"
+            )
+        if any(w < 0 for w in weights.values()):
+            raise InvalidArgument("weights: must not be negative")
+        if not any(weights.values()):
+            raise InvalidArgument("weights: at least one weight must be positive")
+        self._weights[name] = {k: float(v) for k, v in weights.items()}
+
+
+def rank(candidates: Sequence[Candidate], weights: Mapping[str, float]) -> list[Candidate]:
+    """Score every candidate (weighted sum of scorers) and return them best first."""
+    for name, weight in weights.items():
+        if not weight or not candidates:
+            continue
+        for candidate, value in zip(candidates, SCORERS[name].score(candidates), strict=True):
+            candidate.components[name] = value
+            candidate.score += weight * value
+    return sorted(candidates, key=lambda c: (-c.score, c.priority, c.backend.in_flight, c.backend.id))

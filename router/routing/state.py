@@ -1,0 +1,32 @@
+"""Everything the router knows about its backends, in one place for the scheduler, failover and admin."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from router.accounting.pricing import PriceTable
+from router.config.settings import RouterConfig
+from router.routing.backend_registry import BackendRegistry
+from router.routing.backend_switches import SettingsBook
+from router.routing.circuit import CircuitBook
+from router.routing.health_checker import HealthChecker
+from router.routing.scoring.strategies import Strategies
+from router.routing.stats import StatsBook
+
+
+@dataclass
+class RoutingState:
+    config: RouterConfig
+    registry: BackendRegistry = field(default_factory=BackendRegistry)
+    settings: SettingsBook = field(default_factory=SettingsBook)
+    stats: StatsBook = field(default_factory=StatsBook)
+    circuits: CircuitBook = field(init=False)
+    health: HealthChecker = field(init=False)
+    strategies: Strategies = field(init=False)
+    prices: PriceTable = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.circuits = CircuitBook(self.config.circuit_failure_threshold, self.config.circuit_cooldown_s)
+        self.health = HealthChecker(self.registry, self.config.health_interval_s)
+        self.strategies = Strategies(self.config.strategy, self.config.weights)
+        self.prices = PriceTable().with_overrides(self.config.prices)

@@ -1,0 +1,1 @@
+"""The gRPC servicers: the only router code that sees a request context."""

@@ -1,0 +1,127 @@
+"""WorkerRegistry service: a worker's open Register stream is its lease on a place in the pool."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from collections.abc import AsyncIterator
+from typing import Any
+
+import grpc
+from modelyard.v1 import inference_pb2 as pb
+from modelyard.v1 import worker_pb2, worker_pb2_grpc
+
+from core.errors import InvalidArgument
+from router.backends.worker import WorkerBackend
+from router.config.settings import RouterConfig
+from router.routing.backend_registry import BackendRegistry
+
+log = logging.getLogger(__name__)
+Context = grpc.aio.ServicerContext[Any, Any]
+
+_ADDRESS = re.compile(r"^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9_.-]+):\d{1,5}$")
+_CAPABILITIES = frozenset({pb.CAPABILITY_CHAT, pb.CAPABILITY_EMBED, pb.CAPABILITY_TRANSCRIBE})
+
+
+def validate_hello(hello: worker_pb2.WorkerHello) -> None:
+    if not hello.worker_id:
+        raise InvalidArgument("hello.worker_id: required")
+    if not _ADDRESS.match(hello.address) or hello.address.rsplit(":", 1)[1] == "0":
+        raise InvalidArgument(f"hello.address: {hello.address!r} is not a dialable host:port")
+    if not hello.models:
+        raise InvalidArgument("hello.models: a worker must serve at least one model")
+    seen: set[str] = set()
+    for i, model in enumerate(hello.models):
+        if not model.id:
+            raise InvalidArgument(f"hello.models[{i}].id: required")
+        if model.id in seen:
+            raise InvalidArgument(f"hello.models[{i}].id: {model.id!r} is listed twice")
+        seen.add(model.id)
+        if not model.capabilities or not set(model.capabilities) <= _CAPABILITIES:
+            raise InvalidArgument(f"hello.models[{i}].capabilities: need CHAT, EMBED and/or TRANSCRIBE")
+    if hello.max_concurrency == 0:
+        raise InvalidArgument("hello.max_concurrency: must be at least 1")
+
+
+class WorkerRegistryServicer(worker_pb2_grpc.WorkerRegistryServicer):  # type: ignore[misc]
+    def __init__(self, registry: BackendRegistry, config: RouterConfig) -> None:
+        self._registry = registry
+        self._config = config
+        self._streams: dict[str, asyncio.Queue[worker_pb2.RegistryMessage]] = {}
+        self._closing: set[asyncio.Task[None]] = set()  # channels of departed workers, closed when idle
+
+    def _close_later(self, worker: WorkerBackend) -> None:
+        task = asyncio.create_task(worker.close_when_idle())
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
+
+    async def drain(self, worker_id: str, reason: str) -> bool:
+        """Ask a worker to stop taking requests; it keeps its lease while it finishes what it holds."""
+        commands = self._streams.get(worker_id)
+        if commands is None:
+            return False
+        await commands.put(worker_pb2.RegistryMessage(drain=worker_pb2.DrainCommand(reason=reason)))
+        return True
+
+    async def Register(
+        self,
+        request_iterator: AsyncIterator[worker_pb2.WorkerMessage],
+        context: Context,
+    ) -> None:
+        try:
+            first = await asyncio.wait_for(context.read(), self._config.hello_timeout_s)
+        except TimeoutError:
+            await context.abort(grpc.StatusCode.DEADLINE_EXCEEDED, "no hello within the hello timeout")
+        if first is grpc.aio.EOF or not first.HasField("hello"):
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "the first message must be a hello")
+        try:
+            validate_hello(first.hello)
+        except InvalidArgument as e:
+            await context.abort(e.code, e.message)
+
+        worker = WorkerBackend.from_hello(first.hello)
+        replaced = self._registry.add(worker)
+        if isinstance(replaced, WorkerBackend):
+            self._close_later(replaced)
+        commands: asyncio.Queue[worker_pb2.RegistryMessage] = asyncio.Queue()
+        self._streams[worker.id] = commands
+        log.info(
+            "worker %s joined from %s serving %s", worker.id, worker.address, [m.id for m in worker.models]
+        )
+        await context.write(
+            worker_pb2.RegistryMessage(
+                ack=worker_pb2.RegisterAck(
+                    router_id=self._config.router_id, report_interval_ms=self._config.report_interval_ms
+                )
+            )
+        )
+        sender = asyncio.create_task(_send_commands(context, commands))
+        try:
+            await self._receive_reports(worker, context)
+        finally:
+            sender.cancel()
+            if self._streams.get(worker.id) is commands:
+                del self._streams[worker.id]
+            if self._registry.remove(worker):
+                log.info("worker %s left the pool", worker.id)
+            self._close_later(worker)
+
+    async def _receive_reports(self, worker: WorkerBackend, context: Context) -> None:
+        lease_s = self._config.missed_reports * self._config.report_interval_ms / 1000
+        while True:
+            try:
+                message = await asyncio.wait_for(context.read(), lease_s)
+            except TimeoutError:
+                log.warning("worker %s missed %d load reports", worker.id, self._config.missed_reports)
+                return
+            if message is grpc.aio.EOF:
+                return
+            if message.HasField("load"):
+                worker.load = message.load
+                worker.draining = message.load.draining
+
+
+async def _send_commands(context: Context, commands: asyncio.Queue[worker_pb2.RegistryMessage]) -> None:
+    while True:
+        await context.write(await commands.get())
