@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from modelyard.v1 import inference_pb2 as pb
 
+from core.constants import SAMPLE_RATE_HZ
 from core.errors import InvalidArgument
 
 _KNOWN_ROLES = frozenset({pb.ROLE_SYSTEM, pb.ROLE_USER, pb.ROLE_ASSISTANT})
@@ -68,9 +69,9 @@ def validate_embed(request: pb.EmbedRequest) -> None:
 def validate_transcribe_config(config: pb.TranscribeConfig) -> None:
     if not config.model:
         raise InvalidArgument("config.model: required")
-    if config.encoding == pb.AUDIO_ENCODING_PCM_S16LE and config.sample_rate_hz != 16000:
+    if config.encoding == pb.AUDIO_ENCODING_PCM_S16LE and config.sample_rate_hz != SAMPLE_RATE_HZ:
         raise InvalidArgument(
-            f"config.sample_rate_hz: PCM_S16LE audio must be 16000 Hz, got {config.sample_rate_hz}"
+            f"config.sample_rate_hz: PCM_S16LE audio must be {SAMPLE_RATE_HZ} Hz, got {config.sample_rate_hz}"
         )
     if config.encoding not in (pb.AUDIO_ENCODING_UNSPECIFIED, pb.AUDIO_ENCODING_PCM_S16LE):
         raise InvalidArgument(f"config.encoding: unknown encoding {config.encoding}")

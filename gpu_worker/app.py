@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from modelyard.v1 import worker_pb2
 
+from core.addresses import dial_address
 from gpu_worker import __version__
 from gpu_worker.admission import Admission
 from gpu_worker.engine_set import EngineSet
@@ -19,8 +20,6 @@ from gpu_worker.server import WorkerServer
 from gpu_worker.servicer import WorkerServicer
 
 logger = logging.getLogger(__name__)
-
-_WILDCARD_HOSTS = frozenset({"", "0.0.0.0", "::", "[::]"})
 
 
 @dataclass(frozen=True)
@@ -38,12 +37,7 @@ class WorkerOptions:
 def advertised_address(listen: str, bound_port: int, advertise: str | None) -> str:
     """The address routers dial: --advertise as given, else the listen host (the machine's name for a
     wildcard listen, which no other machine could dial) with the port actually bound."""
-    if advertise:
-        return advertise
-    host = listen.rpartition(":")[0]
-    if host in _WILDCARD_HOSTS:
-        host = socket.gethostname()
-    return f"{host}:{bound_port}"
+    return advertise or dial_address(listen, bound_port, wildcard_host=socket.gethostname())
 
 
 class WorkerApp:

@@ -7,10 +7,10 @@ import io
 import numpy as np
 from modelyard.v1 import inference_pb2 as pb
 
+from core.constants import SAMPLE_RATE_HZ
 from core.errors import InvalidArgument
 from gpu_worker.engines.base import AudioSamples
 
-SAMPLE_RATE = 16000
 MAX_AUDIO_BYTES = (
     512 * 1024 * 1024
 )  # beyond this a client should split the audio; it would not fit in memory well
@@ -36,7 +36,7 @@ def _decode_container(data: bytes) -> AudioSamples:
     from faster_whisper import decode_audio
 
     try:
-        samples = decode_audio(io.BytesIO(data), sampling_rate=SAMPLE_RATE)
+        samples = decode_audio(io.BytesIO(data), sampling_rate=SAMPLE_RATE_HZ)
     except (av.error.FFmpegError, IndexError, ValueError) as error:
         # IndexError: a container PyAV can open that has no audio stream (e.g. a picture).
         raise InvalidArgument(f"audio: not a readable audio file ({_reason(error)})") from error

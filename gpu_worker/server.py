@@ -10,23 +10,17 @@ from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
 from modelyard.v1 import worker_pb2, worker_pb2_grpc
 
+from core.constants import GRPC_MESSAGE_OPTIONS
 from gpu_worker.servicer import WorkerServicer
 
 logger = logging.getLogger(__name__)
 
 WORKER_SERVICE = worker_pb2.DESCRIPTOR.services_by_name["Worker"].full_name
-# Large enough for embedding batches and big audio chunks; the default 4 MiB would refuse ordinary requests.
-_MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 
 
 class WorkerServer:
     def __init__(self, servicer: WorkerServicer) -> None:
-        self._server = grpc.aio.server(
-            options=[
-                ("grpc.max_receive_message_length", _MAX_MESSAGE_BYTES),
-                ("grpc.max_send_message_length", _MAX_MESSAGE_BYTES),
-            ]
-        )
+        self._server = grpc.aio.server(options=GRPC_MESSAGE_OPTIONS)
         worker_pb2_grpc.add_WorkerServicer_to_server(servicer, self._server)
         self._health = HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self._health, self._server)

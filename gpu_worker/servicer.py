@@ -13,6 +13,7 @@ import grpc
 from modelyard.v1 import inference_pb2 as pb
 from modelyard.v1 import worker_pb2_grpc
 
+from core.constants import SAMPLE_RATE_HZ
 from core.errors import InvalidArgument, StatusError
 from core.validation import validate_chat, validate_embed, validate_transcribe_config
 from gpu_worker import convert
@@ -108,7 +109,7 @@ class WorkerServicer(worker_pb2_grpc.WorkerServicer):  # type: ignore[misc]  # g
             audio = await asyncio.to_thread(decode_audio_bytes, data, config.encoding)
             async with self._admission.slot():
                 ttft_ms = 0.0
-                duration = len(audio) / 16000
+                duration = len(audio) / SAMPLE_RATE_HZ
                 async with aclosing(engine.transcribe(audio, convert.transcribe_options(config))) as events:
                     async for event in events:
                         if isinstance(event, TranscriptInfo):

@@ -18,6 +18,8 @@ from modelyard.v1 import (
     worker_pb2_grpc,
 )
 
+from core.addresses import dial_address
+from core.constants import GRPC_MESSAGE_OPTIONS
 from router.accounting.accountant import Accounting
 from router.accounting.auth import AuthInterceptor
 from router.backends.factory import create_backend
@@ -55,8 +57,7 @@ class RouterServer:
         self._server = grpc.aio.server(
             interceptors=[auth],
             options=[
-                ("grpc.max_receive_message_length", 64 << 20),
-                ("grpc.max_send_message_length", 64 << 20),
+                *GRPC_MESSAGE_OPTIONS,
                 # Keep idle worker leases alive through proxies, and notice dead peers.
                 ("grpc.keepalive_time_ms", 20_000),
                 ("grpc.http2.min_ping_interval_without_data_ms", 5_000),
@@ -81,10 +82,7 @@ class RouterServer:
 
     @property
     def address(self) -> str:
-        host = self.config.listen.rsplit(":", 1)[0]
-        if host in ("0.0.0.0", "[::]", ""):
-            host = "127.0.0.1"
-        return f"{host}:{self.port}"
+        return dial_address(self.config.listen, self.port)
 
     @property
     def metrics_port(self) -> int:

@@ -11,6 +11,8 @@ import grpc
 from modelyard.v1 import inference_pb2 as pb
 from modelyard.v1 import router_pb2, router_pb2_grpc, usage_pb2, usage_pb2_grpc
 
+from core.constants import GRPC_MESSAGE_OPTIONS
+
 DEFAULT_ADDRESS = "127.0.0.1:50051"
 ADDRESS_ENV = "MODELYARD_ROUTER"
 API_KEY_ENV = "MODELYARD_API_KEY"
@@ -40,12 +42,7 @@ def _user_agent() -> str:
 
 
 def options() -> list[tuple[str, Any]]:
-    return [
-        # Embeddings of many inputs and long transcripts can exceed gRPC's 4 MiB default.
-        ("grpc.max_receive_message_length", 64 << 20),
-        ("grpc.max_send_message_length", 64 << 20),
-        ("grpc.primary_user_agent", _user_agent()),
-    ]
+    return [*GRPC_MESSAGE_OPTIONS, ("grpc.primary_user_agent", _user_agent())]
 
 
 @dataclass(frozen=True)

@@ -38,7 +38,6 @@ WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY proto ./proto
 COPY core ./core
-COPY router ./router
 COPY gpu_worker ./gpu_worker
 COPY clients ./clients
 RUN uv pip install --python /opt/venv/bin/python '.[gpu]' \

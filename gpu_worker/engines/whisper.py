@@ -14,6 +14,7 @@ from typing import Any
 
 from faster_whisper import WhisperModel
 
+from core.constants import SAMPLE_RATE_HZ
 from gpu_worker.engines.base import (
     AudioSamples,
     EngineLoad,
@@ -27,7 +28,6 @@ from gpu_worker.engines.base import (
 
 logger = logging.getLogger(__name__)
 
-SAMPLE_RATE = 16000
 PACKAGED_WHISPER_ID = "whisper-tiny.en"
 
 
@@ -101,7 +101,7 @@ class WhisperEngine(TranscribeEngine):
         loop = asyncio.get_running_loop()
         events: asyncio.Queue[TranscriptionEvent | _Done | _Failed] = asyncio.Queue()
         stop = threading.Event()
-        job = _Job(duration=len(audio) / SAMPLE_RATE)
+        job = _Job(duration=len(audio) / SAMPLE_RATE_HZ)
 
         def hand_over(item: TranscriptionEvent | _Done | _Failed) -> None:
             try:

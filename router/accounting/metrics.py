@@ -16,6 +16,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, star
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from core.addresses import bind_host_port
 from router.accounting.ledger.writer import LedgerWriter
 from router.backends.worker import WorkerBackend
 from router.routing.circuit import CircuitState
@@ -126,9 +127,8 @@ class MetricsServer:
         self.port = 0
 
     def start(self, listen: str) -> int:
-        host, _, port = listen.rpartition(":")
-        host = host.strip("[]") or "0.0.0.0"
-        self._httpd, self._thread = start_http_server(int(port), host, self._registry)
+        host, port = bind_host_port(listen)
+        self._httpd, self._thread = start_http_server(port, host, self._registry)
         self.port = int(self._httpd.server_port)
         return self.port
 

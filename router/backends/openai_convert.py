@@ -20,10 +20,8 @@ from openai.types.chat import (
     ChatCompletionUserMessageParam,
 )
 
+from core.constants import SAMPLE_RATE_HZ
 from router.backends.cloud import image_data_url
-
-# Whisper's native rate; what PCM without a stated rate is taken to be.
-DEFAULT_SAMPLE_RATE_HZ = 16000
 
 # Magic bytes -> (file extension, MIME type). The API picks its decoder by the file name's extension.
 _AUDIO_SIGNATURES: tuple[tuple[int, bytes, str, str], ...] = (
@@ -110,7 +108,8 @@ def audio_file(config: pb.TranscribeConfig, audio: Sequence[bytes]) -> tuple[str
     """(file name, bytes, MIME type) to upload: raw PCM is wrapped as WAV, containers keep their bytes."""
     data = b"".join(audio)
     if config.encoding == pb.AUDIO_ENCODING_PCM_S16LE:
-        return "audio.wav", pcm_to_wav(data, config.sample_rate_hz or DEFAULT_SAMPLE_RATE_HZ), "audio/wav"
+        # PCM without a stated rate is taken to be Whisper's native 16 kHz.
+        return "audio.wav", pcm_to_wav(data, config.sample_rate_hz or SAMPLE_RATE_HZ), "audio/wav"
     for offset, magic, extension, mime in _AUDIO_SIGNATURES:
         if data[offset : offset + len(magic)] == magic:
             return f"audio.{extension}", data, mime

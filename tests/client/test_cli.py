@@ -13,7 +13,8 @@ import types
 from pathlib import Path
 
 import pytest
-from modelyard_client.cli import main
+from modelyard_client import cli
+from modelyard_client.cli import main, server_commands
 
 from tests.client.router_double import RouterDouble
 
@@ -296,7 +297,28 @@ def test_usage(double: RouterDouble, address: str, capsys: pytest.CaptureFixture
     )
 
 
-@pytest.mark.parametrize(("command", "module"), [("router", "router.main"), ("worker", "gpu_worker.main")])
+def test_the_server_commands_come_from_the_installed_entry_points() -> None:
+    # Needs the package installed (`make install`): the CLI learns of the server commands from its metadata.
+    assert {name: command.target for name, command in server_commands().items()} == {
+        "router": "router.main:main",
+        "worker": "gpu_worker.main:main",
+        "up": "router.up:main",
+    }
+
+
+def test_without_server_packages_only_the_client_commands_are_offered(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(cli, "entry_points", lambda group: [])
+    assert main(["--help"]) == 0
+    assert "worker" not in capsys.readouterr().out
+    assert main(["worker"]) == 2
+    assert "invalid choice: 'worker'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("command", "module"), [("router", "router.main"), ("worker", "gpu_worker.main"), ("up", "router.up")]
+)
 def test_server_commands_hand_their_arguments_over(
     command: str, module: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

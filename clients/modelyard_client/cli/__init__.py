@@ -3,23 +3,37 @@
 from __future__ import annotations
 
 import argparse
-import importlib
 import os
 import sys
+from importlib.metadata import entry_points
 
+from core.commands import ENTRY_POINT_GROUP, ServerCommand
 from modelyard_client import ModelyardError
-from modelyard_client.cli import _admin, _chat, _info, _transcribe, _up, _usage
+from modelyard_client.cli import _admin, _chat, _info, _transcribe, _usage
 from modelyard_client.cli._common import UsageError, eprint
-
-# Server commands hand their arguments to their own parsers, imported only when used so the
-# client commands never load the router or the engines.
-_DELEGATES = {"router": "router.main", "worker": "gpu_worker.main"}
 
 # Exit statuses: 0 ok; 1 the server (or the connection) failed; 2 bad usage; 130 Ctrl-C, as shells expect.
 EXIT_SERVER_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
 
 
-def build_parser() -> argparse.ArgumentParser:
+def server_commands() -> dict[str, ServerCommand]:
+    """The server commands installed beside the client (`router`, `worker`, `up`), by name.
+
+    They hand their arguments to their own parsers and are imported only when run, so the client commands
+    never load the router or the engines. A client-only install has none.
+    """
+    found: dict[str, ServerCommand] = {}
+    for entry in entry_points(group=ENTRY_POINT_GROUP):
+        if entry.name in found:  # the same distribution seen twice on sys.path: the first one wins
+            continue
+        try:
+            found[entry.name] = entry.load()
+        except ImportError:  # listed in stale metadata, but the package is not importable here
+            continue
+    return found
+
+
+def build_parser(servers: dict[str, ServerCommand] | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="modelyard",
         description="Modelyard: one gRPC front door for chat, embeddings and speech-to-text.",
@@ -30,22 +44,19 @@ def build_parser() -> argparse.ArgumentParser:
     _info.register(subparsers)
     _usage.register(subparsers)
     _admin.register(subparsers)
-    _up.register(subparsers)
     # Listed for --help only; main() hands these over before parsing.
-    subparsers.add_parser(
-        "router", help="run the router, or `router hash-key` to hash an API key (see --help)", add_help=False
-    )
-    subparsers.add_parser("worker", help="run a GPU worker (see: modelyard worker --help)", add_help=False)
+    for name, command in sorted((server_commands() if servers is None else servers).items()):
+        subparsers.add_parser(name, help=command.help, add_help=False)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if argv and argv[0] in _DELEGATES:
-        server_main = importlib.import_module(_DELEGATES[argv[0]]).main
-        return int(server_main(argv[1:]) or 0)
+    servers = server_commands()
+    if argv and argv[0] in servers:
+        return servers[argv[0]].run(argv[1:])
     try:
-        args = build_parser().parse_args(argv)
+        args = build_parser(servers).parse_args(argv)
     except SystemExit as e:  # argparse exits on --help (0) and bad usage (2); callers get a status back
         return e.code if isinstance(e.code, int) else EXIT_USAGE
     try:

@@ -8,25 +8,33 @@ import contextlib
 import signal
 import sys
 import time
-from typing import Any
+from collections.abc import Sequence
 
-from modelyard_client import AsyncClient, DeadlineExceeded, RouterStatus, Unavailable
-from modelyard_client._channel import DEFAULT_ADDRESS
-from modelyard_client.cli._common import UsageError, eprint
+from modelyard.v1 import inference_pb2 as pb
 
+from core.addresses import dial_address
+from router.backends.base import Backend
+from router.config.loader import ConfigError, load_config
+from router.server import RouterServer
+
+DEFAULT_LISTEN = "127.0.0.1:50051"  # the client's default router address, so `modelyard chat` needs no flag
 WORKER_STOP_TIMEOUT_S = 60.0  # a worker finishes what it holds before it exits on SIGTERM
 ROUTER_GRACE_S = 5.0
 _POLL_S = 0.5
+EXIT_USAGE = 2
 
 
-def register(subparsers: Any) -> None:
-    p: argparse.ArgumentParser = subparsers.add_parser(
-        "up",
-        help="run a router and one local worker (for a laptop or a single GPU host)",
+class UsageError(Exception):
+    """A bad flag or config file found after parsing: exit status 2."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="modelyard up",
         description="Run a router in this process and one local GPU worker as a child process.",
     )
     p.add_argument("--config", help="router YAML file (default: $MODELYARD_CONFIG, else built-in defaults)")
-    p.add_argument("--listen", default=DEFAULT_ADDRESS, help="router host:port (default: %(default)s)")
+    p.add_argument("--listen", default=DEFAULT_LISTEN, help="router host:port (default: %(default)s)")
     p.add_argument(
         "--chat-model", metavar="ID_OR_PATH", help="the worker's chat model (default: the worker's)"
     )
@@ -36,11 +44,22 @@ def register(subparsers: Any) -> None:
     p.add_argument(
         "--ready-timeout", type=float, default=900.0, help="seconds to wait for the worker to load its models"
     )
-    p.set_defaults(run=run)
+    return p
 
 
-def run(args: argparse.Namespace) -> int:
-    return asyncio.run(_run_until_signal(args))
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return asyncio.run(_run_until_signal(args))
+    except UsageError as e:
+        eprint(f"error: {e}")
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return 130
+
+
+def eprint(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
 
 
 async def _run_until_signal(args: argparse.Namespace) -> int:
@@ -66,20 +85,8 @@ def worker_command(router_address: str, args: argparse.Namespace) -> list[str]:
     return command
 
 
-def dial_address(listen: str, port: int) -> str:
-    host = listen.rsplit(":", 1)[0]
-    # A wildcard is where to listen, not where to dial.
-    if host in ("", "0.0.0.0", "[::]"):
-        host = "127.0.0.1"
-    return f"{host}:{port}"
-
-
 async def serve(args: argparse.Namespace, stop: asyncio.Event) -> int:
     """Run until `stop` is set or the worker exits; returns the exit status."""
-    # Imported here so that the client library and its other commands never load the router.
-    from router.config.loader import ConfigError, load_config
-    from router.server import RouterServer
-
     try:
         # The same file and environment `modelyard router` reads (cloud keys, routes, ledger); the flag wins.
         config = load_config(args.config)
@@ -97,10 +104,10 @@ async def serve(args: argparse.Namespace, stop: asyncio.Event) -> int:
         await server.stop(0)
         raise
     try:
-        status = await _wait_ready(address, worker, stop, args.ready_timeout)
-        if status is None:
+        workers = await _wait_ready(server, worker, stop, args.ready_timeout)
+        if not workers:
             return 0 if stop.is_set() else 1
-        print(ready_message(address, args.listen, status), flush=True)
+        print(ready_message(address, args.listen, workers), flush=True)
         stopped = asyncio.create_task(stop.wait())
         exited = asyncio.create_task(worker.wait())
         await asyncio.wait({stopped, exited}, return_when=asyncio.FIRST_COMPLETED)
@@ -117,27 +124,25 @@ async def serve(args: argparse.Namespace, stop: asyncio.Event) -> int:
 
 
 async def _wait_ready(
-    address: str, worker: asyncio.subprocess.Process, stop: asyncio.Event, timeout: float
-) -> RouterStatus | None:
-    """The router's status once a worker has registered; None if stopped, the worker died, or time ran out."""
+    server: RouterServer, worker: asyncio.subprocess.Process, stop: asyncio.Event, timeout: float
+) -> list[Backend]:
+    """The registered workers once there is one; empty if stopped, the worker died, or time ran out."""
     deadline = time.monotonic() + timeout
     eprint(f"waiting for the worker (pid {worker.pid}) to load its models and register...")
-    async with AsyncClient(address, timeout=5.0) as client:
-        while not stop.is_set():
-            if worker.returncode is not None:
-                eprint(f"error: the worker exited with status {worker.returncode} before registering")
-                return None
-            if time.monotonic() > deadline:
-                eprint(f"error: no worker registered within {timeout:.0f} s")
-                return None
-            # Transient while the router settles; anything else (a key it refuses) ends the wait.
-            with contextlib.suppress(Unavailable, DeadlineExceeded):
-                status = await client.status()
-                if any(b.kind == "worker" for b in status.backends):
-                    return status
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), _POLL_S)
-    return None
+    while not stop.is_set():
+        if worker.returncode is not None:
+            eprint(f"error: the worker exited with status {worker.returncode} before registering")
+            return []
+        if time.monotonic() > deadline:
+            eprint(f"error: no worker registered within {timeout:.0f} s")
+            return []
+        # The registry is in this process: the worker is ready once its registration landed there.
+        workers = [b for b in server.registry if b.kind == "worker"]
+        if workers:
+            return workers
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), _POLL_S)
+    return []
 
 
 async def _stop_worker(worker: asyncio.subprocess.Process) -> None:
@@ -154,12 +159,11 @@ async def _stop_worker(worker: asyncio.subprocess.Process) -> None:
         await worker.wait()
 
 
-def ready_message(address: str, listen: str, status: RouterStatus) -> str:
-    workers = [b for b in status.backends if b.kind == "worker"]
+def ready_message(address: str, listen: str, workers: Sequence[Backend]) -> str:
     served = [m for b in workers for m in b.models]
-    chat = next((m.id for m in served if "chat" in m.capabilities), None)
-    whisper = next((m.id for m in served if "transcribe" in m.capabilities), None)
-    router_flag = "" if listen == DEFAULT_ADDRESS else f" --router {address}"
+    chat = next((m.id for m in served if pb.CAPABILITY_CHAT in m.capabilities), None)
+    whisper = next((m.id for m in served if pb.CAPABILITY_TRANSCRIBE in m.capabilities), None)
+    router_flag = "" if listen == DEFAULT_LISTEN else f" --router {address}"
     lines = [
         f"modelyard ready: router on {address}, worker {', '.join(b.id for b in workers)}"
         f" serving {', '.join(m.id for m in served) or 'no models'}",

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 from modelyard_client import AsyncClient
-from modelyard_client.cli import _up
-from modelyard_client.cli._common import UsageError
+
+from router import up as _up
+from router.up import UsageError
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -62,14 +63,6 @@ def test_the_worker_command_passes_the_models_on() -> None:
         "--embed-model",
         "minilm",
     ]
-
-
-@pytest.mark.parametrize(
-    ("listen", "dial"),
-    [("0.0.0.0:0", "127.0.0.1:7"), ("[::]:0", "127.0.0.1:7"), ("localhost:0", "localhost:7")],
-)
-def test_dial_address(listen: str, dial: str) -> None:
-    assert _up.dial_address(listen, 7) == dial
 
 
 async def test_up_serves_until_stopped_then_stops_the_worker(
