@@ -18,7 +18,6 @@ from prometheus_client.registry import Collector
 
 from core.addresses import bind_host_port
 from router.accounting.ledger.writer import LedgerWriter
-from router.backends.worker import WorkerBackend
 from router.routing.circuit import CircuitState
 from router.routing.state import RoutingState
 
@@ -93,10 +92,10 @@ class _StateCollector(Collector):
             labels=["backend", "state"],
         )
         for backend in self._state.registry:
-            if isinstance(backend, WorkerBackend):
-                running.add_metric([backend.id], backend.load.running)
-                waiting.add_metric([backend.id], backend.load.waiting)
-                kv.add_metric([backend.id], backend.load.kv_cache_usage)
+            if (load := backend.load_report()) is not None:
+                running.add_metric([backend.id], load.running)
+                waiting.add_metric([backend.id], load.waiting)
+                kv.add_metric([backend.id], load.kv_cache_usage)
             current = self._state.circuits[backend.id].state
             for state in CircuitState:
                 circuit.add_metric([backend.id, state.value], 1.0 if state is current else 0.0)

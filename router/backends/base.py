@@ -4,17 +4,23 @@ Contract for the streaming methods: they are async generators; the first item th
 has started (no retry after that). A failure before any item is raised as `BackendError`, whose `retryable`
 tells the router whether another candidate may try. Closing the generator early (the client went away)
 must cancel the upstream call.
+
+Routing reads a backend only through this interface (capacity, draining, utilisation, health), never by
+asking which kind of backend it is.
 """
 
 from __future__ import annotations
 
 import abc
+import asyncio
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 
 import grpc
 from modelyard.v1 import inference_pb2 as pb
 from modelyard.v1 import worker_pb2
+
+DEFAULT_PRIORITY = 100  # lower is preferred
 
 
 class BackendError(Exception):
@@ -54,20 +60,55 @@ class ModelSpec:
 
 @dataclass
 class Backend(abc.ABC):
-    """A place that can run requests. Subclasses add how to reach it."""
+    """A place that can run requests. Subclasses add how to reach it and how much it can take."""
 
     id: str
     kind: str
     models: Sequence[ModelSpec]
-    in_flight: int = field(default=0, init=False)
+    in_flight: int = field(default=0, init=False)  # requests this router has open on it, kept by failover
+    # Where the operator's run-time switches (Admin service) start; the scheduler keeps the live values.
+    enabled: bool = True
+    priority: int = DEFAULT_PRIORITY
 
     def serves(self, model: str, capability: pb.Capability) -> bool:
         return any(m.id == model and capability in m.capabilities for m in self.models)
 
     @property
+    @abc.abstractmethod
+    def max_concurrency(self) -> int:
+        """Requests this backend runs at once: a worker's declared limit, a cloud API's configured one."""
+
+    @property
+    def capacity(self) -> int:
+        """Requests it may hold, running or queued; more is refused here before anything is sent."""
+        return self.max_concurrency
+
+    @property
+    def draining(self) -> bool:
+        """Going away: it finishes what it holds and takes nothing new."""
+        return False
+
+    @property
     def available(self) -> bool:
         """Whether new requests may be sent here now."""
-        return True
+        return not self.draining and self.in_flight < self.capacity
+
+    def utilisation(self) -> float:
+        """How busy it is, 0 (idle) to 1 (full): requests in flight against its concurrency limit."""
+        return min(1.0, self.in_flight / max(1, self.max_concurrency))
+
+    async def health_check(self) -> bool | None:
+        """Whether it answers and accepts our credentials; None when it has no check of its own (a worker:
+        its open lease and load reports are its health). Never raises."""
+        return None
+
+    def load_report(self) -> worker_pb2.LoadReport | None:
+        """Its own last report of its load, for status and metrics; None when it sends none."""
+        return None
+
+    def connected_seconds(self) -> float | None:
+        """How long it has been connected to this router; None for a backend that never connects to us."""
+        return None
 
     @property
     def address(self) -> str:
@@ -86,3 +127,10 @@ class Backend(abc.ABC):
 
     async def close(self) -> None:
         """Release connections."""
+
+    async def close_when_idle(self, poll_s: float = 0.1) -> None:
+        """Close once requests already here are done: a backend replaced or gone from the registry must not
+        cut answers that are still arriving. A dead peer's calls fail on their own."""
+        while self.in_flight:  # noqa: ASYNC110 -- a plain counter kept by failover; polling it is enough here
+            await asyncio.sleep(poll_s)
+        await self.close()

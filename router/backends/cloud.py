@@ -54,17 +54,20 @@ class CloudBackend(Backend):
     """A cloud (or OpenAI-compatible) API. `priority` and `enabled` start from config and may change at run time."""
 
     def __init__(self, config: ProviderConfig, prices: PriceTable | None = None) -> None:
-        super().__init__(id=config.name, kind=config.kind, models=model_specs(config))
+        super().__init__(
+            id=config.name,
+            kind=config.kind,
+            models=model_specs(config),
+            enabled=config.enabled,
+            priority=config.priority,
+        )
         self.config = config
-        self.priority = config.priority
-        self.enabled = config.enabled
         self.prices = PriceTable() if prices is None else prices
         self._vision_models = frozenset(config.vision_models)
 
     @property
-    def available(self) -> bool:
-        # `enabled` is not part of this: the scheduler reads the operator's switch from its own book.
-        return self.in_flight < self.config.max_concurrency
+    def max_concurrency(self) -> int:
+        return self.config.max_concurrency
 
     @property
     def address(self) -> str:

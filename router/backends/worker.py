@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
@@ -56,9 +55,18 @@ class WorkerBackend(Backend):
         """Requests this worker declared it can hold: running plus its bounded queue."""
         return self.max_concurrency + self.max_queue
 
-    @property
-    def available(self) -> bool:
-        return not self.draining and self.in_flight < self.capacity
+    def utilisation(self) -> float:
+        """Its queue against declared capacity, or its KV-cache use, whichever is fuller."""
+        # The worker's report lags by up to one interval; our own in-flight count is current.
+        busy = max(self.in_flight, self.load.running + self.load.waiting)
+        queue = min(1.0, busy / self.capacity)
+        return max(queue, min(1.0, self.load.kv_cache_usage))
+
+    def load_report(self) -> worker_pb2.LoadReport:
+        return self.load
+
+    def connected_seconds(self) -> float:
+        return time.monotonic() - self.connected_at
 
     def _worker_stub(self) -> Any:
         if self._stub is None:
@@ -94,13 +102,6 @@ class WorkerBackend(Backend):
             raise _backend_error(self.id, e) from e
         finally:
             call.cancel()
-
-    async def close_when_idle(self, poll_s: float = 0.1) -> None:
-        """Close once requests already on this worker are done: a lease that lapsed because reports
-        were late must not cut answers that are still arriving. A dead worker's calls fail on their own."""
-        while self.in_flight:  # noqa: ASYNC110 -- a plain counter kept by failover; polling it is enough here
-            await asyncio.sleep(poll_s)
-        await self.close()
 
     async def close(self) -> None:
         if self._channel is not None:

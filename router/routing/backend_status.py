@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import time
-
 from modelyard.v1 import router_pb2
 
 from router.backends.base import Backend
-from router.backends.worker import WorkerBackend
 from router.routing.state import RoutingState
 
 
@@ -32,10 +29,11 @@ def backend_status(backend: Backend, state: RoutingState) -> router_pb2.BackendS
         last_error=stats.last_error,
         last_score=stats.last_score,
         score_components=stats.score_components,
-        max_concurrency=getattr(backend, "max_concurrency", 0),
+        max_concurrency=backend.max_concurrency,
+        draining=backend.draining,
     )
-    if isinstance(backend, WorkerBackend):
-        status.draining = backend.draining
-        status.load.CopyFrom(backend.load)
-        status.connected_seconds = time.monotonic() - backend.connected_at
+    if (load := backend.load_report()) is not None:
+        status.load.CopyFrom(load)
+    if (connected := backend.connected_seconds()) is not None:
+        status.connected_seconds = connected
     return status

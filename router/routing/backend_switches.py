@@ -7,9 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from router.backends.base import Backend
-
-DEFAULT_PRIORITY = 100
+from router.backends.base import DEFAULT_PRIORITY, Backend
 
 
 @dataclass
@@ -26,9 +24,6 @@ class SettingsBook:
         settings = self._settings.get(backend.id)
         if settings is None:
             # First sight: start from what the backend was configured with.
-            settings = BackendSettings(
-                enabled=bool(getattr(backend, "enabled", True)),
-                priority=int(getattr(backend, "priority", DEFAULT_PRIORITY)),
-            )
+            settings = BackendSettings(enabled=backend.enabled, priority=backend.priority)
             self._settings[backend.id] = settings
         return settings

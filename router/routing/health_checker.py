@@ -9,10 +9,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
-from collections.abc import Awaitable, Callable
-from typing import cast
 
+from router.backends.base import Backend
 from router.routing.backend_registry import BackendRegistry
 
 log = logging.getLogger(__name__)
@@ -24,35 +22,29 @@ class HealthChecker:
     def __init__(self, registry: BackendRegistry, interval_s: float = 30.0) -> None:
         self._registry = registry
         self.interval_s = interval_s
-        self._results: dict[str, tuple[bool, float]] = {}
+        self._healthy: dict[str, bool] = {}
         self._task: asyncio.Task[None] | None = None
 
     def is_healthy(self, backend_id: str) -> bool:
-        result = self._results.get(backend_id)
-        return True if result is None else result[0]
-
-    def checked_at(self, backend_id: str) -> float | None:
-        result = self._results.get(backend_id)
-        return None if result is None else result[1]
+        return self._healthy.get(backend_id, True)
 
     async def check_all(self) -> dict[str, bool]:
-        checks: dict[str, Callable[[], Awaitable[bool]]] = {}
-        for backend in self._registry:
-            check = getattr(backend, "health_check", None)
-            if check is not None:
-                checks[backend.id] = cast(Callable[[], Awaitable[bool]], check)
-        outcomes = await asyncio.gather(*(self._check(c) for c in checks.values()))
-        now = time.monotonic()
-        for backend_id, healthy in zip(checks, outcomes, strict=True):
+        """Check every backend at once; returns the results of those that have a check."""
+        backends = list(self._registry)
+        outcomes = await asyncio.gather(*(self._check(b) for b in backends))
+        checked = {
+            b.id: healthy for b, healthy in zip(backends, outcomes, strict=True) if healthy is not None
+        }
+        for backend_id, healthy in checked.items():
             if self.is_healthy(backend_id) != healthy:
                 log.warning("backend %s is now %s", backend_id, "healthy" if healthy else "unhealthy")
-            self._results[backend_id] = (healthy, now)
-        return dict(zip(checks, outcomes, strict=True))
+            self._healthy[backend_id] = healthy
+        return checked
 
     @staticmethod
-    async def _check(check: Callable[[], Awaitable[bool]]) -> bool:
+    async def _check(backend: Backend) -> bool | None:
         try:
-            return await asyncio.wait_for(check(), CHECK_TIMEOUT_S)
+            return await asyncio.wait_for(backend.health_check(), CHECK_TIMEOUT_S)
         except Exception:
             return False
 

@@ -105,7 +105,7 @@ class Scheduler:
             return "not the requested provider"
         if not self._state.settings[backend].enabled:
             return "disabled"
-        if getattr(backend, "draining", False):
+        if backend.draining:
             return "draining"
         if not self._state.health.is_healthy(backend.id):
             return "unhealthy"

@@ -13,6 +13,7 @@ from modelyard.v1 import inference_pb2 as pb
 from modelyard.v1 import worker_pb2, worker_pb2_grpc
 
 from core.errors import InvalidArgument
+from router.backends.base import Backend
 from router.backends.worker import WorkerBackend
 from router.config.settings import RouterConfig
 from router.routing.backend_registry import BackendRegistry
@@ -51,8 +52,8 @@ class WorkerRegistryServicer(worker_pb2_grpc.WorkerRegistryServicer):  # type: i
         self._streams: dict[str, asyncio.Queue[worker_pb2.RegistryMessage]] = {}
         self._closing: set[asyncio.Task[None]] = set()  # channels of departed workers, closed when idle
 
-    def _close_later(self, worker: WorkerBackend) -> None:
-        task = asyncio.create_task(worker.close_when_idle())
+    def _close_later(self, backend: Backend) -> None:
+        task = asyncio.create_task(backend.close_when_idle())
         self._closing.add(task)
         task.add_done_callback(self._closing.discard)
 
@@ -82,7 +83,7 @@ class WorkerRegistryServicer(worker_pb2_grpc.WorkerRegistryServicer):  # type: i
 
         worker = WorkerBackend.from_hello(first.hello)
         replaced = self._registry.add(worker)
-        if isinstance(replaced, WorkerBackend):
+        if replaced is not None:
             self._close_later(replaced)
         commands: asyncio.Queue[worker_pb2.RegistryMessage] = asyncio.Queue()
         self._streams[worker.id] = commands

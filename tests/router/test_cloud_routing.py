@@ -7,8 +7,10 @@ import asyncio
 import json
 import os
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
+from modelyard_client import AsyncClient
 from modelyard_client.cli import main as cli
 
 from router.config.loader import load_config
@@ -96,3 +98,26 @@ async def test_compare_cost_lists_cloud_candidates_cheapest_first(
     costs = [e["cost_usd"] for e in estimates]
     assert costs == sorted(costs)
     assert {e["backend"] for e in estimates} == {"openai", "anthropic"}
+
+
+async def test_status_shows_a_cloud_backends_concurrency_limit_and_load(
+    clouds: tuple[FakeOpenAI, FakeAnthropic], tmp_path: Path
+) -> None:
+    config_file = tmp_path / "router.yaml"
+    config_file.write_text(
+        "providers: {openai: {kind: openai, chat_models: [gpt-4o-mini], max_concurrency: 8}}\n"
+    )
+    config = load_config(config_file, env=os.environ)
+    config.listen = "127.0.0.1:0"
+    server = RouterServer(config)
+    await server.start()
+    try:
+        openai = server.registry.get("openai")
+        assert openai is not None
+        openai.in_flight = 4  # as failover counts four open requests
+        assert openai.utilisation() == 0.5
+        async with AsyncClient(server.address) as client:
+            status = await client.status()
+    finally:
+        await server.stop(0)
+    assert [(b.id, b.max_concurrency, b.in_flight) for b in status.backends] == [("openai", 8, 4)]

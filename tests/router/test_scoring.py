@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import pytest
 from modelyard.v1 import inference_pb2 as pb
 from modelyard.v1 import worker_pb2
 
 from core.errors import InvalidArgument
-from router.backends.base import ModelSpec
+from router.backends.base import Backend, ModelSpec
+from router.backends.factory import create_backend
 from router.backends.worker import WorkerBackend
+from router.config.settings import ProviderConfig
 from router.routing.circuit import CircuitBreaker
 from router.routing.scoring.base import Candidate, spread_score
 from router.routing.scoring.strategies import SCORERS, Strategies, rank
@@ -45,6 +47,15 @@ def candidate(
     return Candidate(worker(name, running=running, kv=kv), "m", stats, cost, priority)
 
 
+def cloud(name: str, *, limit: int, in_flight: int, kind: str = "openai") -> Backend:
+    """A real cloud backend (its SDK client is made, nothing is sent) with `in_flight` requests open."""
+    backend = create_backend(
+        ProviderConfig(name=name, kind=kind, api_key="sk-test", chat_models=["m"], max_concurrency=limit)
+    )
+    backend.in_flight = in_flight
+    return backend
+
+
 def scores(scorer: str, candidates: Sequence[Candidate]) -> list[float]:
     return [round(v, 3) for v in SCORERS[scorer].score(candidates)]
 
@@ -73,6 +84,33 @@ def scores(scorer: str, candidates: Sequence[Candidate]) -> list[float]:
 )
 def test_scorer(scorer: str, candidates: list[Candidate], expected: list[float]) -> None:
     assert scores(scorer, candidates) == expected
+
+
+@pytest.mark.parametrize(
+    ("make", "utilisation", "available"),
+    [
+        (lambda: cloud("openai", limit=8, in_flight=0), 0.0, True),
+        (lambda: cloud("openai", limit=8, in_flight=4), 0.5, True),  # was 0.0625: the limit guessed as 64
+        (lambda: cloud("anthropic", limit=8, in_flight=6, kind="anthropic"), 0.75, True),
+        (lambda: cloud("openai", limit=8, in_flight=8), 1.0, False),
+        (lambda: cloud("openai", limit=2, in_flight=1), 0.5, True),
+        (lambda: worker("w", running=2, capacity=4), 0.5, True),
+        (lambda: worker("w", kv=0.8), 0.8, True),
+        (lambda: worker("w", in_flight=4, capacity=4), 1.0, False),
+    ],
+)
+async def test_utilisation_load_score_and_availability_of_each_kind_of_backend(
+    make: Callable[[], Backend], utilisation: float, available: bool
+) -> None:
+    backend = make()
+    try:
+        assert backend.utilisation() == pytest.approx(utilisation)
+        assert scores("load", [Candidate(backend, "m", BackendStats(), 0.0, 100)]) == [
+            round(1 - utilisation, 3)
+        ]
+        assert backend.available is available
+    finally:
+        await backend.close()
 
 
 def test_spread_score_higher_is_better() -> None:
