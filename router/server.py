@@ -47,7 +47,7 @@ class RouterServer:
         for provider in self.config.providers:
             self.registry.add(create_backend(provider, self.state.prices))
         self.scheduler = Scheduler(self.state)
-        self.workers = WorkerRegistryServicer(self.registry, self.config)
+        self.workers = WorkerRegistryServicer(self.registry, self.config, self.state.prefixes)
         self.health = health.aio.HealthServicer()
         self.accounting = Accounting(self.config, self.state)
         # Client-facing services need an API key (Admin an admin one); workers and probes need none.

@@ -114,6 +114,12 @@ class Backend(abc.ABC):
     def address(self) -> str:
         return ""
 
+    @property
+    def keeps_prefix_cache(self) -> bool:
+        """Whether a request's prompt prefix stays cached here for the next request that shares it, so
+        the prefix scorer may send it back: a worker's engine does; a cloud API is opaque to us."""
+        return False
+
     @abc.abstractmethod
     def chat(self, request: pb.ChatRequest, timeout: float | None) -> AsyncIterator[pb.ChatResponse]: ...
 

@@ -68,6 +68,10 @@ class WorkerBackend(Backend):
     def connected_seconds(self) -> float:
         return time.monotonic() - self.connected_at
 
+    @property
+    def keeps_prefix_cache(self) -> bool:
+        return True
+
     def _worker_stub(self) -> Any:
         if self._stub is None:
             self._channel = grpc.aio.insecure_channel(self.worker_address)

@@ -6,7 +6,7 @@ base_url stays unset unless configured.
 
     listen: 0.0.0.0:50051
     strategy: composite            # composite | fallback | priority | cost_optimized | latency | least_loaded
-    weights: {composite: {success_rate: 3, latency: 2, load: 2, cost: 1, priority: 1}}
+    weights: {composite: {success_rate: 3, latency: 2, load: 2, cost: 1, priority: 1, prefix: 3}}
     providers:
       openai: {kind: openai, priority: 10}              # key from OPENAI_API_KEY
       anthropic: {kind: anthropic, priority: 20}
@@ -30,7 +30,7 @@ import yaml
 
 from router.backends.factory import KINDS, preset
 from router.config.accounting import accounting_settings
-from router.config.settings import ProviderConfig, RetryPolicy, RouterConfig
+from router.config.settings import PrefixConfig, ProviderConfig, RetryPolicy, RouterConfig
 
 
 class ConfigError(ValueError):
@@ -68,9 +68,12 @@ def _from_mapping(raw: dict[str, Any], env: Mapping[str, str]) -> RouterConfig:
         raise ConfigError(f"unknown setting(s) {sorted(unknown)}; known: {sorted(_TOP_LEVEL)}")
     providers_raw = raw.pop("providers", None)
     retry_raw = raw.pop("retry", None) or {}
+    prefix_raw = raw.pop("prefix", None) or {}
     try:
         accounting = accounting_settings(raw)  # typed keys, budgets and cache, popped from raw
-        config = RouterConfig(**raw, **accounting, retry=RetryPolicy(**retry_raw))
+        config = RouterConfig(
+            **raw, **accounting, retry=RetryPolicy(**retry_raw), prefix=PrefixConfig(**prefix_raw)
+        )
     except (TypeError, ValueError) as e:
         raise ConfigError(f"config: {e}") from e
     config.providers = _providers(providers_raw, env)

@@ -18,6 +18,32 @@ class RetryPolicy:
 
 
 @dataclass
+class PrefixConfig:
+    """Prefix-aware routing (router.routing.prefix_index): what the router remembers of workers' KV caches.
+
+    The scorer's weight is in the strategies' weights ("prefix"); these bound its memory and its pull.
+    """
+
+    block_bytes: int = 256  # prefix key granularity: about 64 tokens of conversation
+    max_keys: int = 200_000  # in all workers together: about 50 MB at most (240 bytes a key)
+    max_keys_per_worker: int = 50_000  # per worker and model: 12.8 MB of conversation, ~3M tokens
+    max_age_s: float = 600.0  # a prefix untouched this long is taken as evicted by the engine
+    # A worker at or above this utilisation (queue against capacity, or KV-cache use) gets no prefix
+    # credit: a hot prefix must not pile every request onto one worker; the load scorer then decides.
+    busy_threshold: float = 0.8
+
+    def __post_init__(self) -> None:
+        if self.block_bytes < 16:
+            raise ValueError("prefix.block_bytes: must be at least 16")
+        if self.max_keys < 1 or self.max_keys_per_worker < 1:
+            raise ValueError("prefix.max_keys and prefix.max_keys_per_worker: must be at least 1")
+        if self.max_age_s <= 0:
+            raise ValueError("prefix.max_age_s: must be positive")
+        if not 0.0 < self.busy_threshold <= 1.0:
+            raise ValueError("prefix.busy_threshold: must be in (0, 1]")
+
+
+@dataclass
 class RouterConfig:
     listen: str = "127.0.0.1:50051"
     router_id: str = field(default_factory=socket.gethostname)
@@ -39,6 +65,7 @@ class RouterConfig:
     routes: dict[str, list[str]] = field(default_factory=dict)
     tasks: dict[str, str] = field(default_factory=dict)  # task tag -> route alias
     prices: dict[str, dict[str, float]] = field(default_factory=dict)  # model -> Price fields
+    prefix: PrefixConfig = field(default_factory=PrefixConfig)
     health_interval_s: float = 30.0
     circuit_failure_threshold: int = 5
     circuit_cooldown_s: float = 30.0

@@ -134,6 +134,8 @@ async def _attempt(
             raise BackendError(f"{backend.id}: ended without answering", retryable=True) from None
         attempt.chosen = candidate
         attempt.first_item_at = time.perf_counter()
+        if attempt.failures:  # the scheduler recorded the prefix on its first choice, not on this one
+            state.prefixes.record(candidate)
         sent = 1
         yield first
         async for item in stream:

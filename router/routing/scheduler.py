@@ -9,7 +9,7 @@ pick      best first
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from modelyard.v1 import inference_pb2 as pb
 
@@ -39,8 +39,13 @@ class Scheduler:
         hints: pb.RoutingHints,
         estimate_cost: Callable[[str], float] = lambda _model: 0.0,
         needs_vision: bool = False,
+        prefix_keys: Callable[[], Sequence[int]] | None = None,
     ) -> list[Candidate]:
-        """Candidates best first. Raises NOT_FOUND, UNAVAILABLE or RESOURCE_EXHAUSTED saying why none."""
+        """Candidates best first. Raises NOT_FOUND, UNAVAILABLE or RESOURCE_EXHAUSTED saying why none.
+
+        `prefix_keys` gives the request's conversation prefix keys (chat only), computed only when the
+        strategy weighs the prefix scorer and a candidate keeps a prefix cache.
+        """
         strategy = self._state.strategies.check(hints.strategy) if hints.strategy else None
         targets = self.targets(model, capability, hints)
         if not targets:
@@ -57,7 +62,11 @@ class Scheduler:
             candidates.append(Candidate(backend, backend_model, stats, cost, priority))
         if not candidates:
             raise _none_left(model, reasons)
-        ranked = rank(candidates, self._state.strategies.weights(strategy))
+        weights = self._state.strategies.weights(strategy)
+        if prefix_keys is not None and weights.get("prefix"):
+            self._state.prefixes.annotate(candidates, prefix_keys)
+        ranked = rank(candidates, weights)
+        self._state.prefixes.record(ranked[0])
         for candidate in ranked:
             candidate.stats.last_score = candidate.score
             candidate.stats.score_components = dict(candidate.components)

@@ -10,6 +10,7 @@ from router.routing.backend_registry import BackendRegistry
 from router.routing.backend_switches import SettingsBook
 from router.routing.circuit import CircuitBook
 from router.routing.health_checker import HealthChecker
+from router.routing.prefix_routing import PrefixRouting
 from router.routing.scoring.strategies import Strategies
 from router.routing.stats import StatsBook
 
@@ -24,9 +25,11 @@ class RoutingState:
     health: HealthChecker = field(init=False)
     strategies: Strategies = field(init=False)
     prices: PriceTable = field(init=False)
+    prefixes: PrefixRouting = field(init=False)
 
     def __post_init__(self) -> None:
         self.circuits = CircuitBook(self.config.circuit_failure_threshold, self.config.circuit_cooldown_s)
         self.health = HealthChecker(self.registry, self.config.health_interval_s)
         self.strategies = Strategies(self.config.strategy, self.config.weights)
         self.prices = PriceTable().with_overrides(self.config.prices)
+        self.prefixes = PrefixRouting(self.config.prefix)

@@ -55,6 +55,7 @@ class RouterServicer(router_pb2_grpc.RouterServicer):  # type: ignore[misc]
                     request.routing,
                     estimate_cost=lambda model: prices.estimate_chat_cost(model, request),
                     needs_vision=has_images(request),
+                    prefix_keys=lambda: self._state.prefixes.keys(request),
                 )
                 ticket.check_budget(estimate_chat_tokens(request), candidates[0].estimated_cost_usd)
                 attempt = Attempt()

@@ -17,6 +17,7 @@ from router.backends.base import Backend
 from router.backends.worker import WorkerBackend
 from router.config.settings import RouterConfig
 from router.routing.backend_registry import BackendRegistry
+from router.routing.prefix_routing import PrefixRouting
 
 log = logging.getLogger(__name__)
 Context = grpc.aio.ServicerContext[Any, Any]
@@ -46,9 +47,12 @@ def validate_hello(hello: worker_pb2.WorkerHello) -> None:
 
 
 class WorkerRegistryServicer(worker_pb2_grpc.WorkerRegistryServicer):  # type: ignore[misc]
-    def __init__(self, registry: BackendRegistry, config: RouterConfig) -> None:
+    def __init__(
+        self, registry: BackendRegistry, config: RouterConfig, prefixes: PrefixRouting | None = None
+    ) -> None:
         self._registry = registry
         self._config = config
+        self._prefixes = prefixes
         self._streams: dict[str, asyncio.Queue[worker_pb2.RegistryMessage]] = {}
         self._closing: set[asyncio.Task[None]] = set()  # channels of departed workers, closed when idle
 
@@ -82,6 +86,9 @@ class WorkerRegistryServicer(worker_pb2_grpc.WorkerRegistryServicer):  # type: i
             await context.abort(e.code, e.message)
 
         worker = WorkerBackend.from_hello(first.hello)
+        if self._prefixes is not None:
+            # A hello is a new process or a new lease: what its engine holds is unknown until it says.
+            self._prefixes.forget_worker(worker.id)
         replaced = self._registry.add(worker)
         if replaced is not None:
             self._close_later(replaced)
@@ -106,6 +113,8 @@ class WorkerRegistryServicer(worker_pb2_grpc.WorkerRegistryServicer):  # type: i
                 del self._streams[worker.id]
             if self._registry.remove(worker):
                 log.info("worker %s left the pool", worker.id)
+                if self._prefixes is not None:
+                    self._prefixes.forget_worker(worker.id)
             self._close_later(worker)
 
     async def _receive_reports(self, worker: WorkerBackend, context: Context) -> None:

@@ -19,6 +19,8 @@ class Candidate:
     stats: BackendStats
     estimated_cost_usd: float
     priority: int  # lower is preferred: the route position, else the backend's configured priority
+    prefix_match: float = 0.0  # share of the request's prefix keys the backend probably holds, 0 to 1
+    prefix_keys: tuple[int, ...] = ()  # the request's prefix keys, where the backend keeps a prefix cache
     score: float = 0.0
     components: dict[str, float] = field(default_factory=dict)
 

@@ -10,16 +10,27 @@ from router.routing.scoring.base import Candidate, Scorer
 from router.routing.scoring.cost import CostScorer
 from router.routing.scoring.latency import LatencyScorer
 from router.routing.scoring.load import LoadScorer
+from router.routing.scoring.prefix import PrefixScorer
 from router.routing.scoring.priority import PriorityScorer
 from router.routing.scoring.success_rate import SuccessRateScorer
 
 SCORERS: dict[str, Scorer] = {
-    s.name: s for s in (SuccessRateScorer(), LatencyScorer(), LoadScorer(), CostScorer(), PriorityScorer())
+    s.name: s
+    for s in (
+        SuccessRateScorer(),
+        LatencyScorer(),
+        LoadScorer(),
+        CostScorer(),
+        PriorityScorer(),
+        PrefixScorer(),
+    )
 }
 
 # A dominant weight makes a strategy strict: the rest only break its ties (each scorer is in [0, 1]).
 DEFAULT_STRATEGIES: dict[str, dict[str, float]] = {
-    "composite": {"success_rate": 3, "latency": 2, "load": 2, "cost": 1, "priority": 1},
+    # prefix 3 beside load 2, as llm-d's scheduler weighs them: a cached prefix is worth more than an
+    # even spread, until the holder is busy (router.routing.prefix_routing withholds its credit then).
+    "composite": {"success_rate": 3, "latency": 2, "load": 2, "cost": 1, "priority": 1, "prefix": 3},
     "fallback": {"priority": 100, "success_rate": 1, "load": 1},
     "priority": {"priority": 100, "success_rate": 1, "load": 1},
     "cost_optimized": {"cost": 100, "success_rate": 2, "latency": 1, "load": 1},

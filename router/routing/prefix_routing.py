@@ -1,0 +1,56 @@
+"""Prefix-aware routing: score candidates by the conversation prefix they probably hold, record where it went.
+
+A conversation's next turn, an agent loop's next step or a request with a long shared system prompt
+resends a prefix the engine of the worker that served it still has cached; prefill there skips it.
+The scheduler asks `annotate` for each candidate's share of the request's prefix keys (the prefix
+scorer's input), then `record`s the keys on the worker the request goes to.
+
+Balanced against load: a worker at or above `busy_threshold` utilisation gets no credit for its cache,
+as gateways do (SGLang's cache-aware policy falls back to the shortest queue; llm-d weighs queue and KV
+use beside prefix), so a hot prefix spreads over the pool instead of piling onto its first holder.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+
+from modelyard.v1 import inference_pb2 as pb
+
+from core.prefix_keys import prefix_keys
+from router.config.settings import PrefixConfig
+from router.routing.prefix_index import PrefixIndex
+from router.routing.scoring.base import Candidate
+
+
+class PrefixRouting:
+    def __init__(self, config: PrefixConfig, clock: Callable[[], float] = time.monotonic) -> None:
+        self.config = config
+        self.index = PrefixIndex(config, clock)
+
+    def keys(self, request: pb.ChatRequest) -> list[int]:
+        return prefix_keys(request, self.config.block_bytes)
+
+    def annotate(self, candidates: Sequence[Candidate], keys: Callable[[], Sequence[int]]) -> None:
+        """Set each candidate's prefix_match; the keys are computed only if some candidate caches."""
+        caching = [c for c in candidates if c.backend.keeps_prefix_cache]
+        if not caching:
+            return
+        request_keys = tuple(keys())
+        if not request_keys:
+            return  # shorter than one block: nothing worth routing for
+        for candidate in caching:
+            candidate.prefix_keys = request_keys
+            if candidate.backend.utilisation() >= self.config.busy_threshold:
+                continue  # too busy for its cache to pay; the load scorer decides
+            held = self.index.match(candidate.backend.id, candidate.model, request_keys)
+            candidate.prefix_match = held / len(request_keys)
+
+    def record(self, candidate: Candidate) -> None:
+        """The request goes to this candidate: its engine will hold the request's prefix next."""
+        if candidate.prefix_keys:
+            self.index.store(candidate.backend.id, candidate.model, candidate.prefix_keys)
+
+    def forget_worker(self, worker_id: str) -> None:
+        """The worker left or (re)joined: whatever its engine held is gone or unknown."""
+        self.index.clear(worker_id)

@@ -1,0 +1,162 @@
+"""Prefix-aware routing: a conversation goes back to its worker, unless that worker is busy; clouds unaffected."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from modelyard.v1 import inference_pb2 as pb
+from modelyard.v1 import router_pb2_grpc
+
+from router.backends.base import ModelSpec
+from router.backends.factory import create_backend
+from router.backends.worker import WorkerBackend
+from router.config.loader import ConfigError, load_config
+from router.config.settings import PrefixConfig, ProviderConfig, RouterConfig
+from router.routing.scheduler import Scheduler
+from router.routing.state import RoutingState
+from router.server import RouterServer
+from tests.router.conftest import WorkerFactory, wait_until
+from tests.support.echo_worker import EchoWorker
+
+SYSTEM = "You answer questions about the Modelyard router. " * 30  # ~1.5 kB: six 256-byte blocks
+
+
+def conversation(*user_turns: str, model: str = "echo") -> pb.ChatRequest:
+    messages = [pb.Message(role=pb.ROLE_SYSTEM, content=[pb.ContentPart(text=SYSTEM)])]
+    for turn in user_turns:
+        if len(messages) > 1:
+            messages.append(pb.Message(role=pb.ROLE_ASSISTANT, content=[pb.ContentPart(text="noted " * 20)]))
+        messages.append(pb.Message(role=pb.ROLE_USER, content=[pb.ContentPart(text=turn)]))
+    return pb.ChatRequest(model=model, messages=messages)
+
+
+def worker(name: str, capacity: int = 10) -> WorkerBackend:
+    return WorkerBackend(
+        id=name,
+        kind="worker",
+        models=[ModelSpec("m", frozenset({pb.CAPABILITY_CHAT}))],
+        max_concurrency=capacity,
+    )
+
+
+def pool(*backends: WorkerBackend, busy_threshold: float = 0.8) -> tuple[Scheduler, RoutingState]:
+    state = RoutingState(RouterConfig(prefix=PrefixConfig(busy_threshold=busy_threshold)))
+    for backend in backends:
+        state.registry.add(backend)
+    return Scheduler(state), state
+
+
+def plan(scheduler: Scheduler, state: RoutingState, request: pb.ChatRequest) -> str:
+    ranked = scheduler.plan(
+        "m", pb.CAPABILITY_CHAT, pb.RoutingHints(), prefix_keys=lambda: state.prefixes.keys(request)
+    )
+    return ranked[0].backend.id
+
+
+def test_the_next_turn_goes_to_the_worker_that_served_the_last() -> None:
+    scheduler, state = pool(worker("a"), worker("b"), worker("c"))
+    first = plan(scheduler, state, conversation("Which scorers are there?", model="m"))
+    for turn in range(2, 6):
+        turns = [f"question {i}" for i in range(turn)]
+        assert plan(scheduler, state, conversation(*turns, model="m")) == first
+
+
+def test_a_busy_holder_gets_no_prefix_credit_and_the_least_loaded_takes_it() -> None:
+    a, b, c = worker("a"), worker("b"), worker("c")
+    scheduler, state = pool(a, b, c, busy_threshold=0.5)
+    holder = plan(scheduler, state, conversation("first", model="m"))
+    held = state.registry.get(holder)
+    assert held is not None
+    held.in_flight = 4  # 40 %: below the threshold, its cache still wins over idle workers
+    assert plan(scheduler, state, conversation("first", "second", model="m")) == holder
+    held.in_flight = 5  # 50 %: at the threshold
+    others = [w for w in (a, b, c) if w is not held]
+    others[0].in_flight = 1
+    ranked = scheduler.plan(
+        "m",
+        pb.CAPABILITY_CHAT,
+        pb.RoutingHints(),
+        prefix_keys=lambda: state.prefixes.keys(conversation("first", "second", "third", model="m")),
+    )
+    assert ranked[0].backend is others[1]  # the idlest, not the holder
+    assert ranked[-1].backend is held
+    assert all(c.components["prefix"] == 0.0 for c in ranked)
+
+
+def test_clouds_score_neutral_and_keep_their_order() -> None:
+    state = RoutingState(RouterConfig())
+    for name, priority in (("cloud-a", 10), ("cloud-b", 20)):
+        config = ProviderConfig(
+            name=name,
+            kind="openai_compatible",
+            api_key="unused",
+            base_url="http://127.0.0.1:9/v1",
+            chat_models=["gpt"],
+            priority=priority,
+        )
+        state.registry.add(create_backend(config, state.prices))
+    scheduler = Scheduler(state)
+    asked: list[bool] = []
+
+    def keys() -> list[int]:
+        asked.append(True)
+        return [1, 2, 3]
+
+    with_prefix = scheduler.plan("gpt", pb.CAPABILITY_CHAT, pb.RoutingHints(), prefix_keys=keys)
+    without = scheduler.plan("gpt", pb.CAPABILITY_CHAT, pb.RoutingHints())
+    assert not asked  # no candidate keeps a prefix cache: the request is not even hashed
+    assert [c.components["prefix"] for c in with_prefix] == [0.0, 0.0]
+    assert [c.backend.id for c in with_prefix] == [c.backend.id for c in without] == ["cloud-a", "cloud-b"]
+    assert len(state.prefixes.index) == 0
+
+
+async def chat(stub: router_pb2_grpc.RouterStub, request: pb.ChatRequest) -> str:
+    backend = ""
+    async for response in stub.Chat(request):
+        if response.HasField("usage"):
+            backend = response.usage.backend
+    return backend
+
+
+async def test_conversation_sticks_to_its_worker_through_the_router(
+    router: RouterServer, stub: router_pb2_grpc.RouterStub, echo_workers: WorkerFactory
+) -> None:
+    for name in ("w1", "w2", "w3"):
+        await echo_workers(name)
+    first = await chat(stub, conversation("How does failover work?"))
+    assert router.state.prefixes.index.keys_held(first) > 0
+    for turn in range(2, 5):
+        assert await chat(stub, conversation(*(f"turn {i}" for i in range(turn)))) == first
+
+
+async def test_a_worker_that_restarts_or_leaves_starts_with_an_empty_prefix_view(
+    router: RouterServer, stub: router_pb2_grpc.RouterStub, echo_workers: WorkerFactory
+) -> None:
+    await echo_workers("w1")
+    await chat(stub, conversation("hello"))
+    index = router.state.prefixes.index
+    assert index.keys_held("w1") > 0
+    # A new process under the same id says hello while the old lease is still open.
+    restarted = EchoWorker("w1")
+    await restarted.start()
+    try:
+        await restarted.register(router.address)
+        await wait_until(lambda: index.keys_held("w1") == 0)
+        await chat(stub, conversation("hello"))
+        assert index.keys_held("w1") > 0
+        await restarted.unregister()  # the lease ends: the worker leaves the pool
+        await wait_until(lambda: router.registry.get("w1") is None)
+        assert index.keys_held("w1") == 0
+    finally:
+        await restarted.stop()
+
+
+def test_prefix_settings_load_from_the_config_file_and_are_checked(tmp_path: Path) -> None:
+    good, bad = tmp_path / "good.yaml", tmp_path / "bad.yaml"
+    good.write_text("prefix: {max_keys: 1000, max_age_s: 30, busy_threshold: 0.9}\n")
+    bad.write_text("prefix: {busy_threshold: 2}\n")
+    config = load_config(good, env={})
+    assert (config.prefix.max_keys, config.prefix.max_age_s, config.prefix.busy_threshold) == (1000, 30, 0.9)
+    with pytest.raises(ConfigError, match=r"prefix\.busy_threshold"):
+        load_config(bad, env={})
