@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 EXTRAS ?= cpu,dev
-PROTO_FILES := $(wildcard proto/modelyard/v1/*.proto)
+PROTO_FILES := $(wildcard proto/modelyard/v1/*.proto proto/modelyard/worker/v1/*.proto)
 
 # vLLM's CPU build and faster-whisper run offline on packaged or locally made models.
 export HF_HUB_OFFLINE := 1

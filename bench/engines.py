@@ -20,7 +20,8 @@ from typing import Any
 
 import grpc
 from modelyard.v1 import inference_pb2 as pb
-from modelyard.v1 import router_pb2, router_pb2_grpc, worker_pb2_grpc
+from modelyard.v1 import router_pb2, router_pb2_grpc
+from modelyard.worker.v1 import worker_pb2_grpc
 
 from bench.load import chat_request
 from bench.processes import spawn
@@ -102,7 +103,7 @@ SPEECH = (
 async def _registered(router: str, worker_id: str, timeout: float = 60.0) -> None:
     """The worker prints its ready line before its lease with the router is open; wait for the lease."""
     async with grpc.aio.insecure_channel(router) as channel:
-        stub = router_pb2_grpc.RouterStub(channel)
+        stub = router_pb2_grpc.RouterServiceStub(channel)
         end = time.monotonic() + timeout
         while time.monotonic() < end:
             status = await stub.GetStatus(router_pb2.GetStatusRequest())
@@ -124,8 +125,8 @@ async def _chat(router: str, table: Table) -> None:
         await _registered(router, worker.worker_id)
         model = worker.models[0]
         async with grpc.aio.insecure_channel(router) as rc, grpc.aio.insecure_channel(worker.address) as wc:
-            through = await _tokens_per_s(router_pb2_grpc.RouterStub(rc), model)
-            direct = await _tokens_per_s(worker_pb2_grpc.WorkerStub(wc), model)
+            through = await _tokens_per_s(router_pb2_grpc.RouterServiceStub(rc), model)
+            direct = await _tokens_per_s(worker_pb2_grpc.WorkerServiceStub(wc), model)
     finally:
         await worker.stop()
     alone = await asyncio.to_thread(_vllm_alone, chat_model)
@@ -155,7 +156,7 @@ async def _whisper(router: str, table: Table) -> None:
             yield pb.TranscribeRequest(audio=pcm)
 
         async with grpc.aio.insecure_channel(router) as channel:
-            stub = router_pb2_grpc.RouterStub(channel)
+            stub = router_pb2_grpc.RouterServiceStub(channel)
             times = []
             for _ in range(4):
                 began = time.perf_counter()

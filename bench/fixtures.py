@@ -17,8 +17,9 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 import grpc
+from modelyard.v1 import backend_pb2
 from modelyard.v1 import inference_pb2 as pb
-from modelyard.v1 import worker_pb2, worker_pb2_grpc
+from modelyard.worker.v1 import worker_pb2, worker_pb2_grpc
 
 from bench.processes import next_command
 
@@ -37,14 +38,14 @@ class WorkerSpec:
     router: str = ""  # register with this router ("" = serve only, for direct load)
 
 
-class BenchWorker(worker_pb2_grpc.WorkerServicer):  # type: ignore[misc]
+class BenchWorker(worker_pb2_grpc.WorkerServiceServicer):  # type: ignore[misc]
     def __init__(self, spec: WorkerSpec) -> None:
         self.spec = spec
         self.factor = 1.0
         self.running = 0
         self.waiting = 0
         self._slots = asyncio.Semaphore(spec.slots)
-        self._usage = pb.ChatResponse(usage=pb.Usage(model=spec.model, finish_reason="stop"))
+        self._usage = pb.ChatResponse(usage=pb.Usage(model=spec.model, finish_reason=pb.FINISH_REASON_STOP))
 
     async def Chat(self, request: pb.ChatRequest, context: Context) -> AsyncIterator[pb.ChatResponse]:
         tokens = request.sampling.max_tokens or 1
@@ -68,7 +69,7 @@ class BenchWorker(worker_pb2_grpc.WorkerServicer):  # type: ignore[misc]
             self._slots.release()
 
     def hello(self, address: str) -> worker_pb2.WorkerHello:
-        model = worker_pb2.ServedModel(id=self.spec.model, capabilities=[pb.CAPABILITY_CHAT], engine="bench")
+        model = backend_pb2.ServedModel(id=self.spec.model, capabilities=[pb.CAPABILITY_CHAT], engine="bench")
         return worker_pb2.WorkerHello(
             worker_id=self.spec.worker_id,
             address=address,
@@ -81,23 +82,23 @@ class BenchWorker(worker_pb2_grpc.WorkerServicer):  # type: ignore[misc]
     async def lease(self, router: str, address: str, acked: asyncio.Event) -> None:
         """Hold the registration stream open, reporting load, until cancelled: the lease."""
         async with grpc.aio.insecure_channel(router) as channel:
-            call = worker_pb2_grpc.WorkerRegistryStub(channel).Register()
-            await call.write(worker_pb2.WorkerMessage(hello=self.hello(address)))
+            call = worker_pb2_grpc.WorkerRegistryServiceStub(channel).Register()
+            await call.write(worker_pb2.RegisterRequest(hello=self.hello(address)))
             reply = await call.read()
             if reply is grpc.aio.EOF or not reply.HasField("ack"):
                 raise RuntimeError(f"router {router} refused worker {self.spec.worker_id}")
             acked.set()
             interval = reply.ack.report_interval_ms / 1000
             while True:
-                load = worker_pb2.LoadReport(running=self.running, waiting=self.waiting)
-                await call.write(worker_pb2.WorkerMessage(load=load))
+                load = backend_pb2.LoadReport(running=self.running, waiting=self.waiting)
+                await call.write(worker_pb2.RegisterRequest(load=load))
                 await asyncio.sleep(min(interval, 0.5))
 
 
 async def _serve(conn: Connection, spec: WorkerSpec) -> None:
     worker = BenchWorker(spec)
     server = grpc.aio.server(options=[("grpc.max_concurrent_streams", 100_000)])
-    worker_pb2_grpc.add_WorkerServicer_to_server(worker, server)
+    worker_pb2_grpc.add_WorkerServiceServicer_to_server(worker, server)
     port = server.add_insecure_port("127.0.0.1:0")
     await server.start()
     address = f"127.0.0.1:{port}"

@@ -19,9 +19,11 @@ from typing import Any
 import aiohttp
 import grpc
 from modelyard.v1 import inference_pb2 as pb
-from modelyard.v1 import router_pb2, router_pb2_grpc, worker_pb2_grpc
+from modelyard.v1 import router_pb2, router_pb2_grpc
+from modelyard.worker.v1 import worker_pb2_grpc
 
 from bench.processes import next_command
+from core import wire
 
 REQUEST_TIMEOUT_S = 30.0
 ROUND_ROBIN = "round_robin"  # client-side baseline, not a router strategy
@@ -97,7 +99,7 @@ def chat_request(model: str, tokens: int, strategy: str = "", provider: str = ""
         model=model,
         messages=[pb.Message(role=pb.ROLE_USER, content=[pb.ContentPart(text="hello there")])],
         sampling=pb.SamplingParams(max_tokens=tokens),
-        routing=pb.RoutingHints(strategy=strategy, provider=provider),
+        routing=pb.RoutingHints(strategy=wire.strategy(strategy), provider=provider),
     )
 
 
@@ -175,9 +177,11 @@ async def closed_loop(job: ChatLoad) -> LoadResult:
         headers["Authorization"] = f"Bearer {job.api_key}"
     stub: Any = None
     if channel is not None:
-        stub = (router_pb2_grpc.RouterStub if job.protocol == "router" else worker_pb2_grpc.WorkerStub)(
-            channel
-        )
+        stub = (
+            router_pb2_grpc.RouterServiceStub
+            if job.protocol == "router"
+            else worker_pb2_grpc.WorkerServiceStub
+        )(channel)
     request = chat_request(job.model, job.tokens)
 
     async def once(began: float) -> Outcome:
@@ -214,7 +218,11 @@ async def closed_loop(job: ChatLoad) -> LoadResult:
 
 async def _workers(stub: Any) -> list[str]:
     status = await stub.GetStatus(router_pb2.GetStatusRequest(), timeout=5)
-    return [b.id for b in status.backends if b.kind == "worker" and b.healthy and not b.draining]
+    return [
+        b.id
+        for b in status.backends
+        if b.kind == router_pb2.BACKEND_KIND_WORKER and b.healthy and not b.draining
+    ]
 
 
 async def poisson(job: PoissonLoad) -> LoadResult:
@@ -222,7 +230,7 @@ async def poisson(job: PoissonLoad) -> LoadResult:
     rng = random.Random(job.seed)
     result = LoadResult()
     async with grpc.aio.insecure_channel(job.router) as channel:
-        stub = router_pb2_grpc.RouterStub(channel)
+        stub = router_pb2_grpc.RouterServiceStub(channel)
         workers = await _workers(stub) if job.strategy == ROUND_ROBIN else []
         began = time.perf_counter()
         tasks: list[asyncio.Task[Outcome]] = []
@@ -248,7 +256,7 @@ async def poisson(job: PoissonLoad) -> LoadResult:
 async def hold(job: HoldStreams, conn: Connection) -> LoadResult:
     result = LoadResult()
     async with grpc.aio.insecure_channel(job.router) as channel:
-        stub = router_pb2_grpc.RouterStub(channel)
+        stub = router_pb2_grpc.RouterServiceStub(channel)
         request = chat_request(job.model, 1_000_000)
         calls = [stub.Chat(request, timeout=job.max_seconds + 30) for _ in range(job.streams)]
         began = time.perf_counter()

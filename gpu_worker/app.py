@@ -7,7 +7,8 @@ import logging
 import socket
 from dataclasses import dataclass
 
-from modelyard.v1 import worker_pb2
+from modelyard.v1 import backend_pb2
+from modelyard.worker.v1 import worker_pb2
 
 from core.addresses import dial_address
 from gpu_worker import __version__
@@ -100,11 +101,11 @@ class WorkerApp:
             version=__version__,
         )
 
-    def load_report(self) -> worker_pb2.LoadReport:
+    def load_report(self) -> backend_pb2.LoadReport:
         engine = self.engines.load()
         # Admitted requests the engines have not scheduled yet are waiting, not running.
         queued_in_engines = min(engine.waiting, self.admission.running)
-        return worker_pb2.LoadReport(
+        return backend_pb2.LoadReport(
             running=self.admission.running - queued_in_engines,
             waiting=self.admission.waiting + queued_in_engines,
             kv_cache_usage=engine.kv_cache_usage,

@@ -7,7 +7,7 @@ import logging
 from collections.abc import Sequence
 from typing import TypeVar
 
-from modelyard.v1 import inference_pb2, worker_pb2
+from modelyard.v1 import backend_pb2, inference_pb2
 
 from core.errors import ModelNotFound
 from gpu_worker.engines.base import ChatEngine, EmbedEngine, Engine, EngineLoad, TranscribeEngine
@@ -53,7 +53,7 @@ class EngineSet:
             )
         return engine
 
-    def served_models(self) -> list[worker_pb2.ServedModel]:
+    def served_models(self) -> list[backend_pb2.ServedModel]:
         capabilities: dict[str, list[inference_pb2.Capability]] = {}
         by_id: dict[str, Engine] = {}
         for capability, engines in (
@@ -65,7 +65,7 @@ class EngineSet:
                 capabilities.setdefault(model_id, []).append(capability)
                 by_id.setdefault(model_id, engine)
         return [
-            worker_pb2.ServedModel(
+            backend_pb2.ServedModel(
                 id=model_id,
                 capabilities=capabilities[model_id],
                 engine=by_id[model_id].engine_name,

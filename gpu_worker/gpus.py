@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from modelyard.v1 import worker_pb2
+from modelyard.v1 import backend_pb2
 
 logger = logging.getLogger(__name__)
 
@@ -30,7 +30,7 @@ class GpuMonitor:
     def available(self) -> bool:
         return bool(self._handles)
 
-    def snapshot(self) -> list[worker_pb2.GpuInfo]:
+    def snapshot(self) -> list[backend_pb2.GpuInfo]:
         if self._nvml is None:
             return []
         gpus = []
@@ -43,7 +43,7 @@ class GpuMonitor:
                 logger.warning("NVML could not read GPU %d: %s", index, error)
                 continue
             gpus.append(
-                worker_pb2.GpuInfo(
+                backend_pb2.GpuInfo(
                     index=index,
                     name=name.decode() if isinstance(name, bytes) else str(name),
                     memory_total_bytes=int(memory.total),

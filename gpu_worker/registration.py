@@ -14,7 +14,8 @@ import time
 from collections.abc import Callable
 
 import grpc
-from modelyard.v1 import worker_pb2, worker_pb2_grpc
+from modelyard.v1 import backend_pb2
+from modelyard.worker.v1 import worker_pb2, worker_pb2_grpc
 
 logger = logging.getLogger(__name__)
 
@@ -43,7 +44,7 @@ class Backoff:
         self._attempt = 0
 
 
-_RegisterCall = grpc.aio.StreamStreamCall[worker_pb2.WorkerMessage, worker_pb2.RegistryMessage]
+_RegisterCall = grpc.aio.StreamStreamCall[worker_pb2.RegisterRequest, worker_pb2.RegisterResponse]
 
 
 class _StreamEnded(Exception):
@@ -55,7 +56,7 @@ class RegistrationStream:
         self,
         address: str,
         hello: Callable[[], worker_pb2.WorkerHello],
-        load: Callable[[], worker_pb2.LoadReport],
+        load: Callable[[], backend_pb2.LoadReport],
         on_drain: Callable[[str], None],
         backoff: Backoff | None = None,
     ) -> None:
@@ -110,8 +111,8 @@ class RegistrationStream:
 
     async def _session(self) -> None:
         async with grpc.aio.insecure_channel(self.address) as channel:
-            call = worker_pb2_grpc.WorkerRegistryStub(channel).Register()
-            await call.write(worker_pb2.WorkerMessage(hello=self._hello()))
+            call = worker_pb2_grpc.WorkerRegistryServiceStub(channel).Register()
+            await call.write(worker_pb2.RegisterRequest(hello=self._hello()))
             try:
                 async with asyncio.TaskGroup() as group:
                     group.create_task(self._read_loop(call))
@@ -123,7 +124,7 @@ class RegistrationStream:
     async def _read_loop(self, call: _RegisterCall) -> None:
         while True:
             message = await call.read()
-            if not isinstance(message, worker_pb2.RegistryMessage):  # grpc.aio.EOF
+            if not isinstance(message, worker_pb2.RegisterResponse):  # grpc.aio.EOF
                 if self._stopping.is_set():
                     return
                 raise _StreamEnded("the router closed the stream")
@@ -152,7 +153,7 @@ class RegistrationStream:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._report_now.wait(), self._interval_s)
             self._report_now.clear()
-            await call.write(worker_pb2.WorkerMessage(load=self._load()))
+            await call.write(worker_pb2.RegisterRequest(load=self._load()))
         await call.done_writing()
 
     def _log_break(self, error: Exception) -> None:

@@ -8,20 +8,20 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
-from modelyard.v1 import worker_pb2, worker_pb2_grpc
+from modelyard.worker.v1 import worker_pb2, worker_pb2_grpc
 
 from core.constants import GRPC_MESSAGE_OPTIONS
 from gpu_worker.servicer import WorkerServicer
 
 logger = logging.getLogger(__name__)
 
-WORKER_SERVICE = worker_pb2.DESCRIPTOR.services_by_name["Worker"].full_name
+WORKER_SERVICE = worker_pb2.DESCRIPTOR.services_by_name["WorkerService"].full_name
 
 
 class WorkerServer:
     def __init__(self, servicer: WorkerServicer) -> None:
         self._server = grpc.aio.server(options=GRPC_MESSAGE_OPTIONS)
-        worker_pb2_grpc.add_WorkerServicer_to_server(servicer, self._server)
+        worker_pb2_grpc.add_WorkerServiceServicer_to_server(servicer, self._server)
         self._health = HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self._health, self._server)
         reflection.enable_server_reflection(

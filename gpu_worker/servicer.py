@@ -11,8 +11,9 @@ from typing import Any, NoReturn
 
 import grpc
 from modelyard.v1 import inference_pb2 as pb
-from modelyard.v1 import worker_pb2_grpc
+from modelyard.worker.v1 import worker_pb2_grpc
 
+from core import wire
 from core.constants import SAMPLE_RATE_HZ
 from core.errors import InvalidArgument, StatusError
 from core.validation import validate_chat, validate_embed, validate_transcribe_config
@@ -25,7 +26,7 @@ from gpu_worker.engines.base import ChatFinished, TextDelta, TranscriptInfo
 logger = logging.getLogger(__name__)
 
 
-class WorkerServicer(worker_pb2_grpc.WorkerServicer):  # type: ignore[misc]  # generated base is untyped
+class WorkerServicer(worker_pb2_grpc.WorkerServiceServicer):  # type: ignore[misc]  # generated base is untyped
     def __init__(self, engines: EngineSet, admission: Admission, worker_id: str) -> None:
         self._engines = engines
         self._admission = admission
@@ -146,10 +147,19 @@ class WorkerServicer(worker_pb2_grpc.WorkerServicer):  # type: ignore[misc]  # g
             model=model,
             prompt_tokens=prompt_tokens,
             completion_tokens=completion_tokens,
-            ttft_ms=ttft_ms,
-            latency_ms=_ms_since(started),
-            finish_reason=finish_reason,
+            ttft=wire.duration_ms(ttft_ms),
+            latency=wire.duration_ms(_ms_since(started)),
+            finish_reason=_finish_reason(finish_reason),
         )
+
+
+def _finish_reason(name: str) -> pb.FinishReason:
+    try:
+        return wire.finish_reason(name)
+    except (
+        ValueError
+    ):  # an engine's own word (vLLM says "error" on a failed request): the stream was cut short
+        return pb.FINISH_REASON_ABORT
 
 
 async def _read_config(requests: AsyncIterator[pb.TranscribeRequest]) -> pb.TranscribeConfig:

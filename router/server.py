@@ -8,15 +8,14 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from modelyard.v1 import (
+    accounting_pb2,
+    accounting_pb2_grpc,
     admin_pb2,
     admin_pb2_grpc,
     router_pb2,
     router_pb2_grpc,
-    usage_pb2,
-    usage_pb2_grpc,
-    worker_pb2,
-    worker_pb2_grpc,
 )
+from modelyard.worker.v1 import worker_pb2, worker_pb2_grpc
 
 from core.addresses import dial_address
 from core.constants import GRPC_MESSAGE_OPTIONS
@@ -33,10 +32,15 @@ from router.services.worker_registry_service import WorkerRegistryServicer
 
 log = logging.getLogger(__name__)
 
-_ROUTER = router_pb2.DESCRIPTOR.services_by_name["Router"].full_name
-_ADMIN = admin_pb2.DESCRIPTOR.services_by_name["Admin"].full_name
-_ACCOUNTING = usage_pb2.DESCRIPTOR.services_by_name["Accounting"].full_name
-_SERVICES = (_ROUTER, worker_pb2.DESCRIPTOR.services_by_name["WorkerRegistry"].full_name, _ADMIN, _ACCOUNTING)
+_ROUTER = router_pb2.DESCRIPTOR.services_by_name["RouterService"].full_name
+_ADMIN = admin_pb2.DESCRIPTOR.services_by_name["AdminService"].full_name
+_ACCOUNTING = accounting_pb2.DESCRIPTOR.services_by_name["AccountingService"].full_name
+_SERVICES = (
+    _ROUTER,
+    worker_pb2.DESCRIPTOR.services_by_name["WorkerRegistryService"].full_name,
+    _ADMIN,
+    _ACCOUNTING,
+)
 
 
 class RouterServer:
@@ -64,16 +68,16 @@ class RouterServer:
                 ("grpc.keepalive_permit_without_calls", 1),
             ],
         )
-        router_pb2_grpc.add_RouterServicer_to_server(
+        router_pb2_grpc.add_RouterServiceServicer_to_server(
             RouterServicer(self.state, self.scheduler, self.accounting), self._server
         )
-        usage_pb2_grpc.add_AccountingServicer_to_server(
+        accounting_pb2_grpc.add_AccountingServiceServicer_to_server(
             AccountingServicer(self.accounting.auth, self.accounting.writer), self._server
         )
-        admin_pb2_grpc.add_AdminServicer_to_server(
+        admin_pb2_grpc.add_AdminServiceServicer_to_server(
             AdminServicer(self.state, self.scheduler, self.workers), self._server
         )
-        worker_pb2_grpc.add_WorkerRegistryServicer_to_server(self.workers, self._server)
+        worker_pb2_grpc.add_WorkerRegistryServiceServicer_to_server(self.workers, self._server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self._server)
         reflection.enable_server_reflection(
             (*_SERVICES, health.SERVICE_NAME, reflection.SERVICE_NAME), self._server

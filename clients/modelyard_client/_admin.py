@@ -26,7 +26,7 @@ class AdminClient:
         self.timeout = timeout
         self._metadata = metadata(resolve_api_key(api_key))
         self._channel = grpc.insecure_channel(self.address, options=options())
-        self._stub: Any = admin_pb2_grpc.AdminStub(self._channel)  # generated stubs are untyped
+        self._stub: Any = admin_pb2_grpc.AdminServiceStub(self._channel)  # generated stubs are untyped
 
     def close(self) -> None:
         self._channel.close()
@@ -53,13 +53,15 @@ class AdminClient:
             request.enabled = enabled
         if priority is not None:
             request.priority = priority
-        result: router_pb2.BackendStatus = self._call("UpdateBackend", request)
-        return result
+        result: admin_pb2.UpdateBackendResponse = self._call("UpdateBackend", request)
+        return result.backend
 
     def set_strategy(
         self, strategy: str | None = None, weights: Mapping[str, float] | None = None
     ) -> admin_pb2.SetStrategyResponse:
-        request = admin_pb2.SetStrategyRequest(strategy=strategy or "", weights=dict(weights or {}))
+        request = admin_pb2.SetStrategyRequest(
+            strategy=_requests.strategy_value(strategy), weights=dict(weights or {})
+        )
         result: admin_pb2.SetStrategyResponse = self._call("SetStrategy", request)
         return result
 
@@ -81,7 +83,9 @@ class AdminClient:
             task=None,
             request_id=None,
         )
-        result: admin_pb2.CompareCostResponse = self._call("CompareCost", request)
+        result: admin_pb2.CompareCostResponse = self._call(
+            "CompareCost", admin_pb2.CompareCostRequest(chat=request)
+        )
         return result
 
     def drain_worker(self, worker_id: str, reason: str = "") -> bool:

@@ -6,8 +6,8 @@ from collections.abc import AsyncIterator, Sequence
 from types import TracebackType
 
 import grpc
+from modelyard.v1 import accounting_pb2, router_pb2
 from modelyard.v1 import inference_pb2 as pb
-from modelyard.v1 import router_pb2, usage_pb2
 
 from modelyard_client import _audio, _convert, _requests
 from modelyard_client._aio_status import FirstStatus
@@ -225,7 +225,7 @@ class AsyncClient:
 
         `tenant` defaults to the caller's own (every tenant for an admin key or an open router).
         """
-        request = usage_pb2.GetUsageRequest(days=days, tenant=tenant or "")
+        request = accounting_pb2.GetUsageRequest(days=days, tenant=tenant or "")
         try:
             response = await self._stub.get_usage(request, timeout=self.timeout, metadata=self._metadata)
         except grpc.RpcError as e:

@@ -8,8 +8,8 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 import grpc
+from modelyard.v1 import accounting_pb2, accounting_pb2_grpc, router_pb2, router_pb2_grpc
 from modelyard.v1 import inference_pb2 as pb
-from modelyard.v1 import router_pb2, router_pb2_grpc, usage_pb2, usage_pb2_grpc
 
 from core.constants import GRPC_MESSAGE_OPTIONS
 
@@ -46,13 +46,13 @@ def options() -> list[tuple[str, Any]]:
 
 
 @dataclass(frozen=True)
-class RouterStub:
+class RouterServiceStub:
     chat: grpc.UnaryStreamMultiCallable[pb.ChatRequest, pb.ChatResponse]
     embed: grpc.UnaryUnaryMultiCallable[pb.EmbedRequest, pb.EmbedResponse]
     transcribe: grpc.StreamStreamMultiCallable[pb.TranscribeRequest, pb.TranscribeResponse]
     list_models: grpc.UnaryUnaryMultiCallable[router_pb2.ListModelsRequest, router_pb2.ListModelsResponse]
     get_status: grpc.UnaryUnaryMultiCallable[router_pb2.GetStatusRequest, router_pb2.GetStatusResponse]
-    get_usage: grpc.UnaryUnaryMultiCallable[usage_pb2.GetUsageRequest, usage_pb2.GetUsageResponse]
+    get_usage: grpc.UnaryUnaryMultiCallable[accounting_pb2.GetUsageRequest, accounting_pb2.GetUsageResponse]
 
 
 @dataclass(frozen=True)
@@ -62,18 +62,22 @@ class AsyncRouterStub:
     transcribe: grpc.aio.StreamStreamMultiCallable[pb.TranscribeRequest, pb.TranscribeResponse]
     list_models: grpc.aio.UnaryUnaryMultiCallable[router_pb2.ListModelsRequest, router_pb2.ListModelsResponse]
     get_status: grpc.aio.UnaryUnaryMultiCallable[router_pb2.GetStatusRequest, router_pb2.GetStatusResponse]
-    get_usage: grpc.aio.UnaryUnaryMultiCallable[usage_pb2.GetUsageRequest, usage_pb2.GetUsageResponse]
+    get_usage: grpc.aio.UnaryUnaryMultiCallable[
+        accounting_pb2.GetUsageRequest, accounting_pb2.GetUsageResponse
+    ]
 
 
-def router_stub(channel: grpc.Channel) -> RouterStub:
-    stub = router_pb2_grpc.RouterStub(channel)
-    usage = usage_pb2_grpc.AccountingStub(channel)
-    return RouterStub(stub.Chat, stub.Embed, stub.Transcribe, stub.ListModels, stub.GetStatus, usage.GetUsage)
+def router_stub(channel: grpc.Channel) -> RouterServiceStub:
+    stub = router_pb2_grpc.RouterServiceStub(channel)
+    usage = accounting_pb2_grpc.AccountingServiceStub(channel)
+    return RouterServiceStub(
+        stub.Chat, stub.Embed, stub.Transcribe, stub.ListModels, stub.GetStatus, usage.GetUsage
+    )
 
 
 def async_router_stub(channel: grpc.aio.Channel) -> AsyncRouterStub:
-    stub = router_pb2_grpc.RouterStub(channel)
-    usage = usage_pb2_grpc.AccountingStub(channel)
+    stub = router_pb2_grpc.RouterServiceStub(channel)
+    usage = accounting_pb2_grpc.AccountingServiceStub(channel)
     return AsyncRouterStub(
         stub.Chat, stub.Embed, stub.Transcribe, stub.ListModels, stub.GetStatus, usage.GetUsage
     )

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from modelyard.v1 import accounting_pb2, backend_pb2, router_pb2
 from modelyard.v1 import inference_pb2 as pb
-from modelyard.v1 import router_pb2, usage_pb2, worker_pb2
 
+from core import wire
 from modelyard_client._types import (
     BackendStatus,
     ChatEvent,
@@ -35,9 +36,9 @@ def usage(u: pb.Usage) -> Usage:
         completion_tokens=u.completion_tokens,
         audio_seconds=u.audio_seconds,
         cost_usd=u.cost_usd,
-        ttft_ms=u.ttft_ms,
-        latency_ms=u.latency_ms,
-        finish_reason=u.finish_reason,
+        ttft_ms=wire.ms_of(u.ttft),
+        latency_ms=wire.ms_of(u.latency),
+        finish_reason=wire.enum_name(pb.FinishReason, u.finish_reason),
         cache_hit=u.cache_hit,
     )
 
@@ -87,11 +88,11 @@ def models(response: router_pb2.ListModelsResponse) -> list[ModelInfo]:
     return [ModelInfo(m.id, _capabilities(m.capabilities), tuple(m.backends)) for m in response.models]
 
 
-def _served(m: worker_pb2.ServedModel) -> ServedModel:
+def _served(m: backend_pb2.ServedModel) -> ServedModel:
     return ServedModel(m.id, _capabilities(m.capabilities), m.engine, m.max_context_tokens)
 
 
-def _load(load: worker_pb2.LoadReport) -> Load:
+def _load(load: backend_pb2.LoadReport) -> Load:
     return Load(
         running=load.running,
         waiting=load.waiting,
@@ -107,7 +108,7 @@ def status(response: router_pb2.GetStatusResponse) -> RouterStatus:
     backends = tuple(
         BackendStatus(
             id=b.id,
-            kind=b.kind,
+            kind=wire.enum_name(router_pb2.BackendKind, b.kind),
             address=b.address,
             models=tuple(_served(m) for m in b.models),
             healthy=b.healthy,
@@ -115,14 +116,14 @@ def status(response: router_pb2.GetStatusResponse) -> RouterStatus:
             load=_load(b.load) if b.HasField("load") else None,
             max_concurrency=b.max_concurrency,
             in_flight=b.in_flight,
-            connected_seconds=b.connected_seconds,
+            connected_seconds=wire.ms_of(b.connected_for) / 1000,
         )
         for b in response.backends
     )
-    return RouterStatus(response.router_id, response.version, response.uptime_seconds, backends)
+    return RouterStatus(response.router_id, response.version, wire.ms_of(response.uptime) / 1000, backends)
 
 
-def usage_report(response: usage_pb2.GetUsageResponse) -> UsageReport:
+def usage_report(response: accounting_pb2.GetUsageResponse) -> UsageReport:
     rows = tuple(
         UsageRow(
             backend=r.backend,
@@ -141,4 +142,6 @@ def usage_report(response: usage_pb2.GetUsageResponse) -> UsageReport:
         )
         for r in response.rows
     )
-    return UsageReport(days=response.days, tenant=response.tenant, since_unix=response.since_unix, rows=rows)
+    return UsageReport(
+        days=response.days, tenant=response.tenant, since_unix=wire.unix_s(response.since), rows=rows
+    )

@@ -7,6 +7,8 @@ from typing import Any
 
 from modelyard.v1 import inference_pb2 as pb
 
+from core import wire
+from modelyard_client._errors import InvalidArgument
 from modelyard_client._types import Image
 
 # A part of a message's content: text, encoded image bytes (type sniffed), an Image, or an
@@ -102,7 +104,7 @@ def sampling(
 def routing(
     provider: str | None, strategy: str | None, max_cost_usd: float | None, task: str | None
 ) -> pb.RoutingHints:
-    hints = pb.RoutingHints(provider=provider or "", strategy=strategy or "", task=task or "")
+    hints = pb.RoutingHints(provider=provider or "", strategy=strategy_value(strategy), task=task or "")
     if max_cost_usd is not None:
         hints.max_cost_usd = max_cost_usd
     return hints
@@ -136,3 +138,12 @@ def chat_request(
 def embed_request(texts: str | Sequence[str], model: str, request_id: str | None) -> pb.EmbedRequest:
     inputs = [texts] if isinstance(texts, str) else list(texts)
     return pb.EmbedRequest(request_id=request_id or "", model=model, inputs=inputs)
+
+
+def strategy_value(name: str | None) -> pb.Strategy:
+    """A strategy's name ("least_loaded") as the API's enum; None or "" leaves the router's default."""
+    try:
+        return wire.strategy(name or "")
+    except ValueError:
+        known = ", ".join(wire.enum_names(pb.Strategy))
+        raise InvalidArgument(f"strategy: unknown strategy {name!r}; known: {known}") from None

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import grpc
 from modelyard.v1 import inference_pb2 as pb
 
+from core import wire
 from core.errors import StatusError
 from router.accounting.auth import Caller
 from router.accounting.cache.keys import CachedChat, chat_key
@@ -88,7 +89,7 @@ class Ticket:
             raise
         routing = self.request.routing
         if not routing.strategy and budgets.running_low(self.tenant):
-            routing.strategy = _CHEAPER
+            routing.strategy = wire.strategy(_CHEAPER)
 
     async def upstream(self, candidate: Candidate, stream: AsyncIterator[T]) -> AsyncIterator[T]:
         """Relay a backend's stream, timing the waits on it: what is left of the latency is the router's own."""
@@ -138,19 +139,23 @@ class Ticket:
             completion_tokens=usage.completion_tokens,
             audio_seconds=usage.audio_seconds,
             cost_usd=usage.cost_usd,
-            ttft_ms=usage.ttft_ms or None,
+            ttft_ms=wire.ms_of(usage.ttft) or None,
             latency_ms=latency_s * 1000,
             error_class=type(self.error).__name__ if self.error else (exc_type.__name__ if exc_type else ""),
             cache_hit=usage.cache_hit,
         )
         self._acc.record(record, overhead_s=latency_s - self._upstream_s)
-        if status == "OK" and self._cache_key is not None and usage.finish_reason in _CACHED_FINISH:
+        if (
+            status == "OK"
+            and self._cache_key is not None
+            and wire.enum_name(pb.FinishReason, usage.finish_reason) in _CACHED_FINISH
+        ):
             entry = CachedChat(
                 backend,
                 model,
                 usage.prompt_tokens,
                 usage.completion_tokens,
-                usage.finish_reason,
+                wire.enum_name(pb.FinishReason, usage.finish_reason),
                 self._deltas,
             )
             self._acc.cache_later(self._cache_key, entry.encode())

@@ -126,7 +126,7 @@ class AnthropicBackend(CloudBackend):
                 prompt_tokens=prompt,
                 completion_tokens=completion,
                 cost_usd=self.cost(request.model, prompt, completion),
-                finish_reason=FINISH_REASONS.get(stop_reason, "stop"),
+                finish_reason=FINISH_REASONS.get(stop_reason, pb.FINISH_REASON_STOP),
             )
         )
 

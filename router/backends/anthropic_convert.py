@@ -24,12 +24,15 @@ _MEDIA_TYPES: dict[str, MediaType] = {
     "image/webp": "image/webp",
 }
 
-# Anthropic's stop reasons as the proto names finish reasons (stop | length | abort).
-FINISH_REASONS = {
-    "end_turn": "stop",
-    "stop_sequence": "stop",
-    "max_tokens": "length",
-    "model_context_window_exceeded": "length",
+# Anthropic's stop reasons as the API's finish reasons.
+FINISH_REASONS: dict[str, pb.FinishReason] = {
+    "end_turn": pb.FINISH_REASON_STOP,
+    "stop_sequence": pb.FINISH_REASON_STOP,
+    "max_tokens": pb.FINISH_REASON_LENGTH,
+    "model_context_window_exceeded": pb.FINISH_REASON_LENGTH,
+    "tool_use": pb.FINISH_REASON_TOOL_CALLS,
+    "pause_turn": pb.FINISH_REASON_STOP,
+    "refusal": pb.FINISH_REASON_CONTENT_FILTER,
 }
 
 

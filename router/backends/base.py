@@ -17,8 +17,8 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 
 import grpc
+from modelyard.v1 import backend_pb2
 from modelyard.v1 import inference_pb2 as pb
-from modelyard.v1 import worker_pb2
 
 DEFAULT_PRIORITY = 100  # lower is preferred
 
@@ -49,8 +49,8 @@ class ModelSpec:
     max_context_tokens: int = 0
     vision: bool = False  # chat model that accepts images
 
-    def to_proto(self) -> worker_pb2.ServedModel:
-        return worker_pb2.ServedModel(
+    def to_proto(self) -> backend_pb2.ServedModel:
+        return backend_pb2.ServedModel(
             id=self.id,
             capabilities=sorted(self.capabilities),
             engine=self.engine,
@@ -102,7 +102,7 @@ class Backend(abc.ABC):
         its open lease and load reports are its health). Never raises."""
         return None
 
-    def load_report(self) -> worker_pb2.LoadReport | None:
+    def load_report(self) -> backend_pb2.LoadReport | None:
         """Its own last report of its load, for status and metrics; None when it sends none."""
         return None
 

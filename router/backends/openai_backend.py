@@ -40,7 +40,13 @@ MaxTokensParam = Literal["max_completion_tokens", "max_tokens"]
 JSON_ONLY_TRANSCRIBE_MODELS = frozenset({"gpt-4o-transcribe", "gpt-4o-mini-transcribe"})
 
 # Finish reasons as the proto names them: stop | length | abort.
-_FINISH_REASONS = {"stop": "stop", "length": "length"}
+_FINISH_REASONS = {
+    "stop": pb.FINISH_REASON_STOP,
+    "length": pb.FINISH_REASON_LENGTH,
+    "tool_calls": pb.FINISH_REASON_TOOL_CALLS,
+    "function_call": pb.FINISH_REASON_TOOL_CALLS,
+    "content_filter": pb.FINISH_REASON_CONTENT_FILTER,
+}
 
 
 class OpenAIBackend(CloudBackend):
@@ -138,7 +144,7 @@ class OpenAIBackend(CloudBackend):
             prompt_tokens=prompt,
             completion_tokens=completion,
             cost_usd=self.cost(request.model, prompt, completion),
-            finish_reason=_FINISH_REASONS.get(finish, "stop"),
+            finish_reason=_FINISH_REASONS.get(finish, pb.FINISH_REASON_STOP),
         )
 
     async def embed(self, request: pb.EmbedRequest, timeout: float | None) -> pb.EmbedResponse:
@@ -213,7 +219,7 @@ class OpenAIBackend(CloudBackend):
                 model=config.model,
                 audio_seconds=seconds,
                 cost_usd=self.cost(config.model, audio_seconds=seconds),
-                finish_reason="stop",
+                finish_reason=pb.FINISH_REASON_STOP,
             )
         )
 

@@ -8,8 +8,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import grpc
+from modelyard.v1 import backend_pb2
 from modelyard.v1 import inference_pb2 as pb
-from modelyard.v1 import worker_pb2, worker_pb2_grpc
+from modelyard.worker.v1 import worker_pb2, worker_pb2_grpc
 
 from router.backends.base import Backend, BackendError, ModelSpec
 
@@ -24,8 +25,8 @@ class WorkerBackend(Backend):
     worker_address: str = ""
     max_concurrency: int = 1
     max_queue: int = 0
-    gpus: Sequence[worker_pb2.GpuInfo] = ()
-    load: worker_pb2.LoadReport = field(default_factory=worker_pb2.LoadReport)
+    gpus: Sequence[backend_pb2.GpuInfo] = ()
+    load: backend_pb2.LoadReport = field(default_factory=backend_pb2.LoadReport)
     draining: bool = False
     connected_at: float = field(default_factory=time.monotonic)
     _channel: grpc.aio.Channel | None = field(default=None, init=False, repr=False)
@@ -62,7 +63,7 @@ class WorkerBackend(Backend):
         queue = min(1.0, busy / self.capacity)
         return max(queue, min(1.0, self.load.kv_cache_usage))
 
-    def load_report(self) -> worker_pb2.LoadReport:
+    def load_report(self) -> backend_pb2.LoadReport:
         return self.load
 
     def connected_seconds(self) -> float:
@@ -75,7 +76,7 @@ class WorkerBackend(Backend):
     def _worker_stub(self) -> Any:
         if self._stub is None:
             self._channel = grpc.aio.insecure_channel(self.worker_address)
-            self._stub = worker_pb2_grpc.WorkerStub(self._channel)
+            self._stub = worker_pb2_grpc.WorkerServiceStub(self._channel)
         return self._stub
 
     async def chat(self, request: pb.ChatRequest, timeout: float | None) -> AsyncIterator[pb.ChatResponse]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from modelyard.v1 import router_pb2
 
+from core import wire
 from router.backends.base import Backend
 from router.routing.state import RoutingState
 
@@ -13,17 +14,17 @@ def backend_status(backend: Backend, state: RoutingState) -> router_pb2.BackendS
     settings = state.settings[backend]
     status = router_pb2.BackendStatus(
         id=backend.id,
-        kind=backend.kind,
+        kind=wire.backend_kind(backend.kind),
         address=backend.address,
         models=[m.to_proto() for m in backend.models],
         healthy=state.health.is_healthy(backend.id),
         in_flight=backend.in_flight,
         enabled=settings.enabled,
         priority=settings.priority,
-        circuit=state.circuits[backend.id].state.value,
+        circuit=wire.circuit_state(state.circuits[backend.id].state.value),
         success_rate=stats.success_rate,
-        ttft_ms=stats.ttft_ms or 0.0,
-        latency_ms=stats.latency_ms or 0.0,
+        ttft=wire.duration_ms(stats.ttft_ms or 0.0),
+        latency=wire.duration_ms(stats.latency_ms or 0.0),
         requests=stats.requests,
         failures=stats.failures,
         last_error=stats.last_error,
@@ -35,5 +36,5 @@ def backend_status(backend: Backend, state: RoutingState) -> router_pb2.BackendS
     if (load := backend.load_report()) is not None:
         status.load.CopyFrom(load)
     if (connected := backend.connected_seconds()) is not None:
-        status.connected_seconds = connected
+        status.connected_for.CopyFrom(wire.duration_s(connected))
     return status

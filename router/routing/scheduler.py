@@ -16,7 +16,7 @@ from modelyard.v1 import inference_pb2 as pb
 from core.errors import CapacityExhausted, ModelNotFound, NoBackendAvailable
 from router.backends.base import Backend
 from router.routing.scoring.base import Candidate
-from router.routing.scoring.strategies import rank
+from router.routing.scoring.strategies import rank, strategy_name
 from router.routing.state import RoutingState
 
 AUTO = "auto"
@@ -46,7 +46,8 @@ class Scheduler:
         `prefix_keys` gives the request's conversation prefix keys (chat only), computed only when the
         strategy weighs the prefix scorer and a candidate keeps a prefix cache.
         """
-        strategy = self._state.strategies.check(hints.strategy) if hints.strategy else None
+        named = strategy_name(hints.strategy)
+        strategy = self._state.strategies.check(named) if named else None
         targets = self.targets(model, capability, hints)
         if not targets:
             raise self._not_served(model, capability)

@@ -10,8 +10,9 @@ import time
 from typing import Any
 
 import grpc
-from modelyard.v1 import usage_pb2, usage_pb2_grpc
+from modelyard.v1 import accounting_pb2, accounting_pb2_grpc
 
+from core import wire
 from core.errors import PermissionDenied, StatusError
 from router.accounting.auth import Authenticator
 from router.accounting.ledger.records import UsageRow
@@ -22,14 +23,14 @@ _MAX_DAYS = 3660
 _DAY_S = 86_400
 
 
-class AccountingServicer(usage_pb2_grpc.AccountingServicer):  # type: ignore[misc]
+class AccountingServicer(accounting_pb2_grpc.AccountingServiceServicer):  # type: ignore[misc]
     def __init__(self, auth: Authenticator, writer: LedgerWriter | None) -> None:
         self._auth = auth
         self._writer = writer
 
     async def GetUsage(
-        self, request: usage_pb2.GetUsageRequest, context: Context
-    ) -> usage_pb2.GetUsageResponse:
+        self, request: accounting_pb2.GetUsageRequest, context: Context
+    ) -> accounting_pb2.GetUsageResponse:
         try:
             caller = self._auth.authenticate(context.invocation_metadata())
             tenant = request.tenant or (None if caller.admin else caller.tenant)
@@ -47,13 +48,16 @@ class AccountingServicer(usage_pb2_grpc.AccountingServicer):  # type: ignore[mis
             rows = await self._writer.store.usage(since, tenant)
         except Exception as e:  # the store is down: say so, the router itself is fine
             await context.abort(grpc.StatusCode.UNAVAILABLE, f"usage ledger unavailable: {e}")
-        return usage_pb2.GetUsageResponse(
-            rows=[_to_proto(row) for row in rows], days=days, tenant=tenant or "", since_unix=since
+        return accounting_pb2.GetUsageResponse(
+            rows=[_to_proto(row) for row in rows],
+            days=days,
+            tenant=tenant or "",
+            since=wire.timestamp_s(since),
         )
 
 
-def _to_proto(row: UsageRow) -> usage_pb2.UsageRow:
-    return usage_pb2.UsageRow(
+def _to_proto(row: UsageRow) -> accounting_pb2.UsageRow:
+    return accounting_pb2.UsageRow(
         backend=row.backend,
         model=row.model,
         calls=row.calls,

@@ -5,21 +5,23 @@ from __future__ import annotations
 from typing import Any
 
 import grpc
-from modelyard.v1 import admin_pb2, admin_pb2_grpc, router_pb2
+from modelyard.v1 import admin_pb2, admin_pb2_grpc
 from modelyard.v1 import inference_pb2 as pb
 
+from core import wire
 from core.errors import InvalidArgument, ModelNotFound, StatusError
 from core.validation import validate_chat
 from router.accounting.pricing import DEFAULT_COMPLETION_TOKENS, estimate_prompt_tokens
 from router.routing.backend_status import backend_status
 from router.routing.scheduler import Scheduler
+from router.routing.scoring.strategies import strategy_name
 from router.routing.state import RoutingState
 from router.services.worker_registry_service import WorkerRegistryServicer
 
 Context = grpc.aio.ServicerContext[Any, Any]
 
 
-class AdminServicer(admin_pb2_grpc.AdminServicer):  # type: ignore[misc]
+class AdminServicer(admin_pb2_grpc.AdminServiceServicer):  # type: ignore[misc]
     def __init__(self, state: RoutingState, scheduler: Scheduler, workers: WorkerRegistryServicer) -> None:
         self._state = state
         self._scheduler = scheduler
@@ -27,7 +29,7 @@ class AdminServicer(admin_pb2_grpc.AdminServicer):  # type: ignore[misc]
 
     async def UpdateBackend(
         self, request: admin_pb2.UpdateBackendRequest, context: Context
-    ) -> router_pb2.BackendStatus:
+    ) -> admin_pb2.UpdateBackendResponse:
         try:
             backend = self._state.registry.get(request.backend)
             if backend is None:
@@ -38,7 +40,7 @@ class AdminServicer(admin_pb2_grpc.AdminServicer):  # type: ignore[misc]
                 settings.enabled = request.enabled
             if request.HasField("priority"):
                 settings.priority = request.priority
-            return backend_status(backend, self._state)
+            return admin_pb2.UpdateBackendResponse(backend=backend_status(backend, self._state))
         except StatusError as e:
             await context.abort(e.code, e.message)
             raise
@@ -48,19 +50,23 @@ class AdminServicer(admin_pb2_grpc.AdminServicer):  # type: ignore[misc]
     ) -> admin_pb2.SetStrategyResponse:
         strategies = self._state.strategies
         try:
-            name = request.strategy or strategies.default
+            requested = strategy_name(request.strategy)
+            name = requested or strategies.default
             if request.weights:
                 strategies.set_weights(name, dict(request.weights))
-            if request.strategy:
-                strategies.default = strategies.check(request.strategy)
+            if requested:
+                strategies.default = strategies.check(requested)
             return admin_pb2.SetStrategyResponse(
-                strategy=strategies.default, weights=strategies.weights(name)
+                strategy=wire.strategy(strategies.default), weights=strategies.weights(name)
             )
         except StatusError as e:
             await context.abort(e.code, e.message)
             raise
 
-    async def CompareCost(self, request: pb.ChatRequest, context: Context) -> admin_pb2.CompareCostResponse:
+    async def CompareCost(
+        self, compare: admin_pb2.CompareCostRequest, context: Context
+    ) -> admin_pb2.CompareCostResponse:
+        request = compare.chat
         try:
             validate_chat(request)
             prices = self._state.prices

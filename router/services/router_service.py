@@ -12,6 +12,7 @@ import grpc
 from modelyard.v1 import inference_pb2 as pb
 from modelyard.v1 import router_pb2, router_pb2_grpc
 
+from core import wire
 from core.errors import InvalidArgument, StatusError
 from core.validation import validate_chat, validate_embed, validate_transcribe_config
 from router.accounting.accountant import Accounting
@@ -27,7 +28,7 @@ log = logging.getLogger(__name__)
 Context = grpc.aio.ServicerContext[Any, Any]
 
 
-class RouterServicer(router_pb2_grpc.RouterServicer):  # type: ignore[misc]
+class RouterServicer(router_pb2_grpc.RouterServiceServicer):  # type: ignore[misc]
     def __init__(self, state: RoutingState, scheduler: Scheduler, accounting: Accounting) -> None:
         self._state = state
         self._scheduler = scheduler
@@ -152,8 +153,8 @@ class RouterServicer(router_pb2_grpc.RouterServicer):  # type: ignore[misc]
             usage.audio_seconds,
         )
         if attempt.ttft_ms is not None:
-            usage.ttft_ms = attempt.ttft_ms
-        usage.latency_ms = (time.perf_counter() - attempt.started_at) * 1000
+            usage.ttft.CopyFrom(wire.duration_ms(attempt.ttft_ms))
+        usage.latency.CopyFrom(wire.duration_ms((time.perf_counter() - attempt.started_at) * 1000))
 
     async def _read_transcription(
         self, requests: AsyncIterator[pb.TranscribeRequest]
@@ -214,9 +215,9 @@ class RouterServicer(router_pb2_grpc.RouterServicer):  # type: ignore[misc]
         return router_pb2.GetStatusResponse(
             router_id=self._config.router_id,
             version=_version(),
-            uptime_seconds=time.monotonic() - self._started,
+            uptime=wire.duration_s(time.monotonic() - self._started),
             backends=[backend_status(b, self._state) for b in sorted(registry, key=lambda b: b.id)],
-            strategy=self._state.strategies.default,
+            strategy=wire.strategy(self._state.strategies.default),
             weights=self._state.strategies.weights(),
         )
 

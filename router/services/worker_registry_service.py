@@ -10,7 +10,7 @@ from typing import Any
 
 import grpc
 from modelyard.v1 import inference_pb2 as pb
-from modelyard.v1 import worker_pb2, worker_pb2_grpc
+from modelyard.worker.v1 import worker_pb2, worker_pb2_grpc
 
 from core.errors import InvalidArgument
 from router.backends.base import Backend
@@ -46,14 +46,14 @@ def validate_hello(hello: worker_pb2.WorkerHello) -> None:
         raise InvalidArgument("hello.max_concurrency: must be at least 1")
 
 
-class WorkerRegistryServicer(worker_pb2_grpc.WorkerRegistryServicer):  # type: ignore[misc]
+class WorkerRegistryServicer(worker_pb2_grpc.WorkerRegistryServiceServicer):  # type: ignore[misc]
     def __init__(
         self, registry: BackendRegistry, config: RouterConfig, prefixes: PrefixRouting | None = None
     ) -> None:
         self._registry = registry
         self._config = config
         self._prefixes = prefixes
-        self._streams: dict[str, asyncio.Queue[worker_pb2.RegistryMessage]] = {}
+        self._streams: dict[str, asyncio.Queue[worker_pb2.RegisterResponse]] = {}
         self._closing: set[asyncio.Task[None]] = set()  # channels of departed workers, closed when idle
 
     def _close_later(self, backend: Backend) -> None:
@@ -66,12 +66,12 @@ class WorkerRegistryServicer(worker_pb2_grpc.WorkerRegistryServicer):  # type: i
         commands = self._streams.get(worker_id)
         if commands is None:
             return False
-        await commands.put(worker_pb2.RegistryMessage(drain=worker_pb2.DrainCommand(reason=reason)))
+        await commands.put(worker_pb2.RegisterResponse(drain=worker_pb2.DrainCommand(reason=reason)))
         return True
 
     async def Register(
         self,
-        request_iterator: AsyncIterator[worker_pb2.WorkerMessage],
+        request_iterator: AsyncIterator[worker_pb2.RegisterRequest],
         context: Context,
     ) -> None:
         try:
@@ -92,13 +92,13 @@ class WorkerRegistryServicer(worker_pb2_grpc.WorkerRegistryServicer):  # type: i
         replaced = self._registry.add(worker)
         if replaced is not None:
             self._close_later(replaced)
-        commands: asyncio.Queue[worker_pb2.RegistryMessage] = asyncio.Queue()
+        commands: asyncio.Queue[worker_pb2.RegisterResponse] = asyncio.Queue()
         self._streams[worker.id] = commands
         log.info(
             "worker %s joined from %s serving %s", worker.id, worker.address, [m.id for m in worker.models]
         )
         await context.write(
-            worker_pb2.RegistryMessage(
+            worker_pb2.RegisterResponse(
                 ack=worker_pb2.RegisterAck(
                     router_id=self._config.router_id, report_interval_ms=self._config.report_interval_ms
                 )
@@ -132,6 +132,6 @@ class WorkerRegistryServicer(worker_pb2_grpc.WorkerRegistryServicer):  # type: i
                 worker.draining = message.load.draining
 
 
-async def _send_commands(context: Context, commands: asyncio.Queue[worker_pb2.RegistryMessage]) -> None:
+async def _send_commands(context: Context, commands: asyncio.Queue[worker_pb2.RegisterResponse]) -> None:
     while True:
         await context.write(await commands.get())

@@ -7,8 +7,8 @@ from typing import Any
 
 import grpc
 import pytest
+from modelyard.v1 import accounting_pb2, accounting_pb2_grpc, router_pb2_grpc
 from modelyard.v1 import inference_pb2 as pb
-from modelyard.v1 import router_pb2_grpc, usage_pb2, usage_pb2_grpc
 
 from router.config.settings import RetryPolicy, RouterConfig
 from router.server import RouterServer
@@ -102,7 +102,7 @@ async def chat(router: RouterServer, request: pb.ChatRequest, key: str | None = 
     metadata = (("authorization", f"Bearer {key}"),) if key else ()
     async with grpc.aio.insecure_channel(router.address) as channel:
         text, usage = "", pb.Usage()
-        async for response in router_pb2_grpc.RouterStub(channel).Chat(request, metadata=metadata):
+        async for response in router_pb2_grpc.RouterServiceStub(channel).Chat(request, metadata=metadata):
             if response.HasField("usage"):
                 usage = response.usage
             else:
@@ -112,11 +112,11 @@ async def chat(router: RouterServer, request: pb.ChatRequest, key: str | None = 
 
 async def get_usage(
     router: RouterServer, key: str | None = None, **fields: Any
-) -> usage_pb2.GetUsageResponse:
+) -> accounting_pb2.GetUsageResponse:
     metadata = (("authorization", f"Bearer {key}"),) if key else ()
     async with grpc.aio.insecure_channel(router.address) as channel:
-        stub = usage_pb2_grpc.AccountingStub(channel)
-        response: usage_pb2.GetUsageResponse = await stub.GetUsage(
-            usage_pb2.GetUsageRequest(**fields), metadata=metadata
+        stub = accounting_pb2_grpc.AccountingServiceStub(channel)
+        response: accounting_pb2.GetUsageResponse = await stub.GetUsage(
+            accounting_pb2.GetUsageRequest(**fields), metadata=metadata
         )
         return response

@@ -37,7 +37,9 @@ def test_only_deterministic_or_marked_requests_have_a_key() -> None:
 
 def test_key_ignores_request_id_and_routing_preferences_but_not_content() -> None:
     base = chat_key(chat(), "t")
-    assert chat_key(chat(request_id="abc", routing=pb.RoutingHints(strategy="latency")), "t") == base
+    assert (
+        chat_key(chat(request_id="abc", routing=pb.RoutingHints(strategy=pb.STRATEGY_LATENCY)), "t") == base
+    )
     assert chat_key(chat("other"), "t") != base
     assert chat_key(chat(routing=pb.RoutingHints(provider="w1")), "t") != base
     assert chat_key(chat(), "another-tenant") != base

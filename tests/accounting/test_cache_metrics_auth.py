@@ -161,7 +161,7 @@ async def test_missing_or_wrong_key_is_unauthenticated(
     metadata = bearer(key) if key else ()
     caplog.set_level(logging.DEBUG)
     async with grpc.aio.insecure_channel(router.address) as channel:
-        stub = router_pb2_grpc.RouterStub(channel)
+        stub = router_pb2_grpc.RouterServiceStub(channel)
         for call in (
             stub.ListModels(router_pb2.ListModelsRequest(), metadata=metadata),
             stub.Chat(chat_request(), metadata=metadata).read(),
@@ -197,12 +197,12 @@ async def test_keys_name_tenants_and_scope_what_they_see(
     assert (await get_usage(router, key="k-ops", tenant="beta")).rows[0].calls == 1
 
     async with grpc.aio.insecure_channel(router.address) as channel:
-        admin = admin_pb2_grpc.AdminStub(channel)
+        admin = admin_pb2_grpc.AdminServiceStub(channel)
         request = admin_pb2.UpdateBackendRequest(backend="w1", priority=5)
         with pytest.raises(grpc.aio.AioRpcError) as error:
             await admin.UpdateBackend(request, metadata=bearer("k-acme"))
         assert error.value.code() == grpc.StatusCode.PERMISSION_DENIED
-        status = await admin.UpdateBackend(request, metadata=bearer("k-ops"))
+        status = (await admin.UpdateBackend(request, metadata=bearer("k-ops"))).backend
         assert status.priority == 5
 
 
@@ -213,4 +213,4 @@ async def test_reflection_lists_the_accounting_service(start_router: RouterFacto
         call = stub.ServerReflectionInfo(iter([reflection_pb2.ServerReflectionRequest(list_services="")]))
         response = await call.read()
     names = {service.name for service in response.list_services_response.service}
-    assert "modelyard.v1.Accounting" in names
+    assert "modelyard.v1.AccountingService" in names

@@ -176,7 +176,7 @@ async def test_a_cancelled_call_is_recorded_as_cancelled(
     worker = await start_worker(router, "w1")
     worker.faults.delay_s = 0.2
     async with grpc.aio.insecure_channel(router.address) as channel:
-        call = router_pb2_grpc.RouterStub(channel).Chat(chat_request())
+        call = router_pb2_grpc.RouterServiceStub(channel).Chat(chat_request())
         await call.read()  # the first word has arrived
         call.cancel()
     await wait_until(lambda: worker.cancelled == 1)

@@ -14,8 +14,10 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import grpc
+from google.protobuf.duration_pb2 import Duration
+from google.protobuf.timestamp_pb2 import Timestamp
+from modelyard.v1 import accounting_pb2, accounting_pb2_grpc, backend_pb2, router_pb2, router_pb2_grpc
 from modelyard.v1 import inference_pb2 as pb
-from modelyard.v1 import router_pb2, router_pb2_grpc, usage_pb2, usage_pb2_grpc, worker_pb2
 
 Context = grpc.aio.ServicerContext[Any, Any]
 
@@ -26,7 +28,7 @@ def error_message(code: grpc.StatusCode) -> str:
     return f"the double was asked for {code.name}"
 
 
-class RouterDouble(router_pb2_grpc.RouterServicer):  # type: ignore[misc]
+class RouterDouble(router_pb2_grpc.RouterServiceServicer):  # type: ignore[misc]
     def __init__(self) -> None:
         self.reset()
 
@@ -64,10 +66,10 @@ class RouterDouble(router_pb2_grpc.RouterServicer):  # type: ignore[misc]
                 model=request.model,
                 prompt_tokens=len(request.messages),
                 completion_tokens=len(DELTAS),
-                ttft_ms=1.5,
-                latency_ms=3.0,
+                ttft=Duration(nanos=1_500_000),
+                latency=Duration(nanos=3_000_000),
                 cost_usd=0.000125,
-                finish_reason="stop",
+                finish_reason=pb.FINISH_REASON_STOP,
             )
         )
 
@@ -110,7 +112,12 @@ class RouterDouble(router_pb2_grpc.RouterServicer):  # type: ignore[misc]
                 segment=pb.Segment(id=i, start=i, end=i + 1, text=f" chunk {i + 1} of {n}", words=words)
             )
         yield pb.TranscribeResponse(
-            usage=pb.Usage(model=config.model, backend="double", audio_seconds=duration, finish_reason="stop")
+            usage=pb.Usage(
+                model=config.model,
+                backend="double",
+                audio_seconds=duration,
+                finish_reason=pb.FINISH_REASON_STOP,
+            )
         )
 
     async def ListModels(
@@ -132,27 +139,27 @@ class RouterDouble(router_pb2_grpc.RouterServicer):  # type: ignore[misc]
         self, request: router_pb2.GetStatusRequest, context: Context
     ) -> router_pb2.GetStatusResponse:
         self._record(context)
-        chat = worker_pb2.ServedModel(id="qwen-small", capabilities=[pb.CAPABILITY_CHAT], engine="vllm")
+        chat = backend_pb2.ServedModel(id="qwen-small", capabilities=[pb.CAPABILITY_CHAT], engine="vllm")
         return router_pb2.GetStatusResponse(
             router_id="double-router",
             version="9.9.9",
-            uptime_seconds=3725,
+            uptime=Duration(seconds=3725),
             backends=[
                 router_pb2.BackendStatus(
                     id="gpu-a",
-                    kind="worker",
+                    kind=router_pb2.BACKEND_KIND_WORKER,
                     address="10.0.0.5:50061",
                     models=[chat],
                     healthy=True,
-                    load=worker_pb2.LoadReport(running=2, waiting=1, kv_cache_usage=0.25),
+                    load=backend_pb2.LoadReport(running=2, waiting=1, kv_cache_usage=0.25),
                     max_concurrency=8,
                     in_flight=3,
                 ),
                 router_pb2.BackendStatus(
                     id="openai",
-                    kind="openai",
+                    kind=router_pb2.BACKEND_KIND_OPENAI,
                     address="https://api.openai.com/v1",
-                    models=[worker_pb2.ServedModel(id="gpt-4o-mini", capabilities=[pb.CAPABILITY_CHAT])],
+                    models=[backend_pb2.ServedModel(id="gpt-4o-mini", capabilities=[pb.CAPABILITY_CHAT])],
                     healthy=True,
                     draining=True,
                 ),
@@ -160,19 +167,19 @@ class RouterDouble(router_pb2_grpc.RouterServicer):  # type: ignore[misc]
         )
 
 
-class AccountingDouble(usage_pb2_grpc.AccountingServicer):  # type: ignore[misc]
+class AccountingDouble(accounting_pb2_grpc.AccountingServiceServicer):  # type: ignore[misc]
     """Two fixed rows over the window asked for; tenant "error:CODE" aborts with that status."""
 
     def __init__(self, router: RouterDouble) -> None:
         self._router = router
 
     async def GetUsage(
-        self, request: usage_pb2.GetUsageRequest, context: Context
-    ) -> usage_pb2.GetUsageResponse:
+        self, request: accounting_pb2.GetUsageRequest, context: Context
+    ) -> accounting_pb2.GetUsageResponse:
         self._router._record(context)
         await _fail_if_asked(request.tenant, "error:", context)
         rows = [
-            usage_pb2.UsageRow(
+            accounting_pb2.UsageRow(
                 backend="gpu-a",
                 model="qwen-small",
                 calls=40,
@@ -185,12 +192,12 @@ class AccountingDouble(usage_pb2_grpc.AccountingServicer):  # type: ignore[misc]
                 latency_p99_ms=900,
                 cache_hits=2,
             ),
-            usage_pb2.UsageRow(
+            accounting_pb2.UsageRow(
                 backend="openai", model="gpt-4o-mini", calls=2, success_rate=1.0, cost_usd=0.0125
             ),
         ]
-        return usage_pb2.GetUsageResponse(
-            rows=rows, days=request.days or 1, tenant=request.tenant, since_unix=1.0
+        return accounting_pb2.GetUsageResponse(
+            rows=rows, days=request.days or 1, tenant=request.tenant, since=Timestamp(seconds=1)
         )
 
 
@@ -217,8 +224,10 @@ class DoubleServer:
 
     async def _start(self) -> int:
         self._server = grpc.aio.server()
-        router_pb2_grpc.add_RouterServicer_to_server(self.servicer, self._server)
-        usage_pb2_grpc.add_AccountingServicer_to_server(AccountingDouble(self.servicer), self._server)
+        router_pb2_grpc.add_RouterServiceServicer_to_server(self.servicer, self._server)
+        accounting_pb2_grpc.add_AccountingServiceServicer_to_server(
+            AccountingDouble(self.servicer), self._server
+        )
         port = self._server.add_insecure_port("127.0.0.1:0")
         await self._server.start()
         return port

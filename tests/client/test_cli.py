@@ -13,6 +13,7 @@ import types
 from pathlib import Path
 
 import pytest
+from modelyard.v1 import inference_pb2 as pb
 from modelyard_client import cli
 from modelyard_client.cli import main, server_commands
 
@@ -65,7 +66,7 @@ def test_chat_json_lines(double: RouterDouble, address: str, capsys: pytest.Capt
     assert (usage["backend"], usage["completion_tokens"]) == ("double", 3)
     assert err == ""
     routing = double.chat_requests[0].routing
-    assert (routing.provider, routing.strategy) == ("gpu-a", "latency")
+    assert (routing.provider, routing.strategy) == ("gpu-a", pb.STRATEGY_LATENCY)
 
 
 def test_chat_reads_the_prompt_from_stdin(

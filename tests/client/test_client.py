@@ -7,6 +7,7 @@ from pathlib import Path
 
 import grpc
 import pytest
+from modelyard.v1 import inference_pb2 as pb
 from modelyard_client import (
     Cancelled,
     ChatResult,
@@ -67,7 +68,12 @@ def test_chat_sends_every_option(double: RouterDouble, address: str) -> None:
     s, r = request.sampling, request.routing
     assert (s.max_tokens, list(s.stop), s.seed) == (64, ["\n\n"], 3)
     assert s.temperature == pytest.approx(0.2)
-    assert (r.provider, r.strategy, r.task, r.max_cost_usd) == ("gpu-a", "least_loaded", "summarize", 0.5)
+    assert (r.provider, r.strategy, r.task, r.max_cost_usd) == (
+        "gpu-a",
+        pb.STRATEGY_LEAST_LOADED,
+        "summarize",
+        0.5,
+    )
 
 
 def test_chat_text_joins_the_deltas(double: RouterDouble, address: str) -> None:

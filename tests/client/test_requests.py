@@ -102,7 +102,7 @@ def test_chat_request_carries_routing_hints() -> None:
     assert request.request_id == "r1"
     assert (request.routing.provider, request.routing.strategy, request.routing.task) == (
         "anthropic",
-        "latency",
+        pb.STRATEGY_LATENCY,
         "code",
     )
     assert request.routing.max_cost_usd == pytest.approx(0.01)

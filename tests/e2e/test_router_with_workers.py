@@ -90,7 +90,7 @@ async def test_bad_audio_and_unknown_model_get_clear_statuses(
 
 async def test_cancelled_chat_frees_the_engine(router: RouterServer, engine_worker: WorkerProcess) -> None:
     async with grpc.aio.insecure_channel(router.address) as channel:
-        stub = router_pb2_grpc.RouterStub(channel)
+        stub = router_pb2_grpc.RouterServiceStub(channel)
         request = pb.ChatRequest(
             model="tiny-random-llama",
             messages=[pb.Message(role=pb.ROLE_USER, content=[pb.ContentPart(text="tell me everything")])],

@@ -27,7 +27,7 @@ async def test_chat_streams_text_then_usage_with_cost(
     assert (usage.prompt_tokens, usage.completion_tokens) == (23, 5)
     assert usage.model == "claude-haiku-4-5"
     assert usage.backend == "claude"
-    assert usage.finish_reason == "stop"
+    assert usage.finish_reason == pb.FINISH_REASON_STOP
     assert usage.cost_usd == pytest.approx(23 * 1.0 / 1e6 + 5 * 5.0 / 1e6)
     sent = fake_anthropic.requests[-1]
     assert ANTHROPIC_KEY in (sent.headers.get("x-api-key"), sent.headers.get("Authorization", "")[7:])
@@ -72,7 +72,7 @@ async def test_max_tokens_defaults_from_config_and_sampling_is_mapped(
     assert "seed" not in sent
     assert reply == "Hello from "
     assert usage is not None
-    assert usage.finish_reason == "length"
+    assert usage.finish_reason == pb.FINISH_REASON_LENGTH
 
 
 async def test_images_go_as_base64_or_url_sources(

@@ -32,7 +32,7 @@ async def test_chat_streams_text_then_usage_with_cost(
     assert usage.model == "gpt-4o-mini"
     assert usage.backend == "oa"
     assert usage.request_id == "req-1"
-    assert usage.finish_reason == "stop"
+    assert usage.finish_reason == pb.FINISH_REASON_STOP
     assert usage.cost_usd == pytest.approx(17 * 0.15 / 1e6 + 5 * 0.60 / 1e6)
     sent = fake_openai.requests[-1].json
     assert sent["stream"] is True
@@ -44,7 +44,7 @@ async def test_sampling_is_mapped(openai_backend: OpenAIBackend, fake_openai: Fa
     reply, usage = await collect(openai_backend.chat(request, timeout=5.0))
     assert reply == "Hello from "
     assert usage is not None
-    assert usage.finish_reason == "length"
+    assert usage.finish_reason == pb.FINISH_REASON_LENGTH
     sent = fake_openai.requests[-1].json
     assert sent["temperature"] == 0.7  # not float32's 0.699999988
     assert sent["top_p"] == 0.9

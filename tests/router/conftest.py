@@ -27,9 +27,9 @@ async def router() -> AsyncIterator[RouterServer]:
 
 
 @pytest.fixture
-async def stub(router: RouterServer) -> AsyncIterator[router_pb2_grpc.RouterStub]:
+async def stub(router: RouterServer) -> AsyncIterator[router_pb2_grpc.RouterServiceStub]:
     async with grpc.aio.insecure_channel(router.address) as channel:
-        yield router_pb2_grpc.RouterStub(channel)
+        yield router_pb2_grpc.RouterServiceStub(channel)
 
 
 WorkerFactory = Callable[..., Awaitable[EchoWorker]]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator
+from typing import cast
 
 import grpc
 import pytest
@@ -16,23 +17,26 @@ from tests.router.conftest import WorkerFactory
 from tests.router.test_routing import chat_request, collect
 from tests.support.echo_worker import Faults
 
+# A value from a newer client: proto3 enums are open, so the router sees the bare number.
+UNKNOWN_STRATEGY = cast(pb.Strategy, 99)
+
 
 @pytest.fixture
-async def admin(router: RouterServer) -> AsyncIterator[admin_pb2_grpc.AdminStub]:
+async def admin(router: RouterServer) -> AsyncIterator[admin_pb2_grpc.AdminServiceStub]:
     async with grpc.aio.insecure_channel(router.address) as channel:
-        yield admin_pb2_grpc.AdminStub(channel)
+        yield admin_pb2_grpc.AdminServiceStub(channel)
 
 
 def pinned_order(text: str = "a b") -> pb.ChatRequest:
     request = chat_request(text)
-    request.routing.strategy = "fallback"
+    request.routing.strategy = pb.STRATEGY_FALLBACK
     return request
 
 
 async def test_stalled_first_backend_leaves_time_for_the_second(
     router: RouterServer,
-    stub: router_pb2_grpc.RouterStub,
-    admin: admin_pb2_grpc.AdminStub,
+    stub: router_pb2_grpc.RouterServiceStub,
+    admin: admin_pb2_grpc.AdminServiceStub,
     echo_workers: WorkerFactory,
 ) -> None:
     staller = await echo_workers("a-stalls", faults=Faults(stall=True))
@@ -48,14 +52,16 @@ async def test_stalled_first_backend_leaves_time_for_the_second(
 
 
 async def test_disabled_backend_is_avoided_without_restart(
-    stub: router_pb2_grpc.RouterStub, admin: admin_pb2_grpc.AdminStub, echo_workers: WorkerFactory
+    stub: router_pb2_grpc.RouterServiceStub,
+    admin: admin_pb2_grpc.AdminServiceStub,
+    echo_workers: WorkerFactory,
 ) -> None:
     first = await echo_workers("w1")
     second = await echo_workers("w2")
     await admin.UpdateBackend(admin_pb2.UpdateBackendRequest(backend="w1", priority=1))
     _, usage = await collect(stub.Chat(pinned_order()))
     assert usage.backend == "w1"
-    status = await admin.UpdateBackend(admin_pb2.UpdateBackendRequest(backend="w1", enabled=False))
+    status = (await admin.UpdateBackend(admin_pb2.UpdateBackendRequest(backend="w1", enabled=False))).backend
     assert not status.enabled
     for _ in range(3):
         _, usage = await collect(stub.Chat(pinned_order()))
@@ -67,26 +73,26 @@ async def test_disabled_backend_is_avoided_without_restart(
 
 
 async def test_strategy_and_weights_change_at_runtime(
-    stub: router_pb2_grpc.RouterStub, admin: admin_pb2_grpc.AdminStub
+    stub: router_pb2_grpc.RouterServiceStub, admin: admin_pb2_grpc.AdminServiceStub
 ) -> None:
-    response = await admin.SetStrategy(admin_pb2.SetStrategyRequest(strategy="least_loaded"))
-    assert response.strategy == "least_loaded"
+    response = await admin.SetStrategy(admin_pb2.SetStrategyRequest(strategy=pb.STRATEGY_LEAST_LOADED))
+    assert response.strategy == pb.STRATEGY_LEAST_LOADED
     response = await admin.SetStrategy(admin_pb2.SetStrategyRequest(weights={"cost": 5, "load": 1}))
     assert dict(response.weights) == {"cost": 5.0, "load": 1.0}
     status = await stub.GetStatus(router_pb2.GetStatusRequest())
-    assert status.strategy == "least_loaded"
+    assert status.strategy == pb.STRATEGY_LEAST_LOADED
     assert dict(status.weights) == {"cost": 5.0, "load": 1.0}
     with pytest.raises(grpc.aio.AioRpcError) as error:
-        await admin.SetStrategy(admin_pb2.SetStrategyRequest(strategy="vibes"))
+        await admin.SetStrategy(admin_pb2.SetStrategyRequest(strategy=UNKNOWN_STRATEGY))
     assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
 
 
 async def test_unknown_strategy_in_a_request_is_invalid(
-    stub: router_pb2_grpc.RouterStub, echo_workers: WorkerFactory
+    stub: router_pb2_grpc.RouterServiceStub, echo_workers: WorkerFactory
 ) -> None:
     await echo_workers("w1")
     request = chat_request()
-    request.routing.strategy = "vibes"
+    request.routing.strategy = UNKNOWN_STRATEGY
     with pytest.raises(grpc.aio.AioRpcError) as error:
         await collect(stub.Chat(request))
     assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
@@ -94,7 +100,7 @@ async def test_unknown_strategy_in_a_request_is_invalid(
 
 
 async def test_repeated_failures_open_the_circuit(
-    router: RouterServer, stub: router_pb2_grpc.RouterStub, echo_workers: WorkerFactory
+    router: RouterServer, stub: router_pb2_grpc.RouterServiceStub, echo_workers: WorkerFactory
 ) -> None:
     await echo_workers("flaky", faults=Faults(fail_before_first=grpc.StatusCode.UNAVAILABLE))
     await echo_workers("steady")
@@ -106,7 +112,7 @@ async def test_repeated_failures_open_the_circuit(
     assert router.state.circuits["flaky"].state is CircuitState.OPEN
     status = await stub.GetStatus(router_pb2.GetStatusRequest())
     flaky = next(b for b in status.backends if b.id == "flaky")
-    assert flaky.circuit == "open"
+    assert flaky.circuit == router_pb2.CIRCUIT_STATE_OPEN
     assert flaky.success_rate < 0.5
     assert "injected failure" in flaky.last_error
     # With the circuit open the request goes elsewhere even unpinned.
@@ -115,10 +121,10 @@ async def test_repeated_failures_open_the_circuit(
 
 
 async def test_compare_cost_lists_every_candidate_cheapest_first(
-    admin: admin_pb2_grpc.AdminStub, echo_workers: WorkerFactory
+    admin: admin_pb2_grpc.AdminServiceStub, echo_workers: WorkerFactory
 ) -> None:
     await echo_workers("w1")
     await echo_workers("w2")
-    response = await admin.CompareCost(chat_request("how much is this"))
+    response = await admin.CompareCost(admin_pb2.CompareCostRequest(chat=chat_request("how much is this")))
     assert sorted(e.backend for e in response.estimates) == ["w1", "w2"]
     assert all(e.cost_usd == 0 and e.prompt_tokens > 0 and e.available for e in response.estimates)

@@ -111,7 +111,7 @@ def test_clouds_score_neutral_and_keep_their_order() -> None:
     assert len(state.prefixes.index) == 0
 
 
-async def chat(stub: router_pb2_grpc.RouterStub, request: pb.ChatRequest) -> str:
+async def chat(stub: router_pb2_grpc.RouterServiceStub, request: pb.ChatRequest) -> str:
     backend = ""
     async for response in stub.Chat(request):
         if response.HasField("usage"):
@@ -120,7 +120,7 @@ async def chat(stub: router_pb2_grpc.RouterStub, request: pb.ChatRequest) -> str
 
 
 async def test_conversation_sticks_to_its_worker_through_the_router(
-    router: RouterServer, stub: router_pb2_grpc.RouterStub, echo_workers: WorkerFactory
+    router: RouterServer, stub: router_pb2_grpc.RouterServiceStub, echo_workers: WorkerFactory
 ) -> None:
     for name in ("w1", "w2", "w3"):
         await echo_workers(name)
@@ -131,7 +131,7 @@ async def test_conversation_sticks_to_its_worker_through_the_router(
 
 
 async def test_a_worker_that_restarts_or_leaves_starts_with_an_empty_prefix_view(
-    router: RouterServer, stub: router_pb2_grpc.RouterStub, echo_workers: WorkerFactory
+    router: RouterServer, stub: router_pb2_grpc.RouterServiceStub, echo_workers: WorkerFactory
 ) -> None:
     await echo_workers("w1")
     await chat(stub, conversation("hello"))

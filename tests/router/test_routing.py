@@ -7,10 +7,12 @@ from typing import cast
 
 import grpc
 import pytest
+from modelyard.v1 import backend_pb2, router_pb2, router_pb2_grpc
 from modelyard.v1 import inference_pb2 as pb
-from modelyard.v1 import router_pb2, router_pb2_grpc, worker_pb2, worker_pb2_grpc
+from modelyard.worker.v1 import worker_pb2, worker_pb2_grpc
 from modelyard_client import AsyncClient, InvalidArgument
 
+from core import wire
 from router.server import RouterServer
 from tests.router.conftest import WorkerFactory, wait_until
 from tests.support.echo_worker import Faults
@@ -34,7 +36,7 @@ async def collect(call: grpc.aio.UnaryStreamCall) -> tuple[str, pb.Usage]:  # ty
 
 
 async def test_chat_is_relayed_with_usage(
-    stub: router_pb2_grpc.RouterStub, echo_workers: WorkerFactory
+    stub: router_pb2_grpc.RouterServiceStub, echo_workers: WorkerFactory
 ) -> None:
     await echo_workers("w1")
     text, usage = await collect(stub.Chat(chat_request("hello there world")))
@@ -42,7 +44,7 @@ async def test_chat_is_relayed_with_usage(
     assert usage.backend == "w1"
     assert usage.completion_tokens == 3
     assert usage.request_id
-    assert 0 < usage.ttft_ms <= usage.latency_ms
+    assert 0 < wire.ms_of(usage.ttft) <= wire.ms_of(usage.latency)
 
 
 @pytest.mark.parametrize(
@@ -67,7 +69,7 @@ async def test_chat_is_relayed_with_usage(
     ],
 )
 async def test_bad_chat_input_names_the_field(
-    stub: router_pb2_grpc.RouterStub, echo_workers: WorkerFactory, request_: pb.ChatRequest, field: str
+    stub: router_pb2_grpc.RouterServiceStub, echo_workers: WorkerFactory, request_: pb.ChatRequest, field: str
 ) -> None:
     await echo_workers("w1")
     with pytest.raises(grpc.aio.AioRpcError) as error:
@@ -77,7 +79,7 @@ async def test_bad_chat_input_names_the_field(
 
 
 async def test_unknown_model_is_not_found_and_lists_served(
-    stub: router_pb2_grpc.RouterStub, echo_workers: WorkerFactory
+    stub: router_pb2_grpc.RouterServiceStub, echo_workers: WorkerFactory
 ) -> None:
     await echo_workers("w1")
     with pytest.raises(grpc.aio.AioRpcError) as error:
@@ -86,14 +88,14 @@ async def test_unknown_model_is_not_found_and_lists_served(
     assert "served: echo" in (error.value.details() or "")
 
 
-async def test_no_worker_is_unavailable(stub: router_pb2_grpc.RouterStub) -> None:
+async def test_no_worker_is_unavailable(stub: router_pb2_grpc.RouterServiceStub) -> None:
     with pytest.raises(grpc.aio.AioRpcError) as error:
         await collect(stub.Chat(chat_request()))
     assert error.value.code() == grpc.StatusCode.UNAVAILABLE
 
 
 async def test_failure_before_first_chunk_moves_to_next_worker(
-    stub: router_pb2_grpc.RouterStub, echo_workers: WorkerFactory
+    stub: router_pb2_grpc.RouterServiceStub, echo_workers: WorkerFactory
 ) -> None:
     broken = await echo_workers("a-broken", faults=Faults(fail_before_first=grpc.StatusCode.UNAVAILABLE))
     await echo_workers("b-good", max_concurrency=1)  # sorts after the broken one on load
@@ -104,7 +106,7 @@ async def test_failure_before_first_chunk_moves_to_next_worker(
 
 
 async def test_caller_errors_from_a_worker_are_not_retried(
-    stub: router_pb2_grpc.RouterStub, echo_workers: WorkerFactory
+    stub: router_pb2_grpc.RouterServiceStub, echo_workers: WorkerFactory
 ) -> None:
     await echo_workers("w1", faults=Faults(fail_before_first=grpc.StatusCode.INVALID_ARGUMENT))
     second = await echo_workers("w2")
@@ -117,7 +119,7 @@ async def test_caller_errors_from_a_worker_are_not_retried(
 
 
 async def test_failure_mid_stream_ends_with_unavailable_and_no_repeat(
-    stub: router_pb2_grpc.RouterStub, echo_workers: WorkerFactory
+    stub: router_pb2_grpc.RouterServiceStub, echo_workers: WorkerFactory
 ) -> None:
     await echo_workers("w1", faults=Faults(fail_after=2))
     other = await echo_workers("w2", max_concurrency=1)
@@ -136,7 +138,7 @@ async def test_failure_mid_stream_ends_with_unavailable_and_no_repeat(
 
 
 async def test_client_cancel_cancels_the_worker_call(
-    stub: router_pb2_grpc.RouterStub, echo_workers: WorkerFactory
+    stub: router_pb2_grpc.RouterServiceStub, echo_workers: WorkerFactory
 ) -> None:
     worker = await echo_workers("w1", faults=Faults(delay_s=0.05))
     call = stub.Chat(chat_request(" ".join(["w"] * 200)))
@@ -146,7 +148,7 @@ async def test_client_cancel_cancels_the_worker_call(
 
 
 async def test_status_lists_workers_and_lease_end_removes_them(
-    router: RouterServer, stub: router_pb2_grpc.RouterStub, echo_workers: WorkerFactory
+    router: RouterServer, stub: router_pb2_grpc.RouterServiceStub, echo_workers: WorkerFactory
 ) -> None:
     worker = await echo_workers("w1")
     status = await stub.GetStatus(router_pb2.GetStatusRequest())
@@ -161,14 +163,14 @@ async def test_status_lists_workers_and_lease_end_removes_them(
 
 async def test_silent_worker_loses_its_lease(router: RouterServer) -> None:
     async with grpc.aio.insecure_channel(router.address) as channel:
-        call = worker_pb2_grpc.WorkerRegistryStub(channel).Register()
+        call = worker_pb2_grpc.WorkerRegistryServiceStub(channel).Register()
         hello = worker_pb2.WorkerHello(
             worker_id="quiet",
             address="127.0.0.1:9",
-            models=[worker_pb2.ServedModel(id="m", capabilities=[pb.CAPABILITY_CHAT])],
+            models=[backend_pb2.ServedModel(id="m", capabilities=[pb.CAPABILITY_CHAT])],
             max_concurrency=1,
         )
-        await call.write(worker_pb2.WorkerMessage(hello=hello))
+        await call.write(worker_pb2.RegisterRequest(hello=hello))
         assert (await call.read()).HasField("ack")
         assert router.registry.get("quiet") is not None
         # Three missed 100 ms reports end the lease.
@@ -188,8 +190,8 @@ async def test_malformed_hello_is_refused(
     router: RouterServer, hello: worker_pb2.WorkerHello, field: str
 ) -> None:
     async with grpc.aio.insecure_channel(router.address) as channel:
-        call = worker_pb2_grpc.WorkerRegistryStub(channel).Register()
-        await call.write(worker_pb2.WorkerMessage(hello=hello))
+        call = worker_pb2_grpc.WorkerRegistryServiceStub(channel).Register()
+        await call.write(worker_pb2.RegisterRequest(hello=hello))
         with pytest.raises(grpc.aio.AioRpcError) as error:
             await call.read()
         assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
@@ -197,7 +199,7 @@ async def test_malformed_hello_is_refused(
     assert len(router.registry) == 0
 
 
-async def test_embed_is_routed(stub: router_pb2_grpc.RouterStub, echo_workers: WorkerFactory) -> None:
+async def test_embed_is_routed(stub: router_pb2_grpc.RouterServiceStub, echo_workers: WorkerFactory) -> None:
     await echo_workers("w1")
     response = await stub.Embed(pb.EmbedRequest(model="echo", inputs=["ab", "abcd"]))
     assert [list(e.values) for e in response.embeddings] == [[2.0, 1.0], [4.0, 1.0]]
@@ -205,7 +207,7 @@ async def test_embed_is_routed(stub: router_pb2_grpc.RouterStub, echo_workers: W
 
 
 async def test_concurrent_chats_spread_over_workers(
-    stub: router_pb2_grpc.RouterStub, echo_workers: WorkerFactory
+    stub: router_pb2_grpc.RouterServiceStub, echo_workers: WorkerFactory
 ) -> None:
     first = await echo_workers("w1", faults=Faults(delay_s=0.02))
     second = await echo_workers("w2", faults=Faults(delay_s=0.02))

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 import pytest
+from modelyard.v1 import backend_pb2
 from modelyard.v1 import inference_pb2 as pb
-from modelyard.v1 import worker_pb2
 
 from core.errors import InvalidArgument
 from router.backends.base import Backend, ModelSpec
@@ -28,7 +28,7 @@ def worker(
         models=[ModelSpec("m", frozenset({pb.CAPABILITY_CHAT}))],
         max_concurrency=capacity,
     )
-    backend.load = worker_pb2.LoadReport(running=running, kv_cache_usage=kv)
+    backend.load = backend_pb2.LoadReport(running=running, kv_cache_usage=kv)
     backend.in_flight = in_flight
     return backend
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from pathlib import Path
 
@@ -72,7 +73,8 @@ async def test_up_serves_until_stopped_then_stops_the_worker(
         return [sys.executable, "-m", "tests.client.echo_worker_process", "--router", router]
 
     monkeypatch.setattr(_up, "worker_command", echo_worker)
-    monkeypatch.setenv("PYTHONPATH", str(REPO))
+    # This checkout's code and stubs, ahead of any installed copy.
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(str(REPO / d) for d in ("", "proto", "clients")))
     stop = asyncio.Event()
     serving = asyncio.create_task(_up.serve(args(), stop))
     while "modelyard ready" not in (out := capsys.readouterr().out):

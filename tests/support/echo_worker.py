@@ -13,8 +13,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import grpc
+from modelyard.v1 import backend_pb2
 from modelyard.v1 import inference_pb2 as pb
-from modelyard.v1 import worker_pb2, worker_pb2_grpc
+from modelyard.worker.v1 import worker_pb2, worker_pb2_grpc
 
 Context = grpc.aio.ServicerContext[Any, Any]
 
@@ -28,7 +29,7 @@ class Faults:
 
 
 @dataclass
-class EchoWorker(worker_pb2_grpc.WorkerServicer):  # type: ignore[misc]
+class EchoWorker(worker_pb2_grpc.WorkerServiceServicer):  # type: ignore[misc]
     worker_id: str
     models: tuple[str, ...] = ("echo",)
     max_concurrency: int = 4
@@ -46,7 +47,7 @@ class EchoWorker(worker_pb2_grpc.WorkerServicer):  # type: ignore[misc]
 
     async def start(self) -> None:
         self._server = grpc.aio.server()
-        worker_pb2_grpc.add_WorkerServicer_to_server(self, self._server)
+        worker_pb2_grpc.add_WorkerServiceServicer_to_server(self, self._server)
         self.port = self._server.add_insecure_port("127.0.0.1:0")
         await self._server.start()
 
@@ -55,7 +56,7 @@ class EchoWorker(worker_pb2_grpc.WorkerServicer):  # type: ignore[misc]
             worker_id=self.worker_id,
             address=self.address,
             models=[
-                worker_pb2.ServedModel(
+                backend_pb2.ServedModel(
                     id=m, capabilities=[pb.CAPABILITY_CHAT, pb.CAPABILITY_EMBED], engine="echo"
                 )
                 for m in self.models
@@ -72,15 +73,15 @@ class EchoWorker(worker_pb2_grpc.WorkerServicer):  # type: ignore[misc]
 
     async def _lease(self, router_address: str, acked: asyncio.Event) -> None:
         async with grpc.aio.insecure_channel(router_address) as channel:
-            stub = worker_pb2_grpc.WorkerRegistryStub(channel)
+            stub = worker_pb2_grpc.WorkerRegistryServiceStub(channel)
             call = stub.Register()
-            await call.write(worker_pb2.WorkerMessage(hello=self.hello()))
+            await call.write(worker_pb2.RegisterRequest(hello=self.hello()))
             reply = await call.read()
             assert reply.HasField("ack")
             acked.set()
             while True:
-                load = worker_pb2.LoadReport(running=self.running)
-                await call.write(worker_pb2.WorkerMessage(load=load))
+                load = backend_pb2.LoadReport(running=self.running)
+                await call.write(worker_pb2.RegisterRequest(load=load))
                 await asyncio.sleep(reply.ack.report_interval_ms / 1000)
 
     async def unregister(self) -> None:
@@ -114,7 +115,7 @@ class EchoWorker(worker_pb2_grpc.WorkerServicer):  # type: ignore[misc]
                     model=request.model,
                     prompt_tokens=len(words),
                     completion_tokens=len(words),
-                    finish_reason="stop",
+                    finish_reason=pb.FINISH_REASON_STOP,
                 )
             )
         except asyncio.CancelledError:

@@ -9,28 +9,29 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import grpc
-from modelyard.v1 import worker_pb2, worker_pb2_grpc
+from modelyard.v1 import backend_pb2
+from modelyard.worker.v1 import worker_pb2, worker_pb2_grpc
 
-_Context = grpc.aio.ServicerContext[worker_pb2.WorkerMessage, worker_pb2.RegistryMessage]
+_Context = grpc.aio.ServicerContext[worker_pb2.RegisterRequest, worker_pb2.RegisterResponse]
 
 
-class RegistryDouble(worker_pb2_grpc.WorkerRegistryServicer):  # type: ignore[misc]  # generated base is untyped
+class RegistryDouble(worker_pb2_grpc.WorkerRegistryServiceServicer):  # type: ignore[misc]  # generated base is untyped
     def __init__(self, router_id: str = "router-double", report_interval_ms: int = 100) -> None:
         self.router_id = router_id
         self.report_interval_ms = report_interval_ms
         self.hellos: list[worker_pb2.WorkerHello] = []
-        self.loads: list[worker_pb2.LoadReport] = []
+        self.loads: list[backend_pb2.LoadReport] = []
         self.open_streams: dict[str, _Context] = {}  # worker_id -> its stream
         self.closed_streams = 0
 
     async def Register(self, request_iterator: object, context: _Context) -> None:
         first = await context.read()
-        if not isinstance(first, worker_pb2.WorkerMessage) or first.WhichOneof("msg") != "hello":
+        if not isinstance(first, worker_pb2.RegisterRequest) or first.WhichOneof("msg") != "hello":
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "hello: must come first")
         hello = first.hello
         self.hellos.append(hello)
         await context.write(
-            worker_pb2.RegistryMessage(
+            worker_pb2.RegisterResponse(
                 ack=worker_pb2.RegisterAck(
                     router_id=self.router_id, report_interval_ms=self.report_interval_ms
                 )
@@ -40,7 +41,7 @@ class RegistryDouble(worker_pb2_grpc.WorkerRegistryServicer):  # type: ignore[mi
         try:
             while True:
                 message = await context.read()
-                if not isinstance(message, worker_pb2.WorkerMessage):  # EOF: the worker half-closed
+                if not isinstance(message, worker_pb2.RegisterRequest):  # EOF: the worker half-closed
                     return
                 if message.WhichOneof("msg") == "load":
                     self.loads.append(message.load)
@@ -50,7 +51,7 @@ class RegistryDouble(worker_pb2_grpc.WorkerRegistryServicer):  # type: ignore[mi
 
     async def drain(self, worker_id: str, reason: str = "test drain") -> None:
         await self.open_streams[worker_id].write(
-            worker_pb2.RegistryMessage(drain=worker_pb2.DrainCommand(reason=reason))
+            worker_pb2.RegisterResponse(drain=worker_pb2.DrainCommand(reason=reason))
         )
 
 
@@ -68,7 +69,7 @@ class RegistryServer:
 
     async def start(self) -> int:
         self._server = grpc.aio.server()
-        worker_pb2_grpc.add_WorkerRegistryServicer_to_server(self.registry, self._server)
+        worker_pb2_grpc.add_WorkerRegistryServiceServicer_to_server(self.registry, self._server)
         self.port = self._server.add_insecure_port(f"127.0.0.1:{self.port}")
         await self._server.start()
         return self.port

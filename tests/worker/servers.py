@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from typing import Any, TypeVar, cast
 
 import grpc
-from modelyard.v1 import worker_pb2_grpc
+from modelyard.worker.v1 import worker_pb2_grpc
 
 from gpu_worker.admission import Admission
 from gpu_worker.engine_set import EngineSet
@@ -22,13 +22,13 @@ T = TypeVar("T")
 @asynccontextmanager
 async def serving(
     engines: EngineSet, *, max_concurrency: int = 8, max_queue: int = 16, worker_id: str = "test-worker"
-) -> AsyncIterator[worker_pb2_grpc.WorkerStub]:
+) -> AsyncIterator[worker_pb2_grpc.WorkerServiceStub]:
     """Serve `engines` on a free port and yield a real stub connected to it."""
     server = WorkerServer(WorkerServicer(engines, Admission(max_concurrency, max_queue), worker_id))
     port = await server.start("127.0.0.1:0")
     try:
         async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
-            yield worker_pb2_grpc.WorkerStub(channel)
+            yield worker_pb2_grpc.WorkerServiceStub(channel)
     finally:
         await server.stop(grace=None)
 

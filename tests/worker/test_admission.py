@@ -80,5 +80,5 @@ async def test_worker_over_capacity_is_resource_exhausted() -> None:
         assert error.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
         engine.release.set()
         responses = [response async for response in queued]
-        assert responses[-1].usage.finish_reason == "stop"
+        assert responses[-1].usage.finish_reason == pb.FINISH_REASON_STOP
         running.cancel()

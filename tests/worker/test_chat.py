@@ -9,6 +9,7 @@ import grpc
 import pytest
 from modelyard.v1 import inference_pb2 as pb
 
+from core import wire
 from gpu_worker.engine_set import EngineSet
 from gpu_worker.engines.vllm_chat import VllmChatEngine
 from tests.worker.servers import eventually, read_rest, serving
@@ -40,9 +41,9 @@ async def test_streams_tokens_then_usage(chat_engine: VllmChatEngine) -> None:
     assert usage.backend == "test-worker"
     assert usage.model == "tiny-random-llama"
     assert usage.completion_tokens == 12
-    assert usage.finish_reason == "length"
+    assert usage.finish_reason == pb.FINISH_REASON_LENGTH
     assert usage.prompt_tokens > 5
-    assert 0 < usage.ttft_ms <= usage.latency_ms
+    assert 0 < wire.ms_of(usage.ttft) <= wire.ms_of(usage.latency)
 
 
 async def test_same_seed_same_answer(chat_engine: VllmChatEngine) -> None:

@@ -9,7 +9,7 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from modelyard.v1 import inference_pb2 as pb
-from modelyard.v1 import worker_pb2_grpc
+from modelyard.worker.v1 import worker_pb2_grpc
 
 from tests.worker.process import start_worker
 from tests.worker.registry_double import running_registry
@@ -39,13 +39,13 @@ async def test_worker_process_registers_serves_and_drains_on_sigterm(speech_file
             async with grpc.aio.insecure_channel(worker.address) as channel:
                 health = await health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest())
                 assert health.status == health_pb2.HealthCheckResponse.SERVING
-                assert "modelyard.v1.Worker" in await _reflected_services(channel)
+                assert "modelyard.worker.v1.WorkerService" in await _reflected_services(channel)
 
                 async def requests() -> AsyncIterator[pb.TranscribeRequest]:
                     yield pb.TranscribeRequest(config=pb.TranscribeConfig(model="whisper-tiny.en"))
                     yield pb.TranscribeRequest(audio=speech_file)
 
-                responses = await read_rest(worker_pb2_grpc.WorkerStub(channel).Transcribe(requests()))
+                responses = await read_rest(worker_pb2_grpc.WorkerServiceStub(channel).Transcribe(requests()))
                 assert "fox" in " ".join(
                     r.segment.text.lower() for r in responses if r.WhichOneof("event") == "segment"
                 )

@@ -11,7 +11,7 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from modelyard.v1 import inference_pb2 as pb
-from modelyard.v1 import worker_pb2_grpc
+from modelyard.worker.v1 import worker_pb2_grpc
 
 from gpu_worker.app import WorkerApp, WorkerOptions
 from gpu_worker.engine_set import EngineSet
@@ -86,7 +86,7 @@ async def test_drain_command_finishes_in_flight_work_then_exits() -> None:
     ):
         await eventually(lambda: "w1" in router.registry.open_streams)
         async with grpc.aio.insecure_channel(app.address) as channel:
-            stub = worker_pb2_grpc.WorkerStub(channel)
+            stub = worker_pb2_grpc.WorkerServiceStub(channel)
             health = health_pb2_grpc.HealthStub(channel)
             request = pb.ChatRequest(
                 model="gated", messages=[pb.Message(role=pb.ROLE_USER, content=[pb.ContentPart(text="hi")])]
@@ -99,7 +99,9 @@ async def test_drain_command_finishes_in_flight_work_then_exits() -> None:
                 lambda: any(load.draining for load in router.registry.loads),
                 message="no draining",
             )
-            reply = await health.Check(health_pb2.HealthCheckRequest(service="modelyard.v1.Worker"))
+            reply = await health.Check(
+                health_pb2.HealthCheckRequest(service="modelyard.worker.v1.WorkerService")
+            )
             assert reply.status == health_pb2.HealthCheckResponse.NOT_SERVING
             with pytest.raises(grpc.aio.AioRpcError) as refused:
                 await stub.Chat(request).read()
@@ -108,7 +110,7 @@ async def test_drain_command_finishes_in_flight_work_then_exits() -> None:
 
             engine.release.set()
             rest = await read_rest(in_flight)
-            assert rest[-1].usage.finish_reason == "stop"
+            assert rest[-1].usage.finish_reason == pb.FINISH_REASON_STOP
         assert await asyncio.wait_for(run, 10) == 0
         await eventually(lambda: "w1" not in router.registry.open_streams, message="stream left open")
 
@@ -120,7 +122,7 @@ async def test_drain_gives_up_on_stuck_requests_after_the_grace_period() -> None
         worker_app([router.address], EngineSet(chat=[engine]), grace=0.5) as (app, run),
         grpc.aio.insecure_channel(app.address) as channel,
     ):
-        stuck = worker_pb2_grpc.WorkerStub(channel).Chat(
+        stuck = worker_pb2_grpc.WorkerServiceStub(channel).Chat(
             pb.ChatRequest(
                 model="gated",
                 messages=[pb.Message(role=pb.ROLE_USER, content=[pb.ContentPart(text="x")])],

@@ -10,6 +10,7 @@ import grpc
 import pytest
 from modelyard.v1 import inference_pb2 as pb
 
+from core import wire
 from gpu_worker.engine_set import EngineSet
 from gpu_worker.engines.whisper import WhisperEngine
 from tests.worker.servers import eventually, read_rest, serving
@@ -50,7 +51,7 @@ async def test_wav_file_streams_info_segments_usage(
     usage = responses[-1].usage
     assert usage.audio_seconds == pytest.approx(info.duration_seconds, abs=0.01)
     assert usage.model == "whisper-tiny.en"
-    assert 0 < usage.ttft_ms <= usage.latency_ms
+    assert 0 < wire.ms_of(usage.ttft) <= wire.ms_of(usage.latency)
 
 
 async def test_raw_pcm(whisper_engine: WhisperEngine, speech_pcm: bytes) -> None:

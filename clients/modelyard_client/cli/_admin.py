@@ -7,7 +7,9 @@ import os
 from typing import Any
 
 from google.protobuf.json_format import MessageToDict
+from modelyard.v1 import inference_pb2
 
+from core import wire
 from modelyard_client._admin import AdminClient
 from modelyard_client._channel import ADDRESS_ENV
 from modelyard_client.cli._common import UsageError, add_client_args, print_json, table
@@ -81,7 +83,9 @@ def _strategy(args: argparse.Namespace) -> int:
     with _client(args) as admin:
         response = admin.set_strategy(args.name, weights)
     shown = ", ".join(f"{k}={v:g}" for k, v in sorted(response.weights.items()))
-    return _show(args, response, f"strategy {response.strategy}: {shown}")
+    return _show(
+        args, response, f"strategy {wire.enum_name(inference_pb2.Strategy, response.strategy)}: {shown}"
+    )
 
 
 def _compare_cost(args: argparse.Namespace) -> int:

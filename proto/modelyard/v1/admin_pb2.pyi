@@ -18,6 +18,12 @@ class UpdateBackendRequest(_message.Message):
     priority: int
     def __init__(self, backend: _Optional[str] = ..., enabled: _Optional[bool] = ..., priority: _Optional[int] = ...) -> None: ...
 
+class UpdateBackendResponse(_message.Message):
+    __slots__ = ("backend",)
+    BACKEND_FIELD_NUMBER: _ClassVar[int]
+    backend: _router_pb2.BackendStatus
+    def __init__(self, backend: _Optional[_Union[_router_pb2.BackendStatus, _Mapping]] = ...) -> None: ...
+
 class SetStrategyRequest(_message.Message):
     __slots__ = ("strategy", "weights")
     class WeightsEntry(_message.Message):
@@ -29,9 +35,9 @@ class SetStrategyRequest(_message.Message):
         def __init__(self, key: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
     STRATEGY_FIELD_NUMBER: _ClassVar[int]
     WEIGHTS_FIELD_NUMBER: _ClassVar[int]
-    strategy: str
+    strategy: _inference_pb2.Strategy
     weights: _containers.ScalarMap[str, float]
-    def __init__(self, strategy: _Optional[str] = ..., weights: _Optional[_Mapping[str, float]] = ...) -> None: ...
+    def __init__(self, strategy: _Optional[_Union[_inference_pb2.Strategy, str]] = ..., weights: _Optional[_Mapping[str, float]] = ...) -> None: ...
 
 class SetStrategyResponse(_message.Message):
     __slots__ = ("strategy", "weights")
@@ -44,9 +50,15 @@ class SetStrategyResponse(_message.Message):
         def __init__(self, key: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
     STRATEGY_FIELD_NUMBER: _ClassVar[int]
     WEIGHTS_FIELD_NUMBER: _ClassVar[int]
-    strategy: str
+    strategy: _inference_pb2.Strategy
     weights: _containers.ScalarMap[str, float]
-    def __init__(self, strategy: _Optional[str] = ..., weights: _Optional[_Mapping[str, float]] = ...) -> None: ...
+    def __init__(self, strategy: _Optional[_Union[_inference_pb2.Strategy, str]] = ..., weights: _Optional[_Mapping[str, float]] = ...) -> None: ...
+
+class CompareCostRequest(_message.Message):
+    __slots__ = ("chat",)
+    CHAT_FIELD_NUMBER: _ClassVar[int]
+    chat: _inference_pb2.ChatRequest
+    def __init__(self, chat: _Optional[_Union[_inference_pb2.ChatRequest, _Mapping]] = ...) -> None: ...
 
 class CostEstimate(_message.Message):
     __slots__ = ("backend", "model", "prompt_tokens", "completion_tokens", "cost_usd", "available")

@@ -4,8 +4,6 @@ import grpc
 import warnings
 
 from modelyard.v1 import admin_pb2 as modelyard_dot_v1_dot_admin__pb2
-from modelyard.v1 import inference_pb2 as modelyard_dot_v1_dot_inference__pb2
-from modelyard.v1 import router_pb2 as modelyard_dot_v1_dot_router__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
 GRPC_VERSION = grpc.__version__
@@ -27,7 +25,7 @@ if _version_not_supported:
     )
 
 
-class AdminStub:
+class AdminServiceStub:
     """Missing associated documentation comment in .proto file."""
 
     def __init__(self, channel):
@@ -37,28 +35,28 @@ class AdminStub:
             channel: A grpc.Channel.
         """
         self.UpdateBackend = channel.unary_unary(
-                '/modelyard.v1.Admin/UpdateBackend',
+                '/modelyard.v1.AdminService/UpdateBackend',
                 request_serializer=modelyard_dot_v1_dot_admin__pb2.UpdateBackendRequest.SerializeToString,
-                response_deserializer=modelyard_dot_v1_dot_router__pb2.BackendStatus.FromString,
+                response_deserializer=modelyard_dot_v1_dot_admin__pb2.UpdateBackendResponse.FromString,
                 _registered_method=True)
         self.SetStrategy = channel.unary_unary(
-                '/modelyard.v1.Admin/SetStrategy',
+                '/modelyard.v1.AdminService/SetStrategy',
                 request_serializer=modelyard_dot_v1_dot_admin__pb2.SetStrategyRequest.SerializeToString,
                 response_deserializer=modelyard_dot_v1_dot_admin__pb2.SetStrategyResponse.FromString,
                 _registered_method=True)
         self.CompareCost = channel.unary_unary(
-                '/modelyard.v1.Admin/CompareCost',
-                request_serializer=modelyard_dot_v1_dot_inference__pb2.ChatRequest.SerializeToString,
+                '/modelyard.v1.AdminService/CompareCost',
+                request_serializer=modelyard_dot_v1_dot_admin__pb2.CompareCostRequest.SerializeToString,
                 response_deserializer=modelyard_dot_v1_dot_admin__pb2.CompareCostResponse.FromString,
                 _registered_method=True)
         self.DrainWorker = channel.unary_unary(
-                '/modelyard.v1.Admin/DrainWorker',
+                '/modelyard.v1.AdminService/DrainWorker',
                 request_serializer=modelyard_dot_v1_dot_admin__pb2.DrainWorkerRequest.SerializeToString,
                 response_deserializer=modelyard_dot_v1_dot_admin__pb2.DrainWorkerResponse.FromString,
                 _registered_method=True)
 
 
-class AdminServicer:
+class AdminServiceServicer:
     """Missing associated documentation comment in .proto file."""
 
     def UpdateBackend(self, request, context):
@@ -90,12 +88,12 @@ class AdminServicer:
         raise NotImplementedError('Method not implemented!')
 
 
-def add_AdminServicer_to_server(servicer, server):
+def add_AdminServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
             'UpdateBackend': grpc.unary_unary_rpc_method_handler(
                     servicer.UpdateBackend,
                     request_deserializer=modelyard_dot_v1_dot_admin__pb2.UpdateBackendRequest.FromString,
-                    response_serializer=modelyard_dot_v1_dot_router__pb2.BackendStatus.SerializeToString,
+                    response_serializer=modelyard_dot_v1_dot_admin__pb2.UpdateBackendResponse.SerializeToString,
             ),
             'SetStrategy': grpc.unary_unary_rpc_method_handler(
                     servicer.SetStrategy,
@@ -104,7 +102,7 @@ def add_AdminServicer_to_server(servicer, server):
             ),
             'CompareCost': grpc.unary_unary_rpc_method_handler(
                     servicer.CompareCost,
-                    request_deserializer=modelyard_dot_v1_dot_inference__pb2.ChatRequest.FromString,
+                    request_deserializer=modelyard_dot_v1_dot_admin__pb2.CompareCostRequest.FromString,
                     response_serializer=modelyard_dot_v1_dot_admin__pb2.CompareCostResponse.SerializeToString,
             ),
             'DrainWorker': grpc.unary_unary_rpc_method_handler(
@@ -114,13 +112,13 @@ def add_AdminServicer_to_server(servicer, server):
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
-            'modelyard.v1.Admin', rpc_method_handlers)
+            'modelyard.v1.AdminService', rpc_method_handlers)
     server.add_generic_rpc_handlers((generic_handler,))
-    server.add_registered_method_handlers('modelyard.v1.Admin', rpc_method_handlers)
+    server.add_registered_method_handlers('modelyard.v1.AdminService', rpc_method_handlers)
 
 
  # This class is part of an EXPERIMENTAL API.
-class Admin:
+class AdminService:
     """Missing associated documentation comment in .proto file."""
 
     @staticmethod
@@ -137,9 +135,9 @@ class Admin:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/modelyard.v1.Admin/UpdateBackend',
+            '/modelyard.v1.AdminService/UpdateBackend',
             modelyard_dot_v1_dot_admin__pb2.UpdateBackendRequest.SerializeToString,
-            modelyard_dot_v1_dot_router__pb2.BackendStatus.FromString,
+            modelyard_dot_v1_dot_admin__pb2.UpdateBackendResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -164,7 +162,7 @@ class Admin:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/modelyard.v1.Admin/SetStrategy',
+            '/modelyard.v1.AdminService/SetStrategy',
             modelyard_dot_v1_dot_admin__pb2.SetStrategyRequest.SerializeToString,
             modelyard_dot_v1_dot_admin__pb2.SetStrategyResponse.FromString,
             options,
@@ -191,8 +189,8 @@ class Admin:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/modelyard.v1.Admin/CompareCost',
-            modelyard_dot_v1_dot_inference__pb2.ChatRequest.SerializeToString,
+            '/modelyard.v1.AdminService/CompareCost',
+            modelyard_dot_v1_dot_admin__pb2.CompareCostRequest.SerializeToString,
             modelyard_dot_v1_dot_admin__pb2.CompareCostResponse.FromString,
             options,
             channel_credentials,
@@ -218,7 +216,7 @@ class Admin:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/modelyard.v1.Admin/DrainWorker',
+            '/modelyard.v1.AdminService/DrainWorker',
             modelyard_dot_v1_dot_admin__pb2.DrainWorkerRequest.SerializeToString,
             modelyard_dot_v1_dot_admin__pb2.DrainWorkerResponse.FromString,
             options,

@@ -22,37 +22,43 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb2
+from modelyard.v1 import backend_pb2 as modelyard_dot_v1_dot_backend__pb2
 from modelyard.v1 import inference_pb2 as modelyard_dot_v1_dot_inference__pb2
-from modelyard.v1 import worker_pb2 as modelyard_dot_v1_dot_worker__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19modelyard/v1/router.proto\x12\x0cmodelyard.v1\x1a\x1cmodelyard/v1/inference.proto\x1a\x19modelyard/v1/worker.proto\"\x13\n\x11ListModelsRequest\"Y\n\tModelInfo\x12\n\n\x02id\x18\x01 \x01(\t\x12.\n\x0c\x63\x61pabilities\x18\x02 \x03(\x0e\x32\x18.modelyard.v1.Capability\x12\x10\n\x08\x62\x61\x63kends\x18\x03 \x03(\t\"=\n\x12ListModelsResponse\x12\'\n\x06models\x18\x01 \x03(\x0b\x32\x17.modelyard.v1.ModelInfo\"\x12\n\x10GetStatusRequest\"\xb6\x04\n\rBackendStatus\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\x03 \x01(\t\x12)\n\x06models\x18\x04 \x03(\x0b\x32\x19.modelyard.v1.ServedModel\x12\x0f\n\x07healthy\x18\x05 \x01(\x08\x12\x10\n\x08\x64raining\x18\x06 \x01(\x08\x12&\n\x04load\x18\x07 \x01(\x0b\x32\x18.modelyard.v1.LoadReport\x12\x17\n\x0fmax_concurrency\x18\x08 \x01(\r\x12\x11\n\tin_flight\x18\t \x01(\r\x12\x19\n\x11\x63onnected_seconds\x18\n \x01(\x01\x12\x0f\n\x07\x65nabled\x18\x0b \x01(\x08\x12\x10\n\x08priority\x18\x0c \x01(\x05\x12\x0f\n\x07\x63ircuit\x18\r \x01(\t\x12\x14\n\x0csuccess_rate\x18\x0e \x01(\x01\x12\x0f\n\x07ttft_ms\x18\x0f \x01(\x01\x12\x12\n\nlatency_ms\x18\x10 \x01(\x01\x12\x10\n\x08requests\x18\x11 \x01(\x04\x12\x10\n\x08\x66\x61ilures\x18\x12 \x01(\x04\x12\x12\n\nlast_error\x18\x13 \x01(\t\x12\x12\n\nlast_score\x18\x14 \x01(\x01\x12J\n\x10score_components\x18\x15 \x03(\x0b\x32\x30.modelyard.v1.BackendStatus.ScoreComponentsEntry\x1a\x36\n\x14ScoreComponentsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"\xff\x01\n\x11GetStatusResponse\x12\x11\n\trouter_id\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\x16\n\x0euptime_seconds\x18\x03 \x01(\x01\x12-\n\x08\x62\x61\x63kends\x18\x04 \x03(\x0b\x32\x1b.modelyard.v1.BackendStatus\x12\x10\n\x08strategy\x18\x05 \x01(\t\x12=\n\x07weights\x18\x06 \x03(\x0b\x32,.modelyard.v1.GetStatusResponse.WeightsEntry\x1a.\n\x0cWeightsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\x32\xff\x02\n\x06Router\x12?\n\x04\x43hat\x12\x19.modelyard.v1.ChatRequest\x1a\x1a.modelyard.v1.ChatResponse0\x01\x12@\n\x05\x45mbed\x12\x1a.modelyard.v1.EmbedRequest\x1a\x1b.modelyard.v1.EmbedResponse\x12S\n\nTranscribe\x12\x1f.modelyard.v1.TranscribeRequest\x1a .modelyard.v1.TranscribeResponse(\x01\x30\x01\x12O\n\nListModels\x12\x1f.modelyard.v1.ListModelsRequest\x1a .modelyard.v1.ListModelsResponse\x12L\n\tGetStatus\x12\x1e.modelyard.v1.GetStatusRequest\x1a\x1f.modelyard.v1.GetStatusResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19modelyard/v1/router.proto\x12\x0cmodelyard.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1amodelyard/v1/backend.proto\x1a\x1cmodelyard/v1/inference.proto\"\x13\n\x11ListModelsRequest\"Y\n\tModelInfo\x12\n\n\x02id\x18\x01 \x01(\t\x12.\n\x0c\x63\x61pabilities\x18\x02 \x03(\x0e\x32\x18.modelyard.v1.Capability\x12\x10\n\x08\x62\x61\x63kends\x18\x03 \x03(\t\"=\n\x12ListModelsResponse\x12\'\n\x06models\x18\x01 \x03(\x0b\x32\x17.modelyard.v1.ModelInfo\"\x12\n\x10GetStatusRequest\"\xb4\x05\n\rBackendStatus\x12\n\n\x02id\x18\x01 \x01(\t\x12\'\n\x04kind\x18\x02 \x01(\x0e\x32\x19.modelyard.v1.BackendKind\x12\x0f\n\x07\x61\x64\x64ress\x18\x03 \x01(\t\x12)\n\x06models\x18\x04 \x03(\x0b\x32\x19.modelyard.v1.ServedModel\x12\x0f\n\x07healthy\x18\x05 \x01(\x08\x12\x10\n\x08\x64raining\x18\x06 \x01(\x08\x12&\n\x04load\x18\x07 \x01(\x0b\x32\x18.modelyard.v1.LoadReport\x12\x17\n\x0fmax_concurrency\x18\x08 \x01(\r\x12\x11\n\tin_flight\x18\t \x01(\r\x12\x30\n\rconnected_for\x18\n \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x0f\n\x07\x65nabled\x18\x0b \x01(\x08\x12\x10\n\x08priority\x18\x0c \x01(\x05\x12+\n\x07\x63ircuit\x18\r \x01(\x0e\x32\x1a.modelyard.v1.CircuitState\x12\x14\n\x0csuccess_rate\x18\x0e \x01(\x01\x12\'\n\x04ttft\x18\x0f \x01(\x0b\x32\x19.google.protobuf.Duration\x12*\n\x07latency\x18\x10 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x10\n\x08requests\x18\x11 \x01(\x04\x12\x10\n\x08\x66\x61ilures\x18\x12 \x01(\x04\x12\x12\n\nlast_error\x18\x13 \x01(\t\x12\x12\n\nlast_score\x18\x14 \x01(\x01\x12J\n\x10score_components\x18\x15 \x03(\x0b\x32\x30.modelyard.v1.BackendStatus.ScoreComponentsEntry\x1a\x36\n\x14ScoreComponentsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"\xaa\x02\n\x11GetStatusResponse\x12\x11\n\trouter_id\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12)\n\x06uptime\x18\x03 \x01(\x0b\x32\x19.google.protobuf.Duration\x12-\n\x08\x62\x61\x63kends\x18\x04 \x03(\x0b\x32\x1b.modelyard.v1.BackendStatus\x12(\n\x08strategy\x18\x05 \x01(\x0e\x32\x16.modelyard.v1.Strategy\x12=\n\x07weights\x18\x06 \x03(\x0b\x32,.modelyard.v1.GetStatusResponse.WeightsEntry\x1a.\n\x0cWeightsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01*\xd1\x01\n\x0b\x42\x61\x63kendKind\x12\x1c\n\x18\x42\x41\x43KEND_KIND_UNSPECIFIED\x10\x00\x12\x17\n\x13\x42\x41\x43KEND_KIND_WORKER\x10\x01\x12\x17\n\x13\x42\x41\x43KEND_KIND_OPENAI\x10\x02\x12\"\n\x1e\x42\x41\x43KEND_KIND_OPENAI_COMPATIBLE\x10\x03\x12\x19\n\x15\x42\x41\x43KEND_KIND_DEEPSEEK\x10\x04\x12\x17\n\x13\x42\x41\x43KEND_KIND_GEMINI\x10\x05\x12\x1a\n\x16\x42\x41\x43KEND_KIND_ANTHROPIC\x10\x06*|\n\x0c\x43ircuitState\x12\x1d\n\x19\x43IRCUIT_STATE_UNSPECIFIED\x10\x00\x12\x18\n\x14\x43IRCUIT_STATE_CLOSED\x10\x01\x12\x16\n\x12\x43IRCUIT_STATE_OPEN\x10\x02\x12\x1b\n\x17\x43IRCUIT_STATE_HALF_OPEN\x10\x03\x32\x86\x03\n\rRouterService\x12?\n\x04\x43hat\x12\x19.modelyard.v1.ChatRequest\x1a\x1a.modelyard.v1.ChatResponse0\x01\x12@\n\x05\x45mbed\x12\x1a.modelyard.v1.EmbedRequest\x1a\x1b.modelyard.v1.EmbedResponse\x12S\n\nTranscribe\x12\x1f.modelyard.v1.TranscribeRequest\x1a .modelyard.v1.TranscribeResponse(\x01\x30\x01\x12O\n\nListModels\x12\x1f.modelyard.v1.ListModelsRequest\x1a .modelyard.v1.ListModelsResponse\x12L\n\tGetStatus\x12\x1e.modelyard.v1.GetStatusRequest\x1a\x1f.modelyard.v1.GetStatusResponseBp\n\x10\x63om.modelyard.v1B\x0bRouterProtoP\x01Z>github.com/modelyard/modelyard/gen/go/modelyard/v1;modelyardv1\xaa\x02\x0cModelyard.V1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'modelyard.v1.router_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
-  DESCRIPTOR._loaded_options = None
+  _globals['DESCRIPTOR']._loaded_options = None
+  _globals['DESCRIPTOR']._serialized_options = b'\n\020com.modelyard.v1B\013RouterProtoP\001Z>github.com/modelyard/modelyard/gen/go/modelyard/v1;modelyardv1\252\002\014Modelyard.V1'
   _globals['_BACKENDSTATUS_SCORECOMPONENTSENTRY']._loaded_options = None
   _globals['_BACKENDSTATUS_SCORECOMPONENTSENTRY']._serialized_options = b'8\001'
   _globals['_GETSTATUSRESPONSE_WEIGHTSENTRY']._loaded_options = None
   _globals['_GETSTATUSRESPONSE_WEIGHTSENTRY']._serialized_options = b'8\001'
-  _globals['_LISTMODELSREQUEST']._serialized_start=100
-  _globals['_LISTMODELSREQUEST']._serialized_end=119
-  _globals['_MODELINFO']._serialized_start=121
-  _globals['_MODELINFO']._serialized_end=210
-  _globals['_LISTMODELSRESPONSE']._serialized_start=212
-  _globals['_LISTMODELSRESPONSE']._serialized_end=273
-  _globals['_GETSTATUSREQUEST']._serialized_start=275
-  _globals['_GETSTATUSREQUEST']._serialized_end=293
-  _globals['_BACKENDSTATUS']._serialized_start=296
-  _globals['_BACKENDSTATUS']._serialized_end=862
-  _globals['_BACKENDSTATUS_SCORECOMPONENTSENTRY']._serialized_start=808
-  _globals['_BACKENDSTATUS_SCORECOMPONENTSENTRY']._serialized_end=862
-  _globals['_GETSTATUSRESPONSE']._serialized_start=865
-  _globals['_GETSTATUSRESPONSE']._serialized_end=1120
-  _globals['_GETSTATUSRESPONSE_WEIGHTSENTRY']._serialized_start=1074
-  _globals['_GETSTATUSRESPONSE_WEIGHTSENTRY']._serialized_end=1120
-  _globals['_ROUTER']._serialized_start=1123
-  _globals['_ROUTER']._serialized_end=1506
+  _globals['_BACKENDKIND']._serialized_start=1325
+  _globals['_BACKENDKIND']._serialized_end=1534
+  _globals['_CIRCUITSTATE']._serialized_start=1536
+  _globals['_CIRCUITSTATE']._serialized_end=1660
+  _globals['_LISTMODELSREQUEST']._serialized_start=133
+  _globals['_LISTMODELSREQUEST']._serialized_end=152
+  _globals['_MODELINFO']._serialized_start=154
+  _globals['_MODELINFO']._serialized_end=243
+  _globals['_LISTMODELSRESPONSE']._serialized_start=245
+  _globals['_LISTMODELSRESPONSE']._serialized_end=306
+  _globals['_GETSTATUSREQUEST']._serialized_start=308
+  _globals['_GETSTATUSREQUEST']._serialized_end=326
+  _globals['_BACKENDSTATUS']._serialized_start=329
+  _globals['_BACKENDSTATUS']._serialized_end=1021
+  _globals['_BACKENDSTATUS_SCORECOMPONENTSENTRY']._serialized_start=967
+  _globals['_BACKENDSTATUS_SCORECOMPONENTSENTRY']._serialized_end=1021
+  _globals['_GETSTATUSRESPONSE']._serialized_start=1024
+  _globals['_GETSTATUSRESPONSE']._serialized_end=1322
+  _globals['_GETSTATUSRESPONSE_WEIGHTSENTRY']._serialized_start=1276
+  _globals['_GETSTATUSRESPONSE_WEIGHTSENTRY']._serialized_end=1322
+  _globals['_ROUTERSERVICE']._serialized_start=1663
+  _globals['_ROUTERSERVICE']._serialized_end=2053
 # @@protoc_insertion_point(module_scope)

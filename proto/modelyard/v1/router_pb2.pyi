@@ -1,12 +1,44 @@
+import datetime
+
+from google.protobuf import duration_pb2 as _duration_pb2
+from modelyard.v1 import backend_pb2 as _backend_pb2
 from modelyard.v1 import inference_pb2 as _inference_pb2
-from modelyard.v1 import worker_pb2 as _worker_pb2
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from collections.abc import Iterable as _Iterable, Mapping as _Mapping
 from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+class BackendKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    BACKEND_KIND_UNSPECIFIED: _ClassVar[BackendKind]
+    BACKEND_KIND_WORKER: _ClassVar[BackendKind]
+    BACKEND_KIND_OPENAI: _ClassVar[BackendKind]
+    BACKEND_KIND_OPENAI_COMPATIBLE: _ClassVar[BackendKind]
+    BACKEND_KIND_DEEPSEEK: _ClassVar[BackendKind]
+    BACKEND_KIND_GEMINI: _ClassVar[BackendKind]
+    BACKEND_KIND_ANTHROPIC: _ClassVar[BackendKind]
+
+class CircuitState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    CIRCUIT_STATE_UNSPECIFIED: _ClassVar[CircuitState]
+    CIRCUIT_STATE_CLOSED: _ClassVar[CircuitState]
+    CIRCUIT_STATE_OPEN: _ClassVar[CircuitState]
+    CIRCUIT_STATE_HALF_OPEN: _ClassVar[CircuitState]
+BACKEND_KIND_UNSPECIFIED: BackendKind
+BACKEND_KIND_WORKER: BackendKind
+BACKEND_KIND_OPENAI: BackendKind
+BACKEND_KIND_OPENAI_COMPATIBLE: BackendKind
+BACKEND_KIND_DEEPSEEK: BackendKind
+BACKEND_KIND_GEMINI: BackendKind
+BACKEND_KIND_ANTHROPIC: BackendKind
+CIRCUIT_STATE_UNSPECIFIED: CircuitState
+CIRCUIT_STATE_CLOSED: CircuitState
+CIRCUIT_STATE_OPEN: CircuitState
+CIRCUIT_STATE_HALF_OPEN: CircuitState
 
 class ListModelsRequest(_message.Message):
     __slots__ = ()
@@ -33,7 +65,7 @@ class GetStatusRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class BackendStatus(_message.Message):
-    __slots__ = ("id", "kind", "address", "models", "healthy", "draining", "load", "max_concurrency", "in_flight", "connected_seconds", "enabled", "priority", "circuit", "success_rate", "ttft_ms", "latency_ms", "requests", "failures", "last_error", "last_score", "score_components")
+    __slots__ = ("id", "kind", "address", "models", "healthy", "draining", "load", "max_concurrency", "in_flight", "connected_for", "enabled", "priority", "circuit", "success_rate", "ttft", "latency", "requests", "failures", "last_error", "last_score", "score_components")
     class ScoreComponentsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -50,43 +82,43 @@ class BackendStatus(_message.Message):
     LOAD_FIELD_NUMBER: _ClassVar[int]
     MAX_CONCURRENCY_FIELD_NUMBER: _ClassVar[int]
     IN_FLIGHT_FIELD_NUMBER: _ClassVar[int]
-    CONNECTED_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    CONNECTED_FOR_FIELD_NUMBER: _ClassVar[int]
     ENABLED_FIELD_NUMBER: _ClassVar[int]
     PRIORITY_FIELD_NUMBER: _ClassVar[int]
     CIRCUIT_FIELD_NUMBER: _ClassVar[int]
     SUCCESS_RATE_FIELD_NUMBER: _ClassVar[int]
-    TTFT_MS_FIELD_NUMBER: _ClassVar[int]
-    LATENCY_MS_FIELD_NUMBER: _ClassVar[int]
+    TTFT_FIELD_NUMBER: _ClassVar[int]
+    LATENCY_FIELD_NUMBER: _ClassVar[int]
     REQUESTS_FIELD_NUMBER: _ClassVar[int]
     FAILURES_FIELD_NUMBER: _ClassVar[int]
     LAST_ERROR_FIELD_NUMBER: _ClassVar[int]
     LAST_SCORE_FIELD_NUMBER: _ClassVar[int]
     SCORE_COMPONENTS_FIELD_NUMBER: _ClassVar[int]
     id: str
-    kind: str
+    kind: BackendKind
     address: str
-    models: _containers.RepeatedCompositeFieldContainer[_worker_pb2.ServedModel]
+    models: _containers.RepeatedCompositeFieldContainer[_backend_pb2.ServedModel]
     healthy: bool
     draining: bool
-    load: _worker_pb2.LoadReport
+    load: _backend_pb2.LoadReport
     max_concurrency: int
     in_flight: int
-    connected_seconds: float
+    connected_for: _duration_pb2.Duration
     enabled: bool
     priority: int
-    circuit: str
+    circuit: CircuitState
     success_rate: float
-    ttft_ms: float
-    latency_ms: float
+    ttft: _duration_pb2.Duration
+    latency: _duration_pb2.Duration
     requests: int
     failures: int
     last_error: str
     last_score: float
     score_components: _containers.ScalarMap[str, float]
-    def __init__(self, id: _Optional[str] = ..., kind: _Optional[str] = ..., address: _Optional[str] = ..., models: _Optional[_Iterable[_Union[_worker_pb2.ServedModel, _Mapping]]] = ..., healthy: _Optional[bool] = ..., draining: _Optional[bool] = ..., load: _Optional[_Union[_worker_pb2.LoadReport, _Mapping]] = ..., max_concurrency: _Optional[int] = ..., in_flight: _Optional[int] = ..., connected_seconds: _Optional[float] = ..., enabled: _Optional[bool] = ..., priority: _Optional[int] = ..., circuit: _Optional[str] = ..., success_rate: _Optional[float] = ..., ttft_ms: _Optional[float] = ..., latency_ms: _Optional[float] = ..., requests: _Optional[int] = ..., failures: _Optional[int] = ..., last_error: _Optional[str] = ..., last_score: _Optional[float] = ..., score_components: _Optional[_Mapping[str, float]] = ...) -> None: ...
+    def __init__(self, id: _Optional[str] = ..., kind: _Optional[_Union[BackendKind, str]] = ..., address: _Optional[str] = ..., models: _Optional[_Iterable[_Union[_backend_pb2.ServedModel, _Mapping]]] = ..., healthy: _Optional[bool] = ..., draining: _Optional[bool] = ..., load: _Optional[_Union[_backend_pb2.LoadReport, _Mapping]] = ..., max_concurrency: _Optional[int] = ..., in_flight: _Optional[int] = ..., connected_for: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., enabled: _Optional[bool] = ..., priority: _Optional[int] = ..., circuit: _Optional[_Union[CircuitState, str]] = ..., success_rate: _Optional[float] = ..., ttft: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., latency: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., requests: _Optional[int] = ..., failures: _Optional[int] = ..., last_error: _Optional[str] = ..., last_score: _Optional[float] = ..., score_components: _Optional[_Mapping[str, float]] = ...) -> None: ...
 
 class GetStatusResponse(_message.Message):
-    __slots__ = ("router_id", "version", "uptime_seconds", "backends", "strategy", "weights")
+    __slots__ = ("router_id", "version", "uptime", "backends", "strategy", "weights")
     class WeightsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -96,14 +128,14 @@ class GetStatusResponse(_message.Message):
         def __init__(self, key: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
     ROUTER_ID_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
-    UPTIME_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    UPTIME_FIELD_NUMBER: _ClassVar[int]
     BACKENDS_FIELD_NUMBER: _ClassVar[int]
     STRATEGY_FIELD_NUMBER: _ClassVar[int]
     WEIGHTS_FIELD_NUMBER: _ClassVar[int]
     router_id: str
     version: str
-    uptime_seconds: float
+    uptime: _duration_pb2.Duration
     backends: _containers.RepeatedCompositeFieldContainer[BackendStatus]
-    strategy: str
+    strategy: _inference_pb2.Strategy
     weights: _containers.ScalarMap[str, float]
-    def __init__(self, router_id: _Optional[str] = ..., version: _Optional[str] = ..., uptime_seconds: _Optional[float] = ..., backends: _Optional[_Iterable[_Union[BackendStatus, _Mapping]]] = ..., strategy: _Optional[str] = ..., weights: _Optional[_Mapping[str, float]] = ...) -> None: ...
+    def __init__(self, router_id: _Optional[str] = ..., version: _Optional[str] = ..., uptime: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., backends: _Optional[_Iterable[_Union[BackendStatus, _Mapping]]] = ..., strategy: _Optional[_Union[_inference_pb2.Strategy, str]] = ..., weights: _Optional[_Mapping[str, float]] = ...) -> None: ...

@@ -26,7 +26,7 @@ if _version_not_supported:
     )
 
 
-class RouterStub:
+class RouterServiceStub:
     """Missing associated documentation comment in .proto file."""
 
     def __init__(self, channel):
@@ -36,33 +36,33 @@ class RouterStub:
             channel: A grpc.Channel.
         """
         self.Chat = channel.unary_stream(
-                '/modelyard.v1.Router/Chat',
+                '/modelyard.v1.RouterService/Chat',
                 request_serializer=modelyard_dot_v1_dot_inference__pb2.ChatRequest.SerializeToString,
                 response_deserializer=modelyard_dot_v1_dot_inference__pb2.ChatResponse.FromString,
                 _registered_method=True)
         self.Embed = channel.unary_unary(
-                '/modelyard.v1.Router/Embed',
+                '/modelyard.v1.RouterService/Embed',
                 request_serializer=modelyard_dot_v1_dot_inference__pb2.EmbedRequest.SerializeToString,
                 response_deserializer=modelyard_dot_v1_dot_inference__pb2.EmbedResponse.FromString,
                 _registered_method=True)
         self.Transcribe = channel.stream_stream(
-                '/modelyard.v1.Router/Transcribe',
+                '/modelyard.v1.RouterService/Transcribe',
                 request_serializer=modelyard_dot_v1_dot_inference__pb2.TranscribeRequest.SerializeToString,
                 response_deserializer=modelyard_dot_v1_dot_inference__pb2.TranscribeResponse.FromString,
                 _registered_method=True)
         self.ListModels = channel.unary_unary(
-                '/modelyard.v1.Router/ListModels',
+                '/modelyard.v1.RouterService/ListModels',
                 request_serializer=modelyard_dot_v1_dot_router__pb2.ListModelsRequest.SerializeToString,
                 response_deserializer=modelyard_dot_v1_dot_router__pb2.ListModelsResponse.FromString,
                 _registered_method=True)
         self.GetStatus = channel.unary_unary(
-                '/modelyard.v1.Router/GetStatus',
+                '/modelyard.v1.RouterService/GetStatus',
                 request_serializer=modelyard_dot_v1_dot_router__pb2.GetStatusRequest.SerializeToString,
                 response_deserializer=modelyard_dot_v1_dot_router__pb2.GetStatusResponse.FromString,
                 _registered_method=True)
 
 
-class RouterServicer:
+class RouterServiceServicer:
     """Missing associated documentation comment in .proto file."""
 
     def Chat(self, request, context):
@@ -98,7 +98,7 @@ class RouterServicer:
         raise NotImplementedError('Method not implemented!')
 
 
-def add_RouterServicer_to_server(servicer, server):
+def add_RouterServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
             'Chat': grpc.unary_stream_rpc_method_handler(
                     servicer.Chat,
@@ -127,13 +127,13 @@ def add_RouterServicer_to_server(servicer, server):
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
-            'modelyard.v1.Router', rpc_method_handlers)
+            'modelyard.v1.RouterService', rpc_method_handlers)
     server.add_generic_rpc_handlers((generic_handler,))
-    server.add_registered_method_handlers('modelyard.v1.Router', rpc_method_handlers)
+    server.add_registered_method_handlers('modelyard.v1.RouterService', rpc_method_handlers)
 
 
  # This class is part of an EXPERIMENTAL API.
-class Router:
+class RouterService:
     """Missing associated documentation comment in .proto file."""
 
     @staticmethod
@@ -150,7 +150,7 @@ class Router:
         return grpc.experimental.unary_stream(
             request,
             target,
-            '/modelyard.v1.Router/Chat',
+            '/modelyard.v1.RouterService/Chat',
             modelyard_dot_v1_dot_inference__pb2.ChatRequest.SerializeToString,
             modelyard_dot_v1_dot_inference__pb2.ChatResponse.FromString,
             options,
@@ -177,7 +177,7 @@ class Router:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/modelyard.v1.Router/Embed',
+            '/modelyard.v1.RouterService/Embed',
             modelyard_dot_v1_dot_inference__pb2.EmbedRequest.SerializeToString,
             modelyard_dot_v1_dot_inference__pb2.EmbedResponse.FromString,
             options,
@@ -204,7 +204,7 @@ class Router:
         return grpc.experimental.stream_stream(
             request_iterator,
             target,
-            '/modelyard.v1.Router/Transcribe',
+            '/modelyard.v1.RouterService/Transcribe',
             modelyard_dot_v1_dot_inference__pb2.TranscribeRequest.SerializeToString,
             modelyard_dot_v1_dot_inference__pb2.TranscribeResponse.FromString,
             options,
@@ -231,7 +231,7 @@ class Router:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/modelyard.v1.Router/ListModels',
+            '/modelyard.v1.RouterService/ListModels',
             modelyard_dot_v1_dot_router__pb2.ListModelsRequest.SerializeToString,
             modelyard_dot_v1_dot_router__pb2.ListModelsResponse.FromString,
             options,
@@ -258,7 +258,7 @@ class Router:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/modelyard.v1.Router/GetStatus',
+            '/modelyard.v1.RouterService/GetStatus',
             modelyard_dot_v1_dot_router__pb2.GetStatusRequest.SerializeToString,
             modelyard_dot_v1_dot_router__pb2.GetStatusResponse.FromString,
             options,

@@ -5,6 +5,9 @@ from __future__ import annotations
 import copy
 from collections.abc import Mapping, Sequence
 
+from modelyard.v1 import inference_pb2 as pb
+
+from core import wire
 from core.errors import InvalidArgument
 from router.routing.scoring.base import Candidate, Scorer
 from router.routing.scoring.cost import CostScorer
@@ -37,6 +40,18 @@ DEFAULT_STRATEGIES: dict[str, dict[str, float]] = {
     "latency": {"latency": 100, "success_rate": 2, "load": 1},
     "least_loaded": {"load": 100, "success_rate": 2, "latency": 1},
 }
+
+
+def strategy_name(value: int) -> str | None:
+    """The API's Strategy enum as the name the config uses; None for UNSPECIFIED (the default)."""
+    if not value:
+        return None
+    name = wire.enum_name(pb.Strategy, value)
+    if not name:
+        raise InvalidArgument(
+            f"strategy: unknown value {value}; known: {', '.join(wire.enum_names(pb.Strategy))}"
+        )
+    return name
 
 
 class Strategies:

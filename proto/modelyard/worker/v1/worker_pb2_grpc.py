@@ -4,7 +4,7 @@ import grpc
 import warnings
 
 from modelyard.v1 import inference_pb2 as modelyard_dot_v1_dot_inference__pb2
-from modelyard.v1 import worker_pb2 as modelyard_dot_v1_dot_worker__pb2
+from modelyard.worker.v1 import worker_pb2 as modelyard_dot_worker_dot_v1_dot_worker__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
 GRPC_VERSION = grpc.__version__
@@ -19,15 +19,16 @@ except ImportError:
 if _version_not_supported:
     raise RuntimeError(
         f'The grpc package installed is at version {GRPC_VERSION},'
-        + ' but the generated code in modelyard/v1/worker_pb2_grpc.py depends on'
+        + ' but the generated code in modelyard/worker/v1/worker_pb2_grpc.py depends on'
         + f' grpcio>={GRPC_GENERATED_VERSION}.'
         + f' Please upgrade your grpc module to grpcio>={GRPC_GENERATED_VERSION}'
         + f' or downgrade your generated code using grpcio-tools<={GRPC_VERSION}.'
     )
 
 
-class WorkerStub:
-    """Served by every GPU worker; called by the router on the same messages clients send.
+class WorkerServiceStub:
+    """Served by every GPU worker; called by the router on the very messages clients send, so a request
+    is relayed without a copy (the reason buf.yaml exempts this file from RPC_REQUEST_RESPONSE_UNIQUE).
     """
 
     def __init__(self, channel):
@@ -37,24 +38,25 @@ class WorkerStub:
             channel: A grpc.Channel.
         """
         self.Chat = channel.unary_stream(
-                '/modelyard.v1.Worker/Chat',
+                '/modelyard.worker.v1.WorkerService/Chat',
                 request_serializer=modelyard_dot_v1_dot_inference__pb2.ChatRequest.SerializeToString,
                 response_deserializer=modelyard_dot_v1_dot_inference__pb2.ChatResponse.FromString,
                 _registered_method=True)
         self.Embed = channel.unary_unary(
-                '/modelyard.v1.Worker/Embed',
+                '/modelyard.worker.v1.WorkerService/Embed',
                 request_serializer=modelyard_dot_v1_dot_inference__pb2.EmbedRequest.SerializeToString,
                 response_deserializer=modelyard_dot_v1_dot_inference__pb2.EmbedResponse.FromString,
                 _registered_method=True)
         self.Transcribe = channel.stream_stream(
-                '/modelyard.v1.Worker/Transcribe',
+                '/modelyard.worker.v1.WorkerService/Transcribe',
                 request_serializer=modelyard_dot_v1_dot_inference__pb2.TranscribeRequest.SerializeToString,
                 response_deserializer=modelyard_dot_v1_dot_inference__pb2.TranscribeResponse.FromString,
                 _registered_method=True)
 
 
-class WorkerServicer:
-    """Served by every GPU worker; called by the router on the same messages clients send.
+class WorkerServiceServicer:
+    """Served by every GPU worker; called by the router on the very messages clients send, so a request
+    is relayed without a copy (the reason buf.yaml exempts this file from RPC_REQUEST_RESPONSE_UNIQUE).
     """
 
     def Chat(self, request, context):
@@ -76,7 +78,7 @@ class WorkerServicer:
         raise NotImplementedError('Method not implemented!')
 
 
-def add_WorkerServicer_to_server(servicer, server):
+def add_WorkerServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
             'Chat': grpc.unary_stream_rpc_method_handler(
                     servicer.Chat,
@@ -95,14 +97,15 @@ def add_WorkerServicer_to_server(servicer, server):
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
-            'modelyard.v1.Worker', rpc_method_handlers)
+            'modelyard.worker.v1.WorkerService', rpc_method_handlers)
     server.add_generic_rpc_handlers((generic_handler,))
-    server.add_registered_method_handlers('modelyard.v1.Worker', rpc_method_handlers)
+    server.add_registered_method_handlers('modelyard.worker.v1.WorkerService', rpc_method_handlers)
 
 
  # This class is part of an EXPERIMENTAL API.
-class Worker:
-    """Served by every GPU worker; called by the router on the same messages clients send.
+class WorkerService:
+    """Served by every GPU worker; called by the router on the very messages clients send, so a request
+    is relayed without a copy (the reason buf.yaml exempts this file from RPC_REQUEST_RESPONSE_UNIQUE).
     """
 
     @staticmethod
@@ -119,7 +122,7 @@ class Worker:
         return grpc.experimental.unary_stream(
             request,
             target,
-            '/modelyard.v1.Worker/Chat',
+            '/modelyard.worker.v1.WorkerService/Chat',
             modelyard_dot_v1_dot_inference__pb2.ChatRequest.SerializeToString,
             modelyard_dot_v1_dot_inference__pb2.ChatResponse.FromString,
             options,
@@ -146,7 +149,7 @@ class Worker:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/modelyard.v1.Worker/Embed',
+            '/modelyard.worker.v1.WorkerService/Embed',
             modelyard_dot_v1_dot_inference__pb2.EmbedRequest.SerializeToString,
             modelyard_dot_v1_dot_inference__pb2.EmbedResponse.FromString,
             options,
@@ -173,7 +176,7 @@ class Worker:
         return grpc.experimental.stream_stream(
             request_iterator,
             target,
-            '/modelyard.v1.Worker/Transcribe',
+            '/modelyard.worker.v1.WorkerService/Transcribe',
             modelyard_dot_v1_dot_inference__pb2.TranscribeRequest.SerializeToString,
             modelyard_dot_v1_dot_inference__pb2.TranscribeResponse.FromString,
             options,
@@ -187,7 +190,7 @@ class Worker:
             _registered_method=True)
 
 
-class WorkerRegistryStub:
+class WorkerRegistryServiceStub:
     """Served by the router. One Register stream per worker is its lease: the worker is in the pool
     while the stream is open and its load reports keep coming.
     """
@@ -199,13 +202,13 @@ class WorkerRegistryStub:
             channel: A grpc.Channel.
         """
         self.Register = channel.stream_stream(
-                '/modelyard.v1.WorkerRegistry/Register',
-                request_serializer=modelyard_dot_v1_dot_worker__pb2.WorkerMessage.SerializeToString,
-                response_deserializer=modelyard_dot_v1_dot_worker__pb2.RegistryMessage.FromString,
+                '/modelyard.worker.v1.WorkerRegistryService/Register',
+                request_serializer=modelyard_dot_worker_dot_v1_dot_worker__pb2.RegisterRequest.SerializeToString,
+                response_deserializer=modelyard_dot_worker_dot_v1_dot_worker__pb2.RegisterResponse.FromString,
                 _registered_method=True)
 
 
-class WorkerRegistryServicer:
+class WorkerRegistryServiceServicer:
     """Served by the router. One Register stream per worker is its lease: the worker is in the pool
     while the stream is open and its load reports keep coming.
     """
@@ -217,22 +220,22 @@ class WorkerRegistryServicer:
         raise NotImplementedError('Method not implemented!')
 
 
-def add_WorkerRegistryServicer_to_server(servicer, server):
+def add_WorkerRegistryServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
             'Register': grpc.stream_stream_rpc_method_handler(
                     servicer.Register,
-                    request_deserializer=modelyard_dot_v1_dot_worker__pb2.WorkerMessage.FromString,
-                    response_serializer=modelyard_dot_v1_dot_worker__pb2.RegistryMessage.SerializeToString,
+                    request_deserializer=modelyard_dot_worker_dot_v1_dot_worker__pb2.RegisterRequest.FromString,
+                    response_serializer=modelyard_dot_worker_dot_v1_dot_worker__pb2.RegisterResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
-            'modelyard.v1.WorkerRegistry', rpc_method_handlers)
+            'modelyard.worker.v1.WorkerRegistryService', rpc_method_handlers)
     server.add_generic_rpc_handlers((generic_handler,))
-    server.add_registered_method_handlers('modelyard.v1.WorkerRegistry', rpc_method_handlers)
+    server.add_registered_method_handlers('modelyard.worker.v1.WorkerRegistryService', rpc_method_handlers)
 
 
  # This class is part of an EXPERIMENTAL API.
-class WorkerRegistry:
+class WorkerRegistryService:
     """Served by the router. One Register stream per worker is its lease: the worker is in the pool
     while the stream is open and its load reports keep coming.
     """
@@ -251,9 +254,9 @@ class WorkerRegistry:
         return grpc.experimental.stream_stream(
             request_iterator,
             target,
-            '/modelyard.v1.WorkerRegistry/Register',
-            modelyard_dot_v1_dot_worker__pb2.WorkerMessage.SerializeToString,
-            modelyard_dot_v1_dot_worker__pb2.RegistryMessage.FromString,
+            '/modelyard.worker.v1.WorkerRegistryService/Register',
+            modelyard_dot_worker_dot_v1_dot_worker__pb2.RegisterRequest.SerializeToString,
+            modelyard_dot_worker_dot_v1_dot_worker__pb2.RegisterResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -3,7 +3,7 @@
 import grpc
 import warnings
 
-from modelyard.v1 import usage_pb2 as modelyard_dot_v1_dot_usage__pb2
+from modelyard.v1 import accounting_pb2 as modelyard_dot_v1_dot_accounting__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
 GRPC_VERSION = grpc.__version__
@@ -18,14 +18,14 @@ except ImportError:
 if _version_not_supported:
     raise RuntimeError(
         f'The grpc package installed is at version {GRPC_VERSION},'
-        + ' but the generated code in modelyard/v1/usage_pb2_grpc.py depends on'
+        + ' but the generated code in modelyard/v1/accounting_pb2_grpc.py depends on'
         + f' grpcio>={GRPC_GENERATED_VERSION}.'
         + f' Please upgrade your grpc module to grpcio>={GRPC_GENERATED_VERSION}'
         + f' or downgrade your generated code using grpcio-tools<={GRPC_VERSION}.'
     )
 
 
-class AccountingStub:
+class AccountingServiceStub:
     """Missing associated documentation comment in .proto file."""
 
     def __init__(self, channel):
@@ -35,13 +35,13 @@ class AccountingStub:
             channel: A grpc.Channel.
         """
         self.GetUsage = channel.unary_unary(
-                '/modelyard.v1.Accounting/GetUsage',
-                request_serializer=modelyard_dot_v1_dot_usage__pb2.GetUsageRequest.SerializeToString,
-                response_deserializer=modelyard_dot_v1_dot_usage__pb2.GetUsageResponse.FromString,
+                '/modelyard.v1.AccountingService/GetUsage',
+                request_serializer=modelyard_dot_v1_dot_accounting__pb2.GetUsageRequest.SerializeToString,
+                response_deserializer=modelyard_dot_v1_dot_accounting__pb2.GetUsageResponse.FromString,
                 _registered_method=True)
 
 
-class AccountingServicer:
+class AccountingServiceServicer:
     """Missing associated documentation comment in .proto file."""
 
     def GetUsage(self, request, context):
@@ -52,22 +52,22 @@ class AccountingServicer:
         raise NotImplementedError('Method not implemented!')
 
 
-def add_AccountingServicer_to_server(servicer, server):
+def add_AccountingServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
             'GetUsage': grpc.unary_unary_rpc_method_handler(
                     servicer.GetUsage,
-                    request_deserializer=modelyard_dot_v1_dot_usage__pb2.GetUsageRequest.FromString,
-                    response_serializer=modelyard_dot_v1_dot_usage__pb2.GetUsageResponse.SerializeToString,
+                    request_deserializer=modelyard_dot_v1_dot_accounting__pb2.GetUsageRequest.FromString,
+                    response_serializer=modelyard_dot_v1_dot_accounting__pb2.GetUsageResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
-            'modelyard.v1.Accounting', rpc_method_handlers)
+            'modelyard.v1.AccountingService', rpc_method_handlers)
     server.add_generic_rpc_handlers((generic_handler,))
-    server.add_registered_method_handlers('modelyard.v1.Accounting', rpc_method_handlers)
+    server.add_registered_method_handlers('modelyard.v1.AccountingService', rpc_method_handlers)
 
 
  # This class is part of an EXPERIMENTAL API.
-class Accounting:
+class AccountingService:
     """Missing associated documentation comment in .proto file."""
 
     @staticmethod
@@ -84,9 +84,9 @@ class Accounting:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/modelyard.v1.Accounting/GetUsage',
-            modelyard_dot_v1_dot_usage__pb2.GetUsageRequest.SerializeToString,
-            modelyard_dot_v1_dot_usage__pb2.GetUsageResponse.FromString,
+            '/modelyard.v1.AccountingService/GetUsage',
+            modelyard_dot_v1_dot_accounting__pb2.GetUsageRequest.SerializeToString,
+            modelyard_dot_v1_dot_accounting__pb2.GetUsageResponse.FromString,
             options,
             channel_credentials,
             insecure,

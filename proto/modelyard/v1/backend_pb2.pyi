@@ -33,24 +33,6 @@ class GpuInfo(_message.Message):
     utilization: float
     def __init__(self, index: _Optional[int] = ..., name: _Optional[str] = ..., memory_total_bytes: _Optional[int] = ..., memory_used_bytes: _Optional[int] = ..., utilization: _Optional[float] = ...) -> None: ...
 
-class WorkerHello(_message.Message):
-    __slots__ = ("worker_id", "address", "models", "gpus", "max_concurrency", "max_queue", "version")
-    WORKER_ID_FIELD_NUMBER: _ClassVar[int]
-    ADDRESS_FIELD_NUMBER: _ClassVar[int]
-    MODELS_FIELD_NUMBER: _ClassVar[int]
-    GPUS_FIELD_NUMBER: _ClassVar[int]
-    MAX_CONCURRENCY_FIELD_NUMBER: _ClassVar[int]
-    MAX_QUEUE_FIELD_NUMBER: _ClassVar[int]
-    VERSION_FIELD_NUMBER: _ClassVar[int]
-    worker_id: str
-    address: str
-    models: _containers.RepeatedCompositeFieldContainer[ServedModel]
-    gpus: _containers.RepeatedCompositeFieldContainer[GpuInfo]
-    max_concurrency: int
-    max_queue: int
-    version: str
-    def __init__(self, worker_id: _Optional[str] = ..., address: _Optional[str] = ..., models: _Optional[_Iterable[_Union[ServedModel, _Mapping]]] = ..., gpus: _Optional[_Iterable[_Union[GpuInfo, _Mapping]]] = ..., max_concurrency: _Optional[int] = ..., max_queue: _Optional[int] = ..., version: _Optional[str] = ...) -> None: ...
-
 class LoadReport(_message.Message):
     __slots__ = ("running", "waiting", "kv_cache_usage", "tokens_per_second", "queued_audio_seconds", "gpus", "draining", "aborted_total")
     RUNNING_FIELD_NUMBER: _ClassVar[int]
@@ -70,33 +52,3 @@ class LoadReport(_message.Message):
     draining: bool
     aborted_total: int
     def __init__(self, running: _Optional[int] = ..., waiting: _Optional[int] = ..., kv_cache_usage: _Optional[float] = ..., tokens_per_second: _Optional[float] = ..., queued_audio_seconds: _Optional[float] = ..., gpus: _Optional[_Iterable[_Union[GpuInfo, _Mapping]]] = ..., draining: _Optional[bool] = ..., aborted_total: _Optional[int] = ...) -> None: ...
-
-class WorkerMessage(_message.Message):
-    __slots__ = ("hello", "load")
-    HELLO_FIELD_NUMBER: _ClassVar[int]
-    LOAD_FIELD_NUMBER: _ClassVar[int]
-    hello: WorkerHello
-    load: LoadReport
-    def __init__(self, hello: _Optional[_Union[WorkerHello, _Mapping]] = ..., load: _Optional[_Union[LoadReport, _Mapping]] = ...) -> None: ...
-
-class RegisterAck(_message.Message):
-    __slots__ = ("router_id", "report_interval_ms")
-    ROUTER_ID_FIELD_NUMBER: _ClassVar[int]
-    REPORT_INTERVAL_MS_FIELD_NUMBER: _ClassVar[int]
-    router_id: str
-    report_interval_ms: int
-    def __init__(self, router_id: _Optional[str] = ..., report_interval_ms: _Optional[int] = ...) -> None: ...
-
-class DrainCommand(_message.Message):
-    __slots__ = ("reason",)
-    REASON_FIELD_NUMBER: _ClassVar[int]
-    reason: str
-    def __init__(self, reason: _Optional[str] = ...) -> None: ...
-
-class RegistryMessage(_message.Message):
-    __slots__ = ("ack", "drain")
-    ACK_FIELD_NUMBER: _ClassVar[int]
-    DRAIN_FIELD_NUMBER: _ClassVar[int]
-    ack: RegisterAck
-    drain: DrainCommand
-    def __init__(self, ack: _Optional[_Union[RegisterAck, _Mapping]] = ..., drain: _Optional[_Union[DrainCommand, _Mapping]] = ...) -> None: ...

@@ -1,0 +1,57 @@
+from modelyard.v1 import backend_pb2 as _backend_pb2
+from modelyard.v1 import inference_pb2 as _inference_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class WorkerHello(_message.Message):
+    __slots__ = ("worker_id", "address", "models", "gpus", "max_concurrency", "max_queue", "version")
+    WORKER_ID_FIELD_NUMBER: _ClassVar[int]
+    ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    MODELS_FIELD_NUMBER: _ClassVar[int]
+    GPUS_FIELD_NUMBER: _ClassVar[int]
+    MAX_CONCURRENCY_FIELD_NUMBER: _ClassVar[int]
+    MAX_QUEUE_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    worker_id: str
+    address: str
+    models: _containers.RepeatedCompositeFieldContainer[_backend_pb2.ServedModel]
+    gpus: _containers.RepeatedCompositeFieldContainer[_backend_pb2.GpuInfo]
+    max_concurrency: int
+    max_queue: int
+    version: str
+    def __init__(self, worker_id: _Optional[str] = ..., address: _Optional[str] = ..., models: _Optional[_Iterable[_Union[_backend_pb2.ServedModel, _Mapping]]] = ..., gpus: _Optional[_Iterable[_Union[_backend_pb2.GpuInfo, _Mapping]]] = ..., max_concurrency: _Optional[int] = ..., max_queue: _Optional[int] = ..., version: _Optional[str] = ...) -> None: ...
+
+class RegisterRequest(_message.Message):
+    __slots__ = ("hello", "load")
+    HELLO_FIELD_NUMBER: _ClassVar[int]
+    LOAD_FIELD_NUMBER: _ClassVar[int]
+    hello: WorkerHello
+    load: _backend_pb2.LoadReport
+    def __init__(self, hello: _Optional[_Union[WorkerHello, _Mapping]] = ..., load: _Optional[_Union[_backend_pb2.LoadReport, _Mapping]] = ...) -> None: ...
+
+class RegisterAck(_message.Message):
+    __slots__ = ("router_id", "report_interval_ms")
+    ROUTER_ID_FIELD_NUMBER: _ClassVar[int]
+    REPORT_INTERVAL_MS_FIELD_NUMBER: _ClassVar[int]
+    router_id: str
+    report_interval_ms: int
+    def __init__(self, router_id: _Optional[str] = ..., report_interval_ms: _Optional[int] = ...) -> None: ...
+
+class DrainCommand(_message.Message):
+    __slots__ = ("reason",)
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    reason: str
+    def __init__(self, reason: _Optional[str] = ...) -> None: ...
+
+class RegisterResponse(_message.Message):
+    __slots__ = ("ack", "drain")
+    ACK_FIELD_NUMBER: _ClassVar[int]
+    DRAIN_FIELD_NUMBER: _ClassVar[int]
+    ack: RegisterAck
+    drain: DrainCommand
+    def __init__(self, ack: _Optional[_Union[RegisterAck, _Mapping]] = ..., drain: _Optional[_Union[DrainCommand, _Mapping]] = ...) -> None: ...
