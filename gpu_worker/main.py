@@ -13,6 +13,7 @@ import sys
 from gpu_worker.app import WorkerApp, WorkerOptions
 from gpu_worker.engine_env import apply_engine_env_defaults
 from gpu_worker.engine_factory import EngineChoices, start_engines
+from gpu_worker.process_lifetime import forked_children_die_with_this_process, start_guardian
 from gpu_worker.ready import format_ready_line
 from gpu_worker.router_pool import parse_router_targets
 
@@ -103,6 +104,9 @@ def main(argv: list[str] | None = None) -> int:
         if m and m not in _PACKAGED_MODELS
     ]
     apply_engine_env_defaults(named, args.kv_cache_gib)
+    # Before any thread or engine exists: the engines' processes must not outlive this one (a SIGKILL included).
+    start_guardian()
+    forked_children_die_with_this_process()
     return asyncio.run(_serve(options, choices))
 
 
