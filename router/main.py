@@ -29,6 +29,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="usage ledger: SQLite path, postgresql:// URL, or 'off' "
         "(default: $MODELYARD_USAGE_DB, else ~/.local/share/modelyard/usage.sqlite3)",
     )
+    parser.add_argument(
+        "--grace-seconds",
+        type=float,
+        help="on SIGTERM/SIGINT, how long calls in flight may take to finish (default 30; a second signal "
+        "stops at once)",
+    )
     parser.add_argument("--log-level", default="INFO")
     return parser
 
@@ -46,10 +52,12 @@ def config_from_args(args: argparse.Namespace) -> RouterConfig:
         config.metrics_listen = args.metrics_listen
     if args.usage_db:
         config.usage_db = args.usage_db
+    if args.grace_seconds is not None:
+        config.grace_seconds = args.grace_seconds
     return config
 
 
-async def serve(config: RouterConfig, grace: float = 5.0) -> None:
+async def serve(config: RouterConfig) -> None:
     server = RouterServer(config)
     await server.start()
     providers = (
@@ -63,8 +71,11 @@ async def serve(config: RouterConfig, grace: float = 5.0) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
-    log.info("stopping: finishing in-flight requests for up to %.0f s", grace)
-    await server.stop(grace)
+    log.info("stopping: finishing calls in flight for up to %.0f s", config.grace_seconds)
+    stopping = asyncio.create_task(server.stop())
+    for sig in (signal.SIGINT, signal.SIGTERM):  # a second signal: stop now
+        loop.add_signal_handler(sig, server.gate.give_up)
+    await stopping
 
 
 def main(argv: list[str] | None = None) -> int:

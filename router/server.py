@@ -22,6 +22,7 @@ from core.constants import GRPC_MESSAGE_OPTIONS
 from router.accounting.accountant import Accounting
 from router.accounting.auth import AuthInterceptor
 from router.backends.factory import create_backend
+from router.call_gate import CallGate
 from router.config.settings import RouterConfig
 from router.routing.scheduler import Scheduler
 from router.routing.state import RoutingState
@@ -58,8 +59,10 @@ class RouterServer:
         auth = AuthInterceptor(
             self.accounting.auth, protected=(_ROUTER, _ADMIN, _ACCOUNTING), admin_only=(_ADMIN,)
         )
+        # Counts client calls, so a graceful stop can wait for them; refuses new ones once stopping.
+        self.gate = CallGate((_ROUTER, _ADMIN, _ACCOUNTING))
         self._server = grpc.aio.server(
-            interceptors=[auth],
+            interceptors=[self.gate, auth],
             options=[
                 *GRPC_MESSAGE_OPTIONS,
                 # Keep idle worker leases alive through proxies, and notice dead peers.
@@ -105,10 +108,19 @@ class RouterServer:
         log.info("router %s listening on %s", self.config.router_id, self.address)
         return self.port
 
-    async def stop(self, grace: float = 5.0) -> None:
+    async def stop(self, grace: float | None = None) -> None:
+        """Stop gracefully: report NOT_SERVING, refuse new client calls, let those in flight finish for up to
+        `grace` seconds (default: config.grace_seconds), cancel what is left, then flush the usage ledger."""
+        grace = self.config.grace_seconds if grace is None else grace
         await self.health.enter_graceful_shutdown()
+        self.gate.close()
         await self.state.health.stop()
-        await self._server.stop(grace)
+        if not await self.gate.wait_idle(grace):
+            log.warning(
+                "stopping: %d calls still running after %.0f s; cancelling them", self.gate.in_flight, grace
+            )
+        # Worker registrations stay open until here: the workers serve the calls that were still running.
+        await self._server.stop(0)
         # After the server: the last requests' records are queued by now, and all get written.
         await self.accounting.stop()
         for backend in self.registry:

@@ -81,6 +81,8 @@ class RouterConfig:
     budget_low_fraction: float = 0.8  # above this share of a limit, prefer cheaper backends
     cache: CacheConfig = field(default_factory=CacheConfig)
     metrics_listen: str = ""  # host:port for Prometheus /metrics; "" = off
+    # On SIGTERM: NOT_SERVING, new client calls refused, calls in flight get this long to finish.
+    grace_seconds: float = 30.0
 
 
 @dataclass

@@ -26,6 +26,7 @@ class Faults:
     fail_after: int | None = None  # abort after this many chunks
     delay_s: float = 0.0  # before each chunk
     stall: bool = False  # never answer
+    hold: asyncio.Event | None = None  # after the first chunk, wait until this is set
 
 
 @dataclass
@@ -108,6 +109,8 @@ class EchoWorker(worker_pb2_grpc.WorkerServiceServicer):  # type: ignore[misc]
                     await context.abort(grpc.StatusCode.UNAVAILABLE, f"{self.worker_id} died mid-stream")
                 if self.faults.delay_s:
                     await asyncio.sleep(self.faults.delay_s)
+                if i == 1 and self.faults.hold is not None:
+                    await self.faults.hold.wait()
                 yield pb.ChatResponse(delta=pb.ChatDelta(text=word + " "))
             self.served += 1
             yield pb.ChatResponse(
