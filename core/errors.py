@@ -14,17 +14,30 @@ class StatusError(Exception):
         super().__init__(message)
         self.message = message
 
+    @property
+    def trailers(self) -> tuple[tuple[str, str], ...]:
+        """Trailing metadata that goes out with the status, for the caller's program to read."""
+        return ()
+
 
 class InvalidArgument(StatusError):
     code = grpc.StatusCode.INVALID_ARGUMENT
 
 
-class ModelNotFound(StatusError):
+class NotFound(StatusError):
     code = grpc.StatusCode.NOT_FOUND
 
 
-class NoBackendAvailable(StatusError):
+class ModelNotFound(NotFound):
+    pass
+
+
+class Unavailable(StatusError):
     code = grpc.StatusCode.UNAVAILABLE
+
+
+class NoBackendAvailable(Unavailable):
+    pass
 
 
 class CapacityExhausted(StatusError):
@@ -33,6 +46,10 @@ class CapacityExhausted(StatusError):
 
 class FailedPrecondition(StatusError):
     code = grpc.StatusCode.FAILED_PRECONDITION
+
+
+class DeadlineExceeded(StatusError):
+    code = grpc.StatusCode.DEADLINE_EXCEEDED
 
 
 class Unauthenticated(StatusError):

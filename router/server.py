@@ -24,6 +24,7 @@ from router.accounting.auth import AuthInterceptor
 from router.backends.factory import create_backend
 from router.call_gate import CallGate
 from router.config.settings import RouterConfig
+from router.pipeline import RequestPipeline
 from router.routing.scheduler import Scheduler
 from router.routing.state import RoutingState
 from router.services.accounting_service import AccountingServicer
@@ -71,8 +72,10 @@ class RouterServer:
                 ("grpc.keepalive_permit_without_calls", 1),
             ],
         )
+        # The transport-free request pipeline; the gRPC Router service is one door to it.
+        self.pipeline = RequestPipeline(self.state, self.scheduler, self.accounting)
         router_pb2_grpc.add_RouterServiceServicer_to_server(
-            RouterServicer(self.state, self.scheduler, self.accounting), self._server
+            RouterServicer(self.state, self.pipeline), self._server
         )
         accounting_pb2_grpc.add_AccountingServiceServicer_to_server(
             AccountingServicer(self.accounting.auth, self.accounting.writer), self._server

@@ -18,7 +18,7 @@ from router.accounting.ledger.records import UsageRecord
 from router.accounting.ledger.store import open_store
 from router.accounting.ledger.writer import LedgerWriter
 from router.accounting.metrics import MetricsServer, RouterMetrics
-from router.accounting.ticket import Context, Request, Ticket
+from router.accounting.ticket import Metadata, Request, Ticket
 from router.config.accounting import default_usage_db
 from router.routing.state import RoutingState
 
@@ -78,8 +78,8 @@ class Accounting:
             await self.cache.close()
         await self.metrics_server.stop()
 
-    def ticket(self, kind: str, context: Context, request: Request) -> Ticket:
-        return Ticket(self, kind, context, request)
+    def ticket(self, kind: str, metadata: Metadata, request: Request) -> Ticket:
+        return Ticket(self, kind, metadata, request)
 
     def record(self, record: UsageRecord, overhead_s: float) -> None:
         """A request ended: ledger, spend and metrics. Never blocks."""

@@ -21,6 +21,7 @@ import grpc
 import yaml
 
 from core.errors import PermissionDenied, StatusError, Unauthenticated
+from core.grpc_status import abort
 from router.config.accounting import OPEN_TENANT, ApiKey, parse_keys
 
 log = logging.getLogger(__name__)
@@ -155,7 +156,7 @@ def _refusal(handler: Handler, error: StatusError) -> Handler:
     """A handler of the same shape as `handler` that only aborts with `error`."""
 
     async def refuse(_request: object, context: grpc.aio.ServicerContext[Any, Any]) -> None:
-        await context.abort(error.code, error.message)
+        await abort(context, error)
 
     serializers = {
         "request_deserializer": handler.request_deserializer,

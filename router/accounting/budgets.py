@@ -14,28 +14,9 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from modelyard.v1 import inference_pb2 as pb
-
 from core.errors import BudgetExceeded
 from router.accounting.ledger.records import TenantSpend
-from router.accounting.pricing import DEFAULT_COMPLETION_TOKENS, estimate_prompt_tokens, text_tokens
 from router.config.accounting import DEFAULT_TENANT_BUDGET, Budget
-
-
-def estimate_chat_tokens(request: pb.ChatRequest) -> int:
-    """Prompt estimate plus the reply: max_tokens when set, else as long as the prompt (up to a default).
-
-    An answer's length is unknown before it is written; assuming the whole default would refuse every
-    request on a small budget, assuming none would let through requests that pass it.
-    """
-    prompt = estimate_prompt_tokens(request)
-    sampling = request.sampling
-    reply = sampling.max_tokens if sampling.HasField("max_tokens") else min(prompt, DEFAULT_COMPLETION_TOKENS)
-    return prompt + reply
-
-
-def estimate_text_tokens(texts: Iterable[str]) -> int:
-    return sum(text_tokens(text) for text in texts)
 
 
 @dataclass

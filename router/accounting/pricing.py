@@ -2,8 +2,8 @@
 
 Prices are USD per million tokens (input and output) or per audio minute. A model with no price (a
 local worker's, say) costs nothing, so local capacity always looks cheapest to the cost scorer.
-Estimates feed the scheduler's max-cost filter and the cost scorer before anything has run, so they
-only need to rank candidates sensibly, not match the provider's bill.
+Estimates (router.accounting.estimates) feed budgets, the scheduler's max-cost filter and the cost scorer
+before anything has run, so they only need to rank candidates sensibly, not match the provider's bill.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ REPLY_OVERHEAD_TOKENS = 3
 # One image, whatever its size: about a 768x768 image at high detail on OpenAI (and close to what
 # Anthropic charges for one of ~0.6 megapixels).
 IMAGE_TOKENS = 765
-# Completion length assumed when the request sets no max_tokens.
+# The longest completion assumed when the request sets no max_tokens (router.accounting.estimates).
 DEFAULT_COMPLETION_TOKENS = 256
 
 
@@ -112,19 +112,6 @@ class PriceTable:
             + completion_tokens * price.output_per_m / 1e6
             + audio_seconds / 60.0 * price.per_audio_minute
         )
-
-    def estimate_chat_cost(self, model: str, request: pb.ChatRequest) -> float:
-        """Cost if the reply runs to max_tokens (or DEFAULT_COMPLETION_TOKENS): an upper-ish bound."""
-        completion = (
-            request.sampling.max_tokens
-            if request.sampling.HasField("max_tokens")
-            else DEFAULT_COMPLETION_TOKENS
-        )
-        return self.cost(model, estimate_prompt_tokens(request), completion)
-
-    def estimate_embed_cost(self, model: str, request: pb.EmbedRequest) -> float:
-        tokens = sum(text_tokens(text) for text in request.inputs)
-        return self.cost(model, tokens)
 
 
 def text_tokens(text: str) -> int:

@@ -1,8 +1,8 @@
 """One request's accounting: who asked, what it may spend, what it cost, where the time went.
 
-The servicer opens a ticket as a request arrives and closes it (a `with` block) as it ends, whatever
-the outcome; in between it asks the ticket for a cached answer, a budget check, and hands it what the
-backend returned. Closing writes the ledger record, the metrics, the spend and the cache entry, none of
+The request pipeline opens a ticket as a request arrives and closes it (a `with` block) as it ends,
+whatever the outcome; in between it asks the ticket for a cached answer, a budget check, and hands it what
+the backend returned. A StatusError that ends the block is the request's recorded outcome. Closing writes the ledger record, the metrics, the spend and the cache entry, none of
 which waits on I/O: the ledger and the cache are written in the background.
 """
 
@@ -10,17 +10,17 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
-import grpc
 from modelyard.v1 import inference_pb2 as pb
 
 from core import wire
 from core.errors import StatusError
 from router.accounting.auth import Caller
 from router.accounting.cache.keys import CachedChat, chat_key
+from router.accounting.estimates import TokenEstimate
 from router.accounting.ledger.records import UsageRecord
 from router.routing.scoring.base import Candidate
 
@@ -28,18 +28,19 @@ if TYPE_CHECKING:
     from router.accounting.accountant import Accounting
 
 T = TypeVar("T")
-Context = grpc.aio.ServicerContext[Any, Any]
 Request = pb.ChatRequest | pb.EmbedRequest | pb.TranscribeConfig
+# The caller's credentials as the transport carries them, e.g. (("authorization", "Bearer <key>"),).
+Metadata = Sequence[tuple[str, str | bytes]]
 _CACHED_FINISH = frozenset({"stop", "length"})
 _CHEAPER = "cost_optimized"
 
 
 class Ticket:
-    def __init__(self, accounting: Accounting, kind: str, context: Context, request: Request) -> None:
+    def __init__(self, accounting: Accounting, kind: str, metadata: Metadata, request: Request) -> None:
         self._acc = accounting
         self.kind = kind
-        self.request = request  # read again at close: the servicer may fill in request_id meanwhile
-        self._context = context
+        self.request = request  # read again at close: the pipeline may fill in request_id meanwhile
+        self._metadata = metadata
         self.caller: Caller | None = None
         self.usage: pb.Usage | None = None
         self.error: StatusError | None = None
@@ -58,7 +59,7 @@ class Ticket:
         return self
 
     def authenticate(self) -> None:
-        self.caller = self._acc.auth.authenticate(self._context.invocation_metadata())
+        self.caller = self._acc.auth.authenticate(self._metadata)
 
     async def cached_answer(self) -> list[pb.ChatResponse] | None:
         """The replayed answer when this exact deterministic chat was answered within the TTL."""
@@ -79,17 +80,16 @@ class Ticket:
         self._cache_key = None  # already cached: nothing to store at close
         return replay
 
-    def check_budget(self, tokens: int, cost_usd: float = 0.0) -> None:
-        """Refuse a request that would pass a limit; prefer cheaper backends when the budget runs low."""
+    def check_budget(self, estimate: TokenEstimate, cost_usd: float = 0.0) -> str | None:
+        """Refuse a request that would pass a limit. Returns the strategy the budget prefers, if any:
+        cost_optimized once the tenant's budget runs low."""
         budgets = self._acc.budgets
         try:
-            budgets.check(self.tenant, tokens, cost_usd)
+            budgets.check(self.tenant, estimate.tokens, cost_usd)
         except StatusError:
             self._acc.metrics.refused.labels("budget").inc()
             raise
-        routing = self.request.routing
-        if not routing.strategy and budgets.running_low(self.tenant):
-            routing.strategy = wire.strategy(_CHEAPER)
+        return _CHEAPER if budgets.running_low(self.tenant) else None
 
     async def upstream(self, candidate: Candidate, stream: AsyncIterator[T]) -> AsyncIterator[T]:
         """Relay a backend's stream, timing the waits on it: what is left of the latency is the router's own."""
@@ -114,13 +114,12 @@ class Ticket:
         elif self._cache_key is not None and isinstance(response, pb.ChatResponse):
             self._deltas.append(response.delta.text)
 
-    def fail(self, error: StatusError) -> None:
-        self.error = error
-
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self._acc.metrics.in_flight.labels(self.kind).dec()
+        if isinstance(exc, StatusError):
+            self.error = exc
         status = self._status(exc)
         latency_s = time.perf_counter() - self._started
         usage = self.usage or pb.Usage()

@@ -40,11 +40,17 @@ class UpstreamFailed(StatusError):
 
 
 class MidStreamFailure(StatusError):
+    """The answer broke after it started; the caller learns how many messages it got (a trailer)."""
+
     code = grpc.StatusCode.UNAVAILABLE
 
     def __init__(self, message: str, items_sent: int) -> None:
         super().__init__(message)
         self.items_sent = items_sent
+
+    @property
+    def trailers(self) -> tuple[tuple[str, str], ...]:
+        return (("modelyard-messages-sent", str(self.items_sent)),)
 
 
 @dataclass

@@ -40,13 +40,15 @@ class Scheduler:
         estimate_cost: Callable[[str], float] = lambda _model: 0.0,
         needs_vision: bool = False,
         prefix_keys: Callable[[], Sequence[int]] | None = None,
+        strategy: str | None = None,
     ) -> list[Candidate]:
         """Candidates best first. Raises NOT_FOUND, UNAVAILABLE or RESOURCE_EXHAUSTED saying why none.
 
         `prefix_keys` gives the request's conversation prefix keys (chat only), computed only when the
-        strategy weighs the prefix scorer and a candidate keeps a prefix cache.
+        strategy weighs the prefix scorer and a candidate keeps a prefix cache. `strategy` ranks them when
+        the request names none (hints.strategy wins); else the default does.
         """
-        named = strategy_name(hints.strategy)
+        named = strategy_name(hints.strategy) or strategy
         strategy = self._state.strategies.check(named) if named else None
         targets = self.targets(model, capability, hints)
         if not targets:

@@ -13,7 +13,8 @@ import grpc
 from modelyard.v1 import accounting_pb2, accounting_pb2_grpc
 
 from core import wire
-from core.errors import PermissionDenied, StatusError
+from core.errors import FailedPrecondition, PermissionDenied, Unavailable
+from core.grpc_status import grpc_status
 from router.accounting.auth import Authenticator
 from router.accounting.ledger.records import UsageRow
 from router.accounting.ledger.writer import LedgerWriter
@@ -28,18 +29,16 @@ class AccountingServicer(accounting_pb2_grpc.AccountingServiceServicer):  # type
         self._auth = auth
         self._writer = writer
 
+    @grpc_status
     async def GetUsage(
         self, request: accounting_pb2.GetUsageRequest, context: Context
     ) -> accounting_pb2.GetUsageResponse:
-        try:
-            caller = self._auth.authenticate(context.invocation_metadata())
-            tenant = request.tenant or (None if caller.admin else caller.tenant)
-            if tenant not in (None, caller.tenant) and not caller.admin:
-                raise PermissionDenied(f"tenant {caller.tenant}: may not read tenant {tenant}'s usage")
-        except StatusError as e:
-            await context.abort(e.code, e.message)
+        caller = self._auth.authenticate(context.invocation_metadata())
+        tenant = request.tenant or (None if caller.admin else caller.tenant)
+        if tenant not in (None, caller.tenant) and not caller.admin:
+            raise PermissionDenied(f"tenant {caller.tenant}: may not read tenant {tenant}'s usage")
         if self._writer is None:
-            await context.abort(grpc.StatusCode.FAILED_PRECONDITION, "the usage ledger is off on this router")
+            raise FailedPrecondition("the usage ledger is off on this router")
         days = min(request.days or 1, _MAX_DAYS)
         since = time.time() - days * _DAY_S
         # Records of requests that just ended may still be queued; a short wait makes them count.
@@ -47,7 +46,7 @@ class AccountingServicer(accounting_pb2_grpc.AccountingServiceServicer):  # type
         try:
             rows = await self._writer.store.usage(since, tenant)
         except Exception as e:  # the store is down: say so, the router itself is fine
-            await context.abort(grpc.StatusCode.UNAVAILABLE, f"usage ledger unavailable: {e}")
+            raise Unavailable(f"usage ledger unavailable: {e}") from e
         return accounting_pb2.GetUsageResponse(
             rows=[_to_proto(row) for row in rows],
             days=days,

@@ -9,9 +9,10 @@ from modelyard.v1 import admin_pb2, admin_pb2_grpc
 from modelyard.v1 import inference_pb2 as pb
 
 from core import wire
-from core.errors import InvalidArgument, ModelNotFound, StatusError
+from core.errors import InvalidArgument, NotFound
+from core.grpc_status import grpc_status
 from core.validation import validate_chat
-from router.accounting.pricing import DEFAULT_COMPLETION_TOKENS, estimate_prompt_tokens
+from router.accounting.estimates import estimate_chat
 from router.routing.backend_status import backend_status
 from router.routing.scheduler import Scheduler
 from router.routing.scoring.strategies import strategy_name
@@ -27,81 +28,67 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):  # type: ignore[misc]
         self._scheduler = scheduler
         self._workers = workers
 
+    @grpc_status
     async def UpdateBackend(
         self, request: admin_pb2.UpdateBackendRequest, context: Context
     ) -> admin_pb2.UpdateBackendResponse:
-        try:
-            backend = self._state.registry.get(request.backend)
-            if backend is None:
-                known = ", ".join(sorted(b.id for b in self._state.registry)) or "none"
-                raise ModelNotFound(f"backend: no backend {request.backend!r}; known: {known}")
-            settings = self._state.settings[backend]
-            if request.HasField("enabled"):
-                settings.enabled = request.enabled
-            if request.HasField("priority"):
-                settings.priority = request.priority
-            return admin_pb2.UpdateBackendResponse(backend=backend_status(backend, self._state))
-        except StatusError as e:
-            await context.abort(e.code, e.message)
-            raise
+        backend = self._state.registry.get(request.backend)
+        if backend is None:
+            known = ", ".join(sorted(b.id for b in self._state.registry)) or "none"
+            raise NotFound(f"backend: no backend {request.backend!r}; known: {known}")
+        settings = self._state.settings[backend]
+        if request.HasField("enabled"):
+            settings.enabled = request.enabled
+        if request.HasField("priority"):
+            settings.priority = request.priority
+        return admin_pb2.UpdateBackendResponse(backend=backend_status(backend, self._state))
 
+    @grpc_status
     async def SetStrategy(
         self, request: admin_pb2.SetStrategyRequest, context: Context
     ) -> admin_pb2.SetStrategyResponse:
         strategies = self._state.strategies
-        try:
-            requested = strategy_name(request.strategy)
-            name = requested or strategies.default
-            if request.weights:
-                strategies.set_weights(name, dict(request.weights))
-            if requested:
-                strategies.default = strategies.check(requested)
-            return admin_pb2.SetStrategyResponse(
-                strategy=wire.strategy(strategies.default), weights=strategies.weights(name)
-            )
-        except StatusError as e:
-            await context.abort(e.code, e.message)
-            raise
+        requested = strategy_name(request.strategy)
+        name = requested or strategies.default
+        if request.weights:
+            strategies.set_weights(name, dict(request.weights))
+        if requested:
+            strategies.default = strategies.check(requested)
+        return admin_pb2.SetStrategyResponse(
+            strategy=wire.strategy(strategies.default), weights=strategies.weights(name)
+        )
 
+    @grpc_status
     async def CompareCost(
         self, compare: admin_pb2.CompareCostRequest, context: Context
     ) -> admin_pb2.CompareCostResponse:
         request = compare.chat
-        try:
-            validate_chat(request)
-            prices = self._state.prices
-            # The request is the same for every target: estimate its tokens once, price them per model.
-            prompt = estimate_prompt_tokens(request)
-            completion = (
-                request.sampling.max_tokens
-                if request.sampling.HasField("max_tokens")
-                else DEFAULT_COMPLETION_TOKENS
+        validate_chat(request)
+        prices = self._state.prices
+        # The same estimate the request pipeline makes for budgets and planning, priced per model.
+        estimate = estimate_chat(request)
+        estimates = [
+            admin_pb2.CostEstimate(
+                backend=backend.id,
+                model=model,
+                prompt_tokens=estimate.prompt_tokens,
+                completion_tokens=estimate.completion_tokens,
+                cost_usd=estimate.cost(prices, model),
+                available=self._state.settings[backend].enabled and backend.available,
             )
-            estimates = []
             for backend, model, _ in self._scheduler.targets(
                 request.model, pb.CAPABILITY_CHAT, request.routing
-            ):
-                estimates.append(
-                    admin_pb2.CostEstimate(
-                        backend=backend.id,
-                        model=model,
-                        prompt_tokens=prompt,
-                        completion_tokens=completion,
-                        cost_usd=prices.cost(model, prompt, completion),
-                        available=self._state.settings[backend].enabled and backend.available,
-                    )
-                )
-            if not estimates:
-                raise InvalidArgument(f"model: nothing serves {request.model!r}")
-            estimates.sort(key=lambda e: (e.cost_usd, e.backend))
-            return admin_pb2.CompareCostResponse(estimates=estimates)
-        except StatusError as e:
-            await context.abort(e.code, e.message)
-            raise
+            )
+        ]
+        if not estimates:
+            raise InvalidArgument(f"model: nothing serves {request.model!r}")
+        estimates.sort(key=lambda e: (e.cost_usd, e.backend))
+        return admin_pb2.CompareCostResponse(estimates=estimates)
 
+    @grpc_status
     async def DrainWorker(
         self, request: admin_pb2.DrainWorkerRequest, context: Context
     ) -> admin_pb2.DrainWorkerResponse:
         if not await self._workers.drain(request.worker_id, request.reason or "drained by an operator"):
-            await context.abort(grpc.StatusCode.NOT_FOUND, f"worker_id: no worker {request.worker_id!r}")
+            raise NotFound(f"worker_id: no worker {request.worker_id!r}")
         return admin_pb2.DrainWorkerResponse(draining=True)

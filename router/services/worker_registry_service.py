@@ -12,7 +12,8 @@ import grpc
 from modelyard.v1 import inference_pb2 as pb
 from modelyard.worker.v1 import worker_pb2, worker_pb2_grpc
 
-from core.errors import InvalidArgument
+from core.errors import DeadlineExceeded, InvalidArgument
+from core.grpc_status import grpc_status
 from router.backends.base import Backend
 from router.backends.worker import WorkerBackend
 from router.config.settings import RouterConfig
@@ -69,6 +70,7 @@ class WorkerRegistryServicer(worker_pb2_grpc.WorkerRegistryServiceServicer):  # 
         await commands.put(worker_pb2.RegisterResponse(drain=worker_pb2.DrainCommand(reason=reason)))
         return True
 
+    @grpc_status
     async def Register(
         self,
         request_iterator: AsyncIterator[worker_pb2.RegisterRequest],
@@ -77,13 +79,10 @@ class WorkerRegistryServicer(worker_pb2_grpc.WorkerRegistryServiceServicer):  # 
         try:
             first = await asyncio.wait_for(context.read(), self._config.hello_timeout_s)
         except TimeoutError:
-            await context.abort(grpc.StatusCode.DEADLINE_EXCEEDED, "no hello within the hello timeout")
+            raise DeadlineExceeded("no hello within the hello timeout") from None
         if first is grpc.aio.EOF or not first.HasField("hello"):
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "the first message must be a hello")
-        try:
-            validate_hello(first.hello)
-        except InvalidArgument as e:
-            await context.abort(e.code, e.message)
+            raise InvalidArgument("the first message must be a hello")
+        validate_hello(first.hello)
 
         worker = WorkerBackend.from_hello(first.hello)
         if self._prefixes is not None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from modelyard.v1 import inference_pb2 as pb
 
+from router.accounting.estimates import TokenEstimate, estimate_chat, estimate_embed
 from router.accounting.pricing import (
     DEFAULT_COMPLETION_TOKENS,
     IMAGE_TOKENS,
@@ -82,23 +83,26 @@ def test_prompt_estimate_counts_characters_overheads_and_images() -> None:
     assert with_image - one == IMAGE_TOKENS
 
 
-def test_chat_cost_estimate_assumes_max_tokens_or_a_default() -> None:
+def test_one_chat_estimate_for_budgets_planning_and_compare_cost() -> None:
     table = PriceTable()
     request = _request(_user(pb.ContentPart(text="hello " * 100)), max_tokens=1000)
     prompt = estimate_prompt_tokens(request)
-    assert table.estimate_chat_cost("gpt-4o", request) == pytest.approx(table.cost("gpt-4o", prompt, 1000))
+    assert estimate_chat(request) == TokenEstimate(prompt, 1000)
+    assert estimate_chat(request).cost(table, "gpt-4o") == pytest.approx(table.cost("gpt-4o", prompt, 1000))
     request.sampling.ClearField("max_tokens")
-    assert table.estimate_chat_cost("gpt-4o", request) == pytest.approx(
-        table.cost("gpt-4o", prompt, DEFAULT_COMPLETION_TOKENS)
-    )
+    # No max_tokens: a reply as long as the prompt, up to the default.
+    assert estimate_chat(request) == TokenEstimate(prompt, min(prompt, DEFAULT_COMPLETION_TOKENS))
+    long = _request(_user(pb.ContentPart(text="x" * 4000)))
+    assert estimate_chat(long).completion_tokens == DEFAULT_COMPLETION_TOKENS
     # What ranks candidates: the local model is free, the dear model dearest.
-    costs = [table.estimate_chat_cost(m, request) for m in ("local-llama", "gpt-4o-mini", "gpt-4o")]
+    costs = [estimate_chat(request).cost(table, m) for m in ("local-llama", "gpt-4o-mini", "gpt-4o")]
     assert costs == sorted(costs)
     assert costs[0] == 0.0
 
 
-def test_embed_cost_estimate() -> None:
+def test_embed_estimate() -> None:
     request = pb.EmbedRequest(model="text-embedding-3-large", inputs=["x" * 40, "y" * 80])
-    assert PriceTable().estimate_embed_cost("text-embedding-3-large", request) == pytest.approx(
+    assert estimate_embed(request) == TokenEstimate(prompt_tokens=30)
+    assert estimate_embed(request).cost(PriceTable(), "text-embedding-3-large") == pytest.approx(
         30 * 0.13 / 1e6
     )

@@ -1,0 +1,191 @@
+"""One request pipeline for Chat, Embed and Transcribe, whatever door the request came in by.
+
+    authenticate -> validate -> estimate tokens once -> budget -> plan -> relay with failover -> settle
+
+A transport (the gRPC servicer, later an HTTP door) hands over the request and a `Call` (the caller's
+credentials and deadline) and maps the StatusError it may get to its own status codes; nothing here sees
+a transport. The ticket (router.accounting.ticket) settles the request as its `with` block ends: ledger,
+spend, metrics, cache, with the StatusError that ended it, if any, as the outcome.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import TypeVar
+
+from modelyard.v1 import inference_pb2 as pb
+
+from core import wire
+from core.errors import InvalidArgument
+from core.validation import validate_chat, validate_embed, validate_transcribe_config
+from router.accounting.accountant import Accounting
+from router.accounting.estimates import NO_ESTIMATE, TokenEstimate, estimate_chat, estimate_embed
+from router.accounting.ticket import Metadata, Ticket
+from router.routing.failover import Attempt, stream_with_failover
+from router.routing.request_facts import for_model, has_images
+from router.routing.scheduler import Scheduler
+from router.routing.scoring.base import Candidate
+from router.routing.state import RoutingState
+
+T = TypeVar("T", pb.ChatResponse, pb.EmbedResponse, pb.TranscribeResponse)
+# The whole upload of a transcription: its config and the audio, read by the transport.
+Upload = tuple[pb.TranscribeConfig, Sequence[bytes]]
+
+
+@dataclass(frozen=True)
+class Call:
+    """What the transport knows about the caller: credentials and how long the caller will wait."""
+
+    metadata: Metadata = ()
+    deadline: float | None = None  # a time.monotonic() value; None: no deadline
+
+
+class RequestPipeline:
+    def __init__(self, state: RoutingState, scheduler: Scheduler, accounting: Accounting) -> None:
+        self._state = state
+        self._scheduler = scheduler
+        self._accounting = accounting
+
+    async def chat(self, request: pb.ChatRequest, call: Call) -> AsyncIterator[pb.ChatResponse]:
+        with self._accounting.ticket("chat", call.metadata, request) as ticket:
+            ticket.authenticate()
+            validate_chat(request)
+            _assign_request_id(request)
+            cached = await ticket.cached_answer()
+            if cached is not None:
+                for response in cached:
+                    yield response
+                return
+            candidates = self._plan(
+                ticket,
+                request,
+                pb.CAPABILITY_CHAT,
+                estimate_chat(request),
+                needs_vision=has_images(request),
+                prefix_keys=lambda: self._state.prefixes.keys(request),
+            )
+            async for response in self._relay(
+                ticket,
+                candidates,
+                lambda c, timeout: c.backend.chat(for_model(request, c.model), timeout),
+                request.request_id,
+                call.deadline,
+            ):
+                yield response
+
+    async def embed(self, request: pb.EmbedRequest, call: Call) -> pb.EmbedResponse:
+        with self._accounting.ticket("embed", call.metadata, request) as ticket:
+            ticket.authenticate()
+            validate_embed(request)
+            _assign_request_id(request)
+            candidates = self._plan(ticket, request, pb.CAPABILITY_EMBED, estimate_embed(request))
+            answer: pb.EmbedResponse | None = None
+            # To the end of the one-item stream, so failover records the attempt as a success.
+            async for response in self._relay(
+                ticket,
+                candidates,
+                lambda c, timeout: _single(c.backend.embed(for_model(request, c.model), timeout)),
+                request.request_id,
+                call.deadline,
+            ):
+                answer = response
+        if answer is None:
+            raise AssertionError("unreachable: failover yields or raises")
+        return answer
+
+    async def transcribe(
+        self, upload: Callable[[], Awaitable[Upload]], call: Call
+    ) -> AsyncIterator[pb.TranscribeResponse]:
+        """`upload` reads the config and the whole audio, after the caller is known to be allowed in."""
+        with self._accounting.ticket("transcribe", call.metadata, pb.TranscribeConfig()) as ticket:
+            ticket.authenticate()
+            config, audio = await upload()
+            ticket.request = config
+            validate_transcribe_config(config)
+            if not any(audio):
+                raise InvalidArgument("audio: no audio bytes were sent")
+            _assign_request_id(config)
+            candidates = self._plan(ticket, config, pb.CAPABILITY_TRANSCRIBE, NO_ESTIMATE)
+            async for response in self._relay(
+                ticket,
+                candidates,
+                lambda c, timeout: c.backend.transcribe(for_model(config, c.model), audio, timeout),
+                config.request_id,
+                call.deadline,
+            ):
+                yield response
+
+    def _plan(
+        self,
+        ticket: Ticket,
+        request: pb.ChatRequest | pb.EmbedRequest | pb.TranscribeConfig,
+        capability: pb.Capability,
+        estimate: TokenEstimate,
+        needs_vision: bool = False,
+        prefix_keys: Callable[[], Sequence[int]] | None = None,
+    ) -> list[Candidate]:
+        """Budget, then candidates best first, then the budget again with the chosen one's estimated cost."""
+        preferred = ticket.check_budget(estimate)
+        prices = self._state.prices
+        candidates = self._scheduler.plan(
+            request.model,
+            capability,
+            request.routing,
+            estimate_cost=lambda model: estimate.cost(prices, model),
+            needs_vision=needs_vision,
+            prefix_keys=prefix_keys,
+            strategy=preferred,
+        )
+        ticket.check_budget(estimate, candidates[0].estimated_cost_usd)
+        return candidates
+
+    async def _relay(
+        self,
+        ticket: Ticket,
+        candidates: Sequence[Candidate],
+        open_stream: Callable[[Candidate, float | None], AsyncIterator[T]],
+        request_id: str,
+        deadline: float | None,
+    ) -> AsyncIterator[T]:
+        """The first candidate's answer that arrives, its usage completed by the router, seen by the ticket."""
+        attempt = Attempt()
+        async for response in stream_with_failover(
+            candidates,
+            lambda c, timeout: ticket.upstream(c, open_stream(c, timeout)),
+            self._state,
+            deadline,
+            attempt,
+        ):
+            if response.HasField("usage"):
+                self._settle_usage(response.usage, request_id, attempt)
+            ticket.observe(response)
+            yield response
+
+    def _settle_usage(self, usage: pb.Usage, request_id: str, attempt: Attempt) -> None:
+        """The router's view wins for who served, what it cost and how long it took, retries included.
+        Backends report what was used; only the router prices it."""
+        usage.request_id = request_id
+        if attempt.chosen is not None:
+            usage.backend = attempt.chosen.backend.id
+            usage.model = usage.model or attempt.chosen.model
+        usage.cost_usd = self._state.prices.cost(
+            attempt.chosen.model if attempt.chosen else usage.model,
+            usage.prompt_tokens,
+            usage.completion_tokens,
+            usage.audio_seconds,
+        )
+        if attempt.ttft_ms is not None:
+            usage.ttft.CopyFrom(wire.duration_ms(attempt.ttft_ms))
+        usage.latency.CopyFrom(wire.duration_ms((time.perf_counter() - attempt.started_at) * 1000))
+
+
+def _assign_request_id(request: pb.ChatRequest | pb.EmbedRequest | pb.TranscribeConfig) -> None:
+    if not request.request_id:
+        request.request_id = uuid.uuid4().hex
+
+
+async def _single(response: Awaitable[pb.EmbedResponse]) -> AsyncIterator[pb.EmbedResponse]:
+    yield await response
