@@ -1,8 +1,8 @@
-"""`python -m bench [--quick] [--only overhead,simulation,memory,engines]`: writes bench/results/.
+"""`python -m bench [--quick] [--only overhead,simulation,memory,prefix,engines]`: writes bench/results/.
 
 The full run is the default; `--quick` (or BENCH_QUICK=1) uses short, bounded loads and skips the
 engines. Figures are printed, never asserted. Each section that fails says so in the report and the
-others still run.
+others still run. With --only, the sections run replace theirs in RESULTS.md and the rest stays.
 """
 
 from __future__ import annotations
@@ -13,13 +13,16 @@ import sys
 import traceback
 from collections.abc import Callable
 
-from bench import engines, memory, overhead, profile, simulation
+from bench import engines, memory, overhead, prefix_sim, profile, simulation
 from bench.litellm_peer import Install, ensure_installed
 from bench.load import load_child
+from bench.prefix_workload import WorkloadSettings
 from bench.processes import spawn
 from bench.report import Report, Table
 
-SECTIONS = ("overhead", "memory", "simulation", "engines")
+SECTIONS = ("overhead", "memory", "simulation", "prefix", "engines")
+# Simulated time: the same figures in quick and full mode, and on any machine.
+PREFIX_WORKLOAD = WorkloadSettings(seconds=300.0)
 QUICK = {
     "overhead": overhead.Settings(requests=20_000, seconds=2.5, warmup=50),
     "simulation": simulation.Settings(seconds=10.0, rate=40.0, tokens=16),
@@ -63,6 +66,12 @@ def main(argv: list[str] | None = None) -> int:
             sim = settings["simulation"]
             assert isinstance(sim, simulation.Settings)
             _section(report, "Scheduling quality", lambda: simulation.run(report, load, sim))
+        if "prefix" in only:
+            _section(
+                report,
+                "Prefix-aware routing",
+                lambda: prefix_sim.run(report, PREFIX_WORKLOAD, prefix_sim.WorkerModel()),
+            )
         if "engines" in only and not args.quick:
             _section(report, "Engines", lambda: engines.run(report))
         elif "engines" in only:
@@ -76,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
             _section(report, "Profile", lambda: profile.run(report, load, seconds, missed))
     finally:
         load.stop()
-    path = report.write()
+    path = report.write(update=only != set(SECTIONS))
     print("\n".join(report.markdown()))
     print(f"bench: wrote {path}", file=sys.stderr)
     return 0

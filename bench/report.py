@@ -60,10 +60,15 @@ class Report:
     plots: list[str] = field(default_factory=list)
     profile: list[str] = field(default_factory=list)  # Markdown lines: where the time goes
 
-    def write(self, directory: Path = RESULTS) -> Path:
+    def write(self, directory: Path = RESULTS, update: bool = False) -> Path:
+        """Write RESULTS.md; with `update`, only this run's targets and sections replace the file's own,
+        and the rest of the earlier run stays (`--only` runs a part of the benchmarks)."""
         directory.mkdir(parents=True, exist_ok=True)
         path = directory / "RESULTS.md"
-        path.write_text("\n".join(self.markdown()) + "\n", encoding="utf-8")
+        lines = self.markdown()
+        if update and path.exists():
+            lines = merged(path.read_text(encoding="utf-8").splitlines(), self)
+        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
         return path
 
     def markdown(self) -> list[str]:
@@ -82,6 +87,62 @@ class Report:
         if self.plots:
             lines += ["## Plots", "", *(f"![{p}]({p})" for p in self.plots), ""]
         return lines
+
+
+def merged(earlier: list[str], report: Report) -> list[str]:
+    """The earlier RESULTS.md with this report's targets and sections put in place of theirs."""
+    fresh = report.markdown()
+    header, old_targets, old_sections = _parse(earlier)
+    _, new_targets, new_sections = _parse(fresh)
+    titles = [title for title, _ in new_sections]
+    now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    header = [line for line in header if line and not line.startswith("- Updated ")] + [
+        f"- Updated {now} ({report.mode}): {', '.join(t for t in titles if t not in ('Plots',))}; the rest is "
+        "from the run above.",
+        "",
+    ]
+    targets = dict(old_targets)
+    targets.update(new_targets)
+    lines = [
+        "# Modelyard benchmarks",
+        "",
+        *header,
+        "## Targets",
+        "",
+        "| | target | figure | met |",
+        "|---|---|---|---|",
+    ]
+    lines += [*targets.values(), ""]
+    sections = dict(old_sections)
+    plots = [*sections.pop("Plots", []), *dict(new_sections).pop("Plots", [])]
+    for title, body in new_sections:
+        if title != "Plots":
+            sections[title] = body
+    for title, body in sections.items():
+        lines += [f"## {title}", *body]
+    unique_plots = [p for i, p in enumerate(plots) if p.startswith("![") and p not in plots[:i]]
+    if unique_plots:
+        lines += ["## Plots", "", *unique_plots, ""]
+    return lines
+
+
+def _parse(lines: list[str]) -> tuple[list[str], list[tuple[str, str]], list[tuple[str, list[str]]]]:
+    """Header lines, target rows by name, and (title, body lines) of every other section, in order."""
+    header: list[str] = []
+    targets: list[tuple[str, str]] = []
+    sections: list[tuple[str, list[str]]] = []
+    for line in lines:
+        if line.startswith("## "):
+            sections.append((line[3:], []))
+        elif not sections:
+            if not line.startswith("# "):
+                header.append(line)
+        elif sections[-1][0] == "Targets":
+            if line.startswith("| ") and not line.startswith("| |"):
+                targets.append((line.split(" | ")[0][2:], line))
+        else:
+            sections[-1][1].append(line)
+    return header, targets, [(title, body) for title, body in sections if title != "Targets"]
 
 
 def _row(cells: Sequence[str]) -> str:

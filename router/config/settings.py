@@ -28,9 +28,12 @@ class PrefixConfig:
     max_keys: int = 200_000  # in all workers together: about 50 MB at most (240 bytes a key)
     max_keys_per_worker: int = 50_000  # per worker and model: 12.8 MB of conversation, ~3M tokens
     max_age_s: float = 600.0  # a prefix untouched this long is taken as evicted by the engine
-    # A worker at or above this utilisation (queue against capacity, or KV-cache use) gets no prefix
-    # credit: a hot prefix must not pile every request onto one worker; the load scorer then decides.
+    # A worker at or above this utilisation (queue against capacity, or KV-cache use), or more than
+    # imbalance_margin above the least loaded candidate, gets no prefix credit: a hot prefix must not pile
+    # every request onto one worker; the load scorer then decides. 0.3 kept the simulated pool within
+    # 1.4x (bench/prefix_sim.py); 0.2 gave up more cache hits, 0.4 more balance.
     busy_threshold: float = 0.8
+    imbalance_margin: float = 0.3
 
     def __post_init__(self) -> None:
         if self.block_bytes < 16:
@@ -41,6 +44,8 @@ class PrefixConfig:
             raise ValueError("prefix.max_age_s: must be positive")
         if not 0.0 < self.busy_threshold <= 1.0:
             raise ValueError("prefix.busy_threshold: must be in (0, 1]")
+        if not 0.0 < self.imbalance_margin <= 1.0:
+            raise ValueError("prefix.imbalance_margin: must be in (0, 1]")
 
 
 @dataclass

@@ -5,9 +5,11 @@ resends a prefix the engine of the worker that served it still has cached; prefi
 The scheduler asks `annotate` for each candidate's share of the request's prefix keys (the prefix
 scorer's input), then `record`s the keys on the worker the request goes to.
 
-Balanced against load: a worker at or above `busy_threshold` utilisation gets no credit for its cache,
-as gateways do (SGLang's cache-aware policy falls back to the shortest queue; llm-d weighs queue and KV
-use beside prefix), so a hot prefix spreads over the pool instead of piling onto its first holder.
+Balanced against load, as gateways do (SGLang's cache-aware policy falls back to the shortest queue when
+the pool is imbalanced; llm-d weighs queue and KV use beside prefix): a worker gets no credit for its
+cache when its utilisation is at or above `busy_threshold`, or more than `imbalance_margin` above the
+least loaded candidate's. The load scorer then decides, so a hot prefix (a shared system prompt) spreads
+over the pool instead of piling onto its first holder, and every worker comes to hold it.
 """
 
 from __future__ import annotations
@@ -39,9 +41,11 @@ class PrefixRouting:
         request_keys = tuple(keys())
         if not request_keys:
             return  # shorter than one block: nothing worth routing for
-        for candidate in caching:
+        loads = [c.backend.utilisation() for c in caching]
+        least = min(loads)
+        for candidate, load in zip(caching, loads, strict=True):
             candidate.prefix_keys = request_keys
-            if candidate.backend.utilisation() >= self.config.busy_threshold:
+            if load >= self.config.busy_threshold or load > least + self.config.imbalance_margin:
                 continue  # too busy for its cache to pay; the load scorer decides
             held = self.index.match(candidate.backend.id, candidate.model, request_keys)
             candidate.prefix_match = held / len(request_keys)

@@ -138,6 +138,7 @@ def test_memory_stays_within_the_configured_bound() -> None:
         {"max_keys_per_worker": 0},
         {"max_age_s": 0},
         {"busy_threshold": 0},
+        {"imbalance_margin": 0},
         {"block_bytes": 1},
     ],
 )

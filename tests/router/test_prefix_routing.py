@@ -40,8 +40,8 @@ def worker(name: str, capacity: int = 10) -> WorkerBackend:
     )
 
 
-def pool(*backends: WorkerBackend, busy_threshold: float = 0.8) -> tuple[Scheduler, RoutingState]:
-    state = RoutingState(RouterConfig(prefix=PrefixConfig(busy_threshold=busy_threshold)))
+def pool(*backends: WorkerBackend, prefix: PrefixConfig | None = None) -> tuple[Scheduler, RoutingState]:
+    state = RoutingState(RouterConfig(prefix=prefix or PrefixConfig()))
     for backend in backends:
         state.registry.add(backend)
     return Scheduler(state), state
@@ -62,15 +62,26 @@ def test_the_next_turn_goes_to_the_worker_that_served_the_last() -> None:
         assert plan(scheduler, state, conversation(*turns, model="m")) == first
 
 
-def test_a_busy_holder_gets_no_prefix_credit_and_the_least_loaded_takes_it() -> None:
+@pytest.mark.parametrize(
+    ("settings", "stays_at", "leaves_at"),
+    [
+        # Absolute: at or above busy_threshold (here 50 %), whatever the others' load.
+        (PrefixConfig(busy_threshold=0.5, imbalance_margin=1.0), 4, 5),
+        # Relative: more than imbalance_margin (30 points) above the least loaded candidate.
+        (PrefixConfig(busy_threshold=1.0, imbalance_margin=0.3), 3, 4),
+    ],
+)
+def test_a_busy_holder_gets_no_prefix_credit_and_the_least_loaded_takes_it(
+    settings: PrefixConfig, stays_at: int, leaves_at: int
+) -> None:
     a, b, c = worker("a"), worker("b"), worker("c")
-    scheduler, state = pool(a, b, c, busy_threshold=0.5)
+    scheduler, state = pool(a, b, c, prefix=settings)
     holder = plan(scheduler, state, conversation("first", model="m"))
     held = state.registry.get(holder)
     assert held is not None
-    held.in_flight = 4  # 40 %: below the threshold, its cache still wins over idle workers
+    held.in_flight = stays_at  # busy, but not too busy: its cache still wins over idle workers
     assert plan(scheduler, state, conversation("first", "second", model="m")) == holder
-    held.in_flight = 5  # 50 %: at the threshold
+    held.in_flight = leaves_at
     others = [w for w in (a, b, c) if w is not held]
     others[0].in_flight = 1
     ranked = scheduler.plan(
