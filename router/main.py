@@ -1,4 +1,5 @@
-"""`modelyard router`: run the router until SIGINT or SIGTERM. `modelyard router hash-key`: hash an API key."""
+"""`modelyard router`: run the router until SIGINT or SIGTERM. `modelyard router hash-key`: hash an API key.
+`modelyard router check-config FILE`: check a config file without starting."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import logging
 import signal
 import sys
 
+from core.errors import StatusError
 from router.config.loader import ConfigError, load_config
 from router.config.settings import RouterConfig
 from router.server import RouterServer
@@ -31,7 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--grace-seconds",
-        type=float,
+        type=_non_negative_float,
         help="on SIGTERM/SIGINT, how long calls in flight may take to finish (default 30; a second signal "
         "stops at once)",
     )
@@ -84,6 +86,8 @@ def main(argv: list[str] | None = None) -> int:
         from router.keys_cli import main as hash_key
 
         return hash_key(argv[1:])
+    if argv[:1] == ["check-config"]:
+        return check_config(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(
@@ -92,7 +96,42 @@ def main(argv: list[str] | None = None) -> int:
     try:
         config = config_from_args(args)
         RouterServer(config)  # fail here, before binding, on a bad strategy or provider
-    except (ConfigError, ValueError) as e:
-        parser.error(str(e))
+    except (ConfigError, ValueError, StatusError) as e:
+        print(f"modelyard router: {_one_line(e)}", file=sys.stderr)
+        return 2
     asyncio.run(serve(config))
     return 0
+
+
+def check_config(argv: list[str]) -> int:
+    """`modelyard router check-config FILE`: load and check a config (with the environment over it) as the
+    router would, without listening or connecting anywhere. 0 when usable, 1 with one line saying why not."""
+    parser = argparse.ArgumentParser(
+        prog="modelyard router check-config",
+        description="Check a router config file, with the MODELYARD_* environment over it, without starting.",
+    )
+    parser.add_argument("file", help="the YAML config file")
+    args = parser.parse_args(argv)
+    try:
+        config = load_config(args.file)
+        RouterServer(config)  # strategies, routes and providers are checked where they are built
+    except (ConfigError, ValueError, StatusError) as e:
+        print(f"modelyard router check-config: {_one_line(e)}", file=sys.stderr)
+        return 1
+    providers = ", ".join(p.name for p in config.providers) or "none"
+    print(f"{args.file}: ok (strategy {config.strategy}; cloud providers: {providers})")
+    return 0
+
+
+def _one_line(error: Exception) -> str:
+    return " ".join(str(error).split())
+
+
+def _non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not value >= 0:
+        raise argparse.ArgumentTypeError("must be 0 or more")
+    return value

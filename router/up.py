@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from modelyard.v1 import inference_pb2 as pb
 
 from core.addresses import dial_address
+from core.errors import StatusError
 from router.backends.base import Backend
 from router.config.loader import ConfigError, load_config
 from router.server import RouterServer
@@ -92,7 +93,7 @@ async def serve(args: argparse.Namespace, stop: asyncio.Event) -> int:
         config = load_config(args.config)
         config.listen = args.listen
         server = RouterServer(config)
-    except (ConfigError, ValueError) as e:
+    except (ConfigError, ValueError, StatusError) as e:  # StatusError: a bad strategy or weights
         raise UsageError(str(e)) from e
     port = await server.start()
     address = dial_address(args.listen, port)

@@ -15,13 +15,16 @@ metrics_listen: 127.0.0.1:9090         # empty: no metrics endpoint
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
+
+from pydantic import NonNegativeFloat, NonNegativeInt, PositiveFloat
+
+from router.config.schema import validate
 
 OPEN_TENANT = "local"
 DEFAULT_TENANT_BUDGET = "*"
-T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -30,22 +33,26 @@ class ApiKey:
     key_sha256: str = field(repr=False)  # "sha256$<salt hex>$<digest hex>"; never the key itself
     admin: bool = False  # may read every tenant's usage
 
+    def __post_init__(self) -> None:
+        if not self.tenant or not self.key_sha256.startswith("sha256$"):
+            raise ValueError("needs a tenant and a key_sha256 from `modelyard router hash-key`")
+
 
 @dataclass(frozen=True)
 class Budget:
     """Limits per UTC day and calendar month; None means no limit."""
 
-    daily_tokens: int | None = None
-    monthly_tokens: int | None = None
-    daily_cost_usd: float | None = None
-    monthly_cost_usd: float | None = None
+    daily_tokens: NonNegativeInt | None = None
+    monthly_tokens: NonNegativeInt | None = None
+    daily_cost_usd: NonNegativeFloat | None = None
+    monthly_cost_usd: NonNegativeFloat | None = None
 
 
 @dataclass(frozen=True)
 class CacheConfig:
     enabled: bool = True
-    ttl_s: float = 300.0
-    max_bytes: int = 64 << 20  # in-memory cache only; Redis bounds itself (maxmemory)
+    ttl_s: PositiveFloat = 300.0
+    max_bytes: NonNegativeInt = 64 << 20  # in-memory cache only; Redis bounds itself (maxmemory)
     # Empty: in this router's memory; redis://... shares it between routers (may hold a password: not in repr).
     redis_url: str = field(default="", repr=False)
 
@@ -56,43 +63,8 @@ def default_usage_db() -> str:
     return str(Path(base) / "modelyard" / "usage.sqlite3")
 
 
-def accounting_settings(raw: dict[str, Any]) -> dict[str, Any]:
-    """Pop the nested accounting sections from a YAML mapping and return them typed, for RouterConfig(**...)."""
-    out: dict[str, Any] = {}
-    if "keys" in raw:
-        out["keys"] = parse_keys(raw.pop("keys"), "keys")
-    if "budgets" in raw:
-        budgets = raw.pop("budgets") or {}
-        if not isinstance(budgets, dict):
-            raise ValueError("budgets: expected a mapping of tenant -> limits")
-        out["budgets"] = {
-            str(tenant): _build(Budget, limits or {}, f"budgets.{tenant}")
-            for tenant, limits in budgets.items()
-        }
-    if "cache" in raw:
-        out["cache"] = _build(CacheConfig, raw.pop("cache") or {}, "cache")
-    return out
-
-
 def parse_keys(raw: Any, where: str) -> list[ApiKey]:
-    if isinstance(raw, dict) and "keys" in raw:  # a keys file may hold `keys: [...]` or the bare list
+    """API keys from a keys file: a list of {tenant, key_sha256, admin}, or `keys: [...]`."""
+    if isinstance(raw, dict) and "keys" in raw:
         raw = raw["keys"]
-    if not isinstance(raw, list):
-        raise ValueError(f"{where}: expected a list of {{tenant, key_sha256}}")
-    keys = [_build(ApiKey, entry, f"{where}[{i}]") for i, entry in enumerate(raw)]
-    for i, key in enumerate(keys):
-        if not key.tenant or not key.key_sha256.startswith("sha256$"):
-            raise ValueError(
-                f"{where}[{i}]: needs a tenant and a key_sha256 from `modelyard router hash-key`"
-            )
-    return keys
-
-
-def _build(cls: type[T], raw: Any, where: str) -> T:
-    if not isinstance(raw, dict):
-        raise ValueError(f"{where}: expected a mapping")
-    known = {f.name for f in fields(cls)}  # type: ignore[arg-type]
-    unknown = set(raw) - known
-    if unknown:
-        raise ValueError(f"{where}: unknown setting(s) {sorted(unknown)}; known: {sorted(known)}")
-    return cls(**raw)
+    return validate(list[ApiKey], raw, where)

@@ -29,64 +29,55 @@ from typing import Any
 import yaml
 
 from router.backends.factory import KINDS, preset
-from router.config.accounting import accounting_settings
-from router.config.settings import PrefixConfig, ProviderConfig, RetryPolicy, RouterConfig
+from router.config.schema import ConfigError, validate
+from router.config.settings import ProviderConfig, RouterConfig
+
+__all__ = ["ENV_SETTINGS", "ConfigError", "load_config"]
 
 
-class ConfigError(ValueError):
-    pass
-
-
-_PROVIDER_FIELDS = {f.name for f in dataclasses.fields(ProviderConfig)} - {"name", "api_key"}
-_TOP_LEVEL = {f.name for f in dataclasses.fields(RouterConfig)}
+_SETTINGS = frozenset(field.name for field in dataclasses.fields(RouterConfig))
+# Environment variables over the file, for settings that may differ per pod or hold a secret.
+ENV_SETTINGS = {
+    "listen": "MODELYARD_LISTEN",
+    "strategy": "MODELYARD_STRATEGY",
+    "usage_db": "MODELYARD_USAGE_DB",  # a postgresql:// URL may hold a password: keep it out of the file
+}
 
 
 def load_config(path: str | Path | None = None, env: Mapping[str, str] | None = None) -> RouterConfig:
+    """The file (if any) with the environment over it, checked against the settings (router.config.schema);
+    ConfigError, one line naming the field and the file, when anything is wrong."""
     env = os.environ if env is None else env
     path = path or env.get("MODELYARD_CONFIG")
     raw: dict[str, Any] = {}
+    source = f"config file {path}" if path else "config"
     if path:
         try:
             raw = yaml.safe_load(Path(path).read_text()) or {}
         except (OSError, yaml.YAMLError) as e:
-            raise ConfigError(f"config file {path}: {e}") from e
+            raise ConfigError(f"{source}: {' '.join(str(e).split())}") from None
         if not isinstance(raw, dict):
-            raise ConfigError(f"config file {path}: expected a mapping at the top level")
-    config = _from_mapping(raw, env)
-    if "MODELYARD_LISTEN" in env:
-        config.listen = env["MODELYARD_LISTEN"]
-    if "MODELYARD_STRATEGY" in env:
-        config.strategy = env["MODELYARD_STRATEGY"]
-    if "MODELYARD_USAGE_DB" in env:  # a postgresql:// URL may hold a password: keep it out of the file
-        config.usage_db = env["MODELYARD_USAGE_DB"]
-    return config
-
-
-def _from_mapping(raw: dict[str, Any], env: Mapping[str, str]) -> RouterConfig:
-    unknown = set(raw) - _TOP_LEVEL
-    if unknown:
-        raise ConfigError(f"unknown setting(s) {sorted(unknown)}; known: {sorted(_TOP_LEVEL)}")
+            raise ConfigError(f"{source}: expected a mapping at the top level")
+    # An empty setting (`cache:` and nothing under it) means its default; an unknown one is still refused.
+    raw = {key: value for key, value in raw.items() if value is not None or key not in _SETTINGS}
     providers_raw = raw.pop("providers", None)
-    retry_raw = raw.pop("retry", None) or {}
-    prefix_raw = raw.pop("prefix", None) or {}
-    try:
-        accounting = accounting_settings(raw)  # typed keys, budgets and cache, popped from raw
-        config = RouterConfig(
-            **raw, **accounting, retry=RetryPolicy(**retry_raw), prefix=PrefixConfig(**prefix_raw)
-        )
-    except (TypeError, ValueError) as e:
-        raise ConfigError(f"config: {e}") from e
-    config.providers = _providers(providers_raw, env)
+    from_env = {key: variable for key, variable in ENV_SETTINGS.items() if variable in env}
+    for key, variable in from_env.items():
+        raw[key] = env[variable]
+    if from_env:
+        source += f" (with ${', $'.join(from_env.values())})"
+    config = validate(RouterConfig, raw, source)
+    config.providers = _providers(providers_raw, env, source)
     return config
 
 
-def _providers(raw: dict[str, Any] | None, env: Mapping[str, str]) -> list[ProviderConfig]:
+def _providers(raw: Any, env: Mapping[str, str], source: str) -> list[ProviderConfig]:
     if raw is None:
         # No providers section: every provider whose key is set, with its preset's defaults.
-        return [_provider(kind, {"kind": kind}, env) for kind in KINDS if _key_env(kind, env)]
+        return [_provider(kind, {"kind": kind}, env, source) for kind in KINDS if _key_env(kind, env)]
     if not isinstance(raw, dict):
-        raise ConfigError("providers: expected a mapping of name -> settings")
-    return [_provider(name, settings or {}, env) for name, settings in raw.items()]
+        raise ConfigError(f"{source}: providers: expected a mapping of name -> settings")
+    return [_provider(str(name), settings or {}, env, source) for name, settings in raw.items()]
 
 
 def _key_env(kind: str, env: Mapping[str, str]) -> str:
@@ -94,20 +85,27 @@ def _key_env(kind: str, env: Mapping[str, str]) -> str:
     return env.get(variable, "") if variable else ""
 
 
-def _provider(name: str, settings: dict[str, Any], env: Mapping[str, str]) -> ProviderConfig:
+def _provider(name: str, settings: Any, env: Mapping[str, str], source: str) -> ProviderConfig:
+    where = f"providers.{name}"
+    if not isinstance(settings, dict):
+        raise ConfigError(f"{source}: {where}: expected a mapping")
     settings = dict(settings)
     kind = settings.get("kind", name)
     if kind not in KINDS:
-        raise ConfigError(f"providers.{name}.kind: unknown kind {kind!r}; known: {', '.join(KINDS)}")
+        raise ConfigError(f"{source}: {where}.kind: unknown kind {kind!r}; known: {', '.join(KINDS)}")
     key_env = settings.pop("api_key_env", None) or preset(kind).api_key_env
-    if "api_key" in settings:
-        raise ConfigError(f"providers.{name}.api_key: keep secrets out of the file; use api_key_env")
-    unknown = set(settings) - _PROVIDER_FIELDS
-    if unknown:
-        raise ConfigError(f"providers.{name}: unknown setting(s) {sorted(unknown)}")
+    for field in ("api_key", "name"):
+        if field in settings:
+            hint = (
+                "keep secrets out of the file; use api_key_env"
+                if field == "api_key"
+                else "the key is the name"
+            )
+            raise ConfigError(f"{source}: {where}.{field}: {hint}")
     defaults = preset(kind)
     settings["kind"] = kind
     settings.setdefault("base_url", defaults.base_url)
     for field in ("chat_models", "embed_models", "transcribe_models", "vision_models"):
         settings.setdefault(field, list(getattr(defaults, field)))
-    return ProviderConfig(name=name, api_key=env.get(key_env, "") if key_env else "", **settings)
+    api_key = env.get(key_env, "") if key_env else ""
+    return validate(ProviderConfig, {**settings, "name": name, "api_key": api_key}, source, where)

@@ -4,17 +4,23 @@ from __future__ import annotations
 
 import socket
 from dataclasses import dataclass, field
+from typing import Annotated
+
+from pydantic import Field, NonNegativeFloat, PositiveFloat, PositiveInt
 
 from router.config.accounting import ApiKey, Budget, CacheConfig
+
+# Field types carry their limits; router.config.schema enforces them (and the types) on every config it loads.
+Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
 
 
 @dataclass
 class RetryPolicy:
     """Failover before the first chunk: bounded attempts, exponential backoff with full jitter."""
 
-    max_attempts: int = 3
-    backoff_base_s: float = 0.05
-    backoff_max_s: float = 2.0
+    max_attempts: PositiveInt = 3
+    backoff_base_s: NonNegativeFloat = 0.05
+    backoff_max_s: NonNegativeFloat = 2.0
 
 
 @dataclass
@@ -53,16 +59,16 @@ class RouterConfig:
     listen: str = "127.0.0.1:50051"
     router_id: str = field(default_factory=socket.gethostname)
     # Workers report load this often; a worker that misses `missed_reports` in a row leaves the pool.
-    report_interval_ms: int = 1000
-    missed_reports: int = 3
+    report_interval_ms: PositiveInt = 1000
+    missed_reports: PositiveInt = 3
     # A worker must say hello this soon after opening its registration stream.
-    hello_timeout_s: float = 10.0
+    hello_timeout_s: PositiveFloat = 10.0
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     # Audio a Transcribe call may send; it is held in memory so another worker can retry it.
-    max_audio_bytes: int = 256 << 20
+    max_audio_bytes: PositiveInt = 256 << 20
     # An attempt that has sent nothing after this long (or after its share of the caller's deadline)
     # is abandoned for the next candidate.
-    first_chunk_timeout_s: float = 60.0
+    first_chunk_timeout_s: PositiveFloat = 60.0
     strategy: str = "composite"
     weights: dict[str, dict[str, float]] = field(default_factory=dict)  # strategy -> scorer -> weight
     providers: list[ProviderConfig] = field(default_factory=list)
@@ -71,23 +77,23 @@ class RouterConfig:
     tasks: dict[str, str] = field(default_factory=dict)  # task tag -> route alias
     prices: dict[str, dict[str, float]] = field(default_factory=dict)  # model -> Price fields
     prefix: PrefixConfig = field(default_factory=PrefixConfig)
-    health_interval_s: float = 30.0
-    circuit_failure_threshold: int = 5
-    circuit_cooldown_s: float = 30.0
+    health_interval_s: PositiveFloat = 30.0
+    circuit_failure_threshold: PositiveInt = 5
+    circuit_cooldown_s: PositiveFloat = 30.0
     # Accounting (see router.accounting_config): API keys, usage ledger, budgets, response cache, metrics.
     keys: list[ApiKey] = field(default_factory=list)  # none: open, every caller is tenant "local"
     keys_file: str = ""
     # SQLite path or postgresql:// URL (may hold a password: not in repr); "" = the default file; "off"
     usage_db: str = field(default="", repr=False)
-    ledger_queue_size: int = (
+    ledger_queue_size: PositiveInt = (
         10_000  # records waiting to be written; when full the oldest are dropped, counted
     )
     budgets: dict[str, Budget] = field(default_factory=dict)  # tenant (or "*") -> limits
-    budget_low_fraction: float = 0.8  # above this share of a limit, prefer cheaper backends
+    budget_low_fraction: Fraction = 0.8  # above this share of a limit, prefer cheaper backends
     cache: CacheConfig = field(default_factory=CacheConfig)
     metrics_listen: str = ""  # host:port for Prometheus /metrics; "" = off
     # On SIGTERM: NOT_SERVING, new client calls refused, calls in flight get this long to finish.
-    grace_seconds: float = 30.0
+    grace_seconds: NonNegativeFloat = 30.0
 
 
 @dataclass
@@ -106,6 +112,6 @@ class ProviderConfig:
     vision_models: list[str] = field(default_factory=list)  # chat models that accept images
     priority: int = 100  # lower is preferred by the priority/fallback strategies
     enabled: bool = True
-    max_concurrency: int = 64  # in-flight requests this router keeps open on it
-    timeout_s: float = 120.0
-    default_max_tokens: int = 1024  # Anthropic requires max_tokens; used when the request has none
+    max_concurrency: PositiveInt = 64  # in-flight requests this router keeps open on it
+    timeout_s: PositiveFloat = 120.0
+    default_max_tokens: PositiveInt = 1024  # Anthropic requires max_tokens; used when the request has none

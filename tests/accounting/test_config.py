@@ -51,9 +51,9 @@ def test_environment_and_flags_over_the_file(tmp_path: Path, monkeypatch: pytest
 @pytest.mark.parametrize(
     ("yaml", "message"),
     [
-        ("budgets: {acme: {daily_tokenz: 1}}", "budgets.acme: unknown setting"),
-        ("keys: [{tenant: acme, key_sha256: secret}]", "hash-key"),
-        ("cache: {size: 1}", "cache: unknown setting"),
+        ("budgets: {acme: {daily_tokenz: 1}}", "budgets.acme.daily_tokenz: unknown setting"),
+        ("keys: [{tenant: acme, key_sha256: secret}]", "keys.0: needs a tenant .*hash-key"),
+        ("cache: {size: 1}", "cache.size: unknown setting"),
     ],
 )
 def test_mistakes_are_config_errors(tmp_path: Path, yaml: str, message: str) -> None:
