@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable, Sequence
 
 from modelyard.v1 import inference_pb2 as pb
+from modelyard.worker.v1 import worker_pb2
 
 from core.prefix_keys import prefix_keys
 from router.config.settings import PrefixConfig
@@ -54,6 +55,17 @@ class PrefixRouting:
         """The request goes to this candidate: its engine will hold the request's prefix next."""
         if candidate.prefix_keys:
             self.index.store(candidate.backend.id, candidate.model, candidate.prefix_keys)
+
+    def apply(self, worker_id: str, cache: worker_pb2.CacheEvents) -> None:
+        """A worker's engine reported changes to its prefix cache, in order: follow them exactly."""
+        for event in cache.events:
+            kind = event.WhichOneof("event")
+            if kind == "stored":
+                self.index.store(worker_id, cache.model, event.stored.keys)
+            elif kind == "removed":
+                self.index.remove(worker_id, cache.model, event.removed.keys)
+            elif kind == "cleared":
+                self.index.clear(worker_id, cache.model)
 
     def forget_worker(self, worker_id: str) -> None:
         """The worker left or (re)joined: whatever its engine held is gone or unknown."""

@@ -105,7 +105,7 @@ class WorkerRegistryServicer(worker_pb2_grpc.WorkerRegistryServiceServicer):  # 
         )
         sender = asyncio.create_task(_send_commands(context, commands))
         try:
-            await self._receive_reports(worker, context)
+            await self._receive_reports(worker, context, self._cache_events_usable(first.hello))
         finally:
             sender.cancel()
             if self._streams.get(worker.id) is commands:
@@ -116,7 +116,22 @@ class WorkerRegistryServicer(worker_pb2_grpc.WorkerRegistryServiceServicer):  # 
                     self._prefixes.forget_worker(worker.id)
             self._close_later(worker)
 
-    async def _receive_reports(self, worker: WorkerBackend, context: Context) -> None:
+    def _cache_events_usable(self, hello: worker_pb2.WorkerHello) -> bool:
+        """A worker's cache events mean something here only if it keys prefixes as this router does."""
+        if self._prefixes is None or not hello.prefix_block_bytes:
+            return False
+        if hello.prefix_block_bytes != self._prefixes.config.block_bytes:
+            log.warning(
+                "worker %s keys prefixes in %d-byte blocks and this router in %d: its cache events are "
+                "ignored (set prefix.block_bytes alike on both)",
+                hello.worker_id,
+                hello.prefix_block_bytes,
+                self._prefixes.config.block_bytes,
+            )
+            return False
+        return True
+
+    async def _receive_reports(self, worker: WorkerBackend, context: Context, cache_events: bool) -> None:
         lease_s = self._config.missed_reports * self._config.report_interval_ms / 1000
         while True:
             try:
@@ -126,9 +141,16 @@ class WorkerRegistryServicer(worker_pb2_grpc.WorkerRegistryServiceServicer):  # 
                 return
             if message is grpc.aio.EOF:
                 return
-            if message.HasField("load"):
+            kind = message.WhichOneof("msg")
+            if kind == "load":
                 worker.load = message.load
                 worker.draining = message.load.draining
+            elif kind == "cache" and cache_events and self._prefixes is not None:
+                self._apply_cache_events(worker, message.cache)
+
+    def _apply_cache_events(self, worker: WorkerBackend, cache: worker_pb2.CacheEvents) -> None:
+        if self._prefixes is not None and any(m.id == cache.model for m in worker.models):
+            self._prefixes.apply(worker.id, cache)
 
 
 async def _send_commands(context: Context, commands: asyncio.Queue[worker_pb2.RegisterResponse]) -> None:

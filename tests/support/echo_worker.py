@@ -39,8 +39,10 @@ class EchoWorker(worker_pb2_grpc.WorkerServiceServicer):  # type: ignore[misc]
     served: int = 0
     cancelled: int = 0
     port: int = 0
+    prefix_block_bytes: int = 0  # set to report prefix-cache events (send_cache_events)
     _server: grpc.aio.Server | None = None
     _registration: asyncio.Task[None] | None = None
+    _outbox: asyncio.Queue[worker_pb2.RegisterRequest] = field(default_factory=asyncio.Queue)
 
     @property
     def address(self) -> str:
@@ -64,6 +66,13 @@ class EchoWorker(worker_pb2_grpc.WorkerServiceServicer):  # type: ignore[misc]
             ],
             max_concurrency=self.max_concurrency,
             max_queue=0,
+            prefix_block_bytes=self.prefix_block_bytes,
+        )
+
+    def send_cache_events(self, model: str, *events: worker_pb2.CacheEvent) -> None:
+        """Send prefix-cache events on the open lease, between load reports, as a vLLM worker does."""
+        self._outbox.put_nowait(
+            worker_pb2.RegisterRequest(cache=worker_pb2.CacheEvents(model=model, events=events))
         )
 
     async def register(self, router_address: str) -> None:
@@ -83,7 +92,18 @@ class EchoWorker(worker_pb2_grpc.WorkerServiceServicer):  # type: ignore[misc]
             while True:
                 load = backend_pb2.LoadReport(running=self.running)
                 await call.write(worker_pb2.RegisterRequest(load=load))
-                await asyncio.sleep(reply.ack.report_interval_ms / 1000)
+                await self._send_outbox(call, reply.ack.report_interval_ms / 1000)
+
+    async def _send_outbox(self, call: Any, seconds: float) -> None:
+        """Until the next report is due, send queued messages (one writer on the stream at a time)."""
+        loop = asyncio.get_running_loop()
+        due = loop.time() + seconds
+        while (left := due - loop.time()) > 0:
+            try:
+                message = await asyncio.wait_for(self._outbox.get(), left)
+            except TimeoutError:
+                return
+            await call.write(message)
 
     async def unregister(self) -> None:
         if self._registration is not None:
