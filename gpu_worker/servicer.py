@@ -5,9 +5,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator
-from contextlib import aclosing
-from typing import Any, NoReturn
+from collections.abc import AsyncIterator, Iterator
+from contextlib import aclosing, contextmanager
 
 import grpc
 from modelyard.v1 import inference_pb2 as pb
@@ -16,6 +15,7 @@ from modelyard.worker.v1 import worker_pb2_grpc
 from core import wire
 from core.constants import SAMPLE_RATE_HZ
 from core.errors import InvalidArgument, StatusError
+from core.grpc_status import grpc_status
 from core.validation import validate_chat, validate_embed, validate_transcribe_config
 from gpu_worker import convert
 from gpu_worker.admission import Admission
@@ -32,11 +32,12 @@ class WorkerServicer(worker_pb2_grpc.WorkerServiceServicer):  # type: ignore[mis
         self._admission = admission
         self._worker_id = worker_id
 
+    @grpc_status
     async def Chat(
         self, request: pb.ChatRequest, context: grpc.aio.ServicerContext[pb.ChatRequest, pb.ChatResponse]
     ) -> AsyncIterator[pb.ChatResponse]:
         started = time.monotonic()
-        try:
+        with engine_failures():
             validate_chat(request)
             engine = self._engines.chat_engine(request.model)
             chat = convert.chat_input(request)
@@ -64,24 +65,17 @@ class WorkerServicer(worker_pb2_grpc.WorkerServiceServicer):  # type: ignore[mis
                     finish_reason=finished.finish_reason,
                 )
             )
-        except StatusError as error:
-            await context.abort(error.code, error.message)
-        except Exception as error:
-            await _abort_engine_failure(context, error)
 
+    @grpc_status
     async def Embed(
         self, request: pb.EmbedRequest, context: grpc.aio.ServicerContext[pb.EmbedRequest, pb.EmbedResponse]
     ) -> pb.EmbedResponse:
         started = time.monotonic()
-        try:
+        with engine_failures():
             validate_embed(request)
             engine = self._engines.embed_engine(request.model)
             async with self._admission.slot():
                 result = await engine.embed(request.request_id, list(request.inputs))
-        except StatusError as error:
-            await context.abort(error.code, error.message)
-        except Exception as error:
-            await _abort_engine_failure(context, error)
         latency_ms = _ms_since(started)
         return pb.EmbedResponse(
             embeddings=[pb.Embedding(values=vector) for vector in result.vectors],
@@ -95,13 +89,14 @@ class WorkerServicer(worker_pb2_grpc.WorkerServiceServicer):  # type: ignore[mis
             ),
         )
 
+    @grpc_status
     async def Transcribe(
         self,
         request_iterator: AsyncIterator[pb.TranscribeRequest],
         context: grpc.aio.ServicerContext[pb.TranscribeRequest, pb.TranscribeResponse],
     ) -> AsyncIterator[pb.TranscribeResponse]:
         started = time.monotonic()
-        try:
+        with engine_failures():
             config = await _read_config(request_iterator)
             validate_transcribe_config(config)
             engine = self._engines.transcribe_engine(config.model)
@@ -125,10 +120,6 @@ class WorkerServicer(worker_pb2_grpc.WorkerServiceServicer):  # type: ignore[mis
             )
             usage.audio_seconds = duration
             yield pb.TranscribeResponse(usage=usage)
-        except StatusError as error:
-            await context.abort(error.code, error.message)
-        except Exception as error:
-            await _abort_engine_failure(context, error)
 
     def _usage(
         self,
@@ -183,11 +174,22 @@ async def _read_audio(requests: AsyncIterator[pb.TranscribeRequest]) -> bytes:
     return b"".join(chunks)
 
 
-async def _abort_engine_failure(context: grpc.aio.ServicerContext[Any, Any], error: Exception) -> NoReturn:
-    """The engine failed on a request it had accepted: our fault, not the caller's, so INTERNAL."""
-    logger.exception("engine failure")
-    await context.abort(grpc.StatusCode.INTERNAL, f"worker engine failed: {type(error).__name__}")
-    raise AssertionError("context.abort() returned")  # it always raises; this tells the type checker
+class EngineFailed(StatusError):
+    """The engine failed on a request it had accepted: our fault, not the caller's."""
+
+    code = grpc.StatusCode.INTERNAL
+
+
+@contextmanager
+def engine_failures() -> Iterator[None]:
+    """Let StatusError through; anything else an engine raises becomes INTERNAL, logged with its traceback."""
+    try:
+        yield
+    except StatusError:
+        raise
+    except Exception as error:
+        logger.exception("engine failure")
+        raise EngineFailed(f"worker engine failed: {type(error).__name__}") from error
 
 
 def _ms_since(started: float) -> float:

@@ -51,7 +51,7 @@ class RouterServer:
         self.state = RoutingState(self.config)
         self.registry = self.state.registry
         for provider in self.config.providers:
-            self.registry.add(create_backend(provider, self.state.prices))
+            self.registry.add(create_backend(provider))
         self.scheduler = Scheduler(self.state)
         self.workers = WorkerRegistryServicer(self.registry, self.config, self.state.prefixes)
         self.health = health.aio.HealthServicer()

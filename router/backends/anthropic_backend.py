@@ -11,7 +11,6 @@ import httpx2
 from anthropic import AsyncAnthropic, omit
 from modelyard.v1 import inference_pb2 as pb
 
-from router.accounting.pricing import PriceTable
 from router.backends.anthropic_convert import FINISH_REASONS, split_system
 from router.backends.base import BackendError
 from router.backends.cloud import HEALTH_TIMEOUT_S, NO_API_KEY, CloudBackend, proto_float
@@ -38,8 +37,8 @@ _ERROR_TYPE_STATUS = {
 
 
 class AnthropicBackend(CloudBackend):
-    def __init__(self, config: ProviderConfig, prices: PriceTable | None = None) -> None:
-        super().__init__(config, prices)
+    def __init__(self, config: ProviderConfig) -> None:
+        super().__init__(config)
         # No SDK retries: the router retries on another candidate, within the caller's deadline.
         self._client = AsyncAnthropic(
             api_key=config.api_key or NO_API_KEY,
@@ -125,7 +124,6 @@ class AnthropicBackend(CloudBackend):
                 model=model,
                 prompt_tokens=prompt,
                 completion_tokens=completion,
-                cost_usd=self.cost(request.model, prompt, completion),
                 finish_reason=FINISH_REASONS.get(stop_reason, pb.FINISH_REASON_STOP),
             )
         )

@@ -1,4 +1,6 @@
-"""What every cloud API backend shares: its config, run-time switches, capacity, pricing and images.
+"""What every cloud API backend shares: its config, run-time switches, capacity and images.
+
+Backends report what a request used (tokens, audio seconds); only the router prices it (router.pipeline).
 
 A subclass adds one provider's SDK (openai_backend, anthropic_backend); router.backends.factory picks
 the subclass by `ProviderConfig.kind`.
@@ -13,7 +15,6 @@ from urllib.parse import urlsplit, urlunsplit
 import grpc
 from modelyard.v1 import inference_pb2 as pb
 
-from router.accounting.pricing import PriceTable
 from router.backends.base import Backend, BackendError, ModelSpec
 from router.config.settings import ProviderConfig
 
@@ -53,7 +54,7 @@ def model_specs(config: ProviderConfig) -> list[ModelSpec]:
 class CloudBackend(Backend):
     """A cloud (or OpenAI-compatible) API. `priority` and `enabled` start from config and may change at run time."""
 
-    def __init__(self, config: ProviderConfig, prices: PriceTable | None = None) -> None:
+    def __init__(self, config: ProviderConfig) -> None:
         super().__init__(
             id=config.name,
             kind=config.kind,
@@ -62,7 +63,6 @@ class CloudBackend(Backend):
             priority=config.priority,
         )
         self.config = config
-        self.prices = PriceTable() if prices is None else prices
         self._vision_models = frozenset(config.vision_models)
 
     @property
@@ -81,11 +81,6 @@ class CloudBackend(Backend):
     @abc.abstractmethod
     async def health_check(self) -> bool:
         """Whether the provider answers and accepts our credentials; never raises."""
-
-    def cost(
-        self, model: str, prompt_tokens: int = 0, completion_tokens: int = 0, audio_seconds: float = 0.0
-    ) -> float:
-        return self.prices.cost(model, prompt_tokens, completion_tokens, audio_seconds)
 
     def accepts_images(self, model: str) -> bool:
         return model in self._vision_models

@@ -9,7 +9,6 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 
-from router.accounting.pricing import PriceTable
 from router.backends.anthropic_backend import AnthropicBackend
 from router.backends.cloud import CloudBackend
 from router.backends.openai_backend import OpenAIBackend
@@ -41,19 +40,12 @@ def preset(kind: str) -> Preset:
     return found
 
 
-def create_backend(config: ProviderConfig, prices: PriceTable | None = None) -> CloudBackend:
-    """The backend for `config`, with its kind's preset filling a missing base_url or model list.
-
-    `prices` is the router's table (config overrides included), so a backend's own cost figures
-    agree with the router's accounting.
-    """
+def create_backend(config: ProviderConfig) -> CloudBackend:
+    """The backend for `config`, with its kind's preset filling a missing base_url or model list."""
     factory = FACTORIES.get(config.kind)
     if factory is None:
         raise ValueError(f"provider {config.name}: {_unknown(config.kind)}")
-    backend = factory(with_preset_defaults(config))
-    if prices is not None:
-        backend.prices = prices
-    return backend
+    return factory(with_preset_defaults(config))
 
 
 def with_preset_defaults(config: ProviderConfig) -> ProviderConfig:

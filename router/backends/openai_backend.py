@@ -13,7 +13,7 @@ from modelyard.v1 import inference_pb2 as pb
 from openai import AsyncOpenAI, omit
 from openai.types import CompletionUsage
 
-from router.accounting.pricing import CHARS_PER_TOKEN, PriceTable, estimate_prompt_tokens
+from router.accounting.pricing import CHARS_PER_TOKEN, estimate_prompt_tokens
 from router.backends.base import BackendError
 from router.backends.cloud import HEALTH_TIMEOUT_S, NO_API_KEY, CloudBackend, proto_float
 from router.backends.cloud_errors import (
@@ -53,11 +53,10 @@ class OpenAIBackend(CloudBackend):
     def __init__(
         self,
         config: ProviderConfig,
-        prices: PriceTable | None = None,
         *,
         max_tokens_param: MaxTokensParam = "max_completion_tokens",
     ) -> None:
-        super().__init__(config, prices)
+        super().__init__(config)
         self.max_tokens_param: MaxTokensParam = max_tokens_param
         # No SDK retries: the router retries on another candidate, within the caller's deadline.
         self._client = AsyncOpenAI(
@@ -143,7 +142,6 @@ class OpenAIBackend(CloudBackend):
             model=model,
             prompt_tokens=prompt,
             completion_tokens=completion,
-            cost_usd=self.cost(request.model, prompt, completion),
             finish_reason=_FINISH_REASONS.get(finish, pb.FINISH_REASON_STOP),
         )
 
@@ -174,7 +172,6 @@ class OpenAIBackend(CloudBackend):
                 backend=self.id,
                 model=result.model or request.model,
                 prompt_tokens=prompt,
-                cost_usd=self.cost(request.model, prompt),
             ),
         )
 
@@ -218,7 +215,6 @@ class OpenAIBackend(CloudBackend):
                 backend=self.id,
                 model=config.model,
                 audio_seconds=seconds,
-                cost_usd=self.cost(config.model, audio_seconds=seconds),
                 finish_reason=pb.FINISH_REASON_STOP,
             )
         )

@@ -10,7 +10,6 @@ import grpc
 import pytest
 from modelyard.v1 import inference_pb2 as pb
 
-from router.accounting.pricing import PriceTable
 from router.backends.base import BackendError
 from router.backends.openai_backend import OpenAIBackend
 from router.config.settings import ProviderConfig
@@ -33,7 +32,7 @@ async def test_chat_streams_text_then_usage_with_cost(
     assert usage.backend == "oa"
     assert usage.request_id == "req-1"
     assert usage.finish_reason == pb.FINISH_REASON_STOP
-    assert usage.cost_usd == pytest.approx(17 * 0.15 / 1e6 + 5 * 0.60 / 1e6)
+    assert usage.cost_usd == 0  # backends report tokens; only the router prices them
     sent = fake_openai.requests[-1].json
     assert sent["stream"] is True
     assert sent["stream_options"] == {"include_usage": True}
@@ -262,7 +261,6 @@ async def test_a_server_ignoring_include_usage_gets_estimated_usage(fake_openai:
     assert usage is not None
     assert usage.prompt_tokens > 0
     assert usage.completion_tokens == 7  # 25 characters at ~4 a token
-    assert usage.cost_usd > 0
 
 
 async def test_nothing_listening_is_retryable_unavailable() -> None:
@@ -292,7 +290,6 @@ async def test_embeddings_in_input_order_with_usage(
     assert response.usage.prompt_tokens == 3
     assert response.usage.backend == "oa"
     assert response.usage.request_id == "e1"
-    assert response.usage.cost_usd == pytest.approx(3 * 0.02 / 1e6)
     assert fake_openai.requests[-1].json["input"] == ["one two", "three"]
 
 
@@ -340,7 +337,6 @@ async def test_transcription_of_pcm_uploads_wav_and_maps_segments(
     assert segments[1].end == pytest.approx(2.0)
     usage = events[-1].usage
     assert usage.audio_seconds == pytest.approx(2.0)
-    assert usage.cost_usd == pytest.approx(2.0 / 60 * 0.006)
     assert usage.request_id == "t1"
 
 
@@ -364,7 +360,6 @@ async def test_gpt4o_transcribe_models_get_plain_json(fake_openai: FakeOpenAI) -
             base_url=fake_openai.base_url,
             transcribe_models=["gpt-4o-mini-transcribe"],
         ),
-        prices=PriceTable(),
     )
     config = pb.TranscribeConfig(
         model="gpt-4o-mini-transcribe", encoding=pb.AUDIO_ENCODING_PCM_S16LE, sample_rate_hz=8000
@@ -376,7 +371,6 @@ async def test_gpt4o_transcribe_models_get_plain_json(fake_openai: FakeOpenAI) -
     assert fake_openai.requests[-1].form["response_format"] == "json"
     assert events[1].segment.text == "Hello there. General Kenobi."
     assert events[-1].usage.audio_seconds == pytest.approx(1.5)
-    assert events[-1].usage.cost_usd == pytest.approx(1.5 / 60 * 0.003)
 
 
 async def test_transcription_errors_are_mapped(

@@ -121,3 +121,25 @@ async def test_status_shows_a_cloud_backends_concurrency_limit_and_load(
     finally:
         await server.stop(0)
     assert [(b.id, b.max_concurrency, b.in_flight) for b in status.backends] == [("openai", 8, 4)]
+
+
+async def test_the_router_prices_what_a_cloud_backend_reports_with_its_own_table(
+    clouds: tuple[FakeOpenAI, FakeAnthropic], tmp_path: Path
+) -> None:
+    config_file = tmp_path / "router.yaml"
+    config_file.write_text(
+        "providers: {openai: {kind: openai, chat_models: [gpt-4o-mini]}}\n"
+        "prices: {gpt-4o-mini: {input_per_m: 1000000, output_per_m: 2000000}}\n"  # $1 / $2 a token
+    )
+    config = load_config(config_file, env=os.environ)
+    config.listen = "127.0.0.1:0"
+    server = RouterServer(config)
+    await server.start()
+    try:
+        async with AsyncClient(server.address) as client:
+            usage = (await client.chat_text("hi", model="gpt-4o-mini")).usage
+    finally:
+        await server.stop(0)
+    assert usage is not None
+    assert usage.prompt_tokens > 0
+    assert usage.cost_usd == pytest.approx(usage.prompt_tokens * 1.0 + usage.completion_tokens * 2.0)

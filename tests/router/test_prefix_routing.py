@@ -106,7 +106,7 @@ def test_clouds_score_neutral_and_keep_their_order() -> None:
             chat_models=["gpt"],
             priority=priority,
         )
-        state.registry.add(create_backend(config, state.prices))
+        state.registry.add(create_backend(config))
     scheduler = Scheduler(state)
     asked: list[bool] = []
 
