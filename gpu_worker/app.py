@@ -15,12 +15,15 @@ from gpu_worker import __version__
 from gpu_worker.admission import Admission
 from gpu_worker.engine_set import EngineSet
 from gpu_worker.gpus import GpuMonitor
+from gpu_worker.metrics import WorkerMetrics
 from gpu_worker.registration import RegistrationStream
 from gpu_worker.router_pool import DEFAULT_RESOLVE_INTERVAL_S, RouterPool, RouterTarget
 from gpu_worker.server import WorkerServer
 from gpu_worker.servicer import WorkerServicer
 
 logger = logging.getLogger(__name__)
+
+DEFAULT_MAX_CONCURRENCY = 16  # for engines without a batch size of their own (speech-to-text)
 
 
 @dataclass(frozen=True)
@@ -29,9 +32,10 @@ class WorkerOptions:
     routers: list[RouterTarget]
     listen: str = "0.0.0.0:50061"
     advertise: str | None = None  # None: derived from the bound port (see advertised_address)
-    max_concurrency: int = 16
+    max_concurrency: int | None = None  # None: the engines' own batch size (see WorkerApp)
     max_queue: int = 64
     grace_seconds: float = 30.0
+    metrics_listen: str = ""  # host:port for /metrics; "" = off
     resolve_interval_s: float = DEFAULT_RESOLVE_INTERVAL_S
 
 
@@ -46,7 +50,10 @@ class WorkerApp:
         self.options = options
         self.engines = engines
         self.gpus = gpus or GpuMonitor()
-        self.admission = Admission(options.max_concurrency, options.max_queue)
+        # vLLM batches up to its max_num_seqs; admitting fewer would leave part of its batch empty.
+        capacity = options.max_concurrency or engines.batch_size() or DEFAULT_MAX_CONCURRENCY
+        self.admission = Admission(capacity, options.max_queue)
+        self.metrics = WorkerMetrics(self)
         self.server = WorkerServer(WorkerServicer(engines, self.admission, options.worker_id))
         self.pool = RouterPool(options.routers, self._new_stream, options.resolve_interval_s)
         self.address = ""
@@ -58,6 +65,8 @@ class WorkerApp:
         """Serve, then register with the routers; returns the advertised address."""
         port = await self.server.start(self.options.listen)
         self.address = advertised_address(self.options.listen, port, self.options.advertise)
+        if self.options.metrics_listen:
+            self.metrics.start(self.options.metrics_listen)
         await self.pool.start()
         return self.address
 
@@ -85,6 +94,7 @@ class WorkerApp:
             )
         await self.pool.stop()
         await self.server.stop(grace=1.0)
+        self.metrics.stop()
         self.gpus.close()
         self._stopped.set()
         logger.info("worker %s stopped", self.options.worker_id)

@@ -20,8 +20,10 @@ class EngineChoices:
     whisper_model: str | None  # None: no transcription
     whisper_workers: int
     embed_model: str | None  # None: no embeddings
-    max_num_seqs: int
+    max_num_seqs: int | None  # None: vLLM's own batch size for the device
     kv_cache_gib: float | None
+    gpu_memory_utilization: float | None = None  # None: vLLM's default (0.9 of the GPU)
+    tensor_parallel_size: int = 1  # GPUs one chat model is split across
 
 
 def chat_model_source(choices: EngineChoices) -> tuple[str, str] | None:
@@ -53,7 +55,12 @@ def start_engines(choices: EngineChoices) -> EngineSet:
 
         chat.append(
             VllmChatEngine.start(
-                source[0], source[1], max_num_seqs=choices.max_num_seqs, kv_cache_gib=choices.kv_cache_gib
+                source[0],
+                source[1],
+                max_num_seqs=choices.max_num_seqs,
+                kv_cache_gib=choices.kv_cache_gib,
+                gpu_memory_utilization=choices.gpu_memory_utilization,
+                tensor_parallel_size=choices.tensor_parallel_size,
             )
         )
     if choices.embed_model is not None:

@@ -32,6 +32,10 @@ class EngineSet:
     def engines(self) -> list[Engine]:
         return [*self._chat.values(), *self._embed.values(), *self._transcribe.values()]
 
+    def batch_size(self) -> int:
+        """Requests the engines batch at once: the largest of them (0 when none batches)."""
+        return max((engine.batch_size for engine in self.engines), default=0)
+
     def model_ids(self) -> list[str]:
         return sorted({engine.model_id for engine in self.engines})
 

@@ -10,7 +10,7 @@ import signal
 import socket
 import sys
 
-from gpu_worker.app import WorkerApp, WorkerOptions
+from gpu_worker.app import DEFAULT_MAX_CONCURRENCY, WorkerApp, WorkerOptions
 from gpu_worker.engine_env import apply_engine_env_defaults
 from gpu_worker.engine_factory import EngineChoices, start_engines
 from gpu_worker.process_lifetime import forked_children_die_with_this_process, start_guardian
@@ -57,7 +57,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PATH",
         help="embedding model path, or 'minilm' for the packaged all-MiniLM-L6-v2",
     )
-    parser.add_argument("--max-concurrency", type=_positive_int, default=16, help="requests run at once")
+    parser.add_argument(
+        "--max-concurrency",
+        type=_positive_int,
+        help="requests run at once (default: vLLM's own batch size for the device, max_num_seqs; "
+        f"{DEFAULT_MAX_CONCURRENCY} with speech-to-text alone)",
+    )
     parser.add_argument(
         "--max-queue", type=_non_negative_int, default=64, help="requests waiting beyond that"
     )
@@ -65,6 +70,20 @@ def build_parser() -> argparse.ArgumentParser:
         "--grace-seconds", type=float, default=30.0, help="time to finish in-flight work on drain"
     )
     parser.add_argument("--kv-cache-gib", type=float, help="KV-cache size for vLLM (CPU default: 1 GiB)")
+    parser.add_argument(
+        "--gpu-memory-utilization",
+        type=_fraction,
+        help="share of each GPU's memory vLLM may take for weights and KV cache (default: vLLM's 0.9)",
+    )
+    parser.add_argument(
+        "--tensor-parallel-size", type=_positive_int, default=1, help="GPUs the chat model is split across"
+    )
+    parser.add_argument(
+        "--metrics-listen",
+        default="",
+        metavar="ADDR",
+        help="host:port for Prometheus /metrics: the worker's own and vLLM's (default: off)",
+    )
     parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     return parser
 
@@ -85,6 +104,7 @@ def main(argv: list[str] | None = None) -> int:
             max_concurrency=args.max_concurrency,
             max_queue=args.max_queue,
             grace_seconds=args.grace_seconds,
+            metrics_listen=args.metrics_listen,
         )
     except ValueError as error:
         print(f"gpu_worker: {error}", file=sys.stderr)
@@ -97,6 +117,8 @@ def main(argv: list[str] | None = None) -> int:
         embed_model=args.embed_model,
         max_num_seqs=args.max_concurrency,
         kv_cache_gib=args.kv_cache_gib,
+        gpu_memory_utilization=args.gpu_memory_utilization,
+        tensor_parallel_size=args.tensor_parallel_size,
     )
     named = [
         m
@@ -132,6 +154,13 @@ def _positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def _fraction(text: str) -> float:
+    value = float(text)
+    if not 0.0 < value <= 1.0:
+        raise argparse.ArgumentTypeError("must be in (0, 1]")
     return value
 
 

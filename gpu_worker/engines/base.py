@@ -35,6 +35,8 @@ class Engine(ABC):
     model_id: str
     engine_name: str
     max_context_tokens: int = 0  # 0 when the notion does not apply (speech)
+    # Requests the engine batches at once (vLLM's max_num_seqs); 0 when it has no such notion.
+    batch_size: int = 0
 
     @abstractmethod
     def load(self) -> EngineLoad:

@@ -15,7 +15,7 @@ from vllm.v1.engine.async_llm import AsyncLLM
 
 from core.errors import InvalidArgument
 from gpu_worker.engines.base import ChatEngine, ChatEvent, ChatFinished, ChatInput, EngineLoad, TextDelta
-from gpu_worker.engines.vllm_setup import max_model_len, shutdown_async_llm, start_async_llm
+from gpu_worker.engines.vllm_setup import batch_size, max_model_len, shutdown_async_llm, start_async_llm
 from gpu_worker.engines.vllm_stats import VllmStats
 
 logger = logging.getLogger(__name__)
@@ -29,13 +29,21 @@ class VllmChatEngine(ChatEngine):
         self._stats = stats
         self.model_id = model_id
         self.max_context_tokens = max_model_len(engine)
+        self.batch_size = batch_size(engine)
         # The model's generation_config.json defaults (temperature, top_p...), as vLLM's OpenAI server uses them.
         self._default_sampling: dict[str, Any] = dict(engine.model_config.get_diff_sampling_param())
         self._aborted = 0
 
     @classmethod
     def start(
-        cls, model: str, model_id: str, *, max_num_seqs: int, kv_cache_gib: float | None = None
+        cls,
+        model: str,
+        model_id: str,
+        *,
+        max_num_seqs: int | None = None,
+        kv_cache_gib: float | None = None,
+        gpu_memory_utilization: float | None = None,
+        tensor_parallel_size: int = 1,
     ) -> VllmChatEngine:
         stats = VllmStats()
         engine = start_async_llm(
@@ -45,6 +53,8 @@ class VllmChatEngine(ChatEngine):
             max_num_seqs=max_num_seqs,
             kv_cache_gib=kv_cache_gib,
             stats=stats,
+            gpu_memory_utilization=gpu_memory_utilization,
+            tensor_parallel_size=tensor_parallel_size,
         )
         return cls(engine, model_id, stats)
 

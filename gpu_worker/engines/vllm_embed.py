@@ -13,7 +13,7 @@ from vllm.v1.engine.async_llm import AsyncLLM
 
 from core.errors import InvalidArgument
 from gpu_worker.engines.base import EmbedEngine, EmbedResult, EngineLoad
-from gpu_worker.engines.vllm_setup import max_model_len, shutdown_async_llm, start_async_llm
+from gpu_worker.engines.vllm_setup import batch_size, max_model_len, shutdown_async_llm, start_async_llm
 
 PACKAGED_MINILM = "minilm"
 PACKAGED_MINILM_ID = "all-minilm-l6-v2"
@@ -35,12 +35,13 @@ class VllmEmbedEngine(EmbedEngine):
         self._engine = engine
         self.model_id = model_id
         self.max_context_tokens = max_model_len(engine)
+        self.batch_size = batch_size(engine)
         self.dimensions = int(engine.model_config.get_hidden_size())
         self._in_flight = 0
         self._aborted = 0
 
     @classmethod
-    def start(cls, model: str, model_id: str, *, max_num_seqs: int) -> VllmEmbedEngine:
+    def start(cls, model: str, model_id: str, *, max_num_seqs: int | None = None) -> VllmEmbedEngine:
         engine = start_async_llm(model, model_id, runner="pooling", max_num_seqs=max_num_seqs)
         return cls(engine, model_id)
 

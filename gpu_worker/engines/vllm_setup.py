@@ -27,20 +27,31 @@ def start_async_llm(
     served_name: str,
     *,
     runner: Literal["generate", "pooling"],
-    max_num_seqs: int,
+    max_num_seqs: int | None = None,
     kv_cache_gib: float | None = None,
     stats: VllmStats | None = None,
+    gpu_memory_utilization: float | None = None,
+    tensor_parallel_size: int = 1,
 ) -> AsyncLLM:
-    """Start an AsyncLLM (its engine core is a child process) and return it once it can take requests."""
+    """Start an AsyncLLM (its engine core is a child process) and return it once it can take requests.
+
+    None leaves a setting to vLLM: max_num_seqs then follows the device (hundreds on a data-centre GPU), and
+    gpu_memory_utilization is vLLM's 0.9 of the GPU's memory (CUDA only; the CPU build sizes its KV cache from
+    VLLM_CPU_KVCACHE_SPACE instead).
+    """
     on_cuda = cuda_available()
     extra: dict[str, Any] = {}
     if on_cuda and kv_cache_gib is not None:
         extra["kv_cache_memory_bytes"] = int(kv_cache_gib * _GIB)
+    if on_cuda and gpu_memory_utilization is not None:
+        extra["gpu_memory_utilization"] = gpu_memory_utilization
+    if max_num_seqs is not None:
+        extra["max_num_seqs"] = max_num_seqs
     args = AsyncEngineArgs(
         model=model,
         served_model_name=[served_name],
         runner=runner,
-        max_num_seqs=max_num_seqs,
+        tensor_parallel_size=tensor_parallel_size,
         # CPU kernels in vLLM's CPU build are float32/bfloat16 only, and CUDA graphs do not exist there.
         dtype="auto" if on_cuda else "float32",
         enforce_eager=not on_cuda,
@@ -55,6 +66,11 @@ def start_async_llm(
 
 def max_model_len(engine: AsyncLLM) -> int:
     return int(engine.model_config.max_model_len)
+
+
+def batch_size(engine: AsyncLLM) -> int:
+    """The max_num_seqs vLLM settled on (its own default when none was given)."""
+    return int(engine.vllm_config.scheduler_config.max_num_seqs)
 
 
 def shutdown_async_llm(engine: AsyncLLM) -> None:

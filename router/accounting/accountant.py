@@ -97,6 +97,7 @@ class Accounting:
         m.tokens.labels(backend, record.model, "prompt").inc(record.prompt_tokens)
         m.tokens.labels(backend, record.model, "completion").inc(record.completion_tokens)
         m.cost.labels(backend, record.model).inc(record.cost_usd)
+        m.tenant_cost.labels(record.tenant).inc(record.cost_usd)
         if record.ttft_ms is not None:
             m.ttft.labels(backend, record.model).observe(record.ttft_ms / 1000)
         m.latency.labels(record.kind, backend, record.model).observe(record.latency_ms / 1000)

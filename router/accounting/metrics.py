@@ -41,6 +41,10 @@ class RouterMetrics:
         self.cost = Counter(
             "modelyard_cost_usd", "Estimated spend in US dollars", ["backend", "model"], registry=r
         )
+        # Tenants come from the configured keys ("local" when open), so the label stays bounded.
+        self.tenant_cost = Counter(
+            "modelyard_tenant_cost_usd", "Estimated spend in US dollars, by tenant", ["tenant"], registry=r
+        )
         self.ttft = Histogram(
             "modelyard_ttft_seconds",
             "Time to first token",

@@ -1,0 +1,171 @@
+"""Every Kustomize overlay renders, validates strictly against Kubernetes' schemas, and agrees with the code:
+flags the binaries accept, a config the router loads, grace periods that fit, keys wired, pods locked down."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import kubernetes_validate
+import pytest
+
+from gpu_worker.main import build_parser as worker_parser
+from router.backends.presets import PRESETS
+from router.config.loader import load_config
+from router.main import build_parser as router_parser
+from tests.deploy.render import OVERLAYS, container, flag, of_kind, one, render
+
+# Native gRPC probes are GA from 1.27; the newest schemas kubernetes-validate ships are checked too.
+KUBERNETES_VERSIONS = ("1.27.0", kubernetes_validate.latest_version())
+# Custom resources of cert-manager, KEDA and the Prometheus Operator: no schema ships with kubernetes-validate,
+# so the tests below check what matters in them.
+CUSTOM_KINDS = {
+    ("cert-manager.io/v1", "Certificate"),
+    ("cert-manager.io/v1", "Issuer"),
+    ("keda.sh/v1alpha1", "ScaledObject"),
+    ("monitoring.coreos.com/v1", "PodMonitor"),
+}
+overlays = pytest.mark.parametrize("overlay", OVERLAYS, ids=lambda path: path.name)
+
+
+def test_there_are_the_documented_overlays() -> None:
+    assert {path.name for path in OVERLAYS} >= {"cpu-dev", "gpu", "gpu-autoscaling"}
+
+
+@overlays
+def test_renders_and_validates_strictly(overlay: Path) -> None:
+    for doc in render(overlay):
+        if (doc["apiVersion"], doc["kind"]) in CUSTOM_KINDS:
+            continue
+        for version in KUBERNETES_VERSIONS:
+            kubernetes_validate.validate(doc, version, strict=True)  # raises, naming the field
+
+
+@overlays
+def test_binaries_accept_the_arguments(overlay: Path) -> None:
+    docs = render(overlay)
+    router_args = _expanded(container(one(docs, "Deployment", "modelyard-router"))["args"])
+    worker_args = _expanded(container(one(docs, "Deployment", "modelyard-worker"))["args"])
+    router_parser().parse_args(router_args)  # argparse exits on a flag the binary lacks
+    worker_parser().parse_args(worker_args)
+
+
+@overlays
+def test_router_config_loads_and_its_hash_rolls_the_pods(overlay: Path, tmp_path: Path) -> None:
+    docs = render(overlay)
+    router = one(docs, "Deployment", "modelyard-router")
+    config_volume = next(v for v in router["spec"]["template"]["spec"]["volumes"] if v["name"] == "config")
+    name = config_volume["configMap"]["name"]
+    assert re.fullmatch(r"modelyard-router-config-[a-z0-9]{10}", name), "a generated, hashed name"
+    config_map = one(docs, "ConfigMap", name)
+    path = tmp_path / "router.yaml"
+    path.write_text(config_map["data"]["router.yaml"])
+    config = load_config(path, env={})
+    args = container(router)["args"]
+    assert flag(args, "--config") == "/etc/modelyard/config/router.yaml"
+
+    # The pod outlives the preStop pause plus the grace the router gives calls in flight.
+    grace = float(flag(args, "--grace-seconds") or config.grace_seconds)
+    pause = float(container(router)["lifecycle"]["preStop"]["exec"]["command"][-1])
+    assert router["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] > pause + grace
+
+
+@overlays
+def test_worker_drain_fits_its_pod(overlay: Path) -> None:
+    worker = one(render(overlay), "Deployment", "modelyard-worker")
+    grace = float(flag(container(worker)["args"], "--grace-seconds") or 30)
+    assert worker["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] > grace
+
+
+@overlays
+def test_every_provider_key_comes_from_one_secret(overlay: Path) -> None:
+    env = container(one(render(overlay), "Deployment", "modelyard-router"))["env"]
+    from_secret = {
+        e["name"]: e["valueFrom"]["secretKeyRef"] for e in env if "secretKeyRef" in e.get("valueFrom", {})
+    }
+    wanted = {preset.api_key_env for preset in PRESETS.values() if preset.api_key_env}
+    assert wanted <= set(from_secret)
+    assert {from_secret[name]["name"] for name in wanted} == {"modelyard-provider-keys"}
+    assert all(from_secret[name]["key"] == name for name in wanted)
+
+
+@overlays
+def test_pods_are_locked_down(overlay: Path) -> None:
+    docs = render(overlay)
+    for deployment in of_kind(docs, "Deployment"):
+        pod = deployment["spec"]["template"]["spec"]
+        assert pod["automountServiceAccountToken"] is False, deployment["metadata"]["name"]
+        assert pod["securityContext"]["runAsNonRoot"] is True
+        security = container(deployment)["securityContext"]
+        assert security["readOnlyRootFilesystem"] is True
+        assert security["allowPrivilegeEscalation"] is False
+    # API keys are required: the router must not run open on a pod network.
+    router = one(docs, "Deployment", "modelyard-router")
+    keys = next(v for v in router["spec"]["template"]["spec"]["volumes"] if v["name"] == "api-keys")
+    assert keys["secret"]["secretName"] == "modelyard-api-keys"
+    assert not keys["secret"].get("optional", False)
+
+
+@overlays
+def test_clients_see_no_metrics_and_workers_take_calls_only_from_routers(overlay: Path) -> None:
+    docs = render(overlay)
+    client_ports = one(docs, "Service", "modelyard-router")["spec"]["ports"]
+    assert [port["name"] for port in client_ports] == ["grpc"]
+
+    policy = one(docs, "NetworkPolicy", "modelyard-worker")
+    assert policy["spec"]["podSelector"]["matchLabels"]["app.kubernetes.io/component"] == "worker"
+    grpc_rules = [rule for rule in policy["spec"]["ingress"] if {p["port"] for p in rule["ports"]} == {50061}]
+    assert len(grpc_rules) == 1
+    assert grpc_rules[0]["from"] == [
+        {
+            "podSelector": {
+                "matchLabels": {
+                    "app.kubernetes.io/name": "modelyard",
+                    "app.kubernetes.io/component": "router",
+                }
+            }
+        }
+    ]
+    assert one(docs, "NetworkPolicy", "default-deny-ingress")["spec"]["podSelector"] == {}
+
+
+def test_gpu_pool_asks_for_gpus_shares_memory_and_keeps_weights() -> None:
+    docs = render(next(path for path in OVERLAYS if path.name == "gpu"))
+    worker = one(docs, "Deployment", "modelyard-worker")
+    pod = worker["spec"]["template"]["spec"]
+    resources = container(worker)["resources"]
+    assert resources["limits"]["nvidia.com/gpu"] == 1
+    assert any(t["key"] == "nvidia.com/gpu" for t in pod["tolerations"])
+    assert pod["nodeSelector"]
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    assert volumes["dshm"]["emptyDir"]["medium"] == "Memory"
+    assert {"name": "dshm", "mountPath": "/dev/shm"} in container(worker)["volumeMounts"]
+    claim = volumes["cache"]["persistentVolumeClaim"]["claimName"]
+    assert "emptyDir" not in volumes["cache"]
+    one(docs, "PersistentVolumeClaim", claim)
+    args = container(worker)["args"]
+    assert flag(args, "--gpu-memory-utilization") is not None
+    assert flag(args, "--tensor-parallel-size") == "1"
+    assert flag(args, "--max-concurrency") is None, "vLLM's own batch size, not a cap"
+    monitors = {m["metadata"]["name"]: m for m in of_kind(docs, "PodMonitor")}
+    assert set(monitors) == {"modelyard-router", "modelyard-worker"}
+    assert all(m["spec"]["podMetricsEndpoints"][0]["port"] == "metrics" for m in monitors.values())
+
+
+def test_autoscaling_counts_each_queued_request_once() -> None:
+    docs = render(next(path for path in OVERLAYS if path.name == "gpu-autoscaling"))
+    (scaled,) = of_kind(docs, "ScaledObject")
+    assert scaled["spec"]["scaleTargetRef"]["name"] == "modelyard-worker"
+    (trigger,) = scaled["spec"]["triggers"]
+    assert trigger["type"] == "prometheus"
+    # Every router exports every worker's queue: max over routers per worker, then sum over workers.
+    assert re.fullmatch(
+        r"sum\(max by \(worker\) \(modelyard_worker_waiting\{.*\}\)\)", trigger["metadata"]["query"]
+    )
+    assert "replicas" not in one(docs, "Deployment", "modelyard-worker")["spec"], "KEDA owns the count"
+
+
+def _expanded(args: list[str]) -> list[str]:
+    """Container args with Kubernetes' $(VAR) references replaced by plausible values."""
+    values = {"POD_NAME": "router-0", "POD_IP": "10.0.0.5", "MODELYARD_ROUTER": "router-headless:50051"}
+    return [re.sub(r"\$\((\w+)\)", lambda m: values[m.group(1)], arg) for arg in args]
