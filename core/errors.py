@@ -9,6 +9,8 @@ class StatusError(Exception):
     """A failure with a definite gRPC status and a message safe to show the caller."""
 
     code: grpc.StatusCode = grpc.StatusCode.UNKNOWN
+    # How long the caller should wait before trying again, when known (an upstream's Retry-After).
+    retry_after_s: float | None = None
 
     def __init__(self, message: str) -> None:
         super().__init__(message)

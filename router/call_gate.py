@@ -8,11 +8,14 @@ pass untouched: workers keep serving the calls in flight, and probes see NOT_SER
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
-from collections.abc import AsyncIterator, Awaitable, Callable, Collection
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterator
 from typing import TYPE_CHECKING, Any
 
 import grpc
+
+from core.errors import Unavailable
 
 if TYPE_CHECKING:  # generic only in the type stubs
     Handler = grpc.RpcMethodHandler[Any, Any]
@@ -62,6 +65,17 @@ class CallGate(grpc.aio.ServerInterceptor):
         if handler is None or service not in self._services:
             return handler
         return self._wrap(handler)
+
+    @contextlib.contextmanager
+    def admitted(self) -> Iterator[None]:
+        """One client call from another door (HTTP), counted like a gRPC one; Unavailable once closed."""
+        if self.closed:
+            raise Unavailable(_STOPPING)
+        self._enter()
+        try:
+            yield
+        finally:
+            self._leave()
 
     def _enter(self) -> None:
         self._in_flight += 1

@@ -27,6 +27,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--metrics-listen", help="host:port for Prometheus /metrics, e.g. 127.0.0.1:9090 (default: off)"
     )
     parser.add_argument(
+        "--http-listen",
+        help="host:port for the OpenAI-compatible HTTP door, e.g. 127.0.0.1:8080 (default: off; "
+        "off loopback it needs API keys)",
+    )
+    parser.add_argument(
         "--usage-db",
         help="usage ledger: SQLite path, postgresql:// URL, or 'off' "
         "(default: $MODELYARD_USAGE_DB, else ~/.local/share/modelyard/usage.sqlite3)",
@@ -52,6 +57,8 @@ def config_from_args(args: argparse.Namespace) -> RouterConfig:
         config.router_id = args.router_id
     if args.metrics_listen is not None:
         config.metrics_listen = args.metrics_listen
+    if args.http_listen is not None:
+        config.http_listen = args.http_listen
     if args.usage_db:
         config.usage_db = args.usage_db
     if args.grace_seconds is not None:
@@ -66,6 +73,8 @@ async def serve(config: RouterConfig) -> None:
         ", ".join(p.name for p in config.providers) or "none (set OPENAI_API_KEY, ANTHROPIC_API_KEY, ...)"
     )
     print(f"modelyard router ready on {server.address}; cloud providers: {providers}", flush=True)
+    if server.http is not None:
+        print(f"OpenAI-compatible HTTP door on {server.http.base_url}", flush=True)
     if server.metrics_port:
         print(f"metrics on port {server.metrics_port} (/metrics)", flush=True)
     stop = asyncio.Event()

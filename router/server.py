@@ -29,6 +29,7 @@ from router.routing.scheduler import Scheduler
 from router.routing.state import RoutingState
 from router.services.accounting_service import AccountingServicer
 from router.services.admin_service import AdminServicer
+from router.services.http.server import HttpDoor
 from router.services.router_service import RouterServicer
 from router.services.worker_registry_service import WorkerRegistryServicer
 
@@ -88,6 +89,12 @@ class RouterServer:
         reflection.enable_server_reflection(
             (*_SERVICES, health.SERVICE_NAME, reflection.SERVICE_NAME), self._server
         )
+        # The OpenAI-compatible HTTP door: the same pipeline, keys and gate, in this process and loop.
+        self.http = (
+            HttpDoor(self.config, self.state, self.pipeline, self.accounting.auth, self.gate)
+            if self.config.http_listen
+            else None
+        )
         self.port = 0
 
     @property
@@ -105,6 +112,8 @@ class RouterServer:
             raise OSError(f"cannot listen on {self.config.listen}")
         await self.accounting.start()
         await self._server.start()
+        if self.http is not None:
+            await self.http.start()
         for service in ("", *_SERVICES):
             await self.health.set(service, health_pb2.HealthCheckResponse.SERVING)
         self.state.health.start()
@@ -123,6 +132,8 @@ class RouterServer:
                 "stopping: %d calls still running after %.0f s; cancelling them", self.gate.in_flight, grace
             )
         # Worker registrations stay open until here: the workers serve the calls that were still running.
+        if self.http is not None:
+            await self.http.stop()
         await self._server.stop(0)
         # After the server: the last requests' records are queued by now, and all get written.
         await self.accounting.stop()

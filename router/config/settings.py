@@ -94,6 +94,12 @@ class RouterConfig:
     metrics_listen: str = ""  # host:port for Prometheus /metrics; "" = off
     # On SIGTERM: NOT_SERVING, new client calls refused, calls in flight get this long to finish.
     grace_seconds: NonNegativeFloat = 30.0
+    # The OpenAI-compatible HTTP door (router.services.http): host:port; "" = off. Off loopback it needs
+    # API keys, like the gRPC listener.
+    http_listen: str = ""
+    # Largest JSON body the door reads (chat with inline images, embeddings); larger gets HTTP 413.
+    # Transcription uploads are bounded by max_audio_bytes instead.
+    http_max_body_bytes: PositiveInt = 32 << 20
 
 
 @dataclass

@@ -34,9 +34,10 @@ _RNG = random.Random()
 class UpstreamFailed(StatusError):
     """Every candidate failed before answering; the status is the last upstream one."""
 
-    def __init__(self, message: str, code: grpc.StatusCode) -> None:
+    def __init__(self, message: str, code: grpc.StatusCode, retry_after_s: float | None = None) -> None:
         super().__init__(message)
         self.code = code
+        self.retry_after_s = retry_after_s
 
 
 class MidStreamFailure(StatusError):
@@ -103,12 +104,14 @@ async def stream_with_failover(
             attempt.failures.append(e.message)
             log.warning("attempt %d on %s failed: %s", index + 1, candidate.backend.id, e.message)
             if not e.retryable:
-                raise UpstreamFailed(e.message, e.status) from e
+                raise UpstreamFailed(e.message, e.status, e.retry_after_s) from e
             last = e
     if last is None:
         raise UpstreamFailed("the deadline left no time to try a backend", grpc.StatusCode.DEADLINE_EXCEEDED)
     raise UpstreamFailed(
-        f"all {len(attempt.failures)} attempts failed: " + "; ".join(attempt.failures), last.status
+        f"all {len(attempt.failures)} attempts failed: " + "; ".join(attempt.failures),
+        last.status,
+        last.retry_after_s,
     )
 
 

@@ -1,0 +1,88 @@
+"""POST /v1/chat/completions: streamed as server-sent events, or one whole JSON answer.
+
+A client that hangs up cancels this handler (aiohttp's handler cancellation); closing the pipeline's
+generator then cancels the upstream call, as a cancelled gRPC call does. A failure before the first event
+is an HTTP error status; after it, the stream has said 200, so the error goes out as an `error` event
+(which the openai SDKs raise as APIError) and the stream ends without `[DONE]`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncGenerator, AsyncIterator
+from typing import cast
+
+from aiohttp import web
+from modelyard.v1 import inference_pb2 as pb
+
+from core.errors import StatusError
+from router.pipeline import Call, RequestPipeline
+from router.services.http.call import call_of, json_body, within_deadline
+from router.services.http.chat_request import chat_request
+from router.services.http.chat_response import (
+    SSE_DONE,
+    AnswerCollector,
+    ChunkEncoder,
+    answer_body,
+)
+from router.services.http.errors import http_error
+from router.services.http.fields import opt_bool, opt_obj
+from router.services.http.routing_hints import request_id, routing_hints
+
+_SSE_HEADERS = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+
+
+class ChatHandler:
+    def __init__(self, pipeline: RequestPipeline) -> None:
+        self._pipeline = pipeline
+
+    async def handle(self, http: web.Request) -> web.StreamResponse:
+        call = call_of(http)
+        body = await json_body(http)
+        request = chat_request(body)
+        request.routing.CopyFrom(routing_hints(http.headers, body))
+        request.request_id = request_id(http.headers, body)
+        if not opt_bool(body, "stream"):
+            collector = AnswerCollector(request)
+            async with (
+                within_deadline(call),
+                contextlib.aclosing(_generator(self._pipeline.chat(request, call))) as events,
+            ):
+                async for event in events:
+                    collector.add(event)
+            return web.Response(body=answer_body(collector.answer()), content_type="application/json")
+        options = opt_obj(body, "stream_options") or {}
+        include_usage = opt_bool(options, "include_usage", "stream_options.include_usage")
+        encoder = ChunkEncoder(request, include_usage=bool(include_usage))
+        return await self._stream(http, request, call, encoder)
+
+    async def _stream(
+        self, http: web.Request, request: pb.ChatRequest, call: Call, encoder: ChunkEncoder
+    ) -> web.StreamResponse:
+        response: web.StreamResponse | None = None
+        async with contextlib.aclosing(_generator(self._pipeline.chat(request, call))) as events:
+            try:
+                async with within_deadline(call):
+                    async for event in events:
+                        if (
+                            response is None
+                        ):  # headers wait for the first event: an early error keeps its status
+                            response = web.StreamResponse(headers=_SSE_HEADERS)
+                            await response.prepare(http)
+                        await response.write(encoder.event(event))
+            except StatusError as e:
+                if response is None:
+                    raise
+                await response.write(http_error(e).sse_event())
+                await response.write_eof()
+                return response
+        if response is None:  # the pipeline always ends with usage; an empty stream would be a bug
+            raise AssertionError("chat stream ended without an event")
+        await response.write(SSE_DONE)
+        await response.write_eof()
+        return response
+
+
+def _generator(events: AsyncIterator[pb.ChatResponse]) -> AsyncGenerator[pb.ChatResponse, None]:
+    """The pipeline's chat is an async generator; aclosing needs to know it can be closed."""
+    return cast(AsyncGenerator[pb.ChatResponse, None], events)
