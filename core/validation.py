@@ -7,10 +7,11 @@ from __future__ import annotations
 
 from modelyard.v1 import inference_pb2 as pb
 
+from core.chat_options import validate_chat_options, validate_message_tools
 from core.constants import SAMPLE_RATE_HZ
 from core.errors import InvalidArgument
 
-_KNOWN_ROLES = frozenset({pb.ROLE_SYSTEM, pb.ROLE_USER, pb.ROLE_ASSISTANT})
+_KNOWN_ROLES = frozenset({pb.ROLE_SYSTEM, pb.ROLE_USER, pb.ROLE_ASSISTANT, pb.ROLE_TOOL})
 MAX_EMBED_INPUTS = 2048
 
 
@@ -22,13 +23,17 @@ def validate_chat(request: pb.ChatRequest) -> None:
     for i, message in enumerate(request.messages):
         if message.role not in _KNOWN_ROLES:
             raise InvalidArgument(
-                f"messages[{i}].role: unknown role {message.role}; expected ROLE_SYSTEM, ROLE_USER or ROLE_ASSISTANT"
+                f"messages[{i}].role: unknown role {message.role}; "
+                "expected ROLE_SYSTEM, ROLE_USER, ROLE_ASSISTANT or ROLE_TOOL"
             )
-        if not message.content:
+        validate_message_tools(message, f"messages[{i}]")
+        # An assistant turn that only called tools has no content.
+        if not message.content and not message.tool_calls:
             raise InvalidArgument(f"messages[{i}].content: empty; give at least one text or image part")
         for j, part in enumerate(message.content):
             _validate_part(part, f"messages[{i}].content[{j}]")
     _validate_sampling(request.sampling)
+    validate_chat_options(request)
 
 
 def _validate_part(part: pb.ContentPart, field: str) -> None:

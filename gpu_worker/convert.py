@@ -4,21 +4,32 @@ from __future__ import annotations
 
 from modelyard.v1 import inference_pb2 as pb
 
+from core.chat_options import call_arguments, forced_tool, json_object, tool_parameters, tools_enabled
 from core.errors import InvalidArgument
 from gpu_worker.engines.base import (
     ChatInput,
     ChatMessage,
     ChatSampling,
+    ReasoningText,
+    TextDelta,
+    ToolCallFragment,
+    ToolCallMade,
+    ToolSpec,
     TranscribeOptions,
     TranscriptInfo,
     TranscriptSegment,
 )
 
-_ROLE_NAMES = {pb.ROLE_SYSTEM: "system", pb.ROLE_USER: "user", pb.ROLE_ASSISTANT: "assistant"}
+_ROLE_NAMES = {
+    pb.ROLE_SYSTEM: "system",
+    pb.ROLE_USER: "user",
+    pb.ROLE_ASSISTANT: "assistant",
+    pb.ROLE_TOOL: "tool",
+}
 
 
 def chat_input(request: pb.ChatRequest) -> ChatInput:
-    """Call after core.validation.validate_chat, which has vouched for roles and parts."""
+    """Call after core.validation.validate_chat, which has vouched for roles, parts and JSON texts."""
     messages = []
     for i, message in enumerate(request.messages):
         texts = []
@@ -28,8 +39,18 @@ def chat_input(request: pb.ChatRequest) -> ChatInput:
                     f"messages[{i}].content[{j}].image: {request.model} on this worker takes text only"
                 )
             texts.append(part.text)
-        messages.append(ChatMessage(role=_ROLE_NAMES[message.role], text="".join(texts)))
+        calls = tuple(ToolCallMade(c.id, c.name, call_arguments(c)) for c in message.tool_calls)
+        messages.append(
+            ChatMessage(
+                role=_ROLE_NAMES[message.role],
+                text="".join(texts),
+                tool_calls=calls,
+                tool_call_id=message.tool_call_id,
+            )
+        )
     sampling = request.sampling
+    response_format = request.response_format
+    forced = forced_tool(request)
     return ChatInput(
         request_id=request.request_id,
         messages=tuple(messages),
@@ -39,8 +60,41 @@ def chat_input(request: pb.ChatRequest) -> ChatInput:
             max_tokens=sampling.max_tokens if sampling.HasField("max_tokens") else None,
             stop=tuple(sampling.stop),
             seed=sampling.seed if sampling.HasField("seed") else None,
+            presence_penalty=sampling.presence_penalty if sampling.HasField("presence_penalty") else None,
+            frequency_penalty=sampling.frequency_penalty if sampling.HasField("frequency_penalty") else None,
         ),
+        tools=tuple(ToolSpec(t.name, t.description, tool_parameters(t)) for t in request.tools)
+        if tools_enabled(request)
+        else (),
+        tool_choice="required" if request.tool_choice.mode == pb.TOOL_CHOICE_MODE_REQUIRED else "auto",
+        forced_tool=forced.name if forced is not None else None,
+        parallel_tool_calls=request.parallel_tool_calls if request.HasField("parallel_tool_calls") else True,
+        json_schema=json_object(response_format.json_schema.schema, "response_format.json_schema.schema")
+        if response_format.type == pb.RESPONSE_FORMAT_TYPE_JSON_SCHEMA
+        else None,
+        json_object=response_format.type == pb.RESPONSE_FORMAT_TYPE_JSON_OBJECT,
+        logprobs=request.top_logprobs if request.logprobs else None,
     )
+
+
+def chat_event(event: TextDelta | ToolCallFragment | ReasoningText) -> pb.ChatResponse:
+    if isinstance(event, TextDelta):
+        logprobs = [
+            pb.TokenLogprob(
+                token=lp.token,
+                logprob=lp.logprob,
+                top_logprobs=[pb.TopLogprob(token=t, logprob=v) for t, v in lp.top],
+            )
+            for lp in event.logprobs
+        ]
+        return pb.ChatResponse(delta=pb.ChatDelta(text=event.text, logprobs=logprobs))
+    if isinstance(event, ToolCallFragment):
+        return pb.ChatResponse(
+            tool_call=pb.ToolCallDelta(
+                index=event.index, id=event.id, name=event.name, arguments=event.arguments
+            )
+        )
+    return pb.ChatResponse(reasoning=pb.ReasoningDelta(text=event.text))
 
 
 def transcribe_options(config: pb.TranscribeConfig) -> TranscribeOptions:

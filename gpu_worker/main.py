@@ -49,6 +49,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--chat-model-name", metavar="ID", help="model id clients use for the chat model")
     parser.add_argument("--no-chat", action="store_true", help="serve no chat model")
+    parser.add_argument(
+        "--tool-call-parser",
+        metavar="NAME",
+        help="vLLM tool parser for the chat model's own tool-call syntax (e.g. hermes for Qwen); "
+        "without one, tool calls come only from tool_choice required or a named function",
+    )
     parser.add_argument("--whisper-model", default="whisper-tiny.en", metavar="NAME_OR_PATH")
     parser.add_argument("--whisper-workers", type=_positive_int, default=2, help="transcriptions run at once")
     parser.add_argument("--no-whisper", action="store_true", help="serve no speech-to-text model")
@@ -119,6 +125,7 @@ def main(argv: list[str] | None = None) -> int:
         kv_cache_gib=args.kv_cache_gib,
         gpu_memory_utilization=args.gpu_memory_utilization,
         tensor_parallel_size=args.tensor_parallel_size,
+        tool_call_parser=args.tool_call_parser,
     )
     named = [
         m

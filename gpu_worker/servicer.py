@@ -21,7 +21,7 @@ from gpu_worker import convert
 from gpu_worker.admission import Admission
 from gpu_worker.audio import MAX_AUDIO_BYTES, decode_audio_bytes
 from gpu_worker.engine_set import EngineSet
-from gpu_worker.engines.base import ChatFinished, TextDelta, TranscriptInfo
+from gpu_worker.engines.base import ChatFinished, TranscriptInfo
 
 logger = logging.getLogger(__name__)
 
@@ -48,12 +48,12 @@ class WorkerServicer(worker_pb2_grpc.WorkerServiceServicer):  # type: ignore[mis
                 # closed right away (aborting the engine request), not whenever the garbage collector gets to it.
                 async with aclosing(engine.chat(chat)) as events:
                     async for event in events:
-                        if isinstance(event, TextDelta):
-                            if not ttft_ms:
-                                ttft_ms = _ms_since(started)
-                            yield pb.ChatResponse(delta=pb.ChatDelta(text=event.text))
-                        else:
+                        if isinstance(event, ChatFinished):
                             finished = event
+                            continue
+                        if not ttft_ms:
+                            ttft_ms = _ms_since(started)
+                        yield convert.chat_event(event)
             yield pb.ChatResponse(
                 usage=self._usage(
                     request.request_id,

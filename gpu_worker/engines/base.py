@@ -10,6 +10,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -51,9 +52,27 @@ class Engine(ABC):
 
 
 @dataclass(frozen=True)
+class ToolCallMade:
+    """A complete call an assistant turn made earlier in the conversation."""
+
+    id: str
+    name: str
+    arguments: dict[str, Any]
+
+
+@dataclass(frozen=True)
 class ChatMessage:
-    role: str  # "system" | "user" | "assistant"
+    role: str  # "system" | "user" | "assistant" | "tool"
     text: str
+    tool_calls: tuple[ToolCallMade, ...] = ()  # assistant
+    tool_call_id: str = ""  # tool: the call this answers
+
+
+@dataclass(frozen=True)
+class ToolSpec:
+    name: str
+    description: str
+    parameters: dict[str, Any]  # JSON Schema of the arguments object
 
 
 @dataclass(frozen=True)
@@ -65,6 +84,8 @@ class ChatSampling:
     max_tokens: int | None = None
     stop: tuple[str, ...] = ()
     seed: int | None = None
+    presence_penalty: float | None = None
+    frequency_penalty: float | None = None
 
 
 @dataclass(frozen=True)
@@ -72,10 +93,40 @@ class ChatInput:
     request_id: str
     messages: tuple[ChatMessage, ...]
     sampling: ChatSampling = field(default_factory=ChatSampling)
+    tools: tuple[ToolSpec, ...] = ()  # offered to the model; empty under tool choice "none"
+    tool_choice: str = "auto"  # "auto" | "required" (tools is then never empty)
+    forced_tool: str | None = None  # the one function the model must call
+    parallel_tool_calls: bool = True
+    json_schema: dict[str, Any] | None = None  # the answer must match this schema
+    json_object: bool = False  # the answer must be a JSON object
+    logprobs: int | None = None  # None: off; N: each token's logprob and its N likeliest alternatives
+
+
+@dataclass(frozen=True)
+class TokenLogprob:
+    token: str
+    logprob: float
+    top: tuple[tuple[str, float], ...] = ()  # (token, logprob), likeliest first
 
 
 @dataclass(frozen=True)
 class TextDelta:
+    text: str
+    logprobs: tuple[TokenLogprob, ...] = ()
+
+
+@dataclass(frozen=True)
+class ToolCallFragment:
+    """Part of a tool call: the first fragment of a call has its id and name, later ones argument text."""
+
+    index: int
+    id: str = ""
+    name: str = ""
+    arguments: str = ""
+
+
+@dataclass(frozen=True)
+class ReasoningText:
     text: str
 
 
@@ -83,18 +134,18 @@ class TextDelta:
 class ChatFinished:
     prompt_tokens: int
     completion_tokens: int
-    finish_reason: str  # "stop" | "length"
+    finish_reason: str  # "stop" | "length" | "tool_calls" | "abort"
 
 
-ChatEvent = TextDelta | ChatFinished
+ChatEvent = TextDelta | ToolCallFragment | ReasoningText | ChatFinished
 
 
 class ChatEngine(Engine):
     """Generates a chat answer.
 
-    Contract of `chat`: an async generator that yields `TextDelta`s as tokens are produced (never buffering the
-    whole answer), then exactly one `ChatFinished`, then ends. If the consumer stops early (`aclose()`, or the
-    consuming task is cancelled), the engine request is aborted before the generator finishes closing, so no
+    Contract of `chat`: an async generator that yields `TextDelta`s (and `ToolCallFragment`s, `ReasoningText`)
+    as tokens are produced (never buffering the whole answer), then exactly one `ChatFinished`, then ends.
+    If the consumer stops early (`aclose()`, or the consuming task is cancelled), the engine request is aborted before the generator finishes closing, so no
     compute is spent on an answer nobody reads, and it is counted in `load().aborted_total`.
     Raises `InvalidArgument` before yielding anything when the prompt does not fit the model.
     """

@@ -1,4 +1,5 @@
-"""Chat on vLLM's in-process AsyncLLM: the model's own chat template, tokens streamed as they are produced."""
+"""Chat on vLLM's in-process AsyncLLM: the model's own chat template (with the tools offered), tokens streamed
+as they are produced; tool calls and structured output as gpu_worker.engines.vllm_tools describes."""
 
 from __future__ import annotations
 
@@ -9,14 +10,22 @@ from typing import Any
 
 from vllm import SamplingParams
 from vllm.inputs import TokensPrompt
-from vllm.renderers.chat_utils import ChatCompletionMessageParam, CustomChatCompletionMessageParam
+from vllm.logprobs import Logprob
+from vllm.outputs import CompletionOutput
 from vllm.sampling_params import RequestOutputKind
 from vllm.v1.engine.async_llm import AsyncLLM
 
 from core.errors import InvalidArgument
-from gpu_worker.engines.base import ChatEngine, ChatEvent, ChatFinished, ChatInput, EngineLoad, TextDelta
+from gpu_worker.engines.base import ChatEngine, ChatEvent, ChatFinished, ChatInput, EngineLoad, TokenLogprob
 from gpu_worker.engines.vllm_setup import batch_size, max_model_len, shutdown_async_llm, start_async_llm
 from gpu_worker.engines.vllm_stats import VllmStats
+from gpu_worker.engines.vllm_tools import (
+    ToolOutput,
+    known_tool_parsers,
+    make_tool_parser,
+    structured_outputs,
+    template_tools,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -24,8 +33,11 @@ logger = logging.getLogger(__name__)
 class VllmChatEngine(ChatEngine):
     engine_name = "vllm"
 
-    def __init__(self, engine: AsyncLLM, model_id: str, stats: VllmStats) -> None:
+    def __init__(
+        self, engine: AsyncLLM, model_id: str, stats: VllmStats, tool_parser: str | None = None
+    ) -> None:
         self._engine = engine
+        self._tool_parser = tool_parser  # vLLM's parser for the model's own tool-call syntax (e.g. "hermes")
         self._stats = stats
         self.model_id = model_id
         self.max_context_tokens = max_model_len(engine)
@@ -44,7 +56,10 @@ class VllmChatEngine(ChatEngine):
         kv_cache_gib: float | None = None,
         gpu_memory_utilization: float | None = None,
         tensor_parallel_size: int = 1,
+        tool_parser: str | None = None,
     ) -> VllmChatEngine:
+        if tool_parser is not None and tool_parser not in known_tool_parsers():
+            raise ValueError(f"tool parser {tool_parser!r}: not one of {', '.join(known_tool_parsers())}")
         stats = VllmStats()
         engine = start_async_llm(
             model,
@@ -56,16 +71,25 @@ class VllmChatEngine(ChatEngine):
             gpu_memory_utilization=gpu_memory_utilization,
             tensor_parallel_size=tensor_parallel_size,
         )
-        return cls(engine, model_id, stats)
+        return cls(engine, model_id, stats, tool_parser)
 
     async def chat(self, request: ChatInput) -> AsyncGenerator[ChatEvent, None]:
         prompt_ids = self._render_prompt(request)
+        parser, parser_request = None, None
+        if self._tool_parser is not None and request.tools:
+            parser, parser_request = make_tool_parser(
+                self._tool_parser, self._engine.get_tokenizer(), request
+            )
         params = self._sampling_params(request, len(prompt_ids))
+        if parser_request is not None:
+            # Some parsers need the model's special tokens (e.g. <tool_call>) left in the text.
+            params.skip_special_tokens = parser_request.skip_special_tokens
         (engine_input,) = await self._engine.renderer.render_cmpl_async(
             [TokensPrompt(prompt_token_ids=prompt_ids)]
         )
         # Unique per call: the caller's id may repeat (retries, several routers), and abort() goes by this id.
         engine_request_id = f"{request.request_id or 'chat'}-{uuid.uuid4().hex[:12]}"
+        output_events = ToolOutput(request, parser, parser_request)
         completion_tokens = 0
         finish_reason = ""
         finished = False
@@ -73,8 +97,11 @@ class VllmChatEngine(ChatEngine):
             async for output in self._engine.generate(engine_input, params, engine_request_id):
                 completion = output.outputs[0]
                 completion_tokens += len(completion.token_ids)
-                if completion.text:
-                    yield TextDelta(completion.text)
+                logprobs = (
+                    self._logprobs(completion, request.logprobs) if request.logprobs is not None else ()
+                )
+                for event in output_events.feed(completion.text, completion.token_ids, logprobs):
+                    yield event
                 if output.finished:
                     finished = True
                     finish_reason = completion.finish_reason or "stop"
@@ -84,15 +111,56 @@ class VllmChatEngine(ChatEngine):
                 self._aborted += 1
                 await self._engine.abort(engine_request_id)
                 logger.info("aborted chat request %s", engine_request_id)
+        for event in output_events.finish():
+            yield event
+        if output_events.called and finish_reason == "stop":
+            finish_reason = "tool_calls"
         yield ChatFinished(len(prompt_ids), completion_tokens, finish_reason)
+
+    def _logprobs(self, completion: CompletionOutput, top_n: int) -> tuple[TokenLogprob, ...]:
+        """The chosen token's logprob and the likeliest alternatives, per token of this delta."""
+        tokenizer = self._engine.get_tokenizer()
+        result = []
+        for token_id, position in zip(completion.token_ids, completion.logprobs or (), strict=False):
+            if position is None:
+                continue
+
+            def text(tid: int, lp: Logprob) -> str:
+                return lp.decoded_token if lp.decoded_token is not None else str(tokenizer.decode([tid]))
+
+            # vLLM adds the chosen token to the top N when it is not among them; its rank tells.
+            ranked = sorted(
+                ((tid, lp) for tid, lp in position.items() if lp.rank is not None and lp.rank <= top_n),
+                key=lambda item: item[1].rank or 0,
+            )
+            chosen = position.get(token_id)
+            top = tuple((text(tid, lp), float(lp.logprob)) for tid, lp in ranked)
+            result.append(
+                TokenLogprob(
+                    token=text(token_id, chosen) if chosen is not None else str(tokenizer.decode([token_id])),
+                    logprob=float(chosen.logprob) if chosen is not None else 0.0,
+                    top=top,
+                )
+            )
+        return tuple(result)
 
     def _render_prompt(self, request: ChatInput) -> list[int]:
         tokenizer = self._engine.get_tokenizer()
-        conversation: list[ChatCompletionMessageParam] = [
-            CustomChatCompletionMessageParam(role=message.role, content=message.text)
-            for message in request.messages
-        ]
-        text = tokenizer.apply_chat_template(conversation, tokenize=False, add_generation_prompt=True)
+        conversation: list[Any] = []  # OpenAI-shaped message dicts, as chat templates take them
+        for message in request.messages:
+            entry: dict[str, Any] = {"role": message.role, "content": message.text}
+            if message.tool_calls:
+                # Templates take arguments as a mapping (they serialize it in the model's own syntax).
+                entry["tool_calls"] = [
+                    {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
+                    for c in message.tool_calls
+                ]
+            if message.tool_call_id:
+                entry["tool_call_id"] = message.tool_call_id
+            conversation.append(entry)
+        text = tokenizer.apply_chat_template(
+            conversation, tools=template_tools(request), tokenize=False, add_generation_prompt=True
+        )
         assert isinstance(text, str)  # tokenize=False
         # The template already placed any special tokens the model wants.
         prompt_ids: list[int] = list(tokenizer.encode(text, add_special_tokens=False))
@@ -117,6 +185,15 @@ class VllmChatEngine(ChatEngine):
             fields["stop"] = list(sampling.stop)
         if sampling.seed is not None:
             fields["seed"] = sampling.seed
+        if sampling.presence_penalty is not None:
+            fields["presence_penalty"] = sampling.presence_penalty
+        if sampling.frequency_penalty is not None:
+            fields["frequency_penalty"] = sampling.frequency_penalty
+        if request.logprobs is not None:
+            fields["logprobs"] = request.logprobs
+        constraint = structured_outputs(request)
+        if constraint is not None:
+            fields["structured_outputs"] = constraint
         return SamplingParams(n=1, output_kind=RequestOutputKind.DELTA, **fields)
 
     def load(self) -> EngineLoad:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any, Literal
 
+from vllm.config import StructuredOutputsConfig
 from vllm.engine.arg_utils import AsyncEngineArgs
 from vllm.v1.engine.async_llm import AsyncLLM
 from vllm.v1.metrics.loggers import StatLoggerFactory
@@ -47,6 +48,13 @@ def start_async_llm(
         extra["gpu_memory_utilization"] = gpu_memory_utilization
     if max_num_seqs is not None:
         extra["max_num_seqs"] = max_num_seqs
+    if runner == "generate":
+        # Structured outputs (tool arguments, JSON answers) on xgrammar, as compact JSON: the grammar otherwise
+        # allows any whitespace between tokens, and a weak model can spend its whole budget there without closing the
+        # object. vLLM reads this engine-wide, not per request.
+        extra["structured_outputs_config"] = StructuredOutputsConfig(
+            backend="xgrammar", disable_any_whitespace=True
+        )
     args = AsyncEngineArgs(
         model=model,
         served_model_name=[served_name],

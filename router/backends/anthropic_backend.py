@@ -12,6 +12,8 @@ from anthropic import AsyncAnthropic, omit
 from modelyard.v1 import inference_pb2 as pb
 
 from router.backends.anthropic_convert import FINISH_REASONS, split_system
+from router.backends.anthropic_options import anthropic_options
+from router.backends.anthropic_stream import BlockEvents
 from router.backends.base import BackendError
 from router.backends.cloud import HEALTH_TIMEOUT_S, NO_API_KEY, CloudBackend, proto_float
 from router.backends.cloud_errors import (
@@ -55,8 +57,10 @@ class AnthropicBackend(CloudBackend):
         self.check_images(request)
         try:
             system, messages = split_system(request.messages)
+            options = anthropic_options(request)
         except ValueError as e:
             raise self.invalid(str(e)) from e
+        blocks = BlockEvents(options.response_tool)
         sampling = request.sampling
         budget = self.request_timeout(timeout)
         loop = asyncio.get_running_loop()
@@ -69,14 +73,16 @@ class AnthropicBackend(CloudBackend):
                 messages=messages,
                 system=system or omit,
                 # Required by this API; the caller's limit when given.
-                max_tokens=sampling.max_tokens
-                if sampling.HasField("max_tokens")
-                else self.config.default_max_tokens,
+                max_tokens=(
+                    sampling.max_tokens if sampling.HasField("max_tokens") else self.config.default_max_tokens
+                )
+                + options.thinking_budget,
                 stop_sequences=list(sampling.stop) or omit,
                 # The Messages API has no seed; sampling.seed is dropped here.
                 extra_body=_sampling_body(sampling) or None,
                 stream=True,
                 timeout=budget,
+                **options.params,
             )
             # Leaving this block, however it happens (the client went away, an error), closes the
             # HTTP response, which ends the upstream generation.
@@ -98,9 +104,15 @@ class AnthropicBackend(CloudBackend):
                             + (usage.cache_read_input_tokens or 0)
                         )
                         completion = usage.output_tokens
+                    elif event.type == "content_block_start":
+                        for response in blocks.start(event.index, event.content_block):
+                            yield response
                     elif event.type == "content_block_delta":
-                        if event.delta.type == "text_delta" and event.delta.text:
-                            yield pb.ChatResponse(delta=pb.ChatDelta(text=event.delta.text))
+                        for response in blocks.delta(event.index, event.delta):
+                            yield response
+                    elif event.type == "content_block_stop":
+                        for response in blocks.stop(event.index):
+                            yield response
                     elif event.type == "message_delta":
                         stop_reason = event.delta.stop_reason or stop_reason
                         # Cumulative counts: the last message_delta has the totals.
@@ -124,7 +136,9 @@ class AnthropicBackend(CloudBackend):
                 model=model,
                 prompt_tokens=prompt,
                 completion_tokens=completion,
-                finish_reason=FINISH_REASONS.get(stop_reason, pb.FINISH_REASON_STOP),
+                finish_reason=pb.FINISH_REASON_STOP
+                if blocks.answered_in_json and stop_reason == "tool_use"
+                else FINISH_REASONS.get(stop_reason, pb.FINISH_REASON_STOP),
             )
         )
 

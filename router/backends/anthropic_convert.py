@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Sequence
-from typing import Literal
+from typing import Any, Literal
 
-from anthropic.types import ImageBlockParam, MessageParam, TextBlockParam
+from anthropic.types import ImageBlockParam, MessageParam, TextBlockParam, ToolResultBlockParam
 from modelyard.v1 import inference_pb2 as pb
 
+from core.chat_options import call_arguments
 from router.backends.cloud import parse_data_url
 
 MediaType = Literal["image/jpeg", "image/png", "image/gif", "image/webp"]
@@ -51,7 +52,16 @@ def split_system(messages: Sequence[pb.Message]) -> tuple[str, list[MessageParam
         elif message.role == pb.ROLE_ASSISTANT:
             if any(part.HasField("image") for part in message.content):
                 raise ValueError(f"messages[{index}]: only user messages may carry images")
-            conversation.append({"role": "assistant", "content": _content(index, message)})
+            conversation.append({"role": "assistant", "content": _assistant_content(index, message)})
+        elif message.role == pb.ROLE_TOOL:
+            result = _tool_result(index, message)
+            previous = conversation[-1] if conversation else None
+            # Every result answering one assistant turn goes back in the same user turn, as the API wants.
+            if previous is not None and previous["role"] == "user" and _all_tool_results(previous["content"]):
+                assert isinstance(previous["content"], list)
+                previous["content"].append(result)
+            else:
+                conversation.append({"role": "user", "content": [result]})
         else:
             raise ValueError(f"messages[{index}].role: {message.role} is not a role this API knows")
     return "\n\n".join(system), conversation
@@ -67,6 +77,30 @@ def _content(index: int, message: pb.Message) -> str | list[TextBlockParam | Ima
         elif part.text:  # the API rejects empty text blocks
             blocks.append({"type": "text", "text": part.text})
     return blocks
+
+
+def _assistant_content(index: int, message: pb.Message) -> str | list[Any]:
+    if not message.tool_calls:
+        return _content(index, message)
+    blocks: list[Any] = []
+    text = "".join(part.text for part in message.content)
+    if text:
+        blocks.append({"type": "text", "text": text})
+    for k, call in enumerate(message.tool_calls):
+        arguments = call_arguments(call, f"messages[{index}].tool_calls[{k}].arguments")
+        blocks.append({"type": "tool_use", "id": call.id, "name": call.name, "input": arguments})
+    return blocks
+
+
+def _tool_result(index: int, message: pb.Message) -> ToolResultBlockParam:
+    if any(part.HasField("image") for part in message.content):
+        raise ValueError(f"messages[{index}]: a tool result here carries text only")
+    text = "".join(part.text for part in message.content)
+    return {"type": "tool_result", "tool_use_id": message.tool_call_id, "content": text}
+
+
+def _all_tool_results(content: Any) -> bool:
+    return isinstance(content, list) and all(block.get("type") == "tool_result" for block in content)
 
 
 def image_block(index: int, image: pb.Image) -> ImageBlockParam:

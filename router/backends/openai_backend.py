@@ -29,6 +29,7 @@ from router.backends.openai_convert import (
     transcription_events,
     wav_duration,
 )
+from router.backends.openai_options import chat_options, choice_events
 from router.config.settings import ProviderConfig
 
 # OpenAI's own API wants max_completion_tokens (its reasoning models refuse max_tokens); most
@@ -39,7 +40,7 @@ MaxTokensParam = Literal["max_completion_tokens", "max_tokens"]
 # they refuse verbose_json with a 400.
 JSON_ONLY_TRANSCRIBE_MODELS = frozenset({"gpt-4o-transcribe", "gpt-4o-mini-transcribe"})
 
-# Finish reasons as the proto names them: stop | length | abort.
+# OpenAI's finish reasons as the API's enum.
 _FINISH_REASONS = {
     "stop": pb.FINISH_REASON_STOP,
     "length": pb.FINISH_REASON_LENGTH,
@@ -74,6 +75,7 @@ class OpenAIBackend(CloudBackend):
         self.check_images(request)
         try:
             messages = chat_messages(request)
+            options = chat_options(request)
         except ValueError as e:
             raise self.invalid(str(e)) from e
         sampling = request.sampling
@@ -100,6 +102,7 @@ class OpenAIBackend(CloudBackend):
                 stop=list(sampling.stop) or omit,
                 seed=sampling.seed if sampling.HasField("seed") else omit,
                 timeout=budget,
+                **options,
             )
             # Leaving this block, however it happens (the client went away, an error), closes the
             # HTTP response, which ends the upstream generation.
@@ -117,9 +120,9 @@ class OpenAIBackend(CloudBackend):
                         if choice.index != 0:
                             continue
                         finish = choice.finish_reason or finish
-                        if choice.delta.content:
-                            chars += len(choice.delta.content)
-                            yield pb.ChatResponse(delta=pb.ChatDelta(text=choice.delta.content))
+                        for event in choice_events(choice):
+                            chars += _chars(event)
+                            yield event
         except openai.OpenAIError as e:
             raise self._error(e) from e
         except ValueError as e:  # a data: line that is not JSON
@@ -136,7 +139,9 @@ class OpenAIBackend(CloudBackend):
             prompt, completion = estimate_prompt_tokens(request), math.ceil(chars / CHARS_PER_TOKEN)
         else:
             prompt, completion = usage.prompt_tokens, usage.completion_tokens
+        details = usage.completion_tokens_details if usage is not None else None
         return pb.Usage(
+            reasoning_tokens=(details.reasoning_tokens or 0) if details is not None else 0,
             request_id=request.request_id,
             backend=self.id,
             model=model,
@@ -270,3 +275,8 @@ def _cause(error: BaseException) -> str:
     """The transport's own words ("connection refused", "incomplete chunked read"), not just the SDK's."""
     cause = error.__cause__
     return f"{error} ({type(cause).__name__}: {cause})" if cause is not None else str(error)
+
+
+def _chars(event: pb.ChatResponse) -> int:
+    """Characters generated, for the token estimate when a server reports no usage."""
+    return len(event.delta.text) + len(event.reasoning.text) + len(event.tool_call.arguments)

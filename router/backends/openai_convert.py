@@ -17,6 +17,7 @@ from openai.types.chat import (
     ChatCompletionContentPartParam,
     ChatCompletionMessageParam,
     ChatCompletionSystemMessageParam,
+    ChatCompletionToolMessageParam,
     ChatCompletionUserMessageParam,
 )
 
@@ -75,13 +76,29 @@ def _message(index: int, message: pb.Message) -> ChatCompletionMessageParam:
             system["name"] = message.name
         return system
     if message.role == pb.ROLE_ASSISTANT:
-        assistant: ChatCompletionAssistantMessageParam = {
-            "role": "assistant",
-            "content": _text_only(index, message),
-        }
+        text = _text_only(index, message)
+        assistant: ChatCompletionAssistantMessageParam = {"role": "assistant"}
+        # A turn that only called tools has no content: null, not "", as the API documents.
+        assistant["content"] = text if text or not message.tool_calls else None
+        if message.tool_calls:
+            assistant["tool_calls"] = [
+                {
+                    "id": call.id,
+                    "type": "function",
+                    "function": {"name": call.name, "arguments": call.arguments or "{}"},
+                }
+                for call in message.tool_calls
+            ]
         if message.name:
             assistant["name"] = message.name
         return assistant
+    if message.role == pb.ROLE_TOOL:
+        tool: ChatCompletionToolMessageParam = {
+            "role": "tool",
+            "tool_call_id": message.tool_call_id,
+            "content": _text_only(index, message),
+        }
+        return tool
     raise ValueError(f"messages[{index}].role: {message.role} is not a role this API knows")
 
 

@@ -1,6 +1,9 @@
 """A test double of the Anthropic API speaking its real wire format: Messages (streamed as SSE events
 message_start, content_block_start, ping, content_block_delta..., content_block_stop, message_delta,
 message_stop; or whole) and the model list. It answers every message with `reply`, one word per delta.
+Given tools (and a tool_choice other than none) it calls them as Claude does: under auto a short text block
+first, then tool_use blocks whose input streams as input_json_delta pieces, stop_reason "tool_use". With
+thinking enabled a thinking block (thinking_delta, then signature_delta) comes first.
 
     async with FakeAnthropic(api_key="sk-ant-test") as fake:
         client = AsyncAnthropic(api_key="sk-ant-test", base_url=fake.base_url)
@@ -37,8 +40,14 @@ class FakeAnthropic(FakeServer):
         models: Sequence[str] = ("claude-haiku-4-5", "claude-sonnet-4-6"),
         reply: str = "Hello from the fake Claude",
         input_tokens: int = 23,
+        tool_input: str = '{"city": "Paris", "unit": "celsius"}',
+        calls_per_answer: int = 1,
+        thinking: str = "The user wants a greeting; I will greet back.",
     ) -> None:
         super().__init__(api_key)
+        self.tool_input = tool_input
+        self.calls_per_answer = calls_per_answer
+        self.thinking = thinking
         self.models = list(models)
         self.reply = reply
         self.input_tokens = input_tokens
@@ -108,21 +117,21 @@ class FakeAnthropic(FakeServer):
             return web.json_response(whole)
         frames = [
             _event("message_start", {"type": "message_start", "message": message}),
-            _event(
-                "content_block_start",
-                {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
-            ),
             _event("ping", {"type": "ping"}),
         ]
+        blocks: list[list[bytes]] = []
+        if (body.get("thinking") or {}).get("type") == "enabled":
+            blocks.append(self._thinking_block(len(blocks)))
+        calls, choice = self._tools_to_call(body), body.get("tool_choice") or {"type": "auto"}
+        if not calls or choice["type"] == "auto":
+            preface = ["Let me check. "] if calls else words
+            blocks.append(_text_block(len(blocks), preface))
+        for name in calls:
+            blocks.append(self._tool_block(len(blocks), name))
+        if calls:
+            stop_reason = "tool_use"
+        frames += [frame for block in blocks for frame in block]
         frames += [
-            _event(
-                "content_block_delta",
-                {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": w}},
-            )
-            for w in words
-        ]
-        frames += [
-            _event("content_block_stop", {"type": "content_block_stop", "index": 0}),
             _event(
                 "message_delta",
                 {
@@ -135,6 +144,43 @@ class FakeAnthropic(FakeServer):
         ]
         return await self.stream(request, frames, fault)
 
+    def _tools_to_call(self, body: dict[str, Any]) -> list[str]:
+        tools = [t["name"] for t in body.get("tools") or ()]
+        choice = body.get("tool_choice") or {"type": "auto"}
+        if not tools or choice["type"] == "none":
+            return []
+        if choice["type"] == "tool":
+            return [choice["name"]]
+        return tools[: 1 if choice.get("disable_parallel_tool_use") else self.calls_per_answer]
+
+    def _tool_block(self, index: int, name: str) -> list[bytes]:
+        block = {"type": "tool_use", "id": f"toolu_{index}_{name}", "name": name, "input": {}}
+        pieces = [""] + [self.tool_input[at : at + 6] for at in range(0, len(self.tool_input), 6)]
+        return [
+            _event(
+                "content_block_start", {"type": "content_block_start", "index": index, "content_block": block}
+            ),
+            *(
+                _delta(index, {"type": "input_json_delta", "partial_json": piece})
+                for piece in (pieces if self.tool_input else [])
+            ),
+            _event("content_block_stop", {"type": "content_block_stop", "index": index}),
+        ]
+
+    def _thinking_block(self, index: int) -> list[bytes]:
+        block = {"type": "thinking", "thinking": "", "signature": ""}
+        return [
+            _event(
+                "content_block_start", {"type": "content_block_start", "index": index, "content_block": block}
+            ),
+            *(
+                _delta(index, {"type": "thinking_delta", "thinking": piece})
+                for piece in _pieces(self.thinking)
+            ),
+            _delta(index, {"type": "signature_delta", "signature": "c2lnbmVk"}),
+            _event("content_block_stop", {"type": "content_block_stop", "index": index}),
+        ]
+
     async def _models(self, request: web.Request) -> web.StreamResponse:
         _, _, early = await self.begin(request)
         if early is not None:
@@ -146,6 +192,19 @@ class FakeAnthropic(FakeServer):
         return web.json_response(
             {"data": data, "has_more": False, "first_id": self.models[0], "last_id": self.models[-1]}
         )
+
+
+def _text_block(index: int, words: list[str]) -> list[bytes]:
+    start = {"type": "content_block_start", "index": index, "content_block": {"type": "text", "text": ""}}
+    return [
+        _event("content_block_start", start),
+        *(_delta(index, {"type": "text_delta", "text": w}) for w in words),
+        _event("content_block_stop", {"type": "content_block_stop", "index": index}),
+    ]
+
+
+def _delta(index: int, delta: dict[str, Any]) -> bytes:
+    return _event("content_block_delta", {"type": "content_block_delta", "index": index, "delta": delta})
 
 
 def _event(name: str, data: dict[str, Any]) -> bytes:

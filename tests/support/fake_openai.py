@@ -1,6 +1,10 @@
 """A test double of the OpenAI API speaking its real wire format: chat completions (streamed as SSE
 chunks, usage chunk, `[DONE]`; or whole), embeddings, transcriptions (multipart in, verbose_json or
-json out) and the model list. It answers every chat with `reply`, one word per chunk.
+json out) and the model list. It answers every chat with `reply`, one word per chunk. Given tools (and a
+tool_choice other than "none") it calls tools instead, streaming each call as the API does: a first fragment
+with index, id and name, then the arguments' JSON text in pieces, and finish_reason "tool_calls". With
+`reasoning` it streams DeepSeek-style `reasoning_content` before the answer; with logprobs, each text chunk
+carries its token's logprob and top_logprobs.
 
     async with FakeOpenAI(api_key="sk-test") as fake:
         client = AsyncOpenAI(api_key="sk-test", base_url=fake.base_url)
@@ -33,6 +37,9 @@ class FakeOpenAI(FakeServer):
         transcript: Sequence[str] = ("Hello there.", "General Kenobi."),
         language: str = "english",
         include_usage: bool = True,
+        tool_arguments: str = '{"city": "Paris", "unit": "celsius"}',
+        calls_per_answer: int = 1,
+        reasoning: str = "",
     ) -> None:
         super().__init__(api_key)
         self.models = list(models)
@@ -41,6 +48,9 @@ class FakeOpenAI(FakeServer):
         self.transcript = list(transcript)
         self.language = language
         self.include_usage = include_usage  # False: behave like a server that ignores stream_options
+        self.tool_arguments = tool_arguments
+        self.calls_per_answer = calls_per_answer  # with parallel_tool_calls allowed and as many tools
+        self.reasoning = reasoning
 
     @property
     def base_url(self) -> str:
@@ -100,14 +110,48 @@ class FakeOpenAI(FakeServer):
                 | {"choices": [{"index": 0, "message": message, "finish_reason": finish, "logprobs": None}]}
                 | {"usage": usage}
             )
-        chunks = [_chunk(model, {"role": "assistant", "content": ""}, None)]
-        chunks += [_chunk(model, {"content": word}, None) for word in words]
+        calls = self._tools_to_call(body)
+        chunks = [_chunk(model, {"role": "assistant", "content": "" if not calls else None}, None)]
+        if self.reasoning:
+            chunks += [_chunk(model, {"reasoning_content": p}, None) for p in _pieces(self.reasoning)]
+        if calls:
+            chunks += self._tool_call_chunks(model, calls)
+            finish = "tool_calls"
+        else:
+            top = body.get("top_logprobs") or 0
+            chunks += [
+                _chunk(model, {"content": word}, None, _logprobs(word, top) if body.get("logprobs") else None)
+                for word in words
+            ]
         chunks.append(_chunk(model, {}, finish))
         if self.include_usage and (body.get("stream_options") or {}).get("include_usage"):
             chunks.append(_envelope("chat.completion.chunk", model) | {"choices": [], "usage": usage})
         frames = [f"data: {json.dumps(chunk)}\n\n".encode() for chunk in chunks]
         frames.append(b"data: [DONE]\n\n")
         return await self.stream(request, frames, fault)
+
+    def _tools_to_call(self, body: dict[str, Any]) -> list[str]:
+        tools = [t["function"]["name"] for t in body.get("tools") or ()]
+        choice = body.get("tool_choice", "auto")
+        if not tools or choice == "none":
+            return []
+        if isinstance(choice, dict):
+            return [choice["function"]["name"]]
+        count = self.calls_per_answer if body.get("parallel_tool_calls", True) else 1
+        return tools[:count]
+
+    def _tool_call_chunks(self, model: str, names: list[str]) -> list[dict[str, Any]]:
+        chunks = []
+        for index, name in enumerate(names):
+            start = {"index": index, "id": f"call_{index}_{name}", "type": "function"}
+            chunks.append(
+                _chunk(model, {"tool_calls": [start | {"function": {"name": name, "arguments": ""}}]}, None)
+            )
+            text = self.tool_arguments
+            for at in range(0, len(text), 7):  # the real API splits arguments at arbitrary points
+                piece = {"index": index, "function": {"arguments": text[at : at + 7]}}
+                chunks.append(_chunk(model, {"tool_calls": [piece]}, None))
+        return chunks
 
     async def _embeddings(self, request: web.Request) -> web.StreamResponse:
         recorded, _, early = await self.begin(request)
@@ -196,9 +240,21 @@ def _envelope(kind: str, model: str) -> dict[str, Any]:
     return {"id": "chatcmpl-fake", "object": kind, "created": int(time.time()), "model": model}
 
 
-def _chunk(model: str, delta: dict[str, Any], finish: str | None) -> dict[str, Any]:
-    choice = {"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}
+def _chunk(
+    model: str, delta: dict[str, Any], finish: str | None, logprobs: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    choice = {"index": 0, "delta": delta, "finish_reason": finish, "logprobs": logprobs}
     return _envelope("chat.completion.chunk", model) | {"choices": [choice]}
+
+
+def _logprobs(word: str, top: int) -> dict[str, Any]:
+    """A made-up but well-formed distribution: the chosen token first, then weaker alternatives."""
+
+    def entry(token: str, logprob: float) -> dict[str, Any]:
+        return {"token": token, "logprob": logprob, "bytes": list(token.encode())}
+
+    alternatives = [entry(word, -0.25)] + [entry(f"alt{k}", -1.0 - k) for k in range(1, top)]
+    return {"content": [entry(word, -0.25) | {"top_logprobs": alternatives[:top]}], "refusal": None}
 
 
 def _error(status: int, message: str, code: str | None) -> web.Response:
