@@ -30,7 +30,7 @@ def removed(*keys: int) -> worker_pb2.CacheEvent:
 CLEARED = worker_pb2.CacheEvent(cleared=worker_pb2.CacheCleared())
 
 
-async def backend_of(stub: router_pb2_grpc.RouterStub, request: pb.ChatRequest) -> str:
+async def backend_of(stub: router_pb2_grpc.RouterServiceStub, request: pb.ChatRequest) -> str:
     async for response in stub.Chat(request):
         if response.HasField("usage"):
             return str(response.usage.backend)
@@ -54,7 +54,7 @@ async def test_stored_removed_and_cleared_events_move_the_routers_view(
 
 
 async def test_reported_cache_decides_where_a_conversation_goes(
-    router: RouterServer, stub: router_pb2_grpc.RouterStub, echo_workers: WorkerFactory
+    router: RouterServer, stub: router_pb2_grpc.RouterServiceStub, echo_workers: WorkerFactory
 ) -> None:
     cold = await echo_workers("a-cold", prefix_block_bytes=BLOCK)
     warm = await echo_workers("b-warm", prefix_block_bytes=BLOCK)
