@@ -59,7 +59,6 @@ class WorkerApp:
         self.address = ""
         self.draining = False
         self._drain_requested = asyncio.Event()
-        self._stopped = asyncio.Event()
 
     async def start(self) -> str:
         """Serve, then register with the routers; returns the advertised address."""
@@ -96,7 +95,6 @@ class WorkerApp:
         await self.server.stop(grace=1.0)
         self.metrics.stop()
         self.gpus.close()
-        self._stopped.set()
         logger.info("worker %s stopped", self.options.worker_id)
         return 0
 

@@ -1,4 +1,5 @@
-"""The one stdout line a worker prints when it serves, and its parser (used by tests and `modelyard up`)."""
+"""The one stdout line a worker prints when it serves, and its parser, for whatever starts workers and
+waits for them (the tests; a supervisor script)."""
 
 from __future__ import annotations
 
