@@ -12,8 +12,8 @@ from modelyard.v1 import inference_pb2 as pb
 
 from router.config.settings import RetryPolicy, RouterConfig
 from router.server import RouterServer
-from tests.router.conftest import wait_until
 from tests.support.echo_worker import EchoWorker
+from tests.support.polling import wait_until
 from tests.support.servers import postgres_bin, postgres_server, redis_server
 
 

@@ -16,10 +16,11 @@ from modelyard.v1 import inference_pb2 as pb
 
 from router.accounting.auth import hash_key
 from router.accounting.cache.keys import chat_key
+from router.accounting.cache.store import ResponseCache
 from router.config.accounting import ApiKey, CacheConfig
 from router.server import RouterServer
 from tests.accounting.conftest import RouterFactory, WorkerFactory, chat, chat_request, get_usage
-from tests.router.conftest import wait_until
+from tests.support.polling import wait_until
 
 
 async def test_the_second_identical_deterministic_chat_comes_from_the_cache(
@@ -56,11 +57,9 @@ async def test_routers_share_the_cache_through_redis(
     # The entry is stored in the background as the request ends.
     key = chat_key(request, "local")
     assert key is not None
-    assert first.accounting.cache is not None
-    for _ in range(100):
-        if await first.accounting.cache.get(key) is not None:
-            break
-        await asyncio.sleep(0.01)
+    stored = first.accounting.cache
+    assert stored is not None
+    await wait_until(lambda: _stored(stored, key))
     _, replayed = await chat(second, request)
     assert (answered.cache_hit, replayed.cache_hit) == (False, True)
     assert replayed.backend == "w1"
@@ -214,3 +213,8 @@ async def test_reflection_lists_the_accounting_service(start_router: RouterFacto
         response = await call.read()
     names = {service.name for service in response.list_services_response.service}
     assert "modelyard.v1.AccountingService" in names
+
+
+async def _stored(cache: ResponseCache, key: str) -> bool:
+    """The entry is stored in the background as the request ends."""
+    return await cache.get(key) is not None

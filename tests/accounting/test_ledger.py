@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Sequence
@@ -14,6 +13,7 @@ from router.accounting.ledger.records import UsageRecord, percentile
 from router.accounting.ledger.sqlite_store import SqliteStore
 from router.accounting.ledger.store import UsageStore, open_store
 from router.accounting.ledger.writer import LedgerWriter
+from tests.support.polling import wait_until
 
 
 def record(i: int = 0, **fields: object) -> UsageRecord:
@@ -135,7 +135,7 @@ async def test_a_full_queue_drops_the_oldest_and_counts_them(tmp_path: Path) -> 
     writer = LedgerWriter(store, max_queue=10, retry_s=0.05)
     writer.start()
     writer.submit(record(0))
-    await asyncio.sleep(0.01)  # the writer holds record 0 and fails on it
+    await wait_until(lambda: writer.write_errors >= 1)  # the writer holds record 0 and fails on it
     for i in range(1, 16):
         writer.submit(record(i))
     assert writer.dropped == 5

@@ -23,7 +23,7 @@ from tests.accounting.conftest import (
     get_usage,
     stop_router,
 )
-from tests.router.conftest import wait_until
+from tests.support.polling import wait_until
 
 
 async def test_ten_chats_show_in_usage_and_stay_in_the_sqlite_file(

@@ -8,9 +8,9 @@ import os
 import signal
 import sys
 import threading
-import time
 import types
 from pathlib import Path
+from typing import cast
 
 import pytest
 from modelyard.v1 import inference_pb2 as pb
@@ -18,6 +18,7 @@ from modelyard_client import cli
 from modelyard_client.cli import main, server_commands
 
 from tests.client.router_double import RouterDouble
+from tests.support.polling import wait_until_sync
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 16
 
@@ -141,12 +142,13 @@ def test_help_exits_0(capsys: pytest.CaptureFixture[str]) -> None:
 def test_ctrl_c_during_a_chat_cancels_the_call_and_exits_130(
     double: RouterDouble, address: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    printed = cast(io.StringIO, sys.stdout)  # capsys's buffer, which this thread can read too
+
     def interrupt() -> None:
-        # After the first token the double holds the stream open; give main() time to print it and
-        # block on the next one, which is where a user's Ctrl-C lands.
-        if double.first_delta_sent.wait(5):
-            time.sleep(0.3)
-            os.kill(os.getpid(), signal.SIGINT)
+        # After the first token the double holds the stream open; once main() has printed it, it waits
+        # for the next one, which is where a user's Ctrl-C lands.
+        wait_until_sync(lambda: "Hello" in printed.getvalue())
+        os.kill(os.getpid(), signal.SIGINT)
 
     threading.Thread(target=interrupt, daemon=True).start()
     assert main(["chat", "hi", "--router", address, "--model", "slow"]) == 130

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import grpc
@@ -14,6 +13,7 @@ from modelyard.v1 import router_pb2, router_pb2_grpc
 from modelyard_client.cli import main as cli
 
 from router.server import RouterServer
+from tests.support.polling import wait_until
 from tests.worker.process import WorkerProcess
 
 pytestmark = pytest.mark.engines
@@ -104,18 +104,13 @@ async def test_cancelled_chat_frees_the_engine(router: RouterServer, engine_work
             worker = next(b for b in status.backends if b.id == engine_worker.worker_id)
             return int(worker.load.running + worker.load.waiting)
 
-        await wait_for_count(running, lambda n: n > 0)
+        async def busy() -> bool:
+            return await running() > 0
+
+        async def idle() -> bool:
+            return await running() == 0
+
+        await wait_until(busy)
         call.cancel()
         # The worker's running count drops to zero within a second (load reports every 500 ms).
-        await wait_for_count(running, lambda n: n == 0, timeout=1.0)
-
-
-async def wait_for_count(
-    probe: Callable[[], Awaitable[int]], accept: Callable[[int], bool], timeout: float = 5.0
-) -> None:
-    loop = asyncio.get_running_loop()
-    end = loop.time() + timeout
-    while not accept(await probe()):
-        if loop.time() > end:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.05)
+        await wait_until(idle, timeout=1.0, message="the cancelled request still runs on the worker")

@@ -14,7 +14,7 @@ from modelyard_client import AsyncClient, Segment, Usage
 from router.backends.base import Backend
 from router.server import RouterServer
 from tests.e2e.conftest import start_router
-from tests.router.conftest import wait_until
+from tests.support.polling import wait_until
 from tests.worker.process import running_worker, start_worker
 from tests.worker.speech import make_speech_wav
 

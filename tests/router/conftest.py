@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import grpc
@@ -10,6 +9,7 @@ from modelyard.v1 import router_pb2_grpc
 from router.config.settings import RetryPolicy, RouterConfig
 from router.server import RouterServer
 from tests.support.echo_worker import EchoWorker
+from tests.support.polling import wait_until
 
 
 @pytest.fixture
@@ -50,12 +50,3 @@ async def echo_workers(router: RouterServer) -> AsyncIterator[WorkerFactory]:
     yield start
     for worker in started:
         await worker.stop()
-
-
-async def wait_until(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
-    loop = asyncio.get_running_loop()
-    end = loop.time() + timeout
-    while not predicate():
-        if loop.time() > end:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.01)

@@ -12,9 +12,10 @@ from modelyard.worker.v1 import worker_pb2
 from core.prefix_keys import prefix_keys
 from router.config.settings import RouterConfig
 from router.server import RouterServer
-from tests.router.conftest import WorkerFactory, wait_until
+from tests.router.conftest import WorkerFactory
 from tests.router.test_prefix_routing import conversation
 from tests.support.echo_worker import EchoWorker
+from tests.support.polling import wait_until
 
 BLOCK = 256  # the router's default prefix.block_bytes
 

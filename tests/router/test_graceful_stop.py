@@ -16,9 +16,9 @@ from modelyard.v1 import router_pb2_grpc
 from router.config.settings import RouterConfig
 from router.main import build_parser, config_from_args
 from router.server import RouterServer
-from tests.router.conftest import wait_until
 from tests.router.test_routing import chat_request, collect
 from tests.support.echo_worker import EchoWorker, Faults
+from tests.support.polling import wait_until
 from tests.worker.servers import read_rest
 
 

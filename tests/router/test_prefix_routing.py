@@ -16,8 +16,9 @@ from router.config.settings import PrefixConfig, ProviderConfig, RouterConfig
 from router.routing.scheduler import Scheduler
 from router.routing.state import RoutingState
 from router.server import RouterServer
-from tests.router.conftest import WorkerFactory, wait_until
+from tests.router.conftest import WorkerFactory
 from tests.support.echo_worker import EchoWorker
+from tests.support.polling import wait_until
 
 SYSTEM = "You answer questions about the Modelyard router. " * 30  # ~1.5 kB: six 256-byte blocks
 

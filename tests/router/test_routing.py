@@ -14,8 +14,9 @@ from modelyard_client import AsyncClient, InvalidArgument
 
 from core import wire
 from router.server import RouterServer
-from tests.router.conftest import WorkerFactory, wait_until
+from tests.router.conftest import WorkerFactory
 from tests.support.echo_worker import Faults
+from tests.support.polling import wait_until
 
 
 def chat_request(text: str = "one two three", model: str = "echo") -> pb.ChatRequest:

@@ -13,6 +13,7 @@ from modelyard_client import AsyncClient
 
 from router import up as _up
 from router.up import UsageError
+from tests.support.polling import wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -77,9 +78,15 @@ async def test_up_serves_until_stopped_then_stops_the_worker(
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(str(REPO / d) for d in ("", "proto", "clients")))
     stop = asyncio.Event()
     serving = asyncio.create_task(_up.serve(args(), stop))
-    while "modelyard ready" not in (out := capsys.readouterr().out):
+    printed: list[str] = []
+
+    def says_ready() -> bool:
+        printed.append(capsys.readouterr().out)
         assert not serving.done(), capsys.readouterr().err
-        await asyncio.sleep(0.05)
+        return "modelyard ready" in "".join(printed)
+
+    await wait_until(says_ready, timeout=30.0)
+    out = "".join(printed)
     ready = out.splitlines()
     assert ready[0].startswith("modelyard ready: router on 127.0.0.1:")
     assert ready[0].endswith("worker echo-worker serving echo")

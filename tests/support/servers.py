@@ -13,9 +13,10 @@ import shutil
 import socket
 import subprocess
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
+
+from tests.support.polling import wait_until_sync
 
 
 def free_port() -> int:
@@ -106,11 +107,11 @@ def redis_server() -> Iterator[str]:
 
 
 def _wait_for_port(port: int, process: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
+    def listening() -> bool:
         if process.poll() is not None:
             raise RuntimeError(f"server exited with {process.returncode} before listening on {port}")
         with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
-            return
-        time.sleep(0.05)
-    raise TimeoutError(f"nothing listening on 127.0.0.1:{port} after {timeout} s")
+            return True
+        return False
+
+    wait_until_sync(listening, timeout, f"nothing listening on 127.0.0.1:{port} after {timeout} s")

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar, cast
 
@@ -21,25 +19,22 @@ T = TypeVar("T")
 
 @asynccontextmanager
 async def serving(
-    engines: EngineSet, *, max_concurrency: int = 8, max_queue: int = 16, worker_id: str = "test-worker"
+    engines: EngineSet,
+    *,
+    max_concurrency: int = 8,
+    max_queue: int = 16,
+    worker_id: str = "test-worker",
+    admission: Admission | None = None,
 ) -> AsyncIterator[worker_pb2_grpc.WorkerServiceStub]:
-    """Serve `engines` on a free port and yield a real stub connected to it."""
-    server = WorkerServer(WorkerServicer(engines, Admission(max_concurrency, max_queue), worker_id))
+    """Serve `engines` on a free port and yield a real stub connected to it. Pass `admission` to watch it."""
+    admission = admission or Admission(max_concurrency, max_queue)
+    server = WorkerServer(WorkerServicer(engines, admission, worker_id))
     port = await server.start("127.0.0.1:0")
     try:
         async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
             yield worker_pb2_grpc.WorkerServiceStub(channel)
     finally:
         await server.stop(grace=None)
-
-
-async def eventually(predicate: Callable[[], bool], timeout: float = 10.0, message: str = "") -> None:
-    """Poll `predicate` until it holds; fail with `message` after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(message or "condition not reached in time")
-        await asyncio.sleep(0.02)
 
 
 async def read_rest(call: grpc.aio.UnaryStreamCall[Any, T] | grpc.aio.StreamStreamCall[Any, T]) -> list[T]:

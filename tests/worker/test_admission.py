@@ -9,8 +9,9 @@ from modelyard.v1 import inference_pb2 as pb
 from core.errors import CapacityExhausted, NoBackendAvailable
 from gpu_worker.admission import Admission
 from gpu_worker.engine_set import EngineSet
+from tests.support.polling import wait_until
 from tests.worker.gated_engine import GatedChatEngine
-from tests.worker.servers import eventually, serving
+from tests.worker.servers import serving
 
 
 def _chat(model: str = "gated") -> pb.ChatRequest:
@@ -29,7 +30,7 @@ async def test_slots_then_queue_then_refusal() -> None:
 
     first = asyncio.create_task(hold())
     second = asyncio.create_task(hold())
-    await eventually(lambda: admission.running == 1 and admission.waiting == 1)
+    await wait_until(lambda: admission.running == 1 and admission.waiting == 1)
     with pytest.raises(CapacityExhausted, match="max_concurrency 1, max_queue 1"):
         async with admission.slot():
             pass
@@ -49,7 +50,7 @@ async def test_cancelled_waiter_leaves_the_queue() -> None:
 
     holder = asyncio.create_task(hold())
     waiter = asyncio.create_task(hold())
-    await eventually(lambda: admission.waiting == 1)
+    await wait_until(lambda: admission.waiting == 1)
     waiter.cancel()
     await asyncio.gather(waiter, return_exceptions=True)
     assert admission.waiting == 0
@@ -67,13 +68,14 @@ async def test_closed_admission_refuses_as_unavailable() -> None:
 
 async def test_worker_over_capacity_is_resource_exhausted() -> None:
     engine = GatedChatEngine()
-    async with serving(EngineSet(chat=[engine]), max_concurrency=1, max_queue=1) as stub:
+    admission = Admission(max_concurrency=1, max_queue=1)
+    async with serving(EngineSet(chat=[engine]), admission=admission) as stub:
         running = stub.Chat(_chat())
         assert (await running.read()).delta.text == "held"
         queued = stub.Chat(_chat())
-        await eventually(lambda: engine.started == 1)
-        # The second is queued behind the first: give it time to reach the gate before the third comes.
-        await asyncio.sleep(0.2)
+        await wait_until(lambda: engine.started == 1)
+        # The second waits behind the first before the third comes.
+        await wait_until(lambda: admission.waiting == 1)
         refused = stub.Chat(_chat())
         with pytest.raises(grpc.aio.AioRpcError) as error:
             await refused.read()

@@ -12,7 +12,8 @@ from modelyard.v1 import inference_pb2 as pb
 from core import wire
 from gpu_worker.engine_set import EngineSet
 from gpu_worker.engines.vllm_chat import VllmChatEngine
-from tests.worker.servers import eventually, read_rest, serving
+from tests.support.polling import wait_until
+from tests.worker.servers import read_rest, serving
 
 pytestmark = pytest.mark.engines
 
@@ -66,11 +67,11 @@ async def test_cancel_mid_stream_aborts_the_engine_request(chat_engine: VllmChat
         load = chat_engine.load()
         assert load.running + load.waiting == 1
         call.cancel()
-        await eventually(
+        await wait_until(
             lambda: chat_engine.load().running == 0 and chat_engine.load().waiting == 0,
             message="the engine kept the request after the client cancelled",
         )
-        await eventually(lambda: chat_engine.load().aborted_total == aborted_before + 1)
+        await wait_until(lambda: chat_engine.load().aborted_total == aborted_before + 1)
     assert chat_engine.load().kv_cache_usage == 0.0
 
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.polling import wait_until
 from tests.worker.process import start_worker
 from tests.worker.registry_double import running_registry
-from tests.worker.servers import eventually
 
 pytestmark = pytest.mark.engines
 
@@ -31,7 +31,7 @@ async def test_sigkilled_worker_leaves_no_process_behind(start_method: str) -> N
         worker.process.send_signal(signal.SIGKILL)
         await worker.process.wait()
         try:
-            await eventually(
+            await wait_until(
                 lambda: not any(_alive(*p) for p in family),
                 timeout=_GONE_WITHIN_S,
                 message=f"some of {sorted(names)} still running {_GONE_WITHIN_S} s after SIGKILL",

@@ -11,9 +11,10 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from modelyard.v1 import inference_pb2 as pb
 from modelyard.worker.v1 import worker_pb2_grpc
 
+from tests.support.polling import wait_until
 from tests.worker.process import start_worker
 from tests.worker.registry_double import running_registry
-from tests.worker.servers import eventually, read_rest
+from tests.worker.servers import read_rest
 
 pytestmark = pytest.mark.engines
 
@@ -26,7 +27,7 @@ async def test_worker_process_registers_serves_and_drains_on_sigterm(speech_file
         try:
             assert worker.models == ("whisper-tiny.en",)
             assert worker.address.startswith("127.0.0.1:")
-            await eventually(
+            await wait_until(
                 lambda: "proc-1" in router.registry.open_streams,
                 timeout=30,
                 message="no hello",
@@ -34,7 +35,7 @@ async def test_worker_process_registers_serves_and_drains_on_sigterm(speech_file
             hello = router.registry.hellos[-1]
             assert hello.address == worker.address
             assert [model.engine for model in hello.models] == ["faster-whisper"]
-            await eventually(lambda: len(router.registry.loads) >= 2, message="no load reports")
+            await wait_until(lambda: len(router.registry.loads) >= 2, message="no load reports")
 
             async with grpc.aio.insecure_channel(worker.address) as channel:
                 health = await health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest())
@@ -53,7 +54,7 @@ async def test_worker_process_registers_serves_and_drains_on_sigterm(speech_file
             exit_code = await worker.stop()
         assert exit_code == 0, worker.log()[-3000:]
         assert router.registry.loads[-1].draining
-        await eventually(lambda: "proc-1" not in router.registry.open_streams, message="stream left open")
+        await wait_until(lambda: "proc-1" not in router.registry.open_streams, message="stream left open")
 
 
 async def _reflected_services(channel: grpc.aio.Channel) -> set[str]:

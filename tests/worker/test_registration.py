@@ -17,9 +17,10 @@ from gpu_worker.app import WorkerApp, WorkerOptions
 from gpu_worker.engine_set import EngineSet
 from gpu_worker.registration import Backoff
 from gpu_worker.router_pool import parse_router_targets
+from tests.support.polling import wait_until
 from tests.worker.gated_engine import GatedChatEngine
 from tests.worker.registry_double import running_registry
-from tests.worker.servers import eventually, read_rest
+from tests.worker.servers import read_rest
 
 
 @asynccontextmanager
@@ -41,7 +42,7 @@ async def worker_app(
 
 async def test_hello_then_load_reports() -> None:
     async with running_registry() as router, worker_app([router.address]) as (app, _):
-        await eventually(lambda: len(router.registry.loads) >= 3, message="no load reports")
+        await wait_until(lambda: len(router.registry.loads) >= 3, message="no load reports")
         hello = router.registry.hellos[0]
         assert hello.worker_id == "w1"
         assert hello.address == app.address
@@ -55,12 +56,12 @@ async def test_hello_then_load_reports() -> None:
 
 async def test_reconnects_to_a_restarted_router_within_five_seconds() -> None:
     async with running_registry() as router, worker_app([router.address]):
-        await eventually(lambda: len(router.registry.hellos) == 1)
+        await wait_until(lambda: len(router.registry.hellos) == 1)
         await router.stop()
         await asyncio.sleep(1.0)  # a short outage: a few failed attempts, backoff growing
         restarted = time.monotonic()
         await router.start()  # same port
-        await eventually(
+        await wait_until(
             lambda: len(router.registry.hellos) == 2,
             timeout=6.0,
             message="worker did not come back",
@@ -74,7 +75,7 @@ async def test_registers_with_every_router() -> None:
         running_registry() as second,
         worker_app([f"{first.address},{second.address}"]) as (app, _),
     ):
-        await eventually(lambda: bool(first.registry.hellos) and bool(second.registry.hellos))
+        await wait_until(lambda: bool(first.registry.hellos) and bool(second.registry.hellos))
         assert set(app.pool.streams) == {first.address, second.address}
 
 
@@ -84,7 +85,7 @@ async def test_drain_command_finishes_in_flight_work_then_exits() -> None:
         running_registry() as router,
         worker_app([router.address], EngineSet(chat=[engine])) as (app, run),
     ):
-        await eventually(lambda: "w1" in router.registry.open_streams)
+        await wait_until(lambda: "w1" in router.registry.open_streams)
         async with grpc.aio.insecure_channel(app.address) as channel:
             stub = worker_pb2_grpc.WorkerServiceStub(channel)
             health = health_pb2_grpc.HealthStub(channel)
@@ -95,7 +96,7 @@ async def test_drain_command_finishes_in_flight_work_then_exits() -> None:
             assert (await in_flight.read()).delta.text == "held"
 
             await router.registry.drain("w1", "router rollout")
-            await eventually(
+            await wait_until(
                 lambda: any(load.draining for load in router.registry.loads),
                 message="no draining",
             )
@@ -112,7 +113,7 @@ async def test_drain_command_finishes_in_flight_work_then_exits() -> None:
             rest = await read_rest(in_flight)
             assert rest[-1].usage.finish_reason == pb.FINISH_REASON_STOP
         assert await asyncio.wait_for(run, 10) == 0
-        await eventually(lambda: "w1" not in router.registry.open_streams, message="stream left open")
+        await wait_until(lambda: "w1" not in router.registry.open_streams, message="stream left open")
 
 
 async def test_drain_gives_up_on_stuck_requests_after_the_grace_period() -> None:

@@ -13,7 +13,8 @@ from modelyard.v1 import inference_pb2 as pb
 from core import wire
 from gpu_worker.engine_set import EngineSet
 from gpu_worker.engines.whisper import WhisperEngine
-from tests.worker.servers import eventually, read_rest, serving
+from tests.support.polling import wait_until
+from tests.worker.servers import read_rest, serving
 from tests.worker.speech import SENTENCE
 
 pytestmark = pytest.mark.engines
@@ -80,7 +81,7 @@ async def test_concurrent_transcriptions(whisper_engine: WhisperEngine, speech_f
     print(
         f"whisper tiny.en: {audio_seconds:.1f}s of audio in {elapsed:.1f}s, RTF {elapsed / audio_seconds:.2f}"
     )
-    await eventually(lambda: whisper_engine.load().running == 0)
+    await wait_until(lambda: whisper_engine.load().running == 0)
     assert whisper_engine.load().queued_audio_seconds == 0
 
 
