@@ -13,7 +13,7 @@ from router.config.accounting import ApiKey
 from router.config.settings import RetryPolicy, RouterConfig
 from router.server import RouterServer
 from tests.http.tool_worker import ToolWorker
-from tests.router.conftest import wait_until
+from tests.support.polling import wait_until
 
 KEY = "sk-modelyard-test-key"
 

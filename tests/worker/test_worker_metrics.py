@@ -13,11 +13,11 @@ from gpu_worker.engine_set import EngineSet
 from gpu_worker.main import build_parser
 from gpu_worker.metrics import WORKER_METRIC_NAMES
 from gpu_worker.router_pool import parse_router_targets
+from tests.support.polling import wait_until
 from tests.support.servers import free_port
 from tests.worker.gated_engine import GatedChatEngine
 from tests.worker.process import start_worker
 from tests.worker.registry_double import running_registry
-from tests.worker.servers import eventually
 
 
 async def scrape(port: int) -> str:
@@ -82,7 +82,7 @@ async def test_a_real_worker_serves_its_own_and_vllm_metrics() -> None:
     async with running_registry() as router:
         worker = await start_worker(router.address, "--no-whisper", "--metrics-listen", f"127.0.0.1:{port}")
         try:
-            await eventually(lambda: bool(router.registry.hellos), timeout=30, message="no hello")
+            await wait_until(lambda: bool(router.registry.hellos), timeout=30, message="no hello")
             text = await scrape(port)
             assert "vllm:num_requests_running" in text
             # No --max-concurrency: vLLM's own batch size, not the old fixed 16.
