@@ -13,6 +13,7 @@ from modelyard.worker.v1 import worker_pb2
 from core.addresses import dial_address
 from gpu_worker import __version__
 from gpu_worker.admission import Admission
+from gpu_worker.cache_feed import CacheFeed
 from gpu_worker.engine_set import EngineSet
 from gpu_worker.gpus import GpuMonitor
 from gpu_worker.metrics import WorkerMetrics
@@ -55,6 +56,7 @@ class WorkerApp:
         self.admission = Admission(capacity, options.max_queue)
         self.metrics = WorkerMetrics(self)
         self.server = WorkerServer(WorkerServicer(engines, self.admission, options.worker_id))
+        self.cache_feed = _cache_feed(engines)
         self.pool = RouterPool(options.routers, self._new_stream, options.resolve_interval_s)
         self.address = ""
         self.draining = False
@@ -107,6 +109,7 @@ class WorkerApp:
             max_concurrency=self.admission.max_concurrency,
             max_queue=self.admission.max_queue,
             version=__version__,
+            prefix_block_bytes=self.cache_feed.block_bytes if self.cache_feed else 0,
         )
 
     def load_report(self) -> backend_pb2.LoadReport:
@@ -125,4 +128,17 @@ class WorkerApp:
         )
 
     def _new_stream(self, address: str) -> RegistrationStream:
-        return RegistrationStream(address, self.hello, self.load_report, self.drain)
+        return RegistrationStream(
+            address, self.hello, self.load_report, self.drain, cache_feed=self.cache_feed
+        )
+
+
+def _cache_feed(engines: EngineSet) -> CacheFeed | None:
+    """One feed for the engines that report their prefix cache, or None when none does."""
+    sources = {e.model_id: e.cache_events for e in engines.chat_engines() if e.cache_events is not None}
+    if not sources:
+        return None
+    feed = CacheFeed({model: source.tracker for model, source in sources.items()})
+    for source in sources.values():
+        source.sink = feed.publish
+    return feed

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from modelyard.v1 import inference_pb2 as pb
 
+from core import prefix_keys
 from core.chat_options import call_arguments, forced_tool, json_object, tool_parameters, tools_enabled
 from core.errors import InvalidArgument
 from gpu_worker.engines.base import (
@@ -51,9 +52,12 @@ def chat_input(request: pb.ChatRequest) -> ChatInput:
     sampling = request.sampling
     response_format = request.response_format
     forced = forced_tool(request)
+    rendered = prefix_keys.render(request)
     return ChatInput(
         request_id=request.request_id,
         messages=tuple(messages),
+        prefix_keys=tuple(prefix_keys.block_keys(rendered, prefix_keys.DEFAULT_BLOCK_BYTES)),
+        rendered_bytes=len(rendered),
         sampling=ChatSampling(
             temperature=sampling.temperature if sampling.HasField("temperature") else None,
             top_p=sampling.top_p if sampling.HasField("top_p") else None,

@@ -39,6 +39,9 @@ class EngineSet:
     def model_ids(self) -> list[str]:
         return sorted({engine.model_id for engine in self.engines})
 
+    def chat_engines(self) -> list[ChatEngine]:
+        return list(self._chat.values())
+
     def chat_engine(self, model: str) -> ChatEngine:
         return self._find(self._chat, model, "chat")
 

@@ -17,6 +17,8 @@ import grpc
 from modelyard.v1 import backend_pb2
 from modelyard.worker.v1 import worker_pb2, worker_pb2_grpc
 
+from gpu_worker.cache_feed import CacheFeed, CacheSubscription
+
 logger = logging.getLogger(__name__)
 
 DEFAULT_REPORT_INTERVAL_S = 1.0
@@ -59,8 +61,11 @@ class RegistrationStream:
         load: Callable[[], backend_pb2.LoadReport],
         on_drain: Callable[[str], None],
         backoff: Backoff | None = None,
+        cache_feed: CacheFeed | None = None,
     ) -> None:
         self.address = address
+        self._cache_feed = cache_feed  # the engines' prefix-cache events, sent between load reports
+        self._write_lock = asyncio.Lock()  # one write at a time on the stream
         self._hello = hello
         self._load = load
         self._on_drain = on_drain
@@ -113,13 +118,21 @@ class RegistrationStream:
         async with grpc.aio.insecure_channel(self.address) as channel:
             call = worker_pb2_grpc.WorkerRegistryServiceStub(channel).Register()
             await call.write(worker_pb2.RegisterRequest(hello=self._hello()))
+            # Subscribed per session: it starts with a snapshot, since the router forgets our cache on hello.
+            subscription = self._cache_feed.subscribe() if self._cache_feed is not None else None
             try:
                 async with asyncio.TaskGroup() as group:
                     group.create_task(self._read_loop(call))
-                    group.create_task(self._write_loop(call))
+                    cache = None
+                    if subscription is not None:
+                        cache = group.create_task(self._cache_loop(call, subscription))
+                    group.create_task(self._write_loop(call, cache))
             except BaseExceptionGroup as group_error:
                 # Report the first real cause; the sibling was only cancelled because of it.
                 raise group_error.exceptions[0] from None
+            finally:
+                if subscription is not None:
+                    subscription.close()
 
     async def _read_loop(self, call: _RegisterCall) -> None:
         while True:
@@ -148,13 +161,23 @@ class RegistrationStream:
                 logger.info("router %s asks this worker to drain: %s", self.router_id, message.drain.reason)
                 self._on_drain(message.drain.reason or f"drain command from router {self.router_id}")
 
-    async def _write_loop(self, call: _RegisterCall) -> None:
+    async def _write_loop(self, call: _RegisterCall, cache: asyncio.Task[None] | None) -> None:
         while not self._stopping.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._report_now.wait(), self._interval_s)
             self._report_now.clear()
-            await call.write(worker_pb2.RegisterRequest(load=self._load()))
-        await call.done_writing()
+            async with self._write_lock:
+                await call.write(worker_pb2.RegisterRequest(load=self._load()))
+        if cache is not None:
+            cache.cancel()
+        async with self._write_lock:
+            await call.done_writing()
+
+    async def _cache_loop(self, call: _RegisterCall, subscription: CacheSubscription) -> None:
+        while True:
+            batch = await subscription.next()
+            async with self._write_lock:
+                await call.write(worker_pb2.RegisterRequest(cache=batch))
 
     def _log_break(self, error: Exception) -> None:
         if isinstance(error, grpc.aio.AioRpcError):

@@ -15,6 +15,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from gpu_worker.prefix_cache import CacheEventSource
+
 # ---------------------------------------------------------------- shared
 
 
@@ -100,6 +102,10 @@ class ChatInput:
     json_schema: dict[str, Any] | None = None  # the answer must match this schema
     json_object: bool = False  # the answer must be a JSON object
     logprobs: int | None = None  # None: off; N: each token's logprob and its N likeliest alternatives
+    # The router's prefix keys for these messages (core.prefix_keys) and the byte length they were cut
+    # from: an engine that reports its prefix cache maps its blocks onto them.
+    prefix_keys: tuple[int, ...] = ()
+    rendered_bytes: int = 0
 
 
 @dataclass(frozen=True)
@@ -149,6 +155,9 @@ class ChatEngine(Engine):
     compute is spent on an answer nobody reads, and it is counted in `load().aborted_total`.
     Raises `InvalidArgument` before yielding anything when the prompt does not fit the model.
     """
+
+    # Set by engines that report their prefix cache (vLLM's KV events): the worker sends it to routers.
+    cache_events: CacheEventSource | None = None
 
     @abstractmethod
     def chat(self, request: ChatInput) -> AsyncGenerator[ChatEvent, None]: ...

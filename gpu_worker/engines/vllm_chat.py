@@ -16,7 +16,9 @@ from vllm.sampling_params import RequestOutputKind
 from vllm.v1.engine.async_llm import AsyncLLM
 
 from core.errors import InvalidArgument
+from core.prefix_keys import DEFAULT_BLOCK_BYTES
 from gpu_worker.engines.base import ChatEngine, ChatEvent, ChatFinished, ChatInput, EngineLoad, TokenLogprob
+from gpu_worker.engines.vllm_kv_events import KvEventListener
 from gpu_worker.engines.vllm_setup import batch_size, max_model_len, shutdown_async_llm, start_async_llm
 from gpu_worker.engines.vllm_stats import VllmStats
 from gpu_worker.engines.vllm_tools import (
@@ -26,6 +28,7 @@ from gpu_worker.engines.vllm_tools import (
     structured_outputs,
     template_tools,
 )
+from gpu_worker.prefix_cache import PrefixCacheTracker, PromptPrefix
 
 logger = logging.getLogger(__name__)
 
@@ -34,11 +37,18 @@ class VllmChatEngine(ChatEngine):
     engine_name = "vllm"
 
     def __init__(
-        self, engine: AsyncLLM, model_id: str, stats: VllmStats, tool_parser: str | None = None
+        self,
+        engine: AsyncLLM,
+        model_id: str,
+        stats: VllmStats,
+        tool_parser: str | None = None,
+        kv_events: KvEventListener | None = None,
     ) -> None:
         self._engine = engine
         self._tool_parser = tool_parser  # vLLM's parser for the model's own tool-call syntax (e.g. "hermes")
         self._stats = stats
+        self._kv_events = kv_events
+        self.cache_events = kv_events
         self.model_id = model_id
         self.max_context_tokens = max_model_len(engine)
         self.batch_size = batch_size(engine)
@@ -61,6 +71,7 @@ class VllmChatEngine(ChatEngine):
         if tool_parser is not None and tool_parser not in known_tool_parsers():
             raise ValueError(f"tool parser {tool_parser!r}: not one of {', '.join(known_tool_parsers())}")
         stats = VllmStats()
+        kv_events = KvEventListener(model_id, PrefixCacheTracker(DEFAULT_BLOCK_BYTES))
         engine = start_async_llm(
             model,
             model_id,
@@ -70,8 +81,9 @@ class VllmChatEngine(ChatEngine):
             stats=stats,
             gpu_memory_utilization=gpu_memory_utilization,
             tensor_parallel_size=tensor_parallel_size,
+            kv_events=kv_events.engine_config(),
         )
-        return cls(engine, model_id, stats, tool_parser)
+        return cls(engine, model_id, stats, tool_parser, kv_events)
 
     async def chat(self, request: ChatInput) -> AsyncGenerator[ChatEvent, None]:
         prompt_ids = self._render_prompt(request)
@@ -90,11 +102,18 @@ class VllmChatEngine(ChatEngine):
         # Unique per call: the caller's id may repeat (retries, several routers), and abort() goes by this id.
         engine_request_id = f"{request.request_id or 'chat'}-{uuid.uuid4().hex[:12]}"
         output_events = ToolOutput(request, parser, parser_request)
+        if self._kv_events is not None:
+            # vLLM tags the blocks this request stores with its session id: the tracker maps them to our keys.
+            self._kv_events.ensure_started()
+            prefix = PromptPrefix(request.prefix_keys, request.rendered_bytes, len(prompt_ids))
+            self._kv_events.tracker.begin(engine_request_id, prefix)
         completion_tokens = 0
         finish_reason = ""
         finished = False
         try:
-            async for output in self._engine.generate(engine_input, params, engine_request_id):
+            async for output in self._engine.generate(
+                engine_input, params, engine_request_id, session_id=engine_request_id
+            ):
                 completion = output.outputs[0]
                 completion_tokens += len(completion.token_ids)
                 logprobs = (
@@ -210,3 +229,5 @@ class VllmChatEngine(ChatEngine):
 
     async def close(self) -> None:
         shutdown_async_llm(self._engine)
+        if self._kv_events is not None:
+            await self._kv_events.close()

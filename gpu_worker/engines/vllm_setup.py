@@ -6,6 +6,7 @@ import logging
 from typing import Any, Literal
 
 from vllm.config import StructuredOutputsConfig
+from vllm.config.kv_events import KVEventsConfig
 from vllm.engine.arg_utils import AsyncEngineArgs
 from vllm.v1.engine.async_llm import AsyncLLM
 from vllm.v1.metrics.loggers import StatLoggerFactory
@@ -33,6 +34,7 @@ def start_async_llm(
     stats: VllmStats | None = None,
     gpu_memory_utilization: float | None = None,
     tensor_parallel_size: int = 1,
+    kv_events: KVEventsConfig | None = None,
 ) -> AsyncLLM:
     """Start an AsyncLLM (its engine core is a child process) and return it once it can take requests.
 
@@ -55,6 +57,8 @@ def start_async_llm(
         extra["structured_outputs_config"] = StructuredOutputsConfig(
             backend="xgrammar", disable_any_whitespace=True
         )
+    if kv_events is not None:  # prefix caching is on by default; this reports what it holds
+        extra["kv_events_config"] = kv_events
     args = AsyncEngineArgs(
         model=model,
         served_model_name=[served_name],
