@@ -15,16 +15,15 @@ from typing import Any, NoReturn, TypeVar, cast
 import grpc
 
 from core.errors import StatusError
+from core.rich_status import trailing_metadata
 
 Context = grpc.aio.ServicerContext[Any, Any]
 Method = TypeVar("Method", bound=Callable[..., Any])
 
 
 async def abort(context: Context, error: StatusError) -> NoReturn:
-    """End the call with the error's status, message and trailers."""
-    if error.trailers:
-        context.set_trailing_metadata(error.trailers)
-    await context.abort(error.code, error.message)
+    """End the call with the error's status and message, and its google.rpc details in the trailers."""
+    await context.abort(error.code, error.message, trailing_metadata(error))
     raise AssertionError("context.abort() returned")  # it always raises; this tells the type checker
 
 

@@ -178,6 +178,7 @@ class EngineFailed(StatusError):
     """The engine failed on a request it had accepted: our fault, not the caller's."""
 
     code = grpc.StatusCode.INTERNAL
+    reason = "ENGINE_FAILED"
 
 
 @contextmanager

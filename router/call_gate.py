@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import grpc
 
 from core.errors import Unavailable
+from core.grpc_status import abort
 
 if TYPE_CHECKING:  # generic only in the type stubs
     Handler = grpc.RpcMethodHandler[Any, Any]
@@ -70,7 +71,7 @@ class CallGate(grpc.aio.ServerInterceptor):
     def admitted(self) -> Iterator[None]:
         """One client call from another door (HTTP), counted like a gRPC one; Unavailable once closed."""
         if self.closed:
-            raise Unavailable(_STOPPING)
+            raise Unavailable(_STOPPING, reason="ROUTER_STOPPING")
         self._enter()
         try:
             yield
@@ -106,7 +107,7 @@ class CallGate(grpc.aio.ServerInterceptor):
 
             async def stream(request: Any, context: Context) -> AsyncIterator[Any]:
                 if self.closed:
-                    await context.abort(grpc.StatusCode.UNAVAILABLE, _STOPPING)
+                    await abort(context, Unavailable(_STOPPING, reason="ROUTER_STOPPING"))
                 self._enter()
                 try:
                     async for response in behaviour(request, context):
@@ -118,7 +119,7 @@ class CallGate(grpc.aio.ServerInterceptor):
 
         async def call(request: Any, context: Context) -> Any:
             if self.closed:
-                await context.abort(grpc.StatusCode.UNAVAILABLE, _STOPPING)
+                await abort(context, Unavailable(_STOPPING, reason="ROUTER_STOPPING"))
             self._enter()
             try:
                 return await behaviour(request, context)

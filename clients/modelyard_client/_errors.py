@@ -1,8 +1,26 @@
-"""One exception class per gRPC status the router uses, so callers catch meanings, not grpc types."""
+"""One exception class per gRPC status the router uses, so callers catch meanings, not grpc types.
+
+Each carries the server's google.rpc error details: a stable `reason` (e.g. "BUDGET_EXCEEDED"), the fields at
+fault for INVALID_ARGUMENT, how long to wait before retrying (`retry_after`), and facts such as
+`messages_sent` when a stream broke after it started.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
 import grpc
+from google.rpc import error_details_pb2, status_pb2
+
+_DETAILS_KEY = "grpc-status-details-bin"
+
+
+@dataclass(frozen=True)
+class FieldViolation:
+    field: str  # e.g. "tools[0].parameters"; empty when the server could not name one
+    description: str
 
 
 class ModelyardError(Exception):
@@ -10,11 +28,35 @@ class ModelyardError(Exception):
 
     code: str = "UNKNOWN"
 
-    def __init__(self, message: str, *, code: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        reason: str = "",
+        metadata: dict[str, str] | None = None,
+        field_violations: tuple[FieldViolation, ...] = (),
+        retry_after: float | None = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
         if code is not None:
             self.code = code
+        self.reason = reason  # stable, for programs: branch on this, not on the message
+        self.metadata: dict[str, str] = dict(metadata or {})
+        self.field_violations = field_violations
+        self.retry_after = retry_after  # seconds; None when waiting would not help or is unknown
+
+    @property
+    def field(self) -> str | None:
+        """The first field at fault (INVALID_ARGUMENT), if the server named one."""
+        return next((v.field for v in self.field_violations if v.field), None)
+
+    @property
+    def messages_sent(self) -> int | None:
+        """On a stream that broke after it started: how many messages arrived before the break."""
+        sent = self.metadata.get("messages_sent")
+        return int(sent) if sent is not None else None
 
     def __str__(self) -> str:
         return f"{self.code}: {self.message}"
@@ -90,4 +132,40 @@ def from_rpc_error(error: grpc.RpcError) -> ModelyardError:
     details_of = getattr(error, "details", None)
     message = (details_of() if callable(details_of) else None) or status.name.lower().replace("_", " ")
     cls = _BY_CODE.get(status, ModelyardError)
-    return cls(message, code=status.name)
+    trailers_of = getattr(error, "trailing_metadata", None)
+    rich = _rich_status(trailers_of() if callable(trailers_of) else None)
+    if rich is None:
+        return cls(message, code=status.name)
+    return cls(message, code=status.name, **_details(rich))
+
+
+def _rich_status(trailers: Iterable[Any] | None) -> status_pb2.Status | None:
+    for item in trailers or ():
+        key, value = item if isinstance(item, tuple) else (item, None)
+        if key == _DETAILS_KEY and isinstance(value, bytes):
+            status = status_pb2.Status()
+            try:
+                status.ParseFromString(value)
+            except Exception:  # a malformed trailer: the plain status still stands
+                return None
+            return status
+    return None
+
+
+def _details(status: status_pb2.Status) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    violations: list[FieldViolation] = []
+    for detail in status.details:
+        info, bad, retry = (
+            error_details_pb2.ErrorInfo(),
+            error_details_pb2.BadRequest(),
+            error_details_pb2.RetryInfo(),
+        )
+        if detail.Unpack(info):
+            found["reason"], found["metadata"] = info.reason, dict(info.metadata)
+        elif detail.Unpack(bad):
+            violations += [FieldViolation(v.field, v.description) for v in bad.field_violations]
+        elif detail.Unpack(retry):
+            found["retry_after"] = retry.retry_delay.seconds + retry.retry_delay.nanos / 1e9
+    found["field_violations"] = tuple(violations)
+    return found

@@ -29,6 +29,21 @@ def utc_day(ts: float) -> str:
     return dt.datetime.fromtimestamp(ts, tz=dt.UTC).strftime("%Y-%m-%d")
 
 
+def _seconds_to_reset(period: str, ts: float) -> float:
+    now = dt.datetime.fromtimestamp(ts, tz=dt.UTC)
+    day = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    if period == "daily":
+        reset = day + dt.timedelta(days=1)
+    else:
+        first = day.replace(day=1)
+        reset = (
+            first.replace(year=first.year + 1, month=1)
+            if first.month == 12
+            else first.replace(month=first.month + 1)
+        )
+    return (reset - now).total_seconds()
+
+
 def month_start(ts: float) -> float:
     """Unix seconds at 00:00 UTC on the first of ts's month: how far back to seed from."""
     day = dt.datetime.fromtimestamp(ts, tz=dt.UTC)
@@ -91,15 +106,21 @@ class Budgets:
             ("daily", daily, limits.daily_tokens, limits.daily_cost_usd),
             ("monthly", monthly, limits.monthly_tokens, limits.monthly_cost_usd),
         ):
+            # RetryInfo: the limit lifts when its period starts over (00:00 UTC, or the 1st of the month).
+            wait, facts = _seconds_to_reset(period, self._clock()), {"period": period}
             if token_limit is not None and spent.tokens + tokens > token_limit:
                 raise BudgetExceeded(
                     f"tenant {tenant}: {period} token limit {token_limit} reached "
-                    f"(used {spent.tokens}, this request needs about {tokens})"
+                    f"(used {spent.tokens}, this request needs about {tokens})",
+                    retry_after_s=wait,
+                    metadata=facts,
                 )
             if cost_limit is not None and spent.cost_usd + cost_usd > cost_limit:
                 raise BudgetExceeded(
                     f"tenant {tenant}: {period} cost limit ${cost_limit:g} reached "
-                    f"(used ${spent.cost_usd:.6f}, this request about ${cost_usd:.6f})"
+                    f"(used ${spent.cost_usd:.6f}, this request about ${cost_usd:.6f})",
+                    retry_after_s=wait,
+                    metadata=facts,
                 )
 
     def running_low(self, tenant: str) -> bool:

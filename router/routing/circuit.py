@@ -60,6 +60,10 @@ class CircuitBreaker:
         elif was_probe or self.consecutive_failures >= self.failure_threshold:
             self._open(self.cooldown_s)
 
+    def retry_after_s(self) -> float:
+        """Seconds until an open circuit lets a trial request through (0 when it already would)."""
+        return max(0.0, self._open_until - self.clock())
+
     def record_abandoned(self) -> None:
         """The caller went away: says nothing about the backend, but frees the probe slot."""
         self._probe_in_flight = False

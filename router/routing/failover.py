@@ -34,24 +34,23 @@ _RNG = random.Random()
 class UpstreamFailed(StatusError):
     """Every candidate failed before answering; the status is the last upstream one."""
 
+    reason = "UPSTREAM_FAILED"
+
     def __init__(self, message: str, code: grpc.StatusCode, retry_after_s: float | None = None) -> None:
-        super().__init__(message)
+        super().__init__(message, retry_after_s=retry_after_s)
         self.code = code
-        self.retry_after_s = retry_after_s
 
 
 class MidStreamFailure(StatusError):
-    """The answer broke after it started; the caller learns how many messages it got (a trailer)."""
+    """The answer broke after it started; the caller learns how many messages it got (ErrorInfo metadata
+    `messages_sent`), so it can tell a partial answer from none and keep or drop what it has."""
 
     code = grpc.StatusCode.UNAVAILABLE
+    reason = "STREAM_BROKEN"
 
     def __init__(self, message: str, items_sent: int) -> None:
-        super().__init__(message)
+        super().__init__(message, metadata={"messages_sent": str(items_sent)})
         self.items_sent = items_sent
-
-    @property
-    def trailers(self) -> tuple[tuple[str, str], ...]:
-        return (("modelyard-messages-sent", str(self.items_sent)),)
 
 
 @dataclass

@@ -28,6 +28,10 @@ _CAPABILITY_NAMES = {
 Target = tuple[Backend, str, int]  # backend, model it runs, priority (lower preferred)
 
 
+# A hint, not a limit: slots free up as answers finish, typically within a second or so.
+CAPACITY_RETRY_AFTER_S = 1.0
+
+
 class Scheduler:
     def __init__(self, state: RoutingState) -> None:
         self._state = state
@@ -64,7 +68,7 @@ class Scheduler:
             stats = self._state.stats[backend.id]
             candidates.append(Candidate(backend, backend_model, stats, cost, priority))
         if not candidates:
-            raise _none_left(model, reasons)
+            raise self._none_left(model, reasons)
         weights = self._state.strategies.weights(strategy)
         if prefix_keys is not None and weights.get("prefix"):
             self._state.prefixes.annotate(candidates, prefix_keys)
@@ -131,6 +135,19 @@ class Scheduler:
             return "at capacity"
         return ""
 
+    def _none_left(self, model: str, reasons: dict[str, list[str]]) -> Exception:
+        detail = "; ".join(f"{reason}: {', '.join(ids)}" for reason, ids in reasons.items())
+        message = f"no backend can take a request for {model!r} now ({detail})"
+        if any(r.startswith("estimated cost") for r in reasons):
+            return CapacityExhausted(message, reason="COST_LIMIT")  # waiting will not lower the price
+        if set(reasons) <= {"at capacity"}:
+            return CapacityExhausted(message, retry_after_s=CAPACITY_RETRY_AFTER_S)
+        if set(reasons) <= {"circuit open"}:
+            # Every candidate is cooling down: the first one to reopen sets when a retry can succeed.
+            reopen = min(self._state.circuits[b].retry_after_s() for b in reasons["circuit open"])
+            return NoBackendAvailable(message, reason="CIRCUITS_OPEN", retry_after_s=reopen)
+        return NoBackendAvailable(message)
+
     def _not_served(self, model: str, capability: pb.Capability) -> Exception:
         kind = _CAPABILITY_NAMES.get(capability, "this capability")
         known = self._state.registry.models()
@@ -142,11 +159,3 @@ class Scheduler:
         routes = sorted(self._state.config.routes)
         listing = ", ".join([*served, *routes, AUTO])
         return ModelNotFound(f"model {model!r} is not served for {kind}; served: {listing}")
-
-
-def _none_left(model: str, reasons: dict[str, list[str]]) -> Exception:
-    detail = "; ".join(f"{reason}: {', '.join(ids)}" for reason, ids in reasons.items())
-    message = f"no backend can take a request for {model!r} now ({detail})"
-    if set(reasons) <= {"at capacity"} or any(r.startswith("estimated cost") for r in reasons):
-        return CapacityExhausted(message)
-    return NoBackendAvailable(message)

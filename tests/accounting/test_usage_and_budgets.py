@@ -24,6 +24,7 @@ from tests.accounting.conftest import (
     stop_router,
 )
 from tests.support.polling import wait_until
+from tests.support.rich_errors import details
 
 
 async def test_ten_chats_show_in_usage_and_stay_in_the_sqlite_file(
@@ -118,6 +119,10 @@ async def test_the_request_that_would_pass_the_daily_token_limit_is_refused(
     )
     estimate = int(message.rsplit(" ", 1)[1].rstrip(")"))
     assert spent <= 100 < spent + estimate  # refused exactly when this request would pass the limit
+    found = details(refused.value)
+    assert (found.info.reason, found.info.metadata["period"]) == ("BUDGET_EXCEEDED", "daily")
+    assert found.retry_after_s is not None
+    assert 0 < found.retry_after_s <= 24 * 3600  # the limit lifts at 00:00 UTC
 
     await stop_router(router, worker)
     with sqlite3.connect(db) as conn:

@@ -17,6 +17,7 @@ from router.server import RouterServer
 from tests.router.conftest import WorkerFactory
 from tests.support.echo_worker import Faults
 from tests.support.polling import wait_until
+from tests.support.rich_errors import details
 
 
 def chat_request(text: str = "one two three", model: str = "echo") -> pb.ChatRequest:
@@ -133,8 +134,9 @@ async def test_failure_mid_stream_ends_with_unavailable_and_no_repeat(
             received.append(response.delta.text)
     assert error.value.code() == grpc.StatusCode.UNAVAILABLE
     assert received == ["a ", "b "]
-    trailers = dict(error.value.trailing_metadata() or ())
-    assert trailers.get("modelyard-messages-sent") == "2"
+    broken = details(error.value)
+    assert broken.info.reason == "STREAM_BROKEN"
+    assert broken.info.metadata["messages_sent"] == "2"
     assert other.served == 0
 
 
