@@ -11,7 +11,7 @@ from core.prefix_keys import prefix_keys
 from router.config.settings import RouterConfig
 from router.server import RouterServer
 from tests.e2e.conftest import REPORT_INTERVAL_MS
-from tests.router.conftest import wait_until
+from tests.support.polling import wait_until
 from tests.worker.process import running_worker
 
 pytestmark = pytest.mark.engines
