@@ -10,6 +10,7 @@ import signal
 import socket
 import sys
 
+from core import logs
 from gpu_worker.app import DEFAULT_MAX_CONCURRENCY, WorkerApp, WorkerOptions
 from gpu_worker.engine_env import apply_engine_env_defaults
 from gpu_worker.engine_factory import EngineChoices, start_engines
@@ -91,14 +92,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="host:port for Prometheus /metrics: the worker's own and vLLM's (default: off)",
     )
     parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    parser.add_argument(
+        "--log-format",
+        choices=logs.FORMATS,
+        default=os.environ.get("MODELYARD_LOG_FORMAT", "text"),
+        help="text, or json: one JSON object per line on stdout and stderr, vLLM's included "
+        "(default: $MODELYARD_LOG_FORMAT, else text)",
+    )
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=args.log_level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    logs.configure(args.log_level, args.log_format)
     try:
         options = WorkerOptions(
             worker_id=args.worker_id,
@@ -113,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
             metrics_listen=args.metrics_listen,
         )
     except ValueError as error:
-        print(f"gpu_worker: {error}", file=sys.stderr)
+        logs.announce(f"gpu_worker: {error}", stream=sys.stderr, level="ERROR")
         return 2
     choices = EngineChoices(
         chat_model=None if args.no_chat else (args.chat_model or ""),
@@ -151,7 +157,13 @@ async def _serve(options: WorkerOptions, choices: EngineChoices) -> int:
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, app.drain, signal.Signals(signum).name)
         address = await app.start()
-        print(format_ready_line(address, options.worker_id, engines.model_ids()), flush=True)
+        logs.announce(
+            format_ready_line(address, options.worker_id, engines.model_ids()),
+            event="ready",
+            address=address,
+            worker_id=options.worker_id,
+            models=engines.model_ids(),
+        )
         return await app.run_until_drained()
     finally:
         await engines.close()

@@ -3,6 +3,7 @@ waits for them (the tests; a supervisor script)."""
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -23,8 +24,15 @@ def format_ready_line(address: str, worker_id: str, models: Sequence[str]) -> st
 
 
 def parse_ready_line(line: str) -> ReadyLine | None:
-    """The ReadyLine in `line`, or None when it is some other output."""
-    match = _PATTERN.match(line.strip())
+    """The ReadyLine in `line` (as printed, or the "msg" of a JSON line with --log-format json), or None when it
+    is some other output."""
+    line = line.strip()
+    if line.startswith("{"):
+        try:
+            line = str(json.loads(line).get("msg", ""))
+        except (ValueError, AttributeError):
+            return None
+    match = _PATTERN.match(line)
     if match is None:
         return None
     models = tuple(model for model in match.group(3).split(",") if model)

@@ -12,7 +12,7 @@ import grpc
 from modelyard.v1 import inference_pb2 as pb
 from modelyard.worker.v1 import worker_pb2_grpc
 
-from core import wire
+from core import logs, wire
 from core.constants import SAMPLE_RATE_HZ
 from core.errors import InvalidArgument, StatusError
 from core.grpc_status import grpc_status
@@ -37,6 +37,7 @@ class WorkerServicer(worker_pb2_grpc.WorkerServiceServicer):  # type: ignore[mis
         self, request: pb.ChatRequest, context: grpc.aio.ServicerContext[pb.ChatRequest, pb.ChatResponse]
     ) -> AsyncIterator[pb.ChatResponse]:
         started = time.monotonic()
+        logs.bind(request_id=request.request_id, model=request.model, backend=self._worker_id)
         with engine_failures():
             validate_chat(request)
             engine = self._engines.chat_engine(request.model)
@@ -71,6 +72,7 @@ class WorkerServicer(worker_pb2_grpc.WorkerServiceServicer):  # type: ignore[mis
         self, request: pb.EmbedRequest, context: grpc.aio.ServicerContext[pb.EmbedRequest, pb.EmbedResponse]
     ) -> pb.EmbedResponse:
         started = time.monotonic()
+        logs.bind(request_id=request.request_id, model=request.model, backend=self._worker_id)
         with engine_failures():
             validate_embed(request)
             engine = self._engines.embed_engine(request.model)
@@ -98,6 +100,7 @@ class WorkerServicer(worker_pb2_grpc.WorkerServiceServicer):  # type: ignore[mis
         started = time.monotonic()
         with engine_failures():
             config = await _read_config(request_iterator)
+            logs.bind(request_id=config.request_id, model=config.model, backend=self._worker_id)
             validate_transcribe_config(config)
             engine = self._engines.transcribe_engine(config.model)
             self._admission.check()  # refuse before reading what may be a long upload
@@ -132,6 +135,18 @@ class WorkerServicer(worker_pb2_grpc.WorkerServiceServicer):  # type: ignore[mis
         prompt_tokens: int = 0,
         completion_tokens: int = 0,
     ) -> pb.Usage:
+        latency_ms = _ms_since(started)
+        # The request line: request id, model and worker come from the bound fields.
+        logger.info(
+            "served %s in %.0f ms",
+            model,
+            latency_ms,
+            extra={
+                "prompt_tokens": prompt_tokens,
+                "completion_tokens": completion_tokens,
+                "latency_ms": latency_ms,
+            },
+        )
         return pb.Usage(
             request_id=request_id,
             backend=self._worker_id,
@@ -139,7 +154,7 @@ class WorkerServicer(worker_pb2_grpc.WorkerServiceServicer):  # type: ignore[mis
             prompt_tokens=prompt_tokens,
             completion_tokens=completion_tokens,
             ttft=wire.duration_ms(ttft_ms),
-            latency=wire.duration_ms(_ms_since(started)),
+            latency=wire.duration_ms(latency_ms),
             finish_reason=_finish_reason(finish_reason),
         )
 

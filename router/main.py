@@ -6,9 +6,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import signal
 import sys
 
+from core import logs
 from core.errors import StatusError
 from router.config.loader import ConfigError, load_config
 from router.config.settings import RouterConfig
@@ -43,6 +45,13 @@ def build_parser() -> argparse.ArgumentParser:
         "stops at once)",
     )
     parser.add_argument("--log-level", default="INFO")
+    parser.add_argument(
+        "--log-format",
+        choices=logs.FORMATS,
+        default=os.environ.get("MODELYARD_LOG_FORMAT", "text"),
+        help="text, or json: one JSON object per line, with request_id, tenant, backend and model on request "
+        "lines (default: $MODELYARD_LOG_FORMAT, else text)",
+    )
     return parser
 
 
@@ -72,11 +81,15 @@ async def serve(config: RouterConfig) -> None:
     providers = (
         ", ".join(p.name for p in config.providers) or "none (set OPENAI_API_KEY, ANTHROPIC_API_KEY, ...)"
     )
-    print(f"modelyard router ready on {server.address}; cloud providers: {providers}", flush=True)
+    logs.announce(
+        f"modelyard router ready on {server.address}; cloud providers: {providers}",
+        event="ready",
+        address=server.address,
+    )
     if server.http is not None:
-        print(f"OpenAI-compatible HTTP door on {server.http.base_url}", flush=True)
+        logs.announce(f"OpenAI-compatible HTTP door on {server.http.base_url}", http=server.http.base_url)
     if server.metrics_port:
-        print(f"metrics on port {server.metrics_port} (/metrics)", flush=True)
+        logs.announce(f"metrics on port {server.metrics_port} (/metrics)", metrics_port=server.metrics_port)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -99,14 +112,12 @@ def main(argv: list[str] | None = None) -> int:
         return check_config(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    logs.configure(args.log_level, args.log_format)
     try:
         config = config_from_args(args)
         RouterServer(config)  # fail here, before binding, on a bad strategy or provider
     except (ConfigError, ValueError, StatusError) as e:
-        print(f"modelyard router: {_one_line(e)}", file=sys.stderr)
+        logs.announce(f"modelyard router: {_one_line(e)}", stream=sys.stderr, level="ERROR")
         return 2
     asyncio.run(serve(config))
     return 0

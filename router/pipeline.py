@@ -18,7 +18,7 @@ from typing import TypeVar
 
 from modelyard.v1 import inference_pb2 as pb
 
-from core import wire
+from core import logs, wire
 from core.errors import InvalidArgument
 from core.validation import validate_chat, validate_embed, validate_transcribe_config
 from router.accounting.accountant import Accounting
@@ -52,6 +52,7 @@ class RequestPipeline:
     async def chat(self, request: pb.ChatRequest, call: Call) -> AsyncIterator[pb.ChatResponse]:
         with self._accounting.ticket("chat", call.metadata, request) as ticket:
             ticket.authenticate()
+            logs.bind(tenant=ticket.tenant)
             validate_chat(request)
             _assign_request_id(request)
             cached = await ticket.cached_answer()
@@ -79,6 +80,7 @@ class RequestPipeline:
     async def embed(self, request: pb.EmbedRequest, call: Call) -> pb.EmbedResponse:
         with self._accounting.ticket("embed", call.metadata, request) as ticket:
             ticket.authenticate()
+            logs.bind(tenant=ticket.tenant)
             validate_embed(request)
             _assign_request_id(request)
             candidates = self._plan(ticket, request, pb.CAPABILITY_EMBED, estimate_embed(request))
@@ -102,6 +104,7 @@ class RequestPipeline:
         """`upload` reads the config and the whole audio, after the caller is known to be allowed in."""
         with self._accounting.ticket("transcribe", call.metadata, pb.TranscribeConfig()) as ticket:
             ticket.authenticate()
+            logs.bind(tenant=ticket.tenant)
             config, audio = await upload()
             ticket.request = config
             validate_transcribe_config(config)
@@ -152,9 +155,14 @@ class RequestPipeline:
     ) -> AsyncIterator[T]:
         """The first candidate's answer that arrives, its usage completed by the router, seen by the ticket."""
         attempt = Attempt()
+
+        def attempt_on(candidate: Candidate, timeout: float | None) -> AsyncIterator[T]:
+            logs.bind(backend=candidate.backend.id, model=candidate.model)
+            return ticket.upstream(candidate, open_stream(candidate, timeout))
+
         async for response in stream_with_failover(
             candidates,
-            lambda c, timeout: ticket.upstream(c, open_stream(c, timeout)),
+            attempt_on,
             self._state,
             deadline,
             attempt,
@@ -185,6 +193,8 @@ class RequestPipeline:
 def _assign_request_id(request: pb.ChatRequest | pb.EmbedRequest | pb.TranscribeConfig) -> None:
     if not request.request_id:
         request.request_id = uuid.uuid4().hex
+    # From here on, every log line of this request names it (and its tenant, once authenticated).
+    logs.bind(request_id=request.request_id, model=request.model)
 
 
 async def _single(response: Awaitable[pb.EmbedResponse]) -> AsyncIterator[pb.EmbedResponse]:

@@ -87,6 +87,28 @@ class Accounting:
             self.writer.submit(record)
         if not record.cache_hit:
             self.budgets.record(record.tenant, record.tokens, record.cost_usd, record.ts)
+        # The request line: one per request, whatever its outcome.
+        log.info(
+            "%s %s %s/%s in %.0f ms",
+            record.kind,
+            record.status,
+            record.backend or "-",
+            record.model or "-",
+            record.latency_ms,
+            extra={
+                "request_id": record.request_id,
+                "tenant": record.tenant,
+                "backend": record.backend,
+                "model": record.model,
+                "kind": record.kind,
+                "status": record.status,
+                "latency_ms": round(record.latency_ms, 1),
+                "prompt_tokens": record.prompt_tokens,
+                "completion_tokens": record.completion_tokens,
+                "cost_usd": record.cost_usd,
+                "cache_hit": record.cache_hit,
+            },
+        )
         m = self.metrics
         backend = record.backend or "none"
         # Without a backend the model is whatever the caller typed: keep it out of the label values.
