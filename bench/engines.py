@@ -117,9 +117,8 @@ async def _chat(router: str, table: Table) -> None:
     from tests.worker.process import start_worker
 
     chat_model = os.environ.get("BENCH_CHAT_MODEL", "")
-    args = ["--no-whisper", "--worker-id", "bench-vllm"] + (
-        ["--chat-model", chat_model] if chat_model else []
-    )
+    # The tiny model unless told otherwise: the same one _vllm_alone measures.
+    args = ["--no-whisper", "--worker-id", "bench-vllm", "--chat-model", chat_model or "tiny-random-llama"]
     worker = await start_worker(router, *args, ready_timeout=600)
     try:
         await _registered(router, worker.worker_id)

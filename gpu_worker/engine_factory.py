@@ -8,6 +8,7 @@ from pathlib import Path
 
 from gpu_worker.engine_set import EngineSet
 from gpu_worker.engines.base import ChatEngine, EmbedEngine, TranscribeEngine
+from gpu_worker.smollm2 import SMOLLM2_ALIASES, SMOLLM2_MODEL_ID, ensure_smollm2
 from gpu_worker.tiny_model import TINY_MODEL_ID, ensure_tiny_chat_model
 
 logger = logging.getLogger(__name__)
@@ -15,7 +16,7 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class EngineChoices:
-    chat_model: str | None  # None: no chat; "" : the tiny random model
+    chat_model: str | None  # None: no chat; "": the default (SmolLM2-135M-Instruct)
     chat_model_name: str | None
     whisper_model: str | None  # None: no transcription
     whisper_workers: int
@@ -28,18 +29,20 @@ class EngineChoices:
 
 
 def chat_model_source(choices: EngineChoices) -> tuple[str, str] | None:
-    """(model path or hub id, served id) for chat, creating the tiny model when none was named."""
+    """(model path or hub id, served id) for chat; a built-in model is prepared in the model cache first."""
     if choices.chat_model is None:
         return None
-    if not choices.chat_model:
+    model = choices.chat_model or SMOLLM2_MODEL_ID
+    if model in SMOLLM2_ALIASES:
+        return str(ensure_smollm2()), choices.chat_model_name or SMOLLM2_MODEL_ID
+    if model == TINY_MODEL_ID:
         path = ensure_tiny_chat_model()
         logger.warning(
             "chat is served by %s, a tiny model with RANDOM weights: its answers are random noise. "
-            "For real answers start the worker with --chat-model <Hugging Face id or local path>.",
+            "Leave --chat-model out for the default model, or name a Hugging Face id or local path.",
             TINY_MODEL_ID,
         )
         return str(path), choices.chat_model_name or TINY_MODEL_ID
-    model = choices.chat_model
     local = Path(model).expanduser()
     default_name = local.name if local.exists() else model
     return (str(local) if local.exists() else model), choices.chat_model_name or default_name

