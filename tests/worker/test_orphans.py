@@ -22,7 +22,11 @@ async def test_sigkilled_worker_leaves_no_process_behind(start_method: str) -> N
     async with running_registry() as router:
         # vLLM forks its engine core by default and spawns it once CUDA is initialised: both must be covered.
         worker = await start_worker(
-            router.address, "--no-whisper", env={"VLLM_WORKER_MULTIPROC_METHOD": start_method}
+            router.address,
+            "--no-whisper",
+            "--chat-model",
+            "tiny-random-llama",
+            env={"VLLM_WORKER_MULTIPROC_METHOD": start_method},
         )
         family = _descendants(worker.pid)
         names = {_name(pid) for pid, _ in family}

@@ -80,7 +80,14 @@ def test_gpu_settings_parse_and_are_checked() -> None:
 async def test_a_real_worker_serves_its_own_and_vllm_metrics() -> None:
     port = free_port()
     async with running_registry() as router:
-        worker = await start_worker(router.address, "--no-whisper", "--metrics-listen", f"127.0.0.1:{port}")
+        worker = await start_worker(
+            router.address,
+            "--no-whisper",
+            "--chat-model",
+            "tiny-random-llama",
+            "--metrics-listen",
+            f"127.0.0.1:{port}",
+        )
         try:
             await wait_until(lambda: bool(router.registry.hellos), timeout=30, message="no hello")
             text = await scrape(port)
