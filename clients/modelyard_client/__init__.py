@@ -26,6 +26,7 @@ from modelyard_client._errors import (
     Unavailable,
     Unimplemented,
 )
+from modelyard_client._tools import ReasoningDelta, TokenLogprob, Tool, ToolCall, ToolCallDelta, ToolCalls
 from modelyard_client._types import (
     BackendStatus,
     ChatEvent,
@@ -66,11 +67,17 @@ __all__ = [
     "ModelyardError",
     "NotFound",
     "PermissionDenied",
+    "ReasoningDelta",
     "ResourceExhausted",
     "RouterStatus",
     "Segment",
     "ServedModel",
     "TextDelta",
+    "TokenLogprob",
+    "Tool",
+    "ToolCall",
+    "ToolCallDelta",
+    "ToolCalls",
     "TranscribeEvent",
     "TranscriptionInfo",
     "Unauthenticated",

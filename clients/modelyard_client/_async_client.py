@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from types import TracebackType
+from typing import Any
 
 import grpc
 from modelyard.v1 import accounting_pb2, router_pb2
@@ -19,17 +20,17 @@ from modelyard_client._channel import (
     resolve_address,
     resolve_api_key,
 )
+from modelyard_client._convert import ResultBuilder
 from modelyard_client._errors import from_rpc_error
 from modelyard_client._requests import Messages
+from modelyard_client._tools import Tool
 from modelyard_client._types import (
     ChatEvent,
     ChatResult,
     Embeddings,
     ModelInfo,
     RouterStatus,
-    TextDelta,
     TranscribeEvent,
-    Usage,
     UsageReport,
 )
 
@@ -87,10 +88,20 @@ class AsyncClient:
         max_cost_usd: float | None = None,
         task: str | None = None,
         request_id: str | None = None,
+        tools: Sequence[Tool | Mapping[str, Any]] | None = None,
+        tool_choice: str | None = None,
+        parallel_tool_calls: bool | None = None,
+        response_format: str | Mapping[str, Any] | None = None,
+        logprobs: int | None = None,
+        presence_penalty: float | None = None,
+        frequency_penalty: float | None = None,
+        reasoning_effort: str | None = None,
     ) -> AsyncIterator[ChatEvent]:
-        """Stream the answer (`async for`): `TextDelta`s as they are generated, then one `Usage`.
+        """Stream the answer (`async for`): `TextDelta`s as they are generated (and
+        `ReasoningDelta`s, `ToolCallDelta` fragments: `ToolCalls` assembles them), then one `Usage`.
 
-        Cancelling the task, or closing the iterator early, cancels the call upstream.
+        Cancelling the task, or closing the iterator early, cancels the call upstream. The options are
+        those of `Client.chat`.
         """
         request = _requests.chat_request(
             prompt_or_messages,
@@ -106,6 +117,14 @@ class AsyncClient:
             max_cost_usd=max_cost_usd,
             task=task,
             request_id=request_id,
+            tools=tools,
+            tool_choice=tool_choice,
+            parallel_tool_calls=parallel_tool_calls,
+            response_format=response_format,
+            logprobs=logprobs,
+            presence_penalty=presence_penalty,
+            frequency_penalty=frequency_penalty,
+            reasoning_effort=reasoning_effort,
         )
         # Built eagerly, so bad input raises at the call rather than at the first iteration.
         return self._chat(request)
@@ -138,6 +157,14 @@ class AsyncClient:
         max_cost_usd: float | None = None,
         task: str | None = None,
         request_id: str | None = None,
+        tools: Sequence[Tool | Mapping[str, Any]] | None = None,
+        tool_choice: str | None = None,
+        parallel_tool_calls: bool | None = None,
+        response_format: str | Mapping[str, Any] | None = None,
+        logprobs: int | None = None,
+        presence_penalty: float | None = None,
+        frequency_penalty: float | None = None,
+        reasoning_effort: str | None = None,
     ) -> ChatResult:
         """The whole answer at once, with its usage."""
         events = self.chat(
@@ -154,15 +181,19 @@ class AsyncClient:
             max_cost_usd=max_cost_usd,
             task=task,
             request_id=request_id,
+            tools=tools,
+            tool_choice=tool_choice,
+            parallel_tool_calls=parallel_tool_calls,
+            response_format=response_format,
+            logprobs=logprobs,
+            presence_penalty=presence_penalty,
+            frequency_penalty=frequency_penalty,
+            reasoning_effort=reasoning_effort,
         )
-        text: list[str] = []
-        usage: Usage | None = None
+        result = ResultBuilder()
         async for event in events:
-            if isinstance(event, TextDelta):
-                text.append(event.text)
-            else:
-                usage = event
-        return ChatResult("".join(text), usage)
+            result.add(event)
+        return result.result()
 
     async def embed(
         self, texts: str | Sequence[str], *, model: str, request_id: str | None = None

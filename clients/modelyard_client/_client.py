@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from types import TracebackType
+from typing import Any
 
 import grpc
 from modelyard.v1 import accounting_pb2, router_pb2
@@ -11,17 +12,17 @@ from modelyard.v1 import inference_pb2 as pb
 
 from modelyard_client import _audio, _convert, _requests
 from modelyard_client._channel import metadata, options, resolve_address, resolve_api_key, router_stub
+from modelyard_client._convert import ResultBuilder
 from modelyard_client._errors import from_rpc_error
 from modelyard_client._requests import Messages
+from modelyard_client._tools import Tool
 from modelyard_client._types import (
     ChatEvent,
     ChatResult,
     Embeddings,
     ModelInfo,
     RouterStatus,
-    TextDelta,
     TranscribeEvent,
-    Usage,
     UsageReport,
 )
 
@@ -69,10 +70,21 @@ class Client:
         max_cost_usd: float | None = None,
         task: str | None = None,
         request_id: str | None = None,
+        tools: Sequence[Tool | Mapping[str, Any]] | None = None,
+        tool_choice: str | None = None,
+        parallel_tool_calls: bool | None = None,
+        response_format: str | Mapping[str, Any] | None = None,
+        logprobs: int | None = None,
+        presence_penalty: float | None = None,
+        frequency_penalty: float | None = None,
+        reasoning_effort: str | None = None,
     ) -> Iterator[ChatEvent]:
-        """Stream the answer: `TextDelta`s as they are generated, then one `Usage`.
+        """Stream the answer: `TextDelta`s as they are generated (and
+        `ReasoningDelta`s, `ToolCallDelta` fragments: `ToolCalls` assembles them), then one `Usage`.
 
         Closing the iterator early (break, or an exception in the loop) cancels the call upstream.
+        `tool_choice` is "auto", "none", "required" or a tool's name; `response_format` is "text", "json" or
+        a JSON Schema; `logprobs=N` returns each token's logprob and its N likeliest alternatives.
         """
         request = _requests.chat_request(
             prompt_or_messages,
@@ -88,6 +100,14 @@ class Client:
             max_cost_usd=max_cost_usd,
             task=task,
             request_id=request_id,
+            tools=tools,
+            tool_choice=tool_choice,
+            parallel_tool_calls=parallel_tool_calls,
+            response_format=response_format,
+            logprobs=logprobs,
+            presence_penalty=presence_penalty,
+            frequency_penalty=frequency_penalty,
+            reasoning_effort=reasoning_effort,
         )
         # The request is built here, eagerly, so bad input raises at the call rather than at first next().
         return self._chat(request)
@@ -120,6 +140,14 @@ class Client:
         max_cost_usd: float | None = None,
         task: str | None = None,
         request_id: str | None = None,
+        tools: Sequence[Tool | Mapping[str, Any]] | None = None,
+        tool_choice: str | None = None,
+        parallel_tool_calls: bool | None = None,
+        response_format: str | Mapping[str, Any] | None = None,
+        logprobs: int | None = None,
+        presence_penalty: float | None = None,
+        frequency_penalty: float | None = None,
+        reasoning_effort: str | None = None,
     ) -> ChatResult:
         """The whole answer at once, with its usage."""
         events = self.chat(
@@ -136,15 +164,19 @@ class Client:
             max_cost_usd=max_cost_usd,
             task=task,
             request_id=request_id,
+            tools=tools,
+            tool_choice=tool_choice,
+            parallel_tool_calls=parallel_tool_calls,
+            response_format=response_format,
+            logprobs=logprobs,
+            presence_penalty=presence_penalty,
+            frequency_penalty=frequency_penalty,
+            reasoning_effort=reasoning_effort,
         )
-        text: list[str] = []
-        usage: Usage | None = None
+        result = ResultBuilder()
         for event in events:
-            if isinstance(event, TextDelta):
-                text.append(event.text)
-            else:
-                usage = event
-        return ChatResult("".join(text), usage)
+            result.add(event)
+        return result.result()
 
     def embed(self, texts: str | Sequence[str], *, model: str, request_id: str | None = None) -> Embeddings:
         request = _requests.embed_request(texts, model, request_id)

@@ -8,9 +8,11 @@ from modelyard.v1 import accounting_pb2, backend_pb2, router_pb2
 from modelyard.v1 import inference_pb2 as pb
 
 from core import wire
+from modelyard_client._tools import ReasoningDelta, TokenLogprob, ToolCallDelta, ToolCalls
 from modelyard_client._types import (
     BackendStatus,
     ChatEvent,
+    ChatResult,
     Embeddings,
     Load,
     ModelInfo,
@@ -47,10 +49,44 @@ def chat_event(response: pb.ChatResponse) -> ChatEvent | None:
     """None for an event this client does not know (a newer server), so callers can skip it."""
     kind = response.WhichOneof("event")
     if kind == "delta":
-        return TextDelta(response.delta.text)
+        logprobs = tuple(
+            TokenLogprob(lp.token, lp.logprob, tuple((t.token, t.logprob) for t in lp.top_logprobs))
+            for lp in response.delta.logprobs
+        )
+        return TextDelta(response.delta.text, logprobs)
+    if kind == "tool_call":
+        call = response.tool_call
+        return ToolCallDelta(call.index, call.id, call.name, call.arguments)
+    if kind == "reasoning":
+        return ReasoningDelta(response.reasoning.text)
     if kind == "usage":
         return usage(response.usage)
     return None
+
+
+class ResultBuilder:
+    """A whole ChatResult from a chat's events: text, reasoning, assembled tool calls, usage."""
+
+    def __init__(self) -> None:
+        self._text: list[str] = []
+        self._reasoning: list[str] = []
+        self._calls = ToolCalls()
+        self._usage: Usage | None = None
+
+    def add(self, event: ChatEvent) -> None:
+        if isinstance(event, TextDelta):
+            self._text.append(event.text)
+        elif isinstance(event, ReasoningDelta):
+            self._reasoning.append(event.text)
+        elif isinstance(event, ToolCallDelta):
+            self._calls.add(event)
+        else:
+            self._usage = event
+
+    def result(self) -> ChatResult:
+        return ChatResult(
+            "".join(self._text), self._usage, tuple(self._calls.complete()), "".join(self._reasoning)
+        )
 
 
 def transcribe_event(response: pb.TranscribeResponse) -> TranscribeEvent | None:

@@ -8,7 +8,9 @@ from typing import Any
 from modelyard.v1 import inference_pb2 as pb
 
 from core import wire
+from modelyard_client import _chat_options as chat_options
 from modelyard_client._errors import InvalidArgument
+from modelyard_client._tools import Tool
 from modelyard_client._types import Image
 
 # A part of a message's content: text, encoded image bytes (type sniffed), an Image, or an
@@ -125,14 +127,36 @@ def chat_request(
     max_cost_usd: float | None,
     task: str | None,
     request_id: str | None,
+    tools: Sequence[Tool | Mapping[str, Any]] | None = None,
+    tool_choice: str | None = None,
+    parallel_tool_calls: bool | None = None,
+    response_format: str | Mapping[str, Any] | None = None,
+    logprobs: int | None = None,
+    presence_penalty: float | None = None,
+    frequency_penalty: float | None = None,
+    reasoning_effort: str | None = None,
 ) -> pb.ChatRequest:
-    return pb.ChatRequest(
+    request = pb.ChatRequest(
         request_id=request_id or "",
         model=model,
         messages=messages(prompt_or_messages, system),
         sampling=sampling(temperature, top_p, max_tokens, stop, seed),
         routing=routing(provider, strategy, max_cost_usd, task),
     )
+    if presence_penalty is not None:
+        request.sampling.presence_penalty = presence_penalty
+    if frequency_penalty is not None:
+        request.sampling.frequency_penalty = frequency_penalty
+    chat_options.apply(
+        request,
+        tools=tools,
+        tool_choice=tool_choice,
+        parallel_tool_calls=parallel_tool_calls,
+        response_format=response_format,
+        logprobs=logprobs,
+        reasoning_effort=reasoning_effort,
+    )
+    return request
 
 
 def embed_request(texts: str | Sequence[str], model: str, request_id: str | None) -> pb.EmbedRequest:

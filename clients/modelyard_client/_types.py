@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from os import PathLike
 from pathlib import Path
 
+from modelyard_client._tools import ReasoningDelta, TokenLogprob, ToolCall, ToolCallDelta
+
 
 @dataclass(frozen=True)
 class Image:
@@ -53,18 +55,21 @@ class Usage:
 
 @dataclass(frozen=True)
 class TextDelta:
-    """A piece of generated text, in order."""
+    """A piece of generated text, in order (with each token's logprobs when asked for)."""
 
     text: str
+    logprobs: tuple[TokenLogprob, ...] = ()
 
 
-ChatEvent = TextDelta | Usage
+ChatEvent = TextDelta | ReasoningDelta | ToolCallDelta | Usage
 
 
 @dataclass(frozen=True)
 class ChatResult:
     text: str
     usage: Usage | None
+    tool_calls: tuple[ToolCall, ...] = ()  # assembled from the streamed fragments
+    reasoning: str = ""
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import grpc
+import jsonschema
 import pytest
 from modelyard.v1 import inference_pb2 as pb
 from modelyard.v1 import router_pb2, router_pb2_grpc
@@ -114,3 +115,42 @@ async def test_cancelled_chat_frees_the_engine(router: RouterServer, engine_work
         call.cancel()
         # The worker's running count drops to zero within a second (load reports every 500 ms).
         await wait_until(idle, timeout=1.0, message="the cancelled request still runs on the worker")
+
+
+async def test_required_tool_choice_on_a_worker_prints_schema_valid_arguments(
+    router: RouterServer, engine_worker: WorkerProcess, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    schema = {
+        "type": "object",
+        "properties": {
+            "city": {"type": "string", "maxLength": 12},  # short: the random model's JSON ends in time
+            "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]},
+        },
+        "required": ["city", "unit"],
+        "additionalProperties": False,
+    }
+    tools = tmp_path / "tools.json"
+    tools.write_text(json.dumps([{"name": "get_weather", "parameters": schema}]))
+    code, out, _ = await run_cli(
+        capsys,
+        "chat",
+        "weather in Paris?",
+        "--model",
+        "tiny-random-llama",
+        "--tools",
+        str(tools),
+        "--tool-choice",
+        "required",
+        "--max-tokens",
+        "160",
+        "--json",
+        "--router",
+        router.address,
+    )
+    assert code == 0
+    lines = [json.loads(line) for line in out.splitlines()]
+    calls = [line["tool_call"] for line in lines if "tool_call" in line]
+    assert len(calls) == 1
+    assert calls[0]["name"] == "get_weather"
+    jsonschema.validate(json.loads(calls[0]["arguments"]), schema)
+    assert lines[-1]["usage"]["finish_reason"] == "tool_calls"

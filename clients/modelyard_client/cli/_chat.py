@@ -3,19 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
+from pathlib import Path
 from typing import Any
 
-from modelyard_client import Image, TextDelta, Usage
-from modelyard_client.cli._common import (
-    UsageError,
-    add_client_args,
-    as_dict,
-    client,
-    eprint,
-    print_json,
-    usage_line,
-)
+from modelyard_client import Image
+from modelyard_client.cli._chat_output import ChatPrinter
+from modelyard_client.cli._common import UsageError, add_client_args, client
 
 _URL_PREFIXES = ("http://", "https://", "data:")
 
@@ -39,7 +34,32 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument("--max-cost-usd", type=float, help="skip backends whose estimated cost is higher")
     p.add_argument("--task", help="task tag matched against configured routes")
-    p.add_argument("--json", action="store_true", help='JSON lines: {"delta": ...} then {"usage": {...}}')
+    p.add_argument(
+        "--tools",
+        metavar="FILE.json",
+        help="tools the model may call: a JSON array (OpenAI's shape or {name, ...})",
+    )
+    p.add_argument(
+        "--tool-choice",
+        metavar="auto|none|required|NAME",
+        help="whether and which tool to call (with --tools)",
+    )
+    p.add_argument(
+        "--response-format",
+        metavar="json|FILE.schema.json",
+        help="answer as a JSON object, or as JSON matching the schema in the file",
+    )
+    p.add_argument(
+        "--logprobs", type=int, metavar="N", help="each token's logprob and its N likeliest alternatives"
+    )
+    p.add_argument(
+        "--reasoning-effort", choices=("low", "medium", "high"), help="ask reasoning models to think"
+    )
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help='JSON lines: {"reasoning": ...}, {"delta": ...}, {"tool_call": {...}} then {"usage": {...}}',
+    )
     add_client_args(p)
     p.set_defaults(run=run)
 
@@ -71,24 +91,43 @@ def run(args: argparse.Namespace) -> int:
             strategy=args.strategy,
             max_cost_usd=args.max_cost_usd,
             task=args.task,
+            tools=_tools(args.tools),
+            tool_choice=args.tool_choice,
+            response_format=_response_format(args.response_format),
+            logprobs=args.logprobs,
+            reasoning_effort=args.reasoning_effort,
         )
-        ended_with_newline = True
+        printer = ChatPrinter(args.json)
         for event in events:
-            if isinstance(event, TextDelta):
-                if args.json:
-                    print_json({"delta": event.text})
-                elif event.text:
-                    sys.stdout.write(event.text)
-                    sys.stdout.flush()
-                    ended_with_newline = event.text.endswith("\n")
-            elif isinstance(event, Usage):
-                if args.json:
-                    print_json({"usage": as_dict(event)})
-                else:
-                    if not ended_with_newline:
-                        print(flush=True)
-                        ended_with_newline = True
-                    eprint(usage_line(event))
-    if not ended_with_newline:  # a stream that ended without usage still ends its line
-        print(flush=True)
+            printer.show(event)
+        printer.finish()
     return 0
+
+
+def _tools(path: str | None) -> list[dict[str, Any]] | None:
+    if path is None:
+        return None
+    loaded = _json_file(path, "--tools")
+    if isinstance(loaded, dict) and isinstance(loaded.get("tools"), list):
+        loaded = loaded["tools"]
+    if not isinstance(loaded, list) or not all(isinstance(t, dict) for t in loaded):
+        raise UsageError(f"--tools {path}: expected a JSON array of tool objects")
+    return loaded
+
+
+def _response_format(value: str | None) -> str | dict[str, Any] | None:
+    if value is None or value in ("json", "text"):
+        return value
+    schema = _json_file(value, "--response-format")
+    if not isinstance(schema, dict):
+        raise UsageError(f"--response-format {value}: expected a JSON Schema object")
+    return schema
+
+
+def _json_file(path: str, option: str) -> Any:
+    try:
+        return json.loads(Path(path).read_text())
+    except OSError as e:
+        raise UsageError(f"{option} {path}: {e.strerror or e}") from None
+    except ValueError as e:
+        raise UsageError(f"{option} {path}: not valid JSON ({e})") from None
