@@ -39,13 +39,14 @@ async def _serve(conn: Connection, options: RouterOptions, ledger_dir: str) -> N
         providers=list(options.providers),
         strategy=options.strategy,
         usage_db=str(Path(ledger_dir) / "usage.sqlite3"),
+        http_listen="127.0.0.1:0",  # the OpenAI-compatible HTTP door, beside gRPC
     )
     for name, value in options.extra.items():
         setattr(config, name, type(getattr(config, name))(value))
     server = RouterServer(config)
     await server.start()
     profiler = cProfile.Profile() if options.profile else None
-    conn.send({"address": server.address})
+    conn.send({"address": server.address, "http_url": server.http.base_url if server.http else ""})
     while (command := await next_command(conn)) != "stop":
         if command == "profile-on" and profiler is not None:
             profiler = cProfile.Profile()

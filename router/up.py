@@ -41,6 +41,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--whisper-model", metavar="NAME_OR_PATH", help="the worker's Whisper model")
     p.add_argument("--embed-model", metavar="PATH", help="the worker's embedding model ('minilm': packaged)")
+    p.add_argument(
+        "--http-listen",
+        help="also serve the OpenAI-compatible HTTP API here, e.g. 127.0.0.1:8080 (default: config, else off)",
+    )
     p.add_argument("--worker-listen", default="127.0.0.1:0", help="worker host:port (default: %(default)s)")
     p.add_argument(
         "--ready-timeout", type=float, default=900.0, help="seconds to wait for the worker to load its models"
@@ -92,6 +96,8 @@ async def serve(args: argparse.Namespace, stop: asyncio.Event) -> int:
         # The same file and environment `modelyard router` reads (cloud keys, routes, ledger); the flag wins.
         config = load_config(args.config)
         config.listen = args.listen
+        if args.http_listen is not None:
+            config.http_listen = args.http_listen
         server = RouterServer(config)
     except (ConfigError, ValueError, StatusError) as e:  # StatusError: a bad strategy or weights
         raise UsageError(str(e)) from e
@@ -109,6 +115,8 @@ async def serve(args: argparse.Namespace, stop: asyncio.Event) -> int:
         if not workers:
             return 0 if stop.is_set() else 1
         print(ready_message(address, args.listen, workers), flush=True)
+        if server.http is not None:
+            print(f"OpenAI-compatible HTTP API on {server.http.base_url}", flush=True)
         stopped = asyncio.create_task(stop.wait())
         exited = asyncio.create_task(worker.wait())
         await asyncio.wait({stopped, exited}, return_when=asyncio.FIRST_COMPLETED)

@@ -39,6 +39,7 @@ _SETTINGS = frozenset(field.name for field in dataclasses.fields(RouterConfig))
 # Environment variables over the file, for settings that may differ per pod or hold a secret.
 ENV_SETTINGS = {
     "listen": "MODELYARD_LISTEN",
+    "http_listen": "MODELYARD_HTTP_LISTEN",
     "strategy": "MODELYARD_STRATEGY",
     "usage_db": "MODELYARD_USAGE_DB",  # a postgresql:// URL may hold a password: keep it out of the file
 }

@@ -40,6 +40,7 @@ def args(**overrides: object) -> argparse.Namespace:
         "whisper_model": None,
         "embed_model": None,
         "worker_listen": "127.0.0.1:0",
+        "http_listen": None,
         "ready_timeout": 30.0,
     }
     values.update(overrides)
@@ -77,13 +78,13 @@ async def test_up_serves_until_stopped_then_stops_the_worker(
     # This checkout's code and stubs, ahead of any installed copy.
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(str(REPO / d) for d in ("", "proto", "clients")))
     stop = asyncio.Event()
-    serving = asyncio.create_task(_up.serve(args(), stop))
+    serving = asyncio.create_task(_up.serve(args(http_listen="127.0.0.1:0"), stop))
     printed: list[str] = []
 
     def says_ready() -> bool:
         printed.append(capsys.readouterr().out)
         assert not serving.done(), capsys.readouterr().err
-        return "modelyard ready" in "".join(printed)
+        return "HTTP API on" in "".join(printed)
 
     await wait_until(says_ready, timeout=30.0)
     out = "".join(printed)
@@ -92,6 +93,7 @@ async def test_up_serves_until_stopped_then_stops_the_worker(
     assert ready[0].endswith("worker echo-worker serving echo")
     address = ready[0].split()[4].rstrip(",")
     assert f'modelyard chat "Say hello in five words" --router {address} --model echo' in out
+    assert "OpenAI-compatible HTTP API on http://127.0.0.1:" in out
 
     async with AsyncClient(address) as client:
         assert (await client.chat_text("one two", model="echo")).text == "one two "
