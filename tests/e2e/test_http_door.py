@@ -12,7 +12,7 @@ from openai import AsyncOpenAI
 
 from router.server import RouterServer
 from tests.e2e.conftest import router_config
-from tests.router.conftest import wait_until
+from tests.support.polling import wait_until
 from tests.worker.process import WorkerProcess, running_worker
 
 pytestmark = pytest.mark.engines
