@@ -112,3 +112,18 @@ class BudgetExceeded(StatusError):
 
     code = grpc.StatusCode.RESOURCE_EXHAUSTED
     reason = "BUDGET_EXCEEDED"
+
+
+class RateLimited(StatusError):
+    """A tenant's rate or concurrency limit, or the router's upload capacity, is reached for now.
+
+    `retry_after_s` (RetryInfo, and the HTTP door's Retry-After) says when trying again may succeed; the
+    message says it too. ErrorInfo metadata `limit` names the setting.
+    """
+
+    code = grpc.StatusCode.RESOURCE_EXHAUSTED
+    reason = "RATE_LIMITED"
+
+    def __init__(self, message: str, retry_after_s: float, *, limit: str) -> None:
+        delay = max(0.0, retry_after_s)
+        super().__init__(f"{message}; retry in {delay:.1f} s", retry_after_s=delay, metadata={"limit": limit})

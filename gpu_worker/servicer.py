@@ -16,6 +16,8 @@ from core import logs, wire
 from core.constants import SAMPLE_RATE_HZ
 from core.errors import InvalidArgument, StatusError
 from core.grpc_status import grpc_status
+from core.input_limits import DEFAULT_INPUT_LIMITS
+from core.input_size import check_audio_seconds
 from core.validation import validate_chat, validate_embed, validate_transcribe_config
 from gpu_worker import convert
 from gpu_worker.admission import Admission
@@ -106,6 +108,9 @@ class WorkerServicer(worker_pb2_grpc.WorkerServiceServicer):  # type: ignore[mis
             self._admission.check()  # refuse before reading what may be a long upload
             data = await _read_audio(request_iterator)
             audio = await asyncio.to_thread(decode_audio_bytes, data, config.encoding)
+            check_audio_seconds(
+                len(audio) / SAMPLE_RATE_HZ, DEFAULT_INPUT_LIMITS
+            )  # compressed audio can be long
             async with self._admission.slot():
                 ttft_ms = 0.0
                 duration = len(audio) / SAMPLE_RATE_HZ

@@ -1,6 +1,7 @@
 """One request pipeline for Chat, Embed and Transcribe, whatever door the request came in by.
 
-    authenticate -> validate -> estimate tokens once -> budget -> plan -> relay with failover -> settle
+    authenticate -> validate -> estimate tokens once -> admit (rate limits) -> reserve budget -> plan
+    -> relay with failover -> settle
 
 A transport (the gRPC servicer, later an HTTP door) hands over the request and a `Call` (the caller's
 credentials and deadline) and maps the StatusError it may get to its own status codes; nothing here sees
@@ -29,10 +30,13 @@ from router.routing.request_facts import for_model, has_images
 from router.routing.scheduler import Scheduler
 from router.routing.scoring.base import Candidate
 from router.routing.state import RoutingState
+from router.upload_gate import UploadGate, UploadMeter
 
 T = TypeVar("T", pb.ChatResponse, pb.EmbedResponse, pb.TranscribeResponse)
-# The whole upload of a transcription: its config and the audio, read by the transport.
+# The whole upload of a transcription: its config and the audio, read by the transport, which hands each
+# chunk's size to the meter before keeping it.
 Upload = tuple[pb.TranscribeConfig, Sequence[bytes]]
+ReadUpload = Callable[[UploadMeter], Awaitable[Upload]]
 
 
 @dataclass(frozen=True)
@@ -48,23 +52,31 @@ class RequestPipeline:
         self._state = state
         self._scheduler = scheduler
         self._accounting = accounting
+        self._input = state.config.input
+        limits = state.config.limits
+        self.uploads = UploadGate(limits.max_uploads, limits.upload_buffer_bytes, self._input)
 
     async def chat(self, request: pb.ChatRequest, call: Call) -> AsyncIterator[pb.ChatResponse]:
         with self._accounting.ticket("chat", call.metadata, request) as ticket:
             ticket.authenticate()
             logs.bind(tenant=ticket.tenant)
-            validate_chat(request)
+            validate_chat(request, self._input)  # caps first: bounded work for what follows
             _assign_request_id(request)
+            estimate = estimate_chat(request)
+            sampling = request.sampling
+            if self._input.default_max_tokens and not sampling.HasField("max_tokens"):
+                sampling.max_tokens = self._input.default_max_tokens
+            await ticket.admit(estimate)
             cached = await ticket.cached_answer()
             if cached is not None:
                 for response in cached:
                     yield response
                 return
-            candidates = self._plan(
+            candidates = await self._plan(
                 ticket,
                 request,
                 pb.CAPABILITY_CHAT,
-                estimate_chat(request),
+                estimate,
                 needs_vision=has_images(request),
                 prefix_keys=lambda: self._state.prefixes.keys(request),
             )
@@ -81,9 +93,11 @@ class RequestPipeline:
         with self._accounting.ticket("embed", call.metadata, request) as ticket:
             ticket.authenticate()
             logs.bind(tenant=ticket.tenant)
-            validate_embed(request)
+            validate_embed(request, self._input)
             _assign_request_id(request)
-            candidates = self._plan(ticket, request, pb.CAPABILITY_EMBED, estimate_embed(request))
+            estimate = estimate_embed(request)
+            await ticket.admit(estimate)
+            candidates = await self._plan(ticket, request, pb.CAPABILITY_EMBED, estimate)
             answer: pb.EmbedResponse | None = None
             # To the end of the one-item stream, so failover records the attempt as a success.
             async for response in self._relay(
@@ -98,30 +112,31 @@ class RequestPipeline:
             raise AssertionError("unreachable: failover yields or raises")
         return answer
 
-    async def transcribe(
-        self, upload: Callable[[], Awaitable[Upload]], call: Call
-    ) -> AsyncIterator[pb.TranscribeResponse]:
-        """`upload` reads the config and the whole audio, after the caller is known to be allowed in."""
+    async def transcribe(self, upload: ReadUpload, call: Call) -> AsyncIterator[pb.TranscribeResponse]:
+        """`upload` reads the config and the whole audio, once the caller is known, admitted under its
+        limits, and holds an upload slot: no byte is buffered before."""
         with self._accounting.ticket("transcribe", call.metadata, pb.TranscribeConfig()) as ticket:
             ticket.authenticate()
             logs.bind(tenant=ticket.tenant)
-            config, audio = await upload()
-            ticket.request = config
-            validate_transcribe_config(config)
-            if not any(audio):
-                raise InvalidArgument("audio: no audio bytes were sent")
-            _assign_request_id(config)
-            candidates = self._plan(ticket, config, pb.CAPABILITY_TRANSCRIBE, NO_ESTIMATE)
-            async for response in self._relay(
-                ticket,
-                candidates,
-                lambda c, timeout: c.backend.transcribe(for_model(config, c.model), audio, timeout),
-                config.request_id,
-                call.deadline,
-            ):
-                yield response
+            await ticket.admit(NO_ESTIMATE)
+            with self.uploads.slot() as meter:  # held to the end: the audio stays for a retry
+                config, audio = await upload(meter)
+                ticket.request = config
+                validate_transcribe_config(config, self._input)
+                if not any(audio):
+                    raise InvalidArgument("audio: no audio bytes were sent")
+                _assign_request_id(config)
+                candidates = await self._plan(ticket, config, pb.CAPABILITY_TRANSCRIBE, NO_ESTIMATE)
+                async for response in self._relay(
+                    ticket,
+                    candidates,
+                    lambda c, timeout: c.backend.transcribe(for_model(config, c.model), audio, timeout),
+                    config.request_id,
+                    call.deadline,
+                ):
+                    yield response
 
-    def _plan(
+    async def _plan(
         self,
         ticket: Ticket,
         request: pb.ChatRequest | pb.EmbedRequest | pb.TranscribeConfig,
@@ -130,8 +145,10 @@ class RequestPipeline:
         needs_vision: bool = False,
         prefix_keys: Callable[[], Sequence[int]] | None = None,
     ) -> list[Candidate]:
-        """Budget, then candidates best first, then the budget again with the chosen one's estimated cost."""
-        preferred = ticket.check_budget(estimate)
+        """Tokens reserved against the budget, candidates best first (cheaper ones once the budget runs low),
+        then the first one's estimated cost reserved too."""
+        preferred = await ticket.preferred_strategy()
+        await ticket.reserve_budget(estimate)
         prices = self._state.prices
         candidates = self._scheduler.plan(
             request.model,
@@ -142,7 +159,7 @@ class RequestPipeline:
             prefix_keys=prefix_keys,
             strategy=preferred,
         )
-        ticket.check_budget(estimate, candidates[0].estimated_cost_usd)
+        await ticket.reserve_cost(candidates[0].estimated_cost_usd)
         return candidates
 
     async def _relay(

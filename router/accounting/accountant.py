@@ -14,10 +14,12 @@ from typing import TYPE_CHECKING
 from router.accounting.auth import Authenticator, load_keys
 from router.accounting.budgets import Budgets, month_start
 from router.accounting.cache.store import open_cache
+from router.accounting.counters.store import open_counters
 from router.accounting.ledger.records import UsageRecord
 from router.accounting.ledger.store import open_store
 from router.accounting.ledger.writer import LedgerWriter
 from router.accounting.metrics import MetricsServer, RouterMetrics
+from router.accounting.tenant_limits import TenantLimiter
 from router.accounting.ticket import Metadata, Request, Ticket
 from router.config.accounting import default_usage_db
 from router.routing.state import RoutingState
@@ -33,7 +35,10 @@ class Accounting:
     def __init__(self, config: RouterConfig, state: RoutingState) -> None:
         self.router_id = config.router_id
         self.auth = Authenticator(load_keys(config.keys, config.keys_file))
-        self.budgets = Budgets(config.budgets, config.budget_low_fraction)
+        # Limits and budgets count in Redis when the fleet shares one, so they hold for all routers together.
+        self.counters = open_counters(config.limits.store or config.cache.redis_url)
+        self.budgets = Budgets(config.budgets, self.counters, config.budget_low_fraction)
+        self.limiter = TenantLimiter(config.limits, self.counters)
         self.cache = open_cache(config.cache)
         target = config.usage_db or default_usage_db()
         self.writer = (
@@ -56,13 +61,14 @@ class Accounting:
             store = self.writer.store
             await store.open()
             if self.budgets.enabled:
-                self.budgets.seed(await store.spend_since(month_start(time.time())))
+                await self.budgets.seed(await store.spend_since(month_start(time.time())))
             self.writer.start()
             log.info("usage ledger: %s", store.describe())
         else:
             log.warning("usage ledger: off; requests are not recorded")
         if self.cache is not None:
             log.info("response cache: %s", self.cache.describe())
+        log.info("limits and budgets counted in %s", self.counters.describe())
         if self._metrics_listen:
             port = self.metrics_server.start(self._metrics_listen)
             log.info("metrics on http://%s:%d/metrics", self._metrics_listen.rpartition(":")[0], port)
@@ -76,17 +82,16 @@ class Accounting:
             await self.writer.store.close()
         if self.cache is not None:
             await self.cache.close()
+        await self.counters.close()
         await self.metrics_server.stop()
 
     def ticket(self, kind: str, metadata: Metadata, request: Request) -> Ticket:
         return Ticket(self, kind, metadata, request)
 
     def record(self, record: UsageRecord, overhead_s: float) -> None:
-        """A request ended: ledger, spend and metrics. Never blocks."""
+        """A request ended: ledger and metrics (its ticket settles its spend). Never blocks."""
         if self.writer is not None:
             self.writer.submit(record)
-        if not record.cache_hit:
-            self.budgets.record(record.tenant, record.tokens, record.cost_usd, record.ts)
         # The request line: one per request, whatever its outcome.
         log.info(
             "%s %s %s/%s in %.0f ms",

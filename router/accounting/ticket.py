@@ -1,9 +1,11 @@
 """One request's accounting: who asked, what it may spend, what it cost, where the time went.
 
 The request pipeline opens a ticket as a request arrives and closes it (a `with` block) as it ends,
-whatever the outcome; in between it asks the ticket for a cached answer, a budget check, and hands it what
-the backend returned. A StatusError that ends the block is the request's recorded outcome. Closing writes the ledger record, the metrics, the spend and the cache entry, none of
-which waits on I/O: the ledger and the cache are written in the background.
+whatever the outcome; in between it asks the ticket to admit the request under the tenant's rate limits,
+for a cached answer, to reserve its budget, and hands it what the backend returned. A StatusError that ends
+the block is the request's recorded outcome. Closing gives back the stream slot, settles what was reserved
+to what was used, and writes the ledger record, the metrics and the cache entry, none of which waits on
+I/O: the ledger, the cache and shared counters are written in the background.
 """
 
 from __future__ import annotations
@@ -19,9 +21,11 @@ from modelyard.v1 import inference_pb2 as pb
 from core import wire
 from core.errors import StatusError
 from router.accounting.auth import Caller
+from router.accounting.budgets import Reservation
 from router.accounting.cache.keys import CachedChat, chat_key
 from router.accounting.estimates import TokenEstimate
 from router.accounting.ledger.records import UsageRecord
+from router.accounting.tenant_limits import Admission
 from router.routing.scoring.base import Candidate
 
 if TYPE_CHECKING:
@@ -49,6 +53,8 @@ class Ticket:
         self._cache_key: str | None = None
         self._tried: tuple[str, str] = ("", "")  # last (backend, model) tried: who a failure is charged to
         self._deltas: list[str] = []
+        self._admission: Admission | None = None
+        self._reservation: Reservation | None = None
 
     @property
     def tenant(self) -> str:
@@ -80,16 +86,36 @@ class Ticket:
         self._cache_key = None  # already cached: nothing to store at close
         return replay
 
-    def check_budget(self, estimate: TokenEstimate, cost_usd: float = 0.0) -> str | None:
-        """Refuse a request that would pass a limit. Returns the strategy the budget prefers, if any:
-        cost_optimized once the tenant's budget runs low."""
-        budgets = self._acc.budgets
+    async def admit(self, estimate: TokenEstimate) -> None:
+        """Take a stream slot and count the request against the tenant's rate limits, or refuse it."""
         try:
-            budgets.check(self.tenant, estimate.tokens, cost_usd)
+            self._admission = await self._acc.limiter.admit(self.tenant, estimate.tokens)
+        except StatusError:
+            self._acc.metrics.refused.labels("rate").inc()
+            raise
+
+    async def preferred_strategy(self) -> str | None:
+        """cost_optimized once the tenant's budget runs low, else None (the request's or the default)."""
+        return _CHEAPER if await self._acc.budgets.running_low(self.tenant) else None
+
+    async def reserve_budget(self, estimate: TokenEstimate) -> None:
+        """Hold the estimated tokens against the tenant's budgets until the end, or refuse a request that
+        would pass one. Returns before any backend is chosen, so an over-budget tenant learns it first."""
+        try:
+            self._reservation = await self._acc.budgets.reserve(self.tenant, estimate.tokens)
         except StatusError:
             self._acc.metrics.refused.labels("budget").inc()
             raise
-        return _CHEAPER if budgets.running_low(self.tenant) else None
+
+    async def reserve_cost(self, cost_usd: float) -> None:
+        """Add the chosen backend's estimated cost to what is held; refuse if it would pass a cost limit."""
+        if self._reservation is None:
+            return
+        try:
+            self._reservation = await self._acc.budgets.reserve_cost(self.tenant, self._reservation, cost_usd)
+        except StatusError:
+            self._acc.metrics.refused.labels("budget").inc()
+            raise
 
     async def upstream(self, candidate: Candidate, stream: AsyncIterator[T]) -> AsyncIterator[T]:
         """Relay a backend's stream, timing the waits on it: what is left of the latency is the router's own."""
@@ -143,6 +169,11 @@ class Ticket:
             error_class=type(self.error).__name__ if self.error else (exc_type.__name__ if exc_type else ""),
             cache_hit=usage.cache_hit,
         )
+        used = (0, 0.0) if record.cache_hit else (record.tokens, record.cost_usd)
+        if self._admission is not None:
+            self._admission.release(used[0])
+        if self._reservation is not None:
+            self._acc.budgets.settle(self._reservation, *used)
         self._acc.record(record, overhead_s=latency_s - self._upstream_s)
         if (
             status == "OK"

@@ -16,6 +16,7 @@ base_url stays unset unless configured.
     prices: {llama-3-8b: {input_per_m: 0.0, output_per_m: 0.0}}
     keys: [{tenant: acme, key_sha256: "sha256$..."}]   # and usage_db, budgets, cache, metrics_listen:
                                                        # see router.config.accounting
+    limits: {default: {requests_per_minute: 600}}      # and input: caps; see router.config.limits
 """
 
 from __future__ import annotations

@@ -8,7 +8,9 @@ from typing import Annotated
 
 from pydantic import Field, NonNegativeFloat, PositiveFloat, PositiveInt
 
+from core.input_limits import InputLimits
 from router.config.accounting import ApiKey, Budget, CacheConfig
+from router.config.limits import LimitsConfig
 
 # Field types carry their limits; router.config.schema enforces them (and the types) on every config it loads.
 Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
@@ -64,8 +66,6 @@ class RouterConfig:
     # A worker must say hello this soon after opening its registration stream.
     hello_timeout_s: PositiveFloat = 10.0
     retry: RetryPolicy = field(default_factory=RetryPolicy)
-    # Audio a Transcribe call may send; it is held in memory so another worker can retry it.
-    max_audio_bytes: PositiveInt = 256 << 20
     # An attempt that has sent nothing after this long (or after its share of the caller's deadline)
     # is abandoned for the next candidate.
     first_chunk_timeout_s: PositiveFloat = 60.0
@@ -91,6 +91,11 @@ class RouterConfig:
     budgets: dict[str, Budget] = field(default_factory=dict)  # tenant (or "*") -> limits
     budget_low_fraction: Fraction = 0.8  # above this share of a limit, prefer cheaper backends
     cache: CacheConfig = field(default_factory=CacheConfig)
+    # Per-tenant rate and concurrency limits, and how many uploads are buffered at once (router.config.limits).
+    limits: LimitsConfig = field(default_factory=LimitsConfig)
+    # Caps on what one request may hold (core.input_limits); audio is held in memory so another worker can
+    # retry it.
+    input: InputLimits = field(default_factory=InputLimits)
     metrics_listen: str = ""  # host:port for Prometheus /metrics; "" = off
     # On SIGTERM: NOT_SERVING, new client calls refused, calls in flight get this long to finish.
     grace_seconds: NonNegativeFloat = 30.0
@@ -98,7 +103,7 @@ class RouterConfig:
     # API keys, like the gRPC listener.
     http_listen: str = ""
     # Largest JSON body the door reads (chat with inline images, embeddings); larger gets HTTP 413.
-    # Transcription uploads are bounded by max_audio_bytes instead.
+    # Transcription uploads are bounded by input.max_audio_bytes instead.
     http_max_body_bytes: PositiveInt = 32 << 20
 
 

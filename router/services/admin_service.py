@@ -63,7 +63,7 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):  # type: ignore[misc]
         self, compare: admin_pb2.CompareCostRequest, context: Context
     ) -> admin_pb2.CompareCostResponse:
         request = compare.chat
-        validate_chat(request)
+        validate_chat(request, self._state.config.input)
         prices = self._state.prices
         # The same estimate the request pipeline makes for budgets and planning, priced per model.
         estimate = estimate_chat(request)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator
 from importlib.metadata import PackageNotFoundError, version
@@ -12,13 +14,15 @@ from modelyard.v1 import inference_pb2 as pb
 from modelyard.v1 import router_pb2, router_pb2_grpc
 
 from core import wire
-from core.errors import InvalidArgument
+from core.errors import InvalidArgument, StatusError
 from core.grpc_status import grpc_status
 from router.pipeline import Call, RequestPipeline, Upload
 from router.routing.backend_status import backend_status
 from router.routing.state import RoutingState
+from router.upload_gate import UploadMeter
 
 Context = grpc.aio.ServicerContext[Any, Any]
+_DRAIN_S = 10.0  # how long a refused upload may go on sending before it is cut off
 
 
 class RouterServicer(router_pb2_grpc.RouterServiceServicer):  # type: ignore[misc]
@@ -41,13 +45,21 @@ class RouterServicer(router_pb2_grpc.RouterServiceServicer):  # type: ignore[mis
     async def Transcribe(
         self, request_iterator: AsyncIterator[pb.TranscribeRequest], context: Context
     ) -> AsyncIterator[pb.TranscribeResponse]:
-        async def upload() -> Upload:
-            return await self._read_transcription(request_iterator)
+        async def upload(meter: UploadMeter) -> Upload:
+            return await self._read_transcription(request_iterator, meter)
 
-        async for response in self._pipeline.transcribe(upload, _call(context)):
-            yield response
+        try:
+            async for response in self._pipeline.transcribe(upload, _call(context)):
+                yield response
+        except StatusError:
+            # A refusal before or during the upload (busy, too large): read what the client is still sending,
+            # keeping none of it, so that it sees our status rather than INTERNAL (grpc/grpc#36066).
+            await _drain(request_iterator, self._config.input.max_audio_bytes)
+            raise
 
-    async def _read_transcription(self, requests: AsyncIterator[pb.TranscribeRequest]) -> Upload:
+    async def _read_transcription(
+        self, requests: AsyncIterator[pb.TranscribeRequest], meter: UploadMeter
+    ) -> Upload:
         """Hold the whole upload: the decoder needs all of it, and a retry on another worker needs it too.
 
         A bad request is answered only after the client has finished sending (within the size limit):
@@ -58,18 +70,16 @@ class RouterServicer(router_pb2_grpc.RouterServiceServicer):  # type: ignore[mis
         config: pb.TranscribeConfig | None = None
         problem: InvalidArgument | None = None
         chunks: list[bytes] = []
-        size = 0
         async for message in requests:
             if message.HasField("config"):
                 if config is not None:
                     problem = problem or InvalidArgument("config: sent twice; send it once, first")
                     continue
                 config = message.config
+                meter.pcm = config.encoding == pb.AUDIO_ENCODING_PCM_S16LE
             elif config is None:
                 problem = problem or InvalidArgument("config: the first message must be the TranscribeConfig")
-            size += len(message.audio)
-            if size > self._config.max_audio_bytes:
-                raise InvalidArgument(f"audio: larger than the {self._config.max_audio_bytes} byte limit")
+            meter.take(len(message.audio))  # counted before it is kept; over a limit, refused now
             if problem is None and message.audio:
                 chunks.append(message.audio)
         if problem is not None:
@@ -104,6 +114,18 @@ class RouterServicer(router_pb2_grpc.RouterServiceServicer):  # type: ignore[mis
             strategy=wire.strategy(self._state.strategies.default),
             weights=self._state.strategies.weights(),
         )
+
+
+async def _drain(requests: AsyncIterator[pb.TranscribeRequest], max_bytes: int) -> None:
+    """Discard the rest of an upload, up to max_bytes more or _DRAIN_S (a client that sends more, or
+    never finishes, is cut off)."""
+    seen = 0
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(_DRAIN_S):
+            async for message in requests:
+                seen += len(message.audio)
+                if seen > max_bytes:
+                    return
 
 
 def _call(context: Context) -> Call:

@@ -15,6 +15,7 @@ import openai
 import pytest
 from openai import AsyncOpenAI
 
+from core.input_limits import InputLimits
 from router.config.settings import ProviderConfig
 from router.server import RouterServer
 from tests.http.conftest import KEY, WorkerFactory, door_config
@@ -55,7 +56,7 @@ async def audio_router() -> AsyncIterator[tuple[RouterServer, FakeOpenAI]]:
             base_url=upstream.base_url,
             transcribe_models=["whisper-1"],
         )
-        server = RouterServer(door_config(providers=[provider], max_audio_bytes=100_000))
+        server = RouterServer(door_config(providers=[provider], input=InputLimits(max_audio_bytes=100_000)))
         await server.start()
         try:
             yield server, upstream

@@ -38,6 +38,7 @@ class EchoWorker(worker_pb2_grpc.WorkerServiceServicer):  # type: ignore[misc]
     running: int = 0
     served: int = 0
     cancelled: int = 0
+    last_chat: pb.ChatRequest | None = None  # the last chat request as the router sent it
     port: int = 0
     prefix_block_bytes: int = 0  # set to report prefix-cache events (send_cache_events)
     _server: grpc.aio.Server | None = None
@@ -117,6 +118,7 @@ class EchoWorker(worker_pb2_grpc.WorkerServiceServicer):  # type: ignore[misc]
             await self._server.stop(0)
 
     async def Chat(self, request: pb.ChatRequest, context: Context) -> AsyncIterator[pb.ChatResponse]:
+        self.last_chat = request
         words = request.messages[-1].content[0].text.split()
         if self.faults.fail_before_first is not None:
             await context.abort(self.faults.fail_before_first, f"{self.worker_id} injected failure")

@@ -52,14 +52,15 @@ class HttpDoor:
         self._auth = auth
         self._gate = gate
         models = ModelsHandler(state)
-        # Transcription uploads stream through their own bound (max_audio_bytes), not client_max_size.
+        # Transcription uploads stream through their own bound (input.max_audio_bytes), not client_max_size.
         app = web.Application(middlewares=[self._middleware], client_max_size=config.http_max_body_bytes)
         app.add_routes(
             [
                 web.post("/v1/chat/completions", ChatHandler(pipeline).handle),
                 web.post("/v1/embeddings", EmbeddingsHandler(pipeline).handle),
                 web.post(
-                    "/v1/audio/transcriptions", TranscriptionsHandler(pipeline, config.max_audio_bytes).handle
+                    "/v1/audio/transcriptions",
+                    TranscriptionsHandler(pipeline, config.input.max_audio_bytes).handle,
                 ),
                 web.get("/v1/models", models.list),
                 web.get("/v1/models/{model}", models.retrieve),

@@ -1,8 +1,9 @@
 """POST /v1/audio/transcriptions: a multipart upload (file, model, language, prompt, response_format,
 timestamp_granularities[]) in; json, text or verbose_json out.
 
-The audio is read only after the caller is known (the pipeline calls `upload` after authenticating), in
-chunks, and refused past max_audio_bytes; the other fields are small and bounded too.
+The audio is read only after the caller is known and holds an upload slot (the pipeline calls `upload`
+then), in chunks, each counted against the router's upload capacity before it is kept, and refused past
+input.max_audio_bytes; the other fields are small and bounded too.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from router.pipeline import RequestPipeline, Upload
 from router.services.http.call import call_of, within_deadline
 from router.services.http.chat_response import modelyard_json
 from router.services.http.routing_hints import request_id, routing_hints
+from router.upload_gate import UploadMeter
 
 FORMATS = ("json", "text", "verbose_json")
 _FIELD_MAX_BYTES = 64 << 10  # a prompt or a language code; nothing legitimate comes close
@@ -47,8 +49,8 @@ class TranscriptionsHandler:
         call = call_of(http)
         form = _Form()
 
-        async def upload() -> Upload:
-            await self._read(http, form)
+        async def upload(meter: UploadMeter) -> Upload:
+            await self._read(http, form, meter)
             return _config(form, http), form.audio
 
         segments: list[pb.Segment] = []
@@ -66,7 +68,7 @@ class TranscriptionsHandler:
                     usage = event.usage
         return _answer(form.one("response_format") or "json", info, segments, usage)
 
-    async def _read(self, http: web.Request, form: _Form) -> None:
+    async def _read(self, http: web.Request, form: _Form, meter: UploadMeter) -> None:
         if http.content_type != "multipart/form-data":
             raise InvalidArgument("body: expected multipart/form-data with a `file` part")
         reader = await http.multipart()
@@ -80,6 +82,7 @@ class TranscriptionsHandler:
                     size += len(chunk)
                     if size > self._max_audio_bytes:
                         raise InvalidArgument(f"file: larger than the {self._max_audio_bytes} byte limit")
+                    meter.take(len(chunk))  # the router's upload capacity, before the chunk is kept
                     form.audio.append(chunk)
                 continue
             value = bytearray()
