@@ -9,6 +9,7 @@ import signal
 import sys
 import threading
 import types
+from importlib.metadata import EntryPoint
 from pathlib import Path
 from typing import cast
 
@@ -317,6 +318,17 @@ def test_without_server_packages_only_the_client_commands_are_offered(
     assert "worker" not in capsys.readouterr().out
     assert main(["worker"]) == 2
     assert "invalid choice: 'worker'" in capsys.readouterr().err
+
+
+def test_a_command_whose_package_is_not_installed_is_left_out(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The worker image installs the package metadata but not router/: `modelyard worker` must still work.
+    group = "modelyard.commands"
+    installed = [
+        EntryPoint("router", "router_not_in_this_image.commands:ROUTER", group),
+        EntryPoint("worker", "gpu_worker.commands:WORKER", group),
+    ]
+    monkeypatch.setattr(cli, "entry_points", lambda group: installed)
+    assert set(server_commands()) == {"worker"}
 
 
 @pytest.mark.parametrize(
