@@ -220,3 +220,19 @@ async def test_auto_model_is_routed(client: AsyncOpenAI, workers: WorkerFactory)
     await workers("w1")
     answer = await client.chat.completions.create(model="auto", messages=[{"role": "user", "content": "x"}])
     assert answer.model == "echo"
+
+
+async def test_a_tool_result_turn_reaches_the_backend(client: AsyncOpenAI, workers: WorkerFactory) -> None:
+    worker = await workers("w1")
+    call = {"id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": "{}"}}
+    messages: Any = [
+        {"role": "user", "content": "weather?"},
+        {"role": "assistant", "content": None, "tool_calls": [call]},
+        {"role": "tool", "tool_call_id": "call_1", "content": "sunny"},
+    ]
+    answer = await client.chat.completions.create(model="echo", messages=messages)
+    assert answer.choices[0].message.content == "sunny "  # the echo worker repeats the last turn
+    sent = worker.received[-1]
+    assert [m.role for m in sent.messages] == [pb.ROLE_USER, pb.ROLE_ASSISTANT, pb.ROLE_TOOL]
+    assert sent.messages[1].tool_calls[0].name == "get_weather"
+    assert sent.messages[2].tool_call_id == "call_1"

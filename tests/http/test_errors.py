@@ -168,6 +168,8 @@ async def test_stopping_router_refuses_new_calls(router: RouterServer, client: A
     with pytest.raises(openai.InternalServerError) as caught:
         await client.models.list()
     assert caught.value.status_code == 503
+    assert isinstance(caught.value.body, dict)
+    assert caught.value.body["code"] == "router_stopping"
     assert router.http is not None
     health = router.http.base_url.removesuffix("/v1") + "/health"
     async with aiohttp.ClientSession() as session, session.get(health) as r:

@@ -61,7 +61,7 @@ def http_error(error: StatusError) -> HttpError:
         "error": {
             "message": error.message,
             "type": kind,
-            "param": field.group(1) if field else None,
+            "param": error.field or (field.group(1) if field else None),
             "code": _code(error),
         }
     }
@@ -78,10 +78,11 @@ def plain_error(status: int, message: str, kind: str = "invalid_request_error") 
 
 
 def _code(error: StatusError) -> str:
+    """OpenAI's own code where one means the same; else the error's stable reason (google.rpc.ErrorInfo)."""
     if isinstance(error, ModelNotFound):
         return "model_not_found"
     if isinstance(error, BudgetExceeded):
         return "insufficient_quota"
     if error.code == _S.UNAUTHENTICATED:
         return "invalid_api_key"
-    return error.code.name.lower()
+    return error.reason.lower()
