@@ -14,6 +14,7 @@ from modelyard_client._types import (
     ChatEvent,
     ChatResult,
     Embeddings,
+    GpuInfo,
     Load,
     ModelInfo,
     RouterStatus,
@@ -137,6 +138,10 @@ def _load(load: backend_pb2.LoadReport) -> Load:
         queued_audio_seconds=load.queued_audio_seconds,
         draining=load.draining,
         aborted_total=load.aborted_total,
+        gpus=tuple(
+            GpuInfo(g.index, g.name, g.memory_total_bytes, g.memory_used_bytes, g.utilization)
+            for g in load.gpus
+        ),
     )
 
 
@@ -153,10 +158,28 @@ def status(response: router_pb2.GetStatusResponse) -> RouterStatus:
             max_concurrency=b.max_concurrency,
             in_flight=b.in_flight,
             connected_seconds=wire.ms_of(b.connected_for) / 1000,
+            enabled=b.enabled,
+            priority=b.priority,
+            circuit=wire.enum_name(router_pb2.CircuitState, b.circuit),
+            success_rate=b.success_rate,
+            ttft_ms=wire.ms_of(b.ttft),
+            latency_ms=wire.ms_of(b.latency),
+            requests=b.requests,
+            failures=b.failures,
+            last_error=b.last_error,
+            last_score=b.last_score,
+            score_components=dict(sorted(b.score_components.items())),
         )
         for b in response.backends
     )
-    return RouterStatus(response.router_id, response.version, wire.ms_of(response.uptime) / 1000, backends)
+    return RouterStatus(
+        router_id=response.router_id,
+        version=response.version,
+        uptime_seconds=wire.ms_of(response.uptime) / 1000,
+        backends=backends,
+        strategy=wire.enum_name(pb.Strategy, response.strategy),
+        weights=dict(sorted(response.weights.items())),
+    )
 
 
 def usage_report(response: accounting_pb2.GetUsageResponse) -> UsageReport:

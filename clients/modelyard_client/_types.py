@@ -123,6 +123,15 @@ class ServedModel:
 
 
 @dataclass(frozen=True)
+class GpuInfo:
+    index: int
+    name: str
+    memory_total_bytes: int
+    memory_used_bytes: int
+    utilization: float  # 0..1
+
+
+@dataclass(frozen=True)
 class Load:
     running: int
     waiting: int
@@ -131,6 +140,7 @@ class Load:
     queued_audio_seconds: float
     draining: bool
     aborted_total: int
+    gpus: tuple[GpuInfo, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -145,6 +155,17 @@ class BackendStatus:
     max_concurrency: int
     in_flight: int
     connected_seconds: float
+    enabled: bool = True
+    priority: int = 0  # lower is preferred
+    circuit: str = ""  # "closed", "open", "half_open"
+    success_rate: float = 1.0  # EWMA, 0..1
+    ttft_ms: float = 0.0  # EWMA; 0 until measured
+    latency_ms: float = 0.0  # EWMA; 0 until measured
+    requests: int = 0
+    failures: int = 0
+    last_error: str = ""
+    last_score: float = 0.0  # the score when the scheduler last considered it
+    score_components: dict[str, float] = field(default_factory=dict)  # each scorer's value behind last_score
 
 
 @dataclass(frozen=True)
@@ -153,6 +174,8 @@ class RouterStatus:
     version: str
     uptime_seconds: float
     backends: tuple[BackendStatus, ...] = field(default_factory=tuple)
+    strategy: str = ""  # the default strategy
+    weights: dict[str, float] = field(default_factory=dict)  # its scorer weights
 
 
 @dataclass(frozen=True)

@@ -154,6 +154,13 @@ class RouterDouble(router_pb2_grpc.RouterServiceServicer):  # type: ignore[misc]
                     load=backend_pb2.LoadReport(running=2, waiting=1, kv_cache_usage=0.25),
                     max_concurrency=8,
                     in_flight=3,
+                    enabled=True,
+                    priority=100,
+                    circuit=router_pb2.CIRCUIT_STATE_CLOSED,
+                    success_rate=0.98,
+                    requests=40,
+                    last_score=8.5,
+                    score_components={"success_rate": 0.98, "load": 0.75},
                 ),
                 router_pb2.BackendStatus(
                     id="openai",
@@ -162,8 +169,17 @@ class RouterDouble(router_pb2_grpc.RouterServiceServicer):  # type: ignore[misc]
                     models=[backend_pb2.ServedModel(id="gpt-4o-mini", capabilities=[pb.CAPABILITY_CHAT])],
                     healthy=True,
                     draining=True,
+                    enabled=False,
+                    priority=10,
+                    circuit=router_pb2.CIRCUIT_STATE_OPEN,
+                    success_rate=0.2,
+                    requests=5,
+                    failures=4,
+                    last_error="429 rate limited",
                 ),
             ],
+            strategy=pb.STRATEGY_COMPOSITE,
+            weights={"success_rate": 3.0, "load": 2.0},
         )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import signal
 import sys
 import threading
@@ -229,47 +230,52 @@ def test_models(double: RouterDouble, address: str, capsys: pytest.CaptureFixtur
 def test_status(double: RouterDouble, address: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["status", "--router", address]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0] == "router double-router  version 9.9.9  up 1h02m"
-    assert lines[1].split() == [
-        "BACKEND",
-        "KIND",
-        "ADDRESS",
-        "STATE",
-        "RUNNING",
-        "WAITING",
-        "KV-CACHE",
-        "IN-FLIGHT",
-        "MODELS",
+    assert (
+        lines[0]
+        == "router double-router  version 9.9.9  up 1h02m  strategy composite (load 2, success_rate 3)"
+    )
+    assert [line.split() for line in lines[1:]] == [
+        ["BACKEND", "KIND", "STATE", "CIRCUIT", "ENABLED", "PRIO", "SUCCESS", "SCORE", "IN-FLIGHT", "MODELS"],
+        ["gpu-a", "worker", "healthy", "closed", "yes", "100", "98%", "8.50", "3/8", "qwen-small"],
+        ["openai", "openai", "draining", "open", "no", "10", "20%", "-", "0", "gpt-4o-mini"],
+        ["openai:", "last", "error:", "429", "rate", "limited"],
     ]
-    assert lines[2].split() == [
-        "gpu-a",
-        "worker",
-        "10.0.0.5:50061",
-        "healthy",
-        "2",
-        "1",
-        "25%",
-        "3/8",
-        "qwen-small",
-    ]
-    assert lines[3].split() == [
-        "openai",
-        "openai",
-        "https://api.openai.com/v1",
-        "draining",
-        "-",
-        "-",
-        "-",
-        "0",
-        "gpt-4o-mini",
+    assert main(["status", "--router", address, "--wide"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[1].split()[:4] == ["BACKEND", "KIND", "ADDRESS", "STATE"]
+    assert lines[2].split()[2] == "10.0.0.5:50061"
+    assert lines[-2:] == [
+        "gpu-a: score 8.50 from load 0.75, success_rate 0.98",
+        "openai: last error: 429 rate limited",
     ]
     assert main(["status", "--router", address, "--json"]) == 0
     (doc,) = json_lines(capsys.readouterr().out)
     assert doc["router_id"] == "double-router"
+    assert (doc["strategy"], doc["weights"]) == ("composite", {"load": 2.0, "success_rate": 3.0})
     backends = doc["backends"]
     assert isinstance(backends, list)
     assert backends[0]["load"]["kv_cache_usage"] == 0.25
+    assert backends[0]["score_components"] == {"load": 0.75, "success_rate": 0.98}
     assert backends[1]["load"] is None
+    assert (backends[1]["circuit"], backends[1]["enabled"], backends[1]["failures"]) == ("open", False, 4)
+
+
+def test_status_colour_only_on_a_terminal(
+    double: RouterDouble, address: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    monkeypatch.setenv("TERM", "xterm")
+    assert main(["status", "--router", address]) == 0
+    out = capsys.readouterr().out
+    assert "\x1b[31mopen\x1b[0m" in out  # the open circuit in red
+    assert "\x1b[32mhealthy\x1b[0m" in out
+    # Padding comes after the colour codes: columns still line up by their visible text.
+    plain = re.sub(r"\x1b\[[0-9;]*m", "", out).splitlines()
+    assert plain[1].index("CIRCUIT") == plain[2].index(" closed ") + 1 == plain[3].index(" open ") + 1
+    monkeypatch.setenv("NO_COLOR", "1")
+    assert main(["status", "--router", address]) == 0
+    assert "\x1b[" not in capsys.readouterr().out
 
 
 def test_usage(double: RouterDouble, address: str, capsys: pytest.CaptureFixture[str]) -> None:

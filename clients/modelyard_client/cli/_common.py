@@ -7,11 +7,12 @@ import dataclasses
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from modelyard_client import Client, Usage
 from modelyard_client._channel import ADDRESS_ENV, API_KEY_ENV, resolve_address
+from modelyard_client.cli._style import paint
 
 
 class UsageError(Exception):
@@ -66,10 +67,25 @@ def eprint(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
 
 
-def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+def table(
+    header: Sequence[str],
+    rows: Sequence[Sequence[str]],
+    colour: Callable[[str, str], str | None] | None = None,
+) -> str:
+    """Aligned columns. `colour(column, cell)` names a colour for a cell (see _style), applied after padding
+    so escape codes never skew the alignment."""
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+
+    def cell_text(column: str, cell: str, width: int, painted: bool) -> str:
+        padding = " " * (width - len(cell))
+        name = colour(column, cell) if painted and colour is not None else None
+        return (paint(cell, name) if name else cell) + padding
+
     lines = [
-        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+        "  ".join(
+            cell_text(column, cell, w, painted=row is not header)
+            for column, cell, w in zip(header, row, widths, strict=True)
+        ).rstrip()
         for row in [header, *rows]
     ]
     return "\n".join(lines)

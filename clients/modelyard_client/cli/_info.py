@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
-from modelyard_client import BackendStatus, RouterStatus
 from modelyard_client.cli._common import add_client_args, as_dict, client, print_json, table
+from modelyard_client.cli._status_table import format_status
+from modelyard_client.cli._style import colour_enabled
 
 
 def register(subparsers: Any) -> None:
@@ -18,9 +20,19 @@ def register(subparsers: Any) -> None:
     models.set_defaults(run=run_models)
 
     status: argparse.ArgumentParser = subparsers.add_parser(
-        "status", help="show the router's backends, their health and load"
+        "status",
+        help="show the router's backends: health, circuit, priority, success rate, score and load",
+        description="Show the router's strategy and, for each backend, its health, circuit breaker, "
+        "enabled/priority, success rate (EWMA), the score it got when last considered, and its load. "
+        "Backends that are failing get their last error below the table.",
     )
-    status.add_argument("--json", action="store_true")
+    status.add_argument(
+        "--wide",
+        action="store_true",
+        help="every column (address, requests, failures, latencies, worker queue and KV cache) and each "
+        "backend's score components",
+    )
+    status.add_argument("--json", action="store_true", help="every field of the router's answer, as JSON")
     add_client_args(status)
     status.set_defaults(run=run_status)
 
@@ -44,33 +56,5 @@ def run_status(args: argparse.Namespace) -> int:
     if args.json:
         print_json(as_dict(status))
     else:
-        print(format_status(status))
+        print(format_status(status, wide=args.wide, colour=colour_enabled(sys.stdout)))
     return 0
-
-
-def format_status(status: RouterStatus) -> str:
-    head = f"router {status.router_id or '?'}  version {status.version or '?'}  up {_duration(status.uptime_seconds)}"
-    if not status.backends:
-        return f"{head}\nno backends registered"
-    header = ["BACKEND", "KIND", "ADDRESS", "STATE", "RUNNING", "WAITING", "KV-CACHE", "IN-FLIGHT", "MODELS"]
-    return f"{head}\n{table(header, [_row(b) for b in status.backends])}"
-
-
-def _row(b: BackendStatus) -> list[str]:
-    state = "draining" if b.draining else "healthy" if b.healthy else "unhealthy"
-    if b.load is not None:
-        load = [str(b.load.running), str(b.load.waiting), f"{b.load.kv_cache_usage:.0%}"]
-    else:
-        load = ["-", "-", "-"]
-    in_flight = f"{b.in_flight}/{b.max_concurrency}" if b.max_concurrency else str(b.in_flight)
-    models = ", ".join(m.id for m in b.models)
-    return [b.id, b.kind, b.address, state, *load, in_flight, models]
-
-
-def _duration(seconds: float) -> str:
-    s = int(seconds)
-    if s < 60:
-        return f"{s}s"
-    if s < 3600:
-        return f"{s // 60}m{s % 60:02d}s"
-    return f"{s // 3600}h{s % 3600 // 60:02d}m"
