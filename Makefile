@@ -40,12 +40,16 @@ proto-check: proto-lint  ## fail if the committed stubs differ from what proto/ 
 	@tmp=$$(mktemp -d) && $(PY) -m grpc_tools.protoc -Iproto --python_out=$$tmp --pyi_out=$$tmp --grpc_python_out=$$tmp $(PROTO_FILES) \
 	  && diff -r -x __init__.py -x __pycache__ -x '*.proto' -x py.typed $$tmp/modelyard proto/modelyard && echo "stubs up to date"
 
-proto-lint:  ## buf lint (STANDARD rules, buf.yaml) and buf breaking against the frozen v1 API
+proto-lint: | $(BUF)  ## buf lint (STANDARD rules, buf.yaml) and buf breaking against the frozen v1 API
 	$(BUF) lint
 	$(BUF) breaking --against $(PROTO_BASELINE)
 	@echo "buf lint and breaking: ok"
 
-proto-baseline:  ## re-freeze the API baseline for buf breaking (only for a deliberate new major version)
+# A checkout made before tests/node existed, or never installed: fetch the pinned packages once.
+$(BUF):
+	npm ci --prefix $(NODE_DIR) --no-audit --no-fund
+
+proto-baseline: | $(BUF)  ## re-freeze the API baseline for buf breaking (only for a deliberate new major version)
 	$(BUF) build --exclude-source-info -o $(PROTO_BASELINE)
 
 run:  ## run a router and one local worker on built-in defaults
