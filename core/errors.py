@@ -127,3 +127,8 @@ class RateLimited(StatusError):
     def __init__(self, message: str, retry_after_s: float, *, limit: str) -> None:
         delay = max(0.0, retry_after_s)
         super().__init__(f"{message}; retry in {delay:.1f} s", retry_after_s=delay, metadata={"limit": limit})
+
+
+class AlreadyExists(StatusError):
+    code = grpc.StatusCode.ALREADY_EXISTS
+    reason = "ALREADY_EXISTS"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from modelyard.v1 import backend_pb2
 from modelyard.worker.v1 import worker_pb2
@@ -19,6 +19,7 @@ from gpu_worker.gpus import GpuMonitor
 from gpu_worker.metrics import WorkerMetrics
 from gpu_worker.registration import RegistrationStream
 from gpu_worker.router_pool import DEFAULT_RESOLVE_INTERVAL_S, RouterPool, RouterTarget
+from gpu_worker.security import WorkerSecurity
 from gpu_worker.server import WorkerServer
 from gpu_worker.servicer import WorkerServicer
 
@@ -38,6 +39,7 @@ class WorkerOptions:
     grace_seconds: float = 30.0
     metrics_listen: str = ""  # host:port for /metrics; "" = off
     resolve_interval_s: float = DEFAULT_RESOLVE_INTERVAL_S
+    security: WorkerSecurity = field(default_factory=WorkerSecurity)
 
 
 def advertised_address(listen: str, bound_port: int, advertise: str | None) -> str:
@@ -55,7 +57,11 @@ class WorkerApp:
         capacity = options.max_concurrency or engines.batch_size() or DEFAULT_MAX_CONCURRENCY
         self.admission = Admission(capacity, options.max_queue)
         self.metrics = WorkerMetrics(self)
-        self.server = WorkerServer(WorkerServicer(engines, self.admission, options.worker_id))
+        self.server = WorkerServer(
+            WorkerServicer(engines, self.admission, options.worker_id),
+            token=options.security.token,
+            tls=options.security.server_tls(),
+        )
         self.cache_feed = _cache_feed(engines)
         self.pool = RouterPool(options.routers, self._new_stream, options.resolve_interval_s)
         self.address = ""
@@ -129,7 +135,12 @@ class WorkerApp:
 
     def _new_stream(self, address: str) -> RegistrationStream:
         return RegistrationStream(
-            address, self.hello, self.load_report, self.drain, cache_feed=self.cache_feed
+            address,
+            self.hello,
+            self.load_report,
+            self.drain,
+            cache_feed=self.cache_feed,
+            security=self.options.security,
         )
 
 

@@ -11,12 +11,15 @@ import socket
 import sys
 
 from core import logs
+from core.tls import CA_ENV, CERT_ENV, KEY_ENV
+from core.worker_token import load_worker_token
 from gpu_worker.app import DEFAULT_MAX_CONCURRENCY, WorkerApp, WorkerOptions
 from gpu_worker.engine_env import apply_engine_env_defaults
 from gpu_worker.engine_factory import EngineChoices, start_engines
 from gpu_worker.process_lifetime import forked_children_die_with_this_process, start_guardian
 from gpu_worker.ready import format_ready_line
 from gpu_worker.router_pool import parse_router_targets
+from gpu_worker.security import WorkerSecurity
 from gpu_worker.smollm2 import SMOLLM2_ALIASES, SMOLLM2_MODEL_ID, ModelPreparationError
 from gpu_worker.tiny_model import TINY_MODEL_ID
 
@@ -98,6 +101,29 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="ADDR",
         help="host:port for Prometheus /metrics: the worker's own and vLLM's (default: off)",
     )
+    security = parser.add_argument_group("security (see README: Security)")
+    security.add_argument(
+        "--worker-token-file",
+        metavar="FILE",
+        help="shared worker token, sent to routers and required of callers (default: $MODELYARD_WORKER_TOKEN)",
+    )
+    security.add_argument(
+        "--tls-cert",
+        metavar="FILE",
+        help=f"serve TLS with this certificate, also shown to routers (${CERT_ENV})",
+    )
+    security.add_argument("--tls-key", metavar="FILE", help=f"the certificate's private key (${KEY_ENV})")
+    security.add_argument(
+        "--tls-ca",
+        metavar="FILE",
+        help=f"CA of the routers' certificates: dial routers over TLS; with --tls-cert, require it of callers "
+        f"(mutual TLS) (${CA_ENV})",
+    )
+    security.add_argument(
+        "--allow-open",
+        action="store_true",
+        help="serve a non-loopback --listen with no worker token and no mutual TLS",
+    )
     parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     parser.add_argument(
         "--log-format",
@@ -107,6 +133,18 @@ def build_parser() -> argparse.ArgumentParser:
         "(default: $MODELYARD_LOG_FORMAT, else text)",
     )
     return parser
+
+
+def security_from_args(args: argparse.Namespace) -> WorkerSecurity:
+    """Flags, else the environment; raises ValueError naming what is wrong."""
+    security = WorkerSecurity(
+        token=load_worker_token(args.worker_token_file or ""),
+        tls_cert=args.tls_cert or os.environ.get(CERT_ENV, ""),
+        tls_key=args.tls_key or os.environ.get(KEY_ENV, ""),
+        tls_ca=args.tls_ca or os.environ.get(CA_ENV, ""),
+    )
+    security.check_exposure(args.listen, args.allow_open)
+    return security
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -124,6 +162,7 @@ def main(argv: list[str] | None = None) -> int:
             max_queue=args.max_queue,
             grace_seconds=args.grace_seconds,
             metrics_listen=args.metrics_listen,
+            security=security_from_args(args),
         )
     except ValueError as error:
         logs.announce(f"gpu_worker: {error}", stream=sys.stderr, level="ERROR")

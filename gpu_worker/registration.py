@@ -18,6 +18,7 @@ from modelyard.v1 import backend_pb2
 from modelyard.worker.v1 import worker_pb2, worker_pb2_grpc
 
 from gpu_worker.cache_feed import CacheFeed, CacheSubscription
+from gpu_worker.security import WorkerSecurity
 
 logger = logging.getLogger(__name__)
 
@@ -62,10 +63,12 @@ class RegistrationStream:
         on_drain: Callable[[str], None],
         backoff: Backoff | None = None,
         cache_feed: CacheFeed | None = None,
+        security: WorkerSecurity | None = None,
     ) -> None:
         self.address = address
         self._cache_feed = cache_feed  # the engines' prefix-cache events, sent between load reports
         self._write_lock = asyncio.Lock()  # one write at a time on the stream
+        self._security = security or WorkerSecurity()
         self._hello = hello
         self._load = load
         self._on_drain = on_drain
@@ -115,8 +118,10 @@ class RegistrationStream:
                 await asyncio.wait_for(self._stopping.wait(), delay)
 
     async def _session(self) -> None:
-        async with grpc.aio.insecure_channel(self.address) as channel:
-            call = worker_pb2_grpc.WorkerRegistryServiceStub(channel).Register()
+        async with self._security.router_channel(self.address) as channel:
+            call = worker_pb2_grpc.WorkerRegistryServiceStub(channel).Register(
+                metadata=self._security.metadata
+            )
             await call.write(worker_pb2.RegisterRequest(hello=self._hello()))
             # Subscribed per session: it starts with a snapshot, since the router forgets our cache on hello.
             subscription = self._cache_feed.subscribe() if self._cache_feed is not None else None

@@ -11,6 +11,8 @@ from grpc_reflection.v1alpha import reflection
 from modelyard.worker.v1 import worker_pb2, worker_pb2_grpc
 
 from core.constants import GRPC_MESSAGE_OPTIONS
+from core.interceptors import WorkerTokenInterceptor
+from core.tls import ServerTls
 from gpu_worker.servicer import WorkerServicer
 
 logger = logging.getLogger(__name__)
@@ -19,8 +21,11 @@ WORKER_SERVICE = worker_pb2.DESCRIPTOR.services_by_name["WorkerService"].full_na
 
 
 class WorkerServer:
-    def __init__(self, servicer: WorkerServicer) -> None:
-        self._server = grpc.aio.server(options=GRPC_MESSAGE_OPTIONS)
+    def __init__(self, servicer: WorkerServicer, token: str = "", tls: ServerTls | None = None) -> None:
+        # With a token, callers of the Worker service must send it (the router does); health stays open.
+        interceptors = [WorkerTokenInterceptor(token, (WORKER_SERVICE,))] if token else []
+        self._credentials = tls.credentials() if tls else None  # read now: a bad file fails before serving
+        self._server = grpc.aio.server(interceptors=interceptors, options=GRPC_MESSAGE_OPTIONS)
         worker_pb2_grpc.add_WorkerServiceServicer_to_server(servicer, self._server)
         self._health = HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self._health, self._server)
@@ -35,7 +40,10 @@ class WorkerServer:
 
     async def start(self, listen: str) -> int:
         """Bind and start serving; returns the bound port (useful with port 0)."""
-        port = self._server.add_insecure_port(listen)
+        if self._credentials is None:
+            port = self._server.add_insecure_port(listen)
+        else:
+            port = self._server.add_secure_port(listen, self._credentials)
         if port == 0:
             raise OSError(f"--listen: cannot bind {listen}")
         await self._server.start()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import logging
 import os
 import signal
@@ -12,6 +13,7 @@ import sys
 
 from core import logs
 from core.errors import StatusError
+from core.worker_token import load_worker_token
 from router.config.loader import ConfigError, load_config
 from router.config.settings import RouterConfig
 from router.server import RouterServer
@@ -44,6 +46,27 @@ def build_parser() -> argparse.ArgumentParser:
         help="on SIGTERM/SIGINT, how long calls in flight may take to finish (default 30; a second signal "
         "stops at once)",
     )
+    security = parser.add_argument_group("security (see README: Security)")
+    security.add_argument("--tls-cert", metavar="FILE", help="serve TLS with this certificate (PEM)")
+    security.add_argument("--tls-key", metavar="FILE", help="the certificate's private key (PEM)")
+    security.add_argument(
+        "--tls-client-ca", metavar="FILE", help="require client certificates signed by this CA (mutual TLS)"
+    )
+    security.add_argument(
+        "--registry-listen",
+        metavar="ADDR",
+        help="host:port where workers register (default: the --listen port; $MODELYARD_REGISTRY_LISTEN)",
+    )
+    security.add_argument(
+        "--worker-token-file",
+        metavar="FILE",
+        help="shared worker token, which workers must send (default: $MODELYARD_WORKER_TOKEN)",
+    )
+    security.add_argument(
+        "--allow-open",
+        action="store_true",
+        help="serve a non-loopback address with no API keys or no worker credentials",
+    )
     parser.add_argument("--log-level", default="INFO")
     parser.add_argument(
         "--log-format",
@@ -72,6 +95,14 @@ def config_from_args(args: argparse.Namespace) -> RouterConfig:
         config.usage_db = args.usage_db
     if args.grace_seconds is not None:
         config.grace_seconds = args.grace_seconds
+    for name in ("tls_cert", "tls_key", "tls_client_ca", "registry_listen"):
+        if getattr(args, name):
+            setattr(config, name, getattr(args, name))
+    if args.allow_open:
+        config.allow_open = True
+    if args.worker_token_file:
+        token = load_worker_token(args.worker_token_file)
+        config.workers = dataclasses.replace(config.workers, token_file=args.worker_token_file, token=token)
     return config
 
 
@@ -88,6 +119,8 @@ async def serve(config: RouterConfig) -> None:
     )
     if server.http is not None:
         logs.announce(f"OpenAI-compatible HTTP door on {server.http.base_url}", http=server.http.base_url)
+    if config.registry_listen:
+        logs.announce(f"workers register on {server.registry_address}", registry=server.registry_address)
     if server.metrics_port:
         logs.announce(f"metrics on port {server.metrics_port} (/metrics)", metrics_port=server.metrics_port)
     stop = asyncio.Event()

@@ -23,6 +23,7 @@ from core import logs, wire
 from core.errors import InvalidArgument
 from core.validation import validate_chat, validate_embed, validate_transcribe_config
 from router.accounting.accountant import Accounting
+from router.accounting.auth import Caller
 from router.accounting.estimates import NO_ESTIMATE, TokenEstimate, estimate_chat, estimate_embed
 from router.accounting.ticket import Metadata, Ticket
 from router.routing.failover import Attempt, stream_with_failover
@@ -55,6 +56,10 @@ class RequestPipeline:
         self._input = state.config.input
         limits = state.config.limits
         self.uploads = UploadGate(limits.max_uploads, limits.upload_buffer_bytes, self._input)
+
+    def caller(self, call: Call) -> Caller:
+        """Who is calling (raises Unauthenticated): for answers that depend on it, such as a redacted status."""
+        return self._accounting.auth.authenticate(call.metadata)
 
     async def chat(self, request: pb.ChatRequest, call: Call) -> AsyncIterator[pb.ChatResponse]:
         with self._accounting.ticket("chat", call.metadata, request) as ticket:

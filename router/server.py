@@ -1,7 +1,12 @@
-"""The router's gRPC server: Router, Admin, Accounting, WorkerRegistry, grpc.health.v1 and reflection on one port."""
+"""The router's gRPC servers: Router, Admin, Accounting, WorkerRegistry, grpc.health.v1 and reflection.
+
+All on one port by default; with registry_listen, WorkerRegistry moves to a port of its own so the
+client-facing Service need not expose it. Each listener serves TLS when configured.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import grpc
@@ -19,6 +24,7 @@ from modelyard.worker.v1 import worker_pb2, worker_pb2_grpc
 
 from core.addresses import dial_address
 from core.constants import GRPC_MESSAGE_OPTIONS
+from core.interceptors import WorkerTokenInterceptor
 from router.accounting.accountant import Accounting
 from router.accounting.auth import AuthInterceptor
 from router.backends.factory import create_backend
@@ -27,8 +33,17 @@ from router.config.settings import RouterConfig
 from router.pipeline import RequestPipeline
 from router.routing.scheduler import Scheduler
 from router.routing.state import RoutingState
+from router.security.exposure import check_exposure
+from router.security.listeners import (
+    bind,
+    check_tls_settings,
+    credentials,
+    main_listener_tls,
+    registry_listener_tls,
+)
 from router.services.accounting_service import AccountingServicer
 from router.services.admin_service import AdminServicer
+from router.services.audit_interceptor import AuditInterceptor
 from router.services.http.server import HttpDoor
 from router.services.router_service import RouterServicer
 from router.services.worker_registry_service import WorkerRegistryServicer
@@ -38,41 +53,46 @@ log = logging.getLogger(__name__)
 _ROUTER = router_pb2.DESCRIPTOR.services_by_name["RouterService"].full_name
 _ADMIN = admin_pb2.DESCRIPTOR.services_by_name["AdminService"].full_name
 _ACCOUNTING = accounting_pb2.DESCRIPTOR.services_by_name["AccountingService"].full_name
-_SERVICES = (
-    _ROUTER,
-    worker_pb2.DESCRIPTOR.services_by_name["WorkerRegistryService"].full_name,
-    _ADMIN,
-    _ACCOUNTING,
-)
+_REGISTRY = worker_pb2.DESCRIPTOR.services_by_name["WorkerRegistryService"].full_name
+_CLIENT_SERVICES = (_ROUTER, _ADMIN, _ACCOUNTING)
+_OPTIONS = [
+    *GRPC_MESSAGE_OPTIONS,
+    # Keep idle worker leases alive through proxies, and notice dead peers.
+    ("grpc.keepalive_time_ms", 20_000),
+    ("grpc.http2.min_ping_interval_without_data_ms", 5_000),
+    ("grpc.keepalive_permit_without_calls", 1),
+]
 
 
 class RouterServer:
     def __init__(self, config: RouterConfig | None = None) -> None:
         self.config = config or RouterConfig()
+        check_tls_settings(self.config)
+        # Read the certificate files now: a missing one stops the router before it binds anything.
+        self._main_credentials = credentials(main_listener_tls(self.config))
+        self._registry_credentials = credentials(registry_listener_tls(self.config))
         self.state = RoutingState(self.config)
         self.registry = self.state.registry
         for provider in self.config.providers:
             self.registry.add(create_backend(provider))
         self.scheduler = Scheduler(self.state)
-        self.workers = WorkerRegistryServicer(self.registry, self.config, self.state.prefixes)
+        self.workers = WorkerRegistryServicer(
+            self.registry, self.config, self.state.prefixes, forget=self.state.forget
+        )
         self.health = health.aio.HealthServicer()
         self.accounting = Accounting(self.config, self.state)
-        # Client-facing services need an API key (Admin an admin one); workers and probes need none.
-        auth = AuthInterceptor(
-            self.accounting.auth, protected=(_ROUTER, _ADMIN, _ACCOUNTING), admin_only=(_ADMIN,)
-        )
+        check_exposure(self.config, has_api_keys=not self.accounting.auth.open)
+        # Client-facing services need an API key (Admin an admin one); workers need the worker token when
+        # one is configured; probes need nothing.
+        auth = AuthInterceptor(self.accounting.auth, protected=_CLIENT_SERVICES, admin_only=(_ADMIN,))
+        worker_auth: list[grpc.aio.ServerInterceptor] = []
+        if self.config.workers.token:
+            worker_auth.append(WorkerTokenInterceptor(self.config.workers.token, (_REGISTRY,)))
         # Counts client calls, so a graceful stop can wait for them; refuses new ones once stopping.
-        self.gate = CallGate((_ROUTER, _ADMIN, _ACCOUNTING))
-        self._server = grpc.aio.server(
-            interceptors=[self.gate, auth],
-            options=[
-                *GRPC_MESSAGE_OPTIONS,
-                # Keep idle worker leases alive through proxies, and notice dead peers.
-                ("grpc.keepalive_time_ms", 20_000),
-                ("grpc.http2.min_ping_interval_without_data_ms", 5_000),
-                ("grpc.keepalive_permit_without_calls", 1),
-            ],
-        )
+        self.gate = CallGate(_CLIENT_SERVICES)
+        # First, so it records what the others decide too (a refused Admin call is still an Admin call).
+        audit = AuditInterceptor(self.accounting.audit, self.accounting.auth, (_ADMIN,))
+        self._server = grpc.aio.server(interceptors=[audit, self.gate, auth, *worker_auth], options=_OPTIONS)
         # The transport-free request pipeline; the gRPC Router service is one door to it.
         self.pipeline = RequestPipeline(self.state, self.scheduler, self.accounting)
         router_pb2_grpc.add_RouterServiceServicer_to_server(
@@ -82,13 +102,21 @@ class RouterServer:
             AccountingServicer(self.accounting.auth, self.accounting.writer), self._server
         )
         admin_pb2_grpc.add_AdminServiceServicer_to_server(
-            AdminServicer(self.state, self.scheduler, self.workers), self._server
+            AdminServicer(self.state, self.scheduler, self.workers, self.accounting.audit), self._server
         )
-        worker_pb2_grpc.add_WorkerRegistryServiceServicer_to_server(self.workers, self._server)
-        health_pb2_grpc.add_HealthServicer_to_server(self.health, self._server)
-        reflection.enable_server_reflection(
-            (*_SERVICES, health.SERVICE_NAME, reflection.SERVICE_NAME), self._server
-        )
+        self._registry_server = self._server
+        if self.config.registry_listen:
+            self._registry_server = grpc.aio.server(interceptors=worker_auth, options=_OPTIONS)
+        worker_pb2_grpc.add_WorkerRegistryServiceServicer_to_server(self.workers, self._registry_server)
+        self._servers = list(dict.fromkeys((self._server, self._registry_server)))
+        for server in self._servers:
+            services = [*_CLIENT_SERVICES] if server is self._server else []
+            if server is self._registry_server:
+                services.append(_REGISTRY)
+            health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
+            reflection.enable_server_reflection(
+                (*services, health.SERVICE_NAME, reflection.SERVICE_NAME), server
+            )
         # The OpenAI-compatible HTTP door: the same pipeline, keys and gate, in this process and loop.
         self.http = (
             HttpDoor(self.config, self.state, self.pipeline, self.accounting.auth, self.gate)
@@ -96,10 +124,18 @@ class RouterServer:
             else None
         )
         self.port = 0
+        self.registry_port = 0
 
     @property
     def address(self) -> str:
         return dial_address(self.config.listen, self.port)
+
+    @property
+    def registry_address(self) -> str:
+        """Where workers register: the registry's own port, else the main one."""
+        if not self.config.registry_listen:
+            return self.address
+        return dial_address(self.config.registry_listen, self.registry_port)
 
     @property
     def metrics_port(self) -> int:
@@ -107,17 +143,23 @@ class RouterServer:
         return self.accounting.metrics_server.port
 
     async def start(self) -> int:
-        self.port = self._server.add_insecure_port(self.config.listen)
-        if self.port == 0:
-            raise OSError(f"cannot listen on {self.config.listen}")
+        self.port = bind(self._server, self.config.listen, self._main_credentials)
+        self.registry_port = self.port
+        if self._registry_server is not self._server:
+            self.registry_port = bind(
+                self._registry_server, self.config.registry_listen, self._registry_credentials
+            )
         await self.accounting.start()
-        await self._server.start()
+        for server in self._servers:
+            await server.start()
         if self.http is not None:
             await self.http.start()
-        for service in ("", *_SERVICES):
+        for service in ("", *_CLIENT_SERVICES, _REGISTRY):
             await self.health.set(service, health_pb2.HealthCheckResponse.SERVING)
         self.state.health.start()
         log.info("router %s listening on %s", self.config.router_id, self.address)
+        if self._registry_server is not self._server:
+            log.info("worker registry listening on %s", self.registry_address)
         return self.port
 
     async def stop(self, grace: float | None = None) -> None:
@@ -134,7 +176,7 @@ class RouterServer:
         # Worker registrations stay open until here: the workers serve the calls that were still running.
         if self.http is not None:
             await self.http.stop()
-        await self._server.stop(0)
+        await asyncio.gather(*(server.stop(0) for server in self._servers))
         # After the server: the last requests' records are queued by now, and all get written.
         await self.accounting.stop()
         for backend in self.registry:

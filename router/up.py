@@ -106,7 +106,10 @@ async def serve(args: argparse.Namespace, stop: asyncio.Event) -> int:
     eprint(f"router listening on {address}; starting a worker")
     # Its own session: a terminal's Ctrl-C reaches only us, and we stop the worker first, in order.
     try:
-        worker = await asyncio.create_subprocess_exec(*worker_command(address, args), start_new_session=True)
+        command = worker_command(server.registry_address, args)
+        if config.workers.token_file:  # a token in the environment reaches the worker by inheritance
+            command += ["--worker-token-file", config.workers.token_file]
+        worker = await asyncio.create_subprocess_exec(*command, start_new_session=True)
     except OSError:
         await server.stop(0)
         raise

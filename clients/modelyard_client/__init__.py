@@ -10,6 +10,7 @@ with Client() as client:
 
 from modelyard_client._admin import AdminClient
 from modelyard_client._async_client import AsyncClient
+from modelyard_client._channel import Tls
 from modelyard_client._client import Client
 from modelyard_client._errors import (
     Cancelled,
@@ -75,6 +76,7 @@ __all__ = [
     "Segment",
     "ServedModel",
     "TextDelta",
+    "Tls",
     "TokenLogprob",
     "Tool",
     "ToolCall",

@@ -14,18 +14,23 @@ import grpc
 from modelyard.v1 import admin_pb2, admin_pb2_grpc, router_pb2
 
 from modelyard_client import _requests
-from modelyard_client._channel import metadata, options, resolve_address, resolve_api_key
+from modelyard_client._channel import Tls, metadata, resolve_address, resolve_api_key, sync_channel
 from modelyard_client._errors import from_rpc_error
 
 
 class AdminClient:
     def __init__(
-        self, address: str | None = None, *, api_key: str | None = None, timeout: float | None = 30.0
+        self,
+        address: str | None = None,
+        *,
+        api_key: str | None = None,
+        timeout: float | None = 30.0,
+        tls: Tls | None = None,
     ):
         self.address = resolve_address(address)
         self.timeout = timeout
         self._metadata = metadata(resolve_api_key(api_key))
-        self._channel = grpc.insecure_channel(self.address, options=options())
+        self._channel = sync_channel(self.address, tls)
         self._stub: Any = admin_pb2_grpc.AdminServiceStub(self._channel)  # generated stubs are untyped
 
     def close(self) -> None:
@@ -91,3 +96,10 @@ class AdminClient:
     def drain_worker(self, worker_id: str, reason: str = "") -> bool:
         request = admin_pb2.DrainWorkerRequest(worker_id=worker_id, reason=reason)
         return bool(self._call("DrainWorker", request).draining)
+
+    def audit_events(
+        self, *, days: int = 1, tenant: str | None = None, limit: int = 100
+    ) -> list[admin_pb2.AuditEvent]:
+        """Admin calls made on the router, newest first (tenant, method, arguments, outcome)."""
+        request = admin_pb2.ListAuditEventsRequest(days=days, tenant=tenant or "", limit=limit)
+        return list(self._call("ListAuditEvents", request).events)

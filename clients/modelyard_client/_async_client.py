@@ -14,9 +14,10 @@ from modelyard_client import _audio, _convert, _requests
 from modelyard_client._aio_status import FirstStatus
 from modelyard_client._channel import (
     AsyncRouterStub,
+    Tls,
+    aio_channel,
     async_router_stub,
     metadata,
-    options,
     resolve_address,
     resolve_api_key,
 )
@@ -43,8 +44,14 @@ class AsyncClient:
     """
 
     def __init__(
-        self, address: str | None = None, *, api_key: str | None = None, timeout: float | None = None
+        self,
+        address: str | None = None,
+        *,
+        api_key: str | None = None,
+        timeout: float | None = None,
+        tls: Tls | None = None,
     ) -> None:
+        self._tls = tls
         self.address = resolve_address(address)
         self.timeout = timeout
         self._metadata = metadata(resolve_api_key(api_key))
@@ -55,7 +62,7 @@ class AsyncClient:
     @property
     def _stub(self) -> AsyncRouterStub:
         if self._stub_cache is None:
-            self._channel = grpc.aio.insecure_channel(self.address, options=options())
+            self._channel = aio_channel(self.address, self._tls)
             self._stub_cache = async_router_stub(self._channel)
         return self._stub_cache
 

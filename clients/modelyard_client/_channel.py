@@ -12,6 +12,7 @@ from modelyard.v1 import accounting_pb2, accounting_pb2_grpc, router_pb2, router
 from modelyard.v1 import inference_pb2 as pb
 
 from core.constants import GRPC_MESSAGE_OPTIONS
+from core.tls import ChannelTls, channel_tls_from_env
 
 DEFAULT_ADDRESS = "127.0.0.1:50051"
 ADDRESS_ENV = "MODELYARD_ROUTER"
@@ -43,6 +44,34 @@ def _user_agent() -> str:
 
 def options() -> list[tuple[str, Any]]:
     return [*GRPC_MESSAGE_OPTIONS, ("grpc.primary_user_agent", _user_agent())]
+
+
+@dataclass(frozen=True)
+class Tls:
+    """TLS for a client: `ca` the CA that signed the router's certificate (None: $MODELYARD_TLS_CA; empty
+    with a cert: the system roots); `cert`/`key` the client's own, for mutual TLS ($MODELYARD_TLS_CERT,
+    $MODELYARD_TLS_KEY). With none of them set anywhere, the channel is plaintext."""
+
+    ca: str | None = None
+    cert: str | None = None
+    key: str | None = None
+
+    def resolve(self) -> ChannelTls | None:
+        return channel_tls_from_env(self.ca, self.cert, self.key)
+
+
+def sync_channel(address: str, tls: Tls | None) -> grpc.Channel:
+    resolved = (tls or Tls()).resolve()
+    if resolved is None:
+        return grpc.insecure_channel(address, options=options())
+    return grpc.secure_channel(address, resolved.credentials(), options=options() + resolved.options())
+
+
+def aio_channel(address: str, tls: Tls | None) -> grpc.aio.Channel:
+    resolved = (tls or Tls()).resolve()
+    if resolved is None:
+        return grpc.aio.insecure_channel(address, options=options())
+    return grpc.aio.secure_channel(address, resolved.credentials(), options=options() + resolved.options())
 
 
 @dataclass(frozen=True)

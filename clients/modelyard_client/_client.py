@@ -11,7 +11,14 @@ from modelyard.v1 import accounting_pb2, router_pb2
 from modelyard.v1 import inference_pb2 as pb
 
 from modelyard_client import _audio, _convert, _requests
-from modelyard_client._channel import metadata, options, resolve_address, resolve_api_key, router_stub
+from modelyard_client._channel import (
+    Tls,
+    metadata,
+    resolve_address,
+    resolve_api_key,
+    router_stub,
+    sync_channel,
+)
 from modelyard_client._convert import ResultBuilder
 from modelyard_client._errors import from_rpc_error
 from modelyard_client._requests import Messages
@@ -35,12 +42,17 @@ class Client:
     """
 
     def __init__(
-        self, address: str | None = None, *, api_key: str | None = None, timeout: float | None = None
+        self,
+        address: str | None = None,
+        *,
+        api_key: str | None = None,
+        timeout: float | None = None,
+        tls: Tls | None = None,
     ) -> None:
         self.address = resolve_address(address)
         self.timeout = timeout
         self._metadata = metadata(resolve_api_key(api_key))
-        self._channel = grpc.insecure_channel(self.address, options=options())
+        self._channel = sync_channel(self.address, tls)
         self._stub = router_stub(self._channel)
 
     def close(self) -> None:

@@ -11,6 +11,8 @@ import logging
 import time
 from typing import TYPE_CHECKING
 
+from core.network import is_loopback
+from router.accounting.audit import AuditTrail
 from router.accounting.auth import Authenticator, load_keys
 from router.accounting.budgets import Budgets, month_start
 from router.accounting.cache.store import open_cache
@@ -34,7 +36,10 @@ LEDGER_OFF = "off"
 class Accounting:
     def __init__(self, config: RouterConfig, state: RoutingState) -> None:
         self.router_id = config.router_id
-        self.auth = Authenticator(load_keys(config.keys, config.keys_file))
+        # Open callers are admins only when nobody but this machine can call (a loopback listener).
+        self.auth = Authenticator(
+            load_keys(config.keys, config.keys_file), open_admin=is_loopback(config.listen)
+        )
         # Limits and budgets count in Redis when the fleet shares one, so they hold for all routers together.
         self.counters = open_counters(config.limits.store or config.cache.redis_url)
         self.budgets = Budgets(config.budgets, self.counters, config.budget_low_fraction)
@@ -46,6 +51,7 @@ class Accounting:
             if target == LEDGER_OFF
             else LedgerWriter(open_store(target), max_queue=config.ledger_queue_size)
         )
+        self.audit = AuditTrail(config.router_id, self.writer.store if self.writer else None)
         self.metrics = RouterMetrics()
         self.metrics.watch(state, self.writer)
         self._metrics_listen = config.metrics_listen
@@ -77,6 +83,7 @@ class Accounting:
         """After the gRPC server has stopped: store the last cache entries and write every queued record."""
         if self._pending:
             await asyncio.gather(*self._pending, return_exceptions=True)
+        await self.audit.flush()
         if self.writer is not None:
             await self.writer.stop()
             await self.writer.store.close()

@@ -3,7 +3,8 @@
 API keys are long random strings, so one salted SHA-256 is enough (a slow KDF guards weak passwords,
 and would cost every request). Each configured hash is compared in constant time, all of them on
 every miss, so timing tells nothing about which entry came close. Keys are never logged.
-With no keys configured the router runs open and every caller is the tenant "local".
+With no keys configured the router runs open and every caller is the tenant "local", an admin only when the
+router listens on loopback (elsewhere it must be started with allow_open, and Admin stays closed).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import grpc
 import yaml
 
 from core.errors import PermissionDenied, StatusError, Unauthenticated
-from core.grpc_status import abort
+from core.interceptors import refusal, service_of
 from router.config.accounting import OPEN_TENANT, ApiKey, parse_keys
 
 log = logging.getLogger(__name__)
@@ -61,7 +62,8 @@ class Caller:
 
 
 class Authenticator:
-    def __init__(self, keys: Sequence[ApiKey]) -> None:
+    def __init__(self, keys: Sequence[ApiKey], open_admin: bool = True) -> None:
+        self._open_admin = open_admin  # with no keys: whether the open caller may use Admin
         self._entries = []
         for key in keys:
             try:
@@ -77,14 +79,17 @@ class Authenticator:
 
     def describe(self) -> str:
         if self.open:
-            return f"no API keys configured: the router is open, every caller is tenant {OPEN_TENANT!r}"
+            admin = "an admin" if self._open_admin else "not an admin (the listener is not loopback)"
+            return (
+                f"no API keys configured: the router is open, every caller is tenant {OPEN_TENANT!r}, {admin}"
+            )
         tenants = sorted({caller.tenant for caller, _, _ in self._entries})
         return f"{len(self._entries)} API key(s) for tenant(s) {', '.join(tenants)}"
 
     def authenticate(self, metadata: Iterable[tuple[str, Any]] | None) -> Caller:
         """The caller behind the request's key; raises Unauthenticated for a missing or unknown one."""
         if self.open:
-            return Caller(OPEN_TENANT, admin=True)
+            return Caller(OPEN_TENANT, admin=self._open_admin)
         token = _bearer(metadata)
         if token is None:
             raise Unauthenticated("missing API key: send metadata 'authorization: Bearer <key>'")
@@ -138,7 +143,7 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
         continuation: Callable[[grpc.HandlerCallDetails], Awaitable[Handler | None]],
         details: grpc.HandlerCallDetails,
     ) -> Handler | None:
-        service = details.method.split("/")[1] if details.method.count("/") == 2 else ""
+        service = service_of(details.method)
         handler = await continuation(details)
         if service not in self._protected or handler is None:
             return handler
@@ -148,24 +153,5 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
                 raise PermissionDenied(f"tenant {caller.tenant}: {service} needs an admin key")
         except StatusError as e:
             log.info("refused %s: %s", details.method, e.message)
-            return _refusal(handler, e)
+            return refusal(handler, e)
         return handler
-
-
-def _refusal(handler: Handler, error: StatusError) -> Handler:
-    """A handler of the same shape as `handler` that only aborts with `error`."""
-
-    async def refuse(_request: object, context: grpc.aio.ServicerContext[Any, Any]) -> None:
-        await abort(context, error)
-
-    serializers = {
-        "request_deserializer": handler.request_deserializer,
-        "response_serializer": handler.response_serializer,
-    }
-    if handler.request_streaming and handler.response_streaming:
-        return grpc.stream_stream_rpc_method_handler(refuse, **serializers)
-    if handler.request_streaming:
-        return grpc.stream_unary_rpc_method_handler(refuse, **serializers)
-    if handler.response_streaming:
-        return grpc.unary_stream_rpc_method_handler(refuse, **serializers)
-    return grpc.unary_unary_rpc_method_handler(refuse, **serializers)

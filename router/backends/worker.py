@@ -13,6 +13,8 @@ from modelyard.v1 import inference_pb2 as pb
 from modelyard.worker.v1 import worker_pb2, worker_pb2_grpc
 
 from router.backends.base import Backend, BackendError, ModelSpec
+from router.security.usage_bounds import bound_chat_usage, bound_embed_usage, bound_transcribe_usage
+from router.security.worker_dial import WorkerDialer
 
 # Statuses after which another worker may be tried: the request never reached an engine, or the
 # worker is going away. Anything else (bad input, a real answer) goes back to the caller as is.
@@ -29,11 +31,17 @@ class WorkerBackend(Backend):
     load: backend_pb2.LoadReport = field(default_factory=backend_pb2.LoadReport)
     draining: bool = False
     connected_at: float = field(default_factory=time.monotonic)
+    peer_host: str = ""  # the machine the registration came from: only it may take this id over
+    dialer: WorkerDialer = field(default_factory=WorkerDialer, repr=False)
     _channel: grpc.aio.Channel | None = field(default=None, init=False, repr=False)
     _stub: Any = field(default=None, init=False, repr=False)
+    _stamp: object = field(default=None, init=False, repr=False)
+    _retired: list[grpc.aio.Channel] = field(default_factory=list, init=False, repr=False)
 
     @classmethod
-    def from_hello(cls, hello: worker_pb2.WorkerHello) -> WorkerBackend:
+    def from_hello(
+        cls, hello: worker_pb2.WorkerHello, dialer: WorkerDialer | None = None, peer_host: str = ""
+    ) -> WorkerBackend:
         models = [
             ModelSpec(m.id, frozenset(m.capabilities), m.engine, m.max_context_tokens) for m in hello.models
         ]
@@ -45,6 +53,8 @@ class WorkerBackend(Backend):
             max_concurrency=max(1, hello.max_concurrency),
             max_queue=hello.max_queue,
             gpus=list(hello.gpus),
+            peer_host=peer_host,
+            dialer=dialer or WorkerDialer(),
         )
 
     @property
@@ -74,15 +84,25 @@ class WorkerBackend(Backend):
         return True
 
     def _worker_stub(self) -> Any:
-        if self._stub is None:
-            self._channel = grpc.aio.insecure_channel(self.worker_address)
+        stamp = self.dialer.stamp()
+        if self._stub is None or stamp != self._stamp:
+            # New certificate files: new connections use them; calls on the old channel finish first.
+            if self._channel is not None:
+                self._retired.append(self._channel)
+            self._channel = self.dialer.channel(self.worker_address)
             self._stub = worker_pb2_grpc.WorkerServiceStub(self._channel)
+            self._stamp = stamp
         return self._stub
 
+    def _context_tokens(self, model: str) -> int:
+        return next((m.max_context_tokens for m in self.models if m.id == model), 0)
+
     async def chat(self, request: pb.ChatRequest, timeout: float | None) -> AsyncIterator[pb.ChatResponse]:
-        call = self._worker_stub().Chat(request, timeout=timeout)
+        call = self._worker_stub().Chat(request, timeout=timeout, metadata=self.dialer.metadata)
         try:
             async for response in call:
+                if response.HasField("usage"):
+                    bound_chat_usage(response.usage, request, self._context_tokens(request.model))
                 yield response
         except grpc.aio.AioRpcError as e:
             raise _backend_error(self.id, e) from e
@@ -91,17 +111,24 @@ class WorkerBackend(Backend):
 
     async def embed(self, request: pb.EmbedRequest, timeout: float | None) -> pb.EmbedResponse:
         try:
-            response: pb.EmbedResponse = await self._worker_stub().Embed(request, timeout=timeout)
+            response: pb.EmbedResponse = await self._worker_stub().Embed(
+                request, timeout=timeout, metadata=self.dialer.metadata
+            )
         except grpc.aio.AioRpcError as e:
             raise _backend_error(self.id, e) from e
+        bound_embed_usage(response.usage, request)
         return response
 
     async def transcribe(
         self, config: pb.TranscribeConfig, audio: Sequence[bytes], timeout: float | None
     ) -> AsyncIterator[pb.TranscribeResponse]:
-        call = self._worker_stub().Transcribe(_transcribe_requests(config, audio), timeout=timeout)
+        call = self._worker_stub().Transcribe(
+            _transcribe_requests(config, audio), timeout=timeout, metadata=self.dialer.metadata
+        )
         try:
             async for response in call:
+                if response.HasField("usage"):
+                    bound_transcribe_usage(response.usage, audio)
                 yield response
         except grpc.aio.AioRpcError as e:
             raise _backend_error(self.id, e) from e
@@ -109,6 +136,9 @@ class WorkerBackend(Backend):
             call.cancel()
 
     async def close(self) -> None:
+        for channel in self._retired:
+            await channel.close()
+        self._retired.clear()
         if self._channel is not None:
             await self._channel.close()
             self._channel = None

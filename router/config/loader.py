@@ -31,6 +31,7 @@ import yaml
 
 from router.backends.factory import KINDS, preset
 from router.config.schema import ConfigError, validate
+from router.config.security import load_worker_credentials
 from router.config.settings import ProviderConfig, RouterConfig
 
 __all__ = ["ENV_SETTINGS", "ConfigError", "load_config"]
@@ -43,6 +44,7 @@ ENV_SETTINGS = {
     "http_listen": "MODELYARD_HTTP_LISTEN",
     "strategy": "MODELYARD_STRATEGY",
     "usage_db": "MODELYARD_USAGE_DB",  # a postgresql:// URL may hold a password: keep it out of the file
+    "registry_listen": "MODELYARD_REGISTRY_LISTEN",
 }
 
 
@@ -69,6 +71,7 @@ def load_config(path: str | Path | None = None, env: Mapping[str, str] | None = 
     if from_env:
         source += f" (with ${', $'.join(from_env.values())})"
     config = validate(RouterConfig, raw, source)
+    config.workers = load_worker_credentials(config.workers, env, source)
     config.providers = _providers(providers_raw, env, source)
     return config
 

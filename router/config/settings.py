@@ -11,6 +11,7 @@ from pydantic import Field, NonNegativeFloat, PositiveFloat, PositiveInt
 from core.input_limits import InputLimits
 from router.config.accounting import ApiKey, Budget, CacheConfig
 from router.config.limits import LimitsConfig
+from router.config.security import WorkersConfig
 
 # Field types carry their limits; router.config.schema enforces them (and the types) on every config it loads.
 Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
@@ -105,6 +106,13 @@ class RouterConfig:
     # Largest JSON body the door reads (chat with inline images, embeddings); larger gets HTTP 413.
     # Transcription uploads are bounded by input.max_audio_bytes instead.
     http_max_body_bytes: PositiveInt = 32 << 20
+    # Security (see router.config.security): TLS, the registry's own port, worker credentials.
+    tls_cert: str = ""
+    tls_key: str = ""
+    tls_client_ca: str = ""
+    registry_listen: str = ""  # "" = workers register on `listen`
+    allow_open: bool = False  # serve a non-loopback address with no API keys or no worker credentials
+    workers: WorkersConfig = field(default_factory=WorkersConfig)
 
 
 @dataclass

@@ -38,3 +38,17 @@ def backend_status(backend: Backend, state: RoutingState) -> router_pb2.BackendS
     if (connected := backend.connected_seconds()) is not None:
         status.connected_for.CopyFrom(wire.duration_s(connected))
     return status
+
+
+def redacted(status: router_pb2.BackendStatus) -> router_pb2.BackendStatus:
+    """What a non-admin tenant may see: which models are served and whether they are up. No addresses,
+    base URLs, GPUs or errors (they map the network and can quote upstream messages)."""
+    return router_pb2.BackendStatus(
+        id=status.id,
+        kind=status.kind,
+        models=status.models,
+        healthy=status.healthy,
+        draining=status.draining,
+        enabled=status.enabled,
+        circuit=status.circuit,
+    )

@@ -1,6 +1,6 @@
 """Per-backend switches an operator changes at run time (Admin service): enabled and priority.
 
-Kept by backend id apart from the backend objects, so a worker that reconnects keeps them.
+Kept by backend id apart from the backend objects, so a worker that reconnects keeps what an operator set.
 """
 
 from __future__ import annotations
@@ -27,3 +27,11 @@ class SettingsBook:
             settings = BackendSettings(enabled=backend.enabled, priority=backend.priority)
             self._settings[backend.id] = settings
         return settings
+
+    def forget_defaults(self, backend_id: str) -> None:
+        """Drop a departed backend's entry if nobody changed it; an operator's switch outlives a reconnect."""
+        if self._settings.get(backend_id) == BackendSettings():
+            del self._settings[backend_id]
+
+    def __contains__(self, backend_id: object) -> bool:
+        return backend_id in self._settings

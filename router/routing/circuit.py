@@ -87,3 +87,9 @@ class CircuitBook:
             breaker = CircuitBreaker(self._failure_threshold, self._cooldown_s)
             self._breakers[backend_id] = breaker
         return breaker
+
+    def forget(self, backend_id: str) -> None:
+        self._breakers.pop(backend_id, None)
+
+    def __contains__(self, backend_id: object) -> bool:
+        return backend_id in self._breakers

@@ -33,3 +33,9 @@ class RoutingState:
         self.strategies = Strategies(self.config.strategy, self.config.weights)
         self.prices = PriceTable().with_overrides(self.config.prices)
         self.prefixes = PrefixRouting(self.config.prefix)
+
+    def forget(self, backend_id: str) -> None:
+        """A worker left: drop its stats and circuit, and its switches unless an operator set them."""
+        self.stats.forget(backend_id)
+        self.circuits.forget(backend_id)
+        self.settings.forget_defaults(backend_id)

@@ -41,7 +41,7 @@ class BackendStats:
 
 
 class StatsBook:
-    """Stats by backend id; kept across a worker's reconnects, since the id stays."""
+    """Stats by backend id; a worker's are kept while it holds its id and dropped when it leaves."""
 
     def __init__(self) -> None:
         self._stats: dict[str, BackendStats] = {}
@@ -51,3 +51,9 @@ class StatsBook:
         if stats is None:
             stats = self._stats[backend_id] = BackendStats()
         return stats
+
+    def forget(self, backend_id: str) -> None:
+        self._stats.pop(backend_id, None)
+
+    def __contains__(self, backend_id: object) -> bool:
+        return backend_id in self._stats

@@ -1,7 +1,8 @@
-"""The Admin service: change backends and strategy at run time; compare what a request would cost."""
+"""The Admin service: change backends and strategy at run time; compare what a request would cost; read\nthe audit trail of Admin calls."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import grpc
@@ -12,6 +13,7 @@ from core import wire
 from core.errors import InvalidArgument, NotFound
 from core.grpc_status import grpc_status
 from core.validation import validate_chat
+from router.accounting.audit import MAX_LISTED, AuditTrail
 from router.accounting.estimates import estimate_chat
 from router.routing.backend_status import backend_status
 from router.routing.scheduler import Scheduler
@@ -20,13 +22,21 @@ from router.routing.state import RoutingState
 from router.services.worker_registry_service import WorkerRegistryServicer
 
 Context = grpc.aio.ServicerContext[Any, Any]
+MAX_AUDIT_DAYS = 3660
 
 
 class AdminServicer(admin_pb2_grpc.AdminServiceServicer):  # type: ignore[misc]
-    def __init__(self, state: RoutingState, scheduler: Scheduler, workers: WorkerRegistryServicer) -> None:
+    def __init__(
+        self,
+        state: RoutingState,
+        scheduler: Scheduler,
+        workers: WorkerRegistryServicer,
+        audit: AuditTrail | None = None,
+    ) -> None:
         self._state = state
         self._scheduler = scheduler
         self._workers = workers
+        self._audit = audit or AuditTrail(state.config.router_id, None)
 
     @grpc_status
     async def UpdateBackend(
@@ -92,3 +102,27 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):  # type: ignore[misc]
         if not await self._workers.drain(request.worker_id, request.reason or "drained by an operator"):
             raise NotFound(f"worker_id: no worker {request.worker_id!r}")
         return admin_pb2.DrainWorkerResponse(draining=True)
+
+    @grpc_status
+    async def ListAuditEvents(
+        self, request: admin_pb2.ListAuditEventsRequest, context: Context
+    ) -> admin_pb2.ListAuditEventsResponse:
+        if request.days > MAX_AUDIT_DAYS:
+            raise InvalidArgument(f"days: at most {MAX_AUDIT_DAYS}")
+        if request.limit > MAX_LISTED:
+            raise InvalidArgument(f"limit: at most {MAX_LISTED}")
+        since = time.time() - max(1, request.days) * 86_400
+        records = await self._audit.list(since, request.tenant or None, request.limit or 100)
+        events = []
+        for r in records:
+            event = admin_pb2.AuditEvent(
+                router_id=r.router_id,
+                tenant=r.tenant,
+                method=r.method,
+                arguments=r.arguments,
+                outcome=r.outcome,
+                message=r.message,
+            )
+            event.time.FromNanoseconds(int(r.ts * 1e9))
+            events.append(event)
+        return admin_pb2.ListAuditEventsResponse(events=events)

@@ -17,7 +17,7 @@ from core import wire
 from core.errors import InvalidArgument, StatusError
 from core.grpc_status import grpc_status
 from router.pipeline import Call, RequestPipeline, Upload
-from router.routing.backend_status import backend_status
+from router.routing.backend_status import backend_status, redacted
 from router.routing.state import RoutingState
 from router.upload_gate import UploadMeter
 
@@ -106,11 +106,14 @@ class RouterServicer(router_pb2_grpc.RouterServiceServicer):  # type: ignore[mis
         self, request: router_pb2.GetStatusRequest, context: Context
     ) -> router_pb2.GetStatusResponse:
         registry = self._state.registry
+        statuses = [backend_status(b, self._state) for b in sorted(registry, key=lambda b: b.id)]
+        if not self._pipeline.caller(_call(context)).admin:
+            statuses = [redacted(status) for status in statuses]
         return router_pb2.GetStatusResponse(
             router_id=self._config.router_id,
             version=_version(),
             uptime=wire.duration_s(time.monotonic() - self._started),
-            backends=[backend_status(b, self._state) for b in sorted(registry, key=lambda b: b.id)],
+            backends=statuses,
             strategy=wire.strategy(self._state.strategies.default),
             weights=self._state.strategies.weights(),
         )

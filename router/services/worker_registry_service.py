@@ -5,20 +5,22 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import grpc
 from modelyard.v1 import inference_pb2 as pb
 from modelyard.worker.v1 import worker_pb2, worker_pb2_grpc
 
-from core.errors import DeadlineExceeded, InvalidArgument
+from core.errors import DeadlineExceeded, InvalidArgument, StatusError
 from core.grpc_status import grpc_status
 from router.backends.base import Backend
 from router.backends.worker import WorkerBackend
 from router.config.settings import RouterConfig
 from router.routing.backend_registry import BackendRegistry
 from router.routing.prefix_routing import PrefixRouting
+from router.security.worker_dial import WorkerDialer
+from router.security.worker_identity import WorkerAdmission, peer_host, validate_names
 
 log = logging.getLogger(__name__)
 Context = grpc.aio.ServicerContext[Any, Any]
@@ -30,6 +32,7 @@ _CAPABILITIES = frozenset({pb.CAPABILITY_CHAT, pb.CAPABILITY_EMBED, pb.CAPABILIT
 def validate_hello(hello: worker_pb2.WorkerHello) -> None:
     if not hello.worker_id:
         raise InvalidArgument("hello.worker_id: required")
+    validate_names(hello)
     if not _ADDRESS.match(hello.address) or hello.address.rsplit(":", 1)[1] == "0":
         raise InvalidArgument(f"hello.address: {hello.address!r} is not a dialable host:port")
     if not hello.models:
@@ -49,11 +52,18 @@ def validate_hello(hello: worker_pb2.WorkerHello) -> None:
 
 class WorkerRegistryServicer(worker_pb2_grpc.WorkerRegistryServiceServicer):  # type: ignore[misc]
     def __init__(
-        self, registry: BackendRegistry, config: RouterConfig, prefixes: PrefixRouting | None = None
+        self,
+        registry: BackendRegistry,
+        config: RouterConfig,
+        prefixes: PrefixRouting | None = None,
+        forget: Callable[[str], None] | None = None,
     ) -> None:
         self._registry = registry
         self._config = config
         self._prefixes = prefixes
+        self._admission = WorkerAdmission(registry, config.workers)
+        self._dialer = WorkerDialer.from_config(config)
+        self._forget = forget  # drops a departed worker's routing tables (stats, circuit, settings)
         self._streams: dict[str, asyncio.Queue[worker_pb2.RegisterResponse]] = {}
         self._closing: set[asyncio.Task[None]] = set()  # channels of departed workers, closed when idle
 
@@ -82,9 +92,14 @@ class WorkerRegistryServicer(worker_pb2_grpc.WorkerRegistryServiceServicer):  # 
             raise DeadlineExceeded("no hello within the hello timeout") from None
         if first is grpc.aio.EOF or not first.HasField("hello"):
             raise InvalidArgument("the first message must be a hello")
-        validate_hello(first.hello)
+        try:
+            validate_hello(first.hello)
+            self._admission.check(first.hello, context.peer())
+        except StatusError as e:
+            log.info("refused a worker registration from %s: %s", context.peer(), e.message)
+            raise
 
-        worker = WorkerBackend.from_hello(first.hello)
+        worker = WorkerBackend.from_hello(first.hello, self._dialer, peer_host(context.peer()))
         if self._prefixes is not None:
             # A hello is a new process or a new lease: what its engine holds is unknown until it says.
             self._prefixes.forget_worker(worker.id)
@@ -114,6 +129,8 @@ class WorkerRegistryServicer(worker_pb2_grpc.WorkerRegistryServiceServicer):  # 
                 log.info("worker %s left the pool", worker.id)
                 if self._prefixes is not None:
                     self._prefixes.forget_worker(worker.id)
+                if self._forget is not None:
+                    self._forget(worker.id)
             self._close_later(worker)
 
     def _cache_events_usable(self, hello: worker_pb2.WorkerHello) -> bool:

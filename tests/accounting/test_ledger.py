@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from router.accounting.ledger.audit_records import AuditRecord
 from router.accounting.ledger.records import UsageRecord, percentile
 from router.accounting.ledger.sqlite_store import SqliteStore
 from router.accounting.ledger.store import UsageStore, open_store
@@ -46,9 +47,28 @@ async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
     await opened.open()
     if request.param == "postgres":  # one server for the session: start each test from an empty table
         pool = opened._get_pool()  # type: ignore[attr-defined]
-        await pool.execute("TRUNCATE modelyard_usage")
+        await pool.execute("TRUNCATE modelyard_usage, modelyard_audit")
     yield opened
     await opened.close()
+
+
+async def test_admin_calls_are_stored_beside_the_usage(store: UsageStore) -> None:
+    now = time.time()
+    calls = [
+        AuditRecord(now - 100_000, "r1", "ops", "SetStrategy", '{"strategy": "X"}', "OK"),
+        AuditRecord(now - 2, "r1", "ops", "UpdateBackend", '{"backend": "openai"}', "OK"),
+        AuditRecord(now - 1, "r2", "acme", "DrainWorker", '{"worker_id": "w1"}', "PERMISSION_DENIED", "no"),
+    ]
+    await store.write_audit(calls)
+    recent = await store.audit(now - 3600, None, 10)
+    assert [(r.method, r.tenant, r.outcome) for r in recent] == [
+        ("DrainWorker", "acme", "PERMISSION_DENIED"),
+        ("UpdateBackend", "ops", "OK"),
+    ]
+    assert recent[0].message == "no"
+    assert recent[0].ts == pytest.approx(now - 1, abs=0.01)
+    assert [r.method for r in await store.audit(0, "ops", 10)] == ["UpdateBackend", "SetStrategy"]
+    assert len(await store.audit(0, None, 1)) == 1
 
 
 async def test_usage_per_backend_and_model_with_percentiles(store: UsageStore) -> None:

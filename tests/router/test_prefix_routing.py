@@ -145,13 +145,15 @@ async def test_conversation_sticks_to_its_worker_through_the_router(
 async def test_a_worker_that_restarts_or_leaves_starts_with_an_empty_prefix_view(
     router: RouterServer, stub: router_pb2_grpc.RouterServiceStub, echo_workers: WorkerFactory
 ) -> None:
-    await echo_workers("w1")
+    first = await echo_workers("w1")
     await chat(stub, conversation("hello"))
     index = router.state.prefixes.index
     assert index.keys_held("w1") > 0
-    # A new process under the same id says hello while the old lease is still open.
+    # A new process under the same id, on the same address, says hello while the old lease is still open
+    # (from another address it would be refused: ALREADY_EXISTS, see tests/security).
     restarted = EchoWorker("w1")
     await restarted.start()
+    restarted.port = first.port
     try:
         await restarted.register(router.address)
         await wait_until(lambda: index.keys_held("w1") == 0)

@@ -17,6 +17,8 @@ from modelyard.v1 import backend_pb2
 from modelyard.v1 import inference_pb2 as pb
 from modelyard.worker.v1 import worker_pb2, worker_pb2_grpc
 
+from core.worker_token import token_metadata
+
 Context = grpc.aio.ServicerContext[Any, Any]
 
 
@@ -41,6 +43,7 @@ class EchoWorker(worker_pb2_grpc.WorkerServiceServicer):  # type: ignore[misc]
     last_chat: pb.ChatRequest | None = None  # the last chat request as the router sent it
     port: int = 0
     prefix_block_bytes: int = 0  # set to report prefix-cache events (send_cache_events)
+    token: str = ""  # the shared worker token sent with Register
     _server: grpc.aio.Server | None = None
     _registration: asyncio.Task[None] | None = None
     _outbox: asyncio.Queue[worker_pb2.RegisterRequest] = field(default_factory=asyncio.Queue)
@@ -85,7 +88,7 @@ class EchoWorker(worker_pb2_grpc.WorkerServiceServicer):  # type: ignore[misc]
     async def _lease(self, router_address: str, acked: asyncio.Event) -> None:
         async with grpc.aio.insecure_channel(router_address) as channel:
             stub = worker_pb2_grpc.WorkerRegistryServiceStub(channel)
-            call = stub.Register()
+            call = stub.Register(metadata=token_metadata(self.token))
             await call.write(worker_pb2.RegisterRequest(hello=self.hello()))
             reply = await call.read()
             assert reply.HasField("ack")

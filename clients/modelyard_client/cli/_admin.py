@@ -10,9 +10,10 @@ from google.protobuf.json_format import MessageToDict
 from modelyard.v1 import inference_pb2
 
 from core import wire
+from core.tls import TlsConfigError
 from modelyard_client._admin import AdminClient
 from modelyard_client._channel import ADDRESS_ENV
-from modelyard_client.cli._common import UsageError, add_client_args, print_json, table
+from modelyard_client.cli._common import UsageError, add_client_args, print_json, table, tls
 
 
 def register(subparsers: Any) -> None:
@@ -47,15 +48,23 @@ def register(subparsers: Any) -> None:
     drain.add_argument("--reason", default="")
     drain.set_defaults(run=_drain)
 
-    for command in (update, strategy, cost, drain):
+    audit = commands.add_parser("audit", help="Admin calls made on this router: who, what, and how it ended")
+    audit.add_argument("--days", type=int, default=1, help="window ending now (default 1)")
+    audit.add_argument("--tenant", help="only this tenant's calls")
+    audit.add_argument("--limit", type=int, default=100, help="most recent calls shown (default 100)")
+    audit.set_defaults(run=_audit)
+
+    for command in (update, strategy, cost, drain, audit):
         command.add_argument("--json", action="store_true")
         add_client_args(command)
 
 
 def _client(args: argparse.Namespace) -> AdminClient:
-    return AdminClient(
-        args.router or os.environ.get(ADDRESS_ENV) or None, api_key=args.api_key, timeout=args.timeout
-    )
+    address = args.router or os.environ.get(ADDRESS_ENV) or None
+    try:
+        return AdminClient(address, api_key=args.api_key, timeout=args.timeout, tls=tls(args))
+    except TlsConfigError as e:
+        raise UsageError(str(e)) from e
 
 
 def _show(args: argparse.Namespace, message: Any, text: str) -> int:
@@ -113,4 +122,27 @@ def _drain(args: argparse.Namespace) -> int:
         print_json({"worker_id": args.worker_id, "draining": True})
     else:
         print(f"{args.worker_id}: draining")
+    return 0
+
+
+def _audit(args: argparse.Namespace) -> int:
+    with _client(args) as admin:
+        events = admin.audit_events(days=args.days, tenant=args.tenant, limit=args.limit)
+    if args.json:
+        for event in events:
+            print_json(MessageToDict(event, preserving_proto_field_name=True))
+        return 0
+    rows = [
+        [
+            event.time.ToDatetime().strftime("%Y-%m-%d %H:%M:%S"),
+            event.tenant or "?",
+            event.method,
+            event.outcome,
+            event.arguments if len(event.arguments) <= 60 else event.arguments[:57] + "...",
+        ]
+        for event in events
+    ]
+    print(
+        table(["time (UTC)", "tenant", "method", "outcome", "arguments"], rows) if rows else "no admin calls"
+    )
     return 0

@@ -10,7 +10,8 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from modelyard_client import Client, Usage
+from core.tls import CA_ENV, CERT_ENV, KEY_ENV, TlsConfigError
+from modelyard_client import Client, Tls, Usage
 from modelyard_client._channel import ADDRESS_ENV, API_KEY_ENV, resolve_address
 from modelyard_client.cli._style import paint
 
@@ -30,12 +31,31 @@ def add_client_args(parser: argparse.ArgumentParser) -> None:
         "--api-key", default=None, help=f"sent as 'authorization: Bearer KEY' (default: ${API_KEY_ENV})"
     )
     parser.add_argument("--timeout", type=float, metavar="SECONDS", help="deadline for the whole call")
+    parser.add_argument(
+        "--tls-ca",
+        metavar="FILE",
+        help=f"TLS: the CA that signed the router's certificate (default: ${CA_ENV})",
+    )
+    parser.add_argument(
+        "--tls-cert", metavar="FILE", help=f"mutual TLS: this client's certificate (default: ${CERT_ENV})"
+    )
+    parser.add_argument(
+        "--tls-key", metavar="FILE", help=f"mutual TLS: its private key (default: ${KEY_ENV})"
+    )
+
+
+def tls(args: argparse.Namespace) -> Tls:
+    """Unset flags fall back to the environment when the channel is made."""
+    return Tls(ca=args.tls_ca, cert=args.tls_cert, key=args.tls_key)
 
 
 def client(args: argparse.Namespace) -> Client:
     # Env defaults are read here, at run time, so `--help` and tests see the environment of the call.
     address = args.router or os.environ.get(ADDRESS_ENV) or None
-    return Client(address, api_key=args.api_key, timeout=args.timeout)
+    try:
+        return Client(address, api_key=args.api_key, timeout=args.timeout, tls=tls(args))
+    except TlsConfigError as e:  # a missing or unreadable certificate file: the user's to fix
+        raise UsageError(str(e)) from e
 
 
 def print_json(obj: Any) -> None:

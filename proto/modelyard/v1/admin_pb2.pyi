@@ -1,3 +1,6 @@
+import datetime
+
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from modelyard.v1 import inference_pb2 as _inference_pb2
 from modelyard.v1 import router_pb2 as _router_pb2
 from google.protobuf.internal import containers as _containers
@@ -95,3 +98,37 @@ class DrainWorkerResponse(_message.Message):
     DRAINING_FIELD_NUMBER: _ClassVar[int]
     draining: bool
     def __init__(self, draining: _Optional[bool] = ...) -> None: ...
+
+class ListAuditEventsRequest(_message.Message):
+    __slots__ = ("days", "tenant", "limit")
+    DAYS_FIELD_NUMBER: _ClassVar[int]
+    TENANT_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    days: int
+    tenant: str
+    limit: int
+    def __init__(self, days: _Optional[int] = ..., tenant: _Optional[str] = ..., limit: _Optional[int] = ...) -> None: ...
+
+class AuditEvent(_message.Message):
+    __slots__ = ("time", "router_id", "tenant", "method", "arguments", "outcome", "message")
+    TIME_FIELD_NUMBER: _ClassVar[int]
+    ROUTER_ID_FIELD_NUMBER: _ClassVar[int]
+    TENANT_FIELD_NUMBER: _ClassVar[int]
+    METHOD_FIELD_NUMBER: _ClassVar[int]
+    ARGUMENTS_FIELD_NUMBER: _ClassVar[int]
+    OUTCOME_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    time: _timestamp_pb2.Timestamp
+    router_id: str
+    tenant: str
+    method: str
+    arguments: str
+    outcome: str
+    message: str
+    def __init__(self, time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., router_id: _Optional[str] = ..., tenant: _Optional[str] = ..., method: _Optional[str] = ..., arguments: _Optional[str] = ..., outcome: _Optional[str] = ..., message: _Optional[str] = ...) -> None: ...
+
+class ListAuditEventsResponse(_message.Message):
+    __slots__ = ("events",)
+    EVENTS_FIELD_NUMBER: _ClassVar[int]
+    events: _containers.RepeatedCompositeFieldContainer[AuditEvent]
+    def __init__(self, events: _Optional[_Iterable[_Union[AuditEvent, _Mapping]]] = ...) -> None: ...

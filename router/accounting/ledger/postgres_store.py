@@ -9,6 +9,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
+from router.accounting.ledger.audit_records import AUDIT_COLUMNS, AuditRecord
 from router.accounting.ledger.records import COLUMNS, TenantSpend, UsageRecord, UsageRow
 from router.accounting.ledger.store import UsageStore
 
@@ -34,6 +35,25 @@ CREATE TABLE IF NOT EXISTS modelyard_usage (
 );
 CREATE INDEX IF NOT EXISTS modelyard_usage_ts ON modelyard_usage (ts);
 CREATE INDEX IF NOT EXISTS modelyard_usage_tenant_ts ON modelyard_usage (tenant, ts);
+CREATE TABLE IF NOT EXISTS modelyard_audit (
+    id BIGSERIAL PRIMARY KEY,
+    ts TIMESTAMPTZ NOT NULL,
+    router_id TEXT NOT NULL,
+    tenant TEXT NOT NULL,
+    method TEXT NOT NULL,
+    arguments TEXT NOT NULL,
+    outcome TEXT NOT NULL,
+    message TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS modelyard_audit_ts ON modelyard_audit (ts);
+"""
+_INSERT_AUDIT = (
+    f"INSERT INTO modelyard_audit ({', '.join(AUDIT_COLUMNS)}) "
+    f"VALUES ({', '.join(f'${i}' for i in range(1, len(AUDIT_COLUMNS) + 1))})"
+)
+_AUDIT = f"""
+SELECT {", ".join(AUDIT_COLUMNS)} FROM modelyard_audit
+WHERE ts >= $1 AND ($2::text IS NULL OR tenant = $2) ORDER BY ts DESC, id DESC LIMIT $3
 """
 _INSERT = (
     f"INSERT INTO modelyard_usage ({', '.join(COLUMNS)}) "
@@ -83,6 +103,15 @@ class PostgresStore(UsageStore):
         rows = [(_timestamp(r.ts), *r.values()[1:]) for r in records]
         async with self._get_pool().acquire() as conn, conn.transaction():
             await conn.executemany(_INSERT, rows)
+
+    async def write_audit(self, records: Sequence[AuditRecord]) -> None:
+        rows = [(_timestamp(r.ts), *r.values()[1:]) for r in records]
+        async with self._get_pool().acquire() as conn, conn.transaction():
+            await conn.executemany(_INSERT_AUDIT, rows)
+
+    async def audit(self, since: float, tenant: str | None, limit: int) -> list[AuditRecord]:
+        rows = await self._get_pool().fetch(_AUDIT, _timestamp(since), tenant, limit)
+        return [AuditRecord(r["ts"].timestamp(), *(r[name] for name in AUDIT_COLUMNS[1:])) for r in rows]
 
     async def spend_since(self, since: float) -> list[TenantSpend]:
         query = """

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from router.accounting.ledger.audit_records import AUDIT_COLUMNS, AuditRecord
 from router.accounting.ledger.records import COLUMNS, TenantSpend, UsageRecord, UsageRow, percentile
 from router.accounting.ledger.store import UsageStore
 
@@ -33,7 +34,21 @@ CREATE TABLE IF NOT EXISTS usage (
 );
 CREATE INDEX IF NOT EXISTS usage_ts ON usage (ts);
 CREATE INDEX IF NOT EXISTS usage_tenant_ts ON usage (tenant, ts);
+CREATE TABLE IF NOT EXISTS audit (
+    id INTEGER PRIMARY KEY,
+    ts REAL NOT NULL,
+    router_id TEXT NOT NULL,
+    tenant TEXT NOT NULL,
+    method TEXT NOT NULL,
+    arguments TEXT NOT NULL,
+    outcome TEXT NOT NULL,          -- gRPC code name
+    message TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS audit_ts ON audit (ts);
 """
+_INSERT_AUDIT = (
+    f"INSERT INTO audit ({', '.join(AUDIT_COLUMNS)}) VALUES ({', '.join('?' for _ in AUDIT_COLUMNS)})"
+)
 _INSERT = f"INSERT INTO usage ({', '.join(COLUMNS)}) VALUES ({', '.join('?' for _ in COLUMNS)})"
 
 
@@ -73,6 +88,26 @@ class SqliteStore(UsageStore):
 
         async with self._lock:
             await asyncio.to_thread(insert)
+
+    async def write_audit(self, records: Sequence[AuditRecord]) -> None:
+        db = self._conn()
+
+        def insert() -> None:
+            with db:
+                db.execute("BEGIN")
+                db.executemany(_INSERT_AUDIT, [r.values() for r in records])
+
+        async with self._lock:
+            await asyncio.to_thread(insert)
+
+    async def audit(self, since: float, tenant: str | None, limit: int) -> list[AuditRecord]:
+        query = f"SELECT {', '.join(AUDIT_COLUMNS)} FROM audit WHERE ts >= ?"
+        params: tuple[object, ...] = (since,)
+        if tenant is not None:
+            query += " AND tenant = ?"
+            params += (tenant,)
+        rows = await self._fetch(query + " ORDER BY ts DESC, id DESC LIMIT ?", (*params, limit))
+        return [AuditRecord(*row) for row in rows]
 
     async def spend_since(self, since: float) -> list[TenantSpend]:
         query = """

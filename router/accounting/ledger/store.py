@@ -5,6 +5,7 @@ from __future__ import annotations
 import abc
 from collections.abc import Sequence
 
+from router.accounting.ledger.audit_records import AuditRecord
 from router.accounting.ledger.records import TenantSpend, UsageRecord, UsageRow
 
 
@@ -26,6 +27,14 @@ class UsageStore(abc.ABC):
     @abc.abstractmethod
     async def usage(self, since: float, tenant: str | None) -> list[UsageRow]:
         """Per backend and model since `since`; latency percentiles over successful calls."""
+
+    @abc.abstractmethod
+    async def write_audit(self, records: Sequence[AuditRecord]) -> None:
+        """Insert Admin-call records beside the usage records."""
+
+    @abc.abstractmethod
+    async def audit(self, since: float, tenant: str | None, limit: int) -> list[AuditRecord]:
+        """The `limit` most recent Admin-call records since `since` (unix seconds), newest first."""
 
     @abc.abstractmethod
     async def close(self) -> None: ...

@@ -1,0 +1,69 @@
+"""Server interceptors that refuse a call before any servicer code runs, and the refusing handler they return."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Collection
+from typing import TYPE_CHECKING, Any
+
+import grpc
+
+from core.errors import StatusError, Unauthenticated
+from core.grpc_status import abort
+from core.worker_token import token_matches
+
+log = logging.getLogger(__name__)
+
+if TYPE_CHECKING:  # generic only in the type stubs
+    Handler = grpc.RpcMethodHandler[Any, Any]
+
+
+def service_of(method: str) -> str:
+    """ "/modelyard.v1.Router/Chat" -> "modelyard.v1.Router" ("" for anything malformed)."""
+    return method.split("/")[1] if method.count("/") == 2 else ""
+
+
+def refusal(handler: Handler, error: StatusError) -> Handler:
+    """A handler of the same shape as `handler` that only aborts with `error`: the servicer never runs."""
+
+    async def refuse(_request: object, context: grpc.aio.ServicerContext[Any, Any]) -> None:
+        await abort(context, error)
+
+    serializers = {
+        "request_deserializer": handler.request_deserializer,
+        "response_serializer": handler.response_serializer,
+    }
+    if handler.request_streaming and handler.response_streaming:
+        return grpc.stream_stream_rpc_method_handler(refuse, **serializers)
+    if handler.request_streaming:
+        return grpc.stream_unary_rpc_method_handler(refuse, **serializers)
+    if handler.response_streaming:
+        return grpc.unary_stream_rpc_method_handler(refuse, **serializers)
+    return grpc.unary_unary_rpc_method_handler(refuse, **serializers)
+
+
+class WorkerTokenInterceptor(grpc.aio.ServerInterceptor):
+    """Calls to `services` without the shared worker token get UNAUTHENTICATED, and nothing else happens.
+
+    The router puts it on WorkerRegistry (workers prove themselves), a worker on its Worker service (the
+    router proves itself). Health and reflection stay open for probes.
+    """
+
+    def __init__(self, token: str, services: Collection[str]) -> None:
+        if not token:
+            raise ValueError("WorkerTokenInterceptor needs a token")
+        self._token = token
+        self._services = frozenset(services)
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[Handler | None]],
+        details: grpc.HandlerCallDetails,
+    ) -> Handler | None:
+        handler = await continuation(details)
+        if handler is None or service_of(details.method) not in self._services:
+            return handler
+        if token_matches(details.invocation_metadata, self._token):
+            return handler
+        log.warning("refused %s: missing or wrong worker token", details.method)
+        return refusal(handler, Unauthenticated("missing or wrong worker token"))

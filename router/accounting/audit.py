@@ -1,0 +1,77 @@
+"""The audit trail: every Admin call, who made it, with what, and how it ended.
+
+Each call is logged at once (logger `modelyard.audit`, one line, JSON arguments so no value can forge a
+line), kept in memory (the last `memory` calls, for routers without a ledger), and written beside the usage
+ledger in the background, so an Admin call never waits on the database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import json
+import logging
+import time
+
+from google.protobuf.json_format import MessageToDict
+from google.protobuf.message import Message
+
+from router.accounting.ledger.audit_records import AuditRecord
+from router.accounting.ledger.store import UsageStore
+
+log = logging.getLogger("modelyard.audit")
+MAX_ARGUMENT_CHARS = 2000
+MAX_LISTED = 1000
+
+
+def arguments_json(request: object) -> str:
+    if not isinstance(request, Message):
+        return ""
+    text = json.dumps(MessageToDict(request, preserving_proto_field_name=True), sort_keys=True)
+    return text if len(text) <= MAX_ARGUMENT_CHARS else text[: MAX_ARGUMENT_CHARS - 3] + "..."
+
+
+class AuditTrail:
+    def __init__(self, router_id: str, store: UsageStore | None, memory: int = MAX_LISTED) -> None:
+        self._router_id = router_id
+        self._store = store
+        self._recent: collections.deque[AuditRecord] = collections.deque(maxlen=memory)
+        self._pending: set[asyncio.Task[None]] = set()
+
+    def record(self, tenant: str, method: str, request: object, outcome: str, message: str = "") -> None:
+        entry = AuditRecord(
+            time.time(), self._router_id, tenant, method, arguments_json(request), outcome, message
+        )
+        log.info(
+            "admin call: tenant=%s method=%s outcome=%s arguments=%s message=%s",
+            json.dumps(tenant),
+            method,
+            outcome,
+            entry.arguments,
+            json.dumps(message),
+        )
+        self._recent.append(entry)
+        if self._store is not None:
+            task = asyncio.get_running_loop().create_task(self._write(entry))
+            self._pending.add(task)
+            task.add_done_callback(self._pending.discard)
+
+    async def _write(self, entry: AuditRecord) -> None:
+        assert self._store is not None
+        try:
+            await self._store.write_audit([entry])
+        except Exception as e:  # the log line above still holds the record
+            log.warning("could not store an audit record (%s): %s", type(e).__name__, e)
+
+    async def list(self, since: float, tenant: str | None, limit: int) -> list[AuditRecord]:
+        """Newest first, from the ledger when there is one, else from memory."""
+        limit = max(1, min(limit, MAX_LISTED))
+        if self._store is not None:
+            await self.flush()
+            return await self._store.audit(since, tenant, limit)
+        chosen = [r for r in self._recent if r.ts >= since and (tenant is None or r.tenant == tenant)]
+        return chosen[::-1][:limit]
+
+    async def flush(self) -> None:
+        if self._pending:
+            await asyncio.gather(*self._pending, return_exceptions=True)

@@ -1,0 +1,48 @@
+"""Which TLS each router listener serves: the client listener, and the registry when it has its own port."""
+
+from __future__ import annotations
+
+import grpc
+
+from core.tls import ServerTls, TlsConfigError
+from router.config.settings import RouterConfig
+
+
+def check_tls_settings(config: RouterConfig) -> None:
+    if bool(config.tls_cert) != bool(config.tls_key):
+        raise TlsConfigError("tls_cert and tls_key: give both or neither")
+    if config.tls_client_ca and not config.tls_cert:
+        raise TlsConfigError("tls_client_ca: needs tls_cert and tls_key (mutual TLS is TLS first)")
+    if config.workers.tls_ca and not config.tls_cert:
+        raise TlsConfigError("workers.tls_ca: needs tls_cert and tls_key, the certificate workers check")
+
+
+def main_listener_tls(config: RouterConfig) -> ServerTls | None:
+    """The client listener. When workers register on it too and use mTLS, it asks every caller for a
+    certificate signed by either CA (clients by tls_client_ca, workers by workers.tls_ca)."""
+    if not config.tls_cert:
+        return None
+    cas = [config.tls_client_ca] if config.tls_client_ca else []
+    if config.workers.tls_ca and not config.registry_listen:
+        cas.append(config.workers.tls_ca)
+    return ServerTls(config.tls_cert, config.tls_key, tuple(dict.fromkeys(cas)))
+
+
+def registry_listener_tls(config: RouterConfig) -> ServerTls | None:
+    """The registry's own port: the router's certificate; with workers.tls_ca, workers must present theirs."""
+    if not config.tls_cert:
+        return None
+    cas = (config.workers.tls_ca,) if config.workers.tls_ca else ()
+    return ServerTls(config.tls_cert, config.tls_key, cas)
+
+
+def credentials(tls: ServerTls | None) -> grpc.ServerCredentials | None:
+    """Read the files now, so a missing or unreadable one stops the router before it binds anything."""
+    return None if tls is None else tls.credentials()
+
+
+def bind(server: grpc.aio.Server, listen: str, creds: grpc.ServerCredentials | None) -> int:
+    port = server.add_insecure_port(listen) if creds is None else server.add_secure_port(listen, creds)
+    if port == 0:
+        raise OSError(f"cannot listen on {listen}")
+    return port

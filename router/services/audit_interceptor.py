@@ -1,0 +1,66 @@
+"""Records every call to the Admin service in the audit trail, refused ones included.
+
+It runs before the other interceptors, so it sees the handler they chose: the servicer's, or a refusal
+(no key, not an admin). Whatever that handler does, the call's tenant, method, arguments and status are
+recorded when it ends.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Collection
+from typing import TYPE_CHECKING, Any
+
+import grpc
+
+from core.errors import StatusError
+from core.interceptors import service_of
+from router.accounting.audit import AuditTrail
+from router.accounting.auth import Authenticator
+
+if TYPE_CHECKING:
+    Handler = grpc.RpcMethodHandler[Any, Any]
+
+Context = grpc.aio.ServicerContext[Any, Any]
+
+
+class AuditInterceptor(grpc.aio.ServerInterceptor):
+    def __init__(self, trail: AuditTrail, auth: Authenticator, services: Collection[str]) -> None:
+        self._trail = trail
+        self._auth = auth
+        self._services = frozenset(services)
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[Handler | None]],
+        details: grpc.HandlerCallDetails,
+    ) -> Handler | None:
+        handler = await continuation(details)
+        if handler is None or service_of(details.method) not in self._services:
+            return handler
+        if handler.request_streaming or handler.response_streaming or handler.unary_unary is None:
+            return handler  # every Admin method is unary; a streaming one would need its own wrapper
+        try:
+            tenant = self._auth.authenticate(details.invocation_metadata).tenant
+        except StatusError:
+            tenant = ""
+        method = details.method.rsplit("/", 1)[-1]
+        behavior = handler.unary_unary
+        trail = self._trail
+
+        async def audited(request: Any, context: Context) -> Any:
+            outcome, message = "OK", ""
+            try:
+                return await behavior(request, context)  # type: ignore[arg-type]  # an aio handler
+            except BaseException:
+                code = context.code()
+                outcome = code.name if isinstance(code, grpc.StatusCode) else "UNKNOWN"
+                message = str(context.details() or "")
+                raise
+            finally:
+                trail.record(tenant, method, request, outcome, message)
+
+        return grpc.unary_unary_rpc_method_handler(
+            audited,
+            request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer,
+        )
