@@ -10,7 +10,7 @@ import signal
 import socket
 import sys
 
-from core import logs
+from core import logs, tracing
 from core.tls import CA_ENV, CERT_ENV, KEY_ENV
 from core.worker_token import load_worker_token
 from gpu_worker.app import DEFAULT_MAX_CONCURRENCY, WorkerApp, WorkerOptions
@@ -150,6 +150,7 @@ def security_from_args(args: argparse.Namespace) -> WorkerSecurity:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logs.configure(args.log_level, args.log_format)
+    tracing.setup("modelyard-worker")
     try:
         options = WorkerOptions(
             worker_id=args.worker_id,

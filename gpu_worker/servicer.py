@@ -12,7 +12,7 @@ import grpc
 from modelyard.v1 import inference_pb2 as pb
 from modelyard.worker.v1 import worker_pb2_grpc
 
-from core import logs, wire
+from core import logs, tracing, wire
 from core.constants import SAMPLE_RATE_HZ
 from core.errors import InvalidArgument, StatusError
 from core.grpc_status import grpc_status
@@ -35,6 +35,7 @@ class WorkerServicer(worker_pb2_grpc.WorkerServiceServicer):  # type: ignore[mis
         self._worker_id = worker_id
 
     @grpc_status
+    @tracing.traced_rpc("modelyard.worker/Chat")
     async def Chat(
         self, request: pb.ChatRequest, context: grpc.aio.ServicerContext[pb.ChatRequest, pb.ChatResponse]
     ) -> AsyncIterator[pb.ChatResponse]:
@@ -70,6 +71,7 @@ class WorkerServicer(worker_pb2_grpc.WorkerServiceServicer):  # type: ignore[mis
             )
 
     @grpc_status
+    @tracing.traced_rpc("modelyard.worker/Embed")
     async def Embed(
         self, request: pb.EmbedRequest, context: grpc.aio.ServicerContext[pb.EmbedRequest, pb.EmbedResponse]
     ) -> pb.EmbedResponse:
@@ -94,6 +96,7 @@ class WorkerServicer(worker_pb2_grpc.WorkerServiceServicer):  # type: ignore[mis
         )
 
     @grpc_status
+    @tracing.traced_rpc("modelyard.worker/Transcribe")
     async def Transcribe(
         self,
         request_iterator: AsyncIterator[pb.TranscribeRequest],

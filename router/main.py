@@ -11,7 +11,7 @@ import os
 import signal
 import sys
 
-from core import logs
+from core import logs, tracing
 from core.errors import StatusError
 from core.worker_token import load_worker_token
 from router.config.loader import ConfigError, load_config
@@ -146,6 +146,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     logs.configure(args.log_level, args.log_format)
+    tracing.setup("modelyard-router")
     try:
         config = config_from_args(args)
         RouterServer(config)  # fail here, before binding, on a bad strategy or provider

@@ -19,7 +19,7 @@ from typing import TypeVar
 
 from modelyard.v1 import inference_pb2 as pb
 
-from core import logs, wire
+from core import logs, tracing, wire
 from core.errors import InvalidArgument
 from core.validation import validate_chat, validate_embed, validate_transcribe_config
 from router.accounting.accountant import Accounting
@@ -62,22 +62,28 @@ class RequestPipeline:
         return self._accounting.auth.authenticate(call.metadata)
 
     async def chat(self, request: pb.ChatRequest, call: Call) -> AsyncIterator[pb.ChatResponse]:
-        with self._accounting.ticket("chat", call.metadata, request) as ticket:
-            ticket.authenticate()
-            logs.bind(tenant=ticket.tenant)
-            validate_chat(request, self._input)  # caps first: bounded work for what follows
-            _assign_request_id(request)
-            estimate = estimate_chat(request)
-            sampling = request.sampling
-            if self._input.default_max_tokens and not sampling.HasField("max_tokens"):
-                sampling.max_tokens = self._input.default_max_tokens
-            await ticket.admit(estimate)
-            cached = await ticket.cached_answer()
+        with (
+            tracing.request_span("modelyard.router/Chat", call.metadata) as trace,
+            self._accounting.ticket("chat", call.metadata, request) as ticket,
+        ):
+            with tracing.stage(trace, "admission"):
+                ticket.authenticate()
+                logs.bind(tenant=ticket.tenant)
+                validate_chat(request, self._input)  # caps first: bounded work for what follows
+                _assign_request_id(request)
+                _describe(trace, request.request_id, ticket.tenant, request.model)
+                estimate = estimate_chat(request)
+                sampling = request.sampling
+                if self._input.default_max_tokens and not sampling.HasField("max_tokens"):
+                    sampling.max_tokens = self._input.default_max_tokens
+                await ticket.admit(estimate)
+                cached = await ticket.cached_answer()
             if cached is not None:
                 for response in cached:
                     yield response
                 return
             candidates = await self._plan(
+                trace,
                 ticket,
                 request,
                 pb.CAPABILITY_CHAT,
@@ -86,6 +92,7 @@ class RequestPipeline:
                 prefix_keys=lambda: self._state.prefixes.keys(request),
             )
             async for response in self._relay(
+                trace,
                 ticket,
                 candidates,
                 lambda c, timeout: c.backend.chat(for_model(request, c.model), timeout),
@@ -95,17 +102,23 @@ class RequestPipeline:
                 yield response
 
     async def embed(self, request: pb.EmbedRequest, call: Call) -> pb.EmbedResponse:
-        with self._accounting.ticket("embed", call.metadata, request) as ticket:
-            ticket.authenticate()
-            logs.bind(tenant=ticket.tenant)
-            validate_embed(request, self._input)
-            _assign_request_id(request)
-            estimate = estimate_embed(request)
-            await ticket.admit(estimate)
-            candidates = await self._plan(ticket, request, pb.CAPABILITY_EMBED, estimate)
+        with (
+            tracing.request_span("modelyard.router/Embed", call.metadata) as trace,
+            self._accounting.ticket("embed", call.metadata, request) as ticket,
+        ):
+            with tracing.stage(trace, "admission"):
+                ticket.authenticate()
+                logs.bind(tenant=ticket.tenant)
+                validate_embed(request, self._input)
+                _assign_request_id(request)
+                _describe(trace, request.request_id, ticket.tenant, request.model)
+                estimate = estimate_embed(request)
+                await ticket.admit(estimate)
+            candidates = await self._plan(trace, ticket, request, pb.CAPABILITY_EMBED, estimate)
             answer: pb.EmbedResponse | None = None
             # To the end of the one-item stream, so failover records the attempt as a success.
             async for response in self._relay(
+                trace,
                 ticket,
                 candidates,
                 lambda c, timeout: _single(c.backend.embed(for_model(request, c.model), timeout)),
@@ -120,10 +133,14 @@ class RequestPipeline:
     async def transcribe(self, upload: ReadUpload, call: Call) -> AsyncIterator[pb.TranscribeResponse]:
         """`upload` reads the config and the whole audio, once the caller is known, admitted under its
         limits, and holds an upload slot: no byte is buffered before."""
-        with self._accounting.ticket("transcribe", call.metadata, pb.TranscribeConfig()) as ticket:
-            ticket.authenticate()
-            logs.bind(tenant=ticket.tenant)
-            await ticket.admit(NO_ESTIMATE)
+        with (
+            tracing.request_span("modelyard.router/Transcribe", call.metadata) as trace,
+            self._accounting.ticket("transcribe", call.metadata, pb.TranscribeConfig()) as ticket,
+        ):
+            with tracing.stage(trace, "admission"):
+                ticket.authenticate()
+                logs.bind(tenant=ticket.tenant)
+                await ticket.admit(NO_ESTIMATE)
             with self.uploads.slot() as meter:  # held to the end: the audio stays for a retry
                 config, audio = await upload(meter)
                 ticket.request = config
@@ -131,8 +148,10 @@ class RequestPipeline:
                 if not any(audio):
                     raise InvalidArgument("audio: no audio bytes were sent")
                 _assign_request_id(config)
-                candidates = await self._plan(ticket, config, pb.CAPABILITY_TRANSCRIBE, NO_ESTIMATE)
+                _describe(trace, config.request_id, ticket.tenant, config.model)
+                candidates = await self._plan(trace, ticket, config, pb.CAPABILITY_TRANSCRIBE, NO_ESTIMATE)
                 async for response in self._relay(
+                    trace,
                     ticket,
                     candidates,
                     lambda c, timeout: c.backend.transcribe(for_model(config, c.model), audio, timeout),
@@ -143,6 +162,7 @@ class RequestPipeline:
 
     async def _plan(
         self,
+        trace: tracing.Span,
         ticket: Ticket,
         request: pb.ChatRequest | pb.EmbedRequest | pb.TranscribeConfig,
         capability: pb.Capability,
@@ -152,23 +172,27 @@ class RequestPipeline:
     ) -> list[Candidate]:
         """Tokens reserved against the budget, candidates best first (cheaper ones once the budget runs low),
         then the first one's estimated cost reserved too."""
-        preferred = await ticket.preferred_strategy()
-        await ticket.reserve_budget(estimate)
-        prices = self._state.prices
-        candidates = self._scheduler.plan(
-            request.model,
-            capability,
-            request.routing,
-            estimate_cost=lambda model: estimate.cost(prices, model),
-            needs_vision=needs_vision,
-            prefix_keys=prefix_keys,
-            strategy=preferred,
-        )
-        await ticket.reserve_cost(candidates[0].estimated_cost_usd)
-        return candidates
+        with tracing.stage(trace, "scheduling") as span:
+            preferred = await ticket.preferred_strategy()
+            await ticket.reserve_budget(estimate)
+            prices = self._state.prices
+            candidates = self._scheduler.plan(
+                request.model,
+                capability,
+                request.routing,
+                estimate_cost=lambda model: estimate.cost(prices, model),
+                needs_vision=needs_vision,
+                prefix_keys=prefix_keys,
+                strategy=preferred,
+            )
+            await ticket.reserve_cost(candidates[0].estimated_cost_usd)
+            if tracing.enabled():
+                span.set("modelyard.candidates", ",".join(c.backend.id for c in candidates))
+            return candidates
 
     async def _relay(
         self,
+        trace: tracing.Span,
         ticket: Ticket,
         candidates: Sequence[Candidate],
         open_stream: Callable[[Candidate, float | None], AsyncIterator[T]],
@@ -178,9 +202,16 @@ class RequestPipeline:
         """The first candidate's answer that arrives, its usage completed by the router, seen by the ticket."""
         attempt = Attempt()
 
+        attempts = 0
+
         def attempt_on(candidate: Candidate, timeout: float | None) -> AsyncIterator[T]:
+            nonlocal attempts
+            attempts += 1
             logs.bind(backend=candidate.backend.id, model=candidate.model)
-            return ticket.upstream(candidate, open_stream(candidate, timeout))
+            if not tracing.enabled():
+                return ticket.upstream(candidate, open_stream(candidate, timeout))
+            stream = _traced_attempt(trace, candidate, attempts, lambda: open_stream(candidate, timeout))
+            return ticket.upstream(candidate, stream)
 
         async for response in stream_with_failover(
             candidates,
@@ -217,6 +248,34 @@ def _assign_request_id(request: pb.ChatRequest | pb.EmbedRequest | pb.Transcribe
         request.request_id = uuid.uuid4().hex
     # From here on, every log line of this request names it (and its tenant, once authenticated).
     logs.bind(request_id=request.request_id, model=request.model)
+
+
+def _describe(trace: tracing.Span, request_id: str, tenant: str, model: str) -> None:
+    trace.set("modelyard.request_id", request_id)
+    trace.set("modelyard.tenant", tenant)
+    trace.set("modelyard.model", model)
+
+
+async def _traced_attempt(
+    trace: tracing.Span, candidate: Candidate, number: int, open_stream: Callable[[], AsyncIterator[T]]
+) -> AsyncIterator[T]:
+    """One attempt's stream inside an "attempt" span, with a "first_token" span until its first response; the
+    upstream call carries the attempt's traceparent."""
+    attributes = {"modelyard.backend": candidate.backend.id, "modelyard.model": candidate.model}
+    with tracing.stage(trace, "attempt", **attributes, **{"modelyard.attempt": number}) as span:
+        first_token = span.child("first_token")
+        tracing.call_with(span)
+        stream = open_stream()
+        try:
+            async for response in stream:
+                first_token.end()
+                yield response
+        finally:
+            first_token.end()
+            # Close the upstream now (its call is cancelled), not when the garbage collector gets to it.
+            close = getattr(stream, "aclose", None)
+            if close is not None:
+                await close()
 
 
 async def _single(response: Awaitable[pb.EmbedResponse]) -> AsyncIterator[pb.EmbedResponse]:

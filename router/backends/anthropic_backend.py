@@ -11,6 +11,7 @@ import httpx2
 from anthropic import AsyncAnthropic, omit
 from modelyard.v1 import inference_pb2 as pb
 
+from core import tracing
 from router.backends.anthropic_convert import FINISH_REASONS, split_system
 from router.backends.anthropic_options import anthropic_options
 from router.backends.anthropic_stream import BlockEvents
@@ -69,6 +70,7 @@ class AnthropicBackend(CloudBackend):
         model, stop_reason, prompt, completion, finished = request.model, "", 0, 0, False
         try:
             stream = await self._client.messages.create(
+                extra_headers=tracing.outgoing_headers(),
                 model=request.model,
                 messages=messages,
                 system=system or omit,

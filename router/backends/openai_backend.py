@@ -13,6 +13,7 @@ from modelyard.v1 import inference_pb2 as pb
 from openai import AsyncOpenAI, omit
 from openai.types import CompletionUsage
 
+from core import tracing
 from router.accounting.pricing import CHARS_PER_TOKEN, estimate_prompt_tokens
 from router.backends.base import BackendError
 from router.backends.cloud import HEALTH_TIMEOUT_S, NO_API_KEY, CloudBackend, proto_float
@@ -87,6 +88,7 @@ class OpenAIBackend(CloudBackend):
         model, finish, usage, chars = request.model, "", None, 0
         try:
             stream = await self._client.chat.completions.create(
+                extra_headers=tracing.outgoing_headers(),
                 model=request.model,
                 messages=messages,
                 stream=True,
@@ -153,6 +155,7 @@ class OpenAIBackend(CloudBackend):
     async def embed(self, request: pb.EmbedRequest, timeout: float | None) -> pb.EmbedResponse:
         try:
             result = await self._client.embeddings.create(
+                extra_headers=tracing.outgoing_headers(),
                 model=request.model,
                 input=list(request.inputs),
                 encoding_format="float",
@@ -188,6 +191,7 @@ class OpenAIBackend(CloudBackend):
         try:
             if config.model in JSON_ONLY_TRANSCRIBE_MODELS:
                 plain = await self._client.audio.transcriptions.create(
+                    extra_headers=tracing.outgoing_headers(),
                     file=(filename, data, mime_type),
                     model=config.model,
                     response_format="json",
@@ -198,6 +202,7 @@ class OpenAIBackend(CloudBackend):
                 events = plain_transcription_events(plain, config, wav_duration(data))
             else:
                 verbose = await self._client.audio.transcriptions.create(
+                    extra_headers=tracing.outgoing_headers(),
                     file=(filename, data, mime_type),
                     model=config.model,
                     response_format="verbose_json",

@@ -12,6 +12,7 @@ from modelyard.v1 import backend_pb2
 from modelyard.v1 import inference_pb2 as pb
 from modelyard.worker.v1 import worker_pb2, worker_pb2_grpc
 
+from core import tracing
 from router.backends.base import Backend, BackendError, ModelSpec
 from router.security.usage_bounds import bound_chat_usage, bound_embed_usage, bound_transcribe_usage
 from router.security.worker_dial import WorkerDialer
@@ -94,11 +95,15 @@ class WorkerBackend(Backend):
             self._stamp = stamp
         return self._stub
 
+    def _metadata(self) -> tuple[tuple[str, str], ...]:
+        """The worker credential, and the attempt's traceparent when tracing is on."""
+        return (*self.dialer.metadata, *tracing.outgoing_metadata())
+
     def _context_tokens(self, model: str) -> int:
         return next((m.max_context_tokens for m in self.models if m.id == model), 0)
 
     async def chat(self, request: pb.ChatRequest, timeout: float | None) -> AsyncIterator[pb.ChatResponse]:
-        call = self._worker_stub().Chat(request, timeout=timeout, metadata=self.dialer.metadata)
+        call = self._worker_stub().Chat(request, timeout=timeout, metadata=self._metadata())
         try:
             async for response in call:
                 if response.HasField("usage"):
@@ -112,7 +117,7 @@ class WorkerBackend(Backend):
     async def embed(self, request: pb.EmbedRequest, timeout: float | None) -> pb.EmbedResponse:
         try:
             response: pb.EmbedResponse = await self._worker_stub().Embed(
-                request, timeout=timeout, metadata=self.dialer.metadata
+                request, timeout=timeout, metadata=self._metadata()
             )
         except grpc.aio.AioRpcError as e:
             raise _backend_error(self.id, e) from e
@@ -123,7 +128,7 @@ class WorkerBackend(Backend):
         self, config: pb.TranscribeConfig, audio: Sequence[bytes], timeout: float | None
     ) -> AsyncIterator[pb.TranscribeResponse]:
         call = self._worker_stub().Transcribe(
-            _transcribe_requests(config, audio), timeout=timeout, metadata=self.dialer.metadata
+            _transcribe_requests(config, audio), timeout=timeout, metadata=self._metadata()
         )
         try:
             async for response in call:
