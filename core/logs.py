@@ -30,6 +30,7 @@ _request: ContextVar[Mapping[str, str]] = ContextVar("modelyard_request", defaul
 # Attributes every LogRecord has: anything else on a record came from `extra=` and is worth printing.
 _STANDARD = frozenset(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime"}
 _format: LogFormat = "text"
+_HANDLER_NAME = "modelyard"
 
 
 def bind(**fields: str) -> None:
@@ -86,8 +87,10 @@ def configure(level: str = "INFO", log_format: LogFormat = "text") -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.addFilter(RequestFields())
     handler.setFormatter(JsonFormatter() if log_format == "json" else TextFormatter())
+    handler.set_name(_HANDLER_NAME)
     root = logging.getLogger()
-    root.handlers[:] = [handler]
+    # Replace our own handler if configured before; leave others alone (a test's log capture, say).
+    root.handlers[:] = [h for h in root.handlers if h.get_name() != _HANDLER_NAME] + [handler]
     root.setLevel(level.upper())
     logging.captureWarnings(True)
     if log_format == "json":
