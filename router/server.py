@@ -24,6 +24,7 @@ from modelyard.worker.v1 import worker_pb2, worker_pb2_grpc
 
 from core.addresses import dial_address
 from core.constants import GRPC_MESSAGE_OPTIONS
+from core.decode_guard import DecodeGuard
 from core.interceptors import WorkerTokenInterceptor
 from router.accounting.accountant import Accounting
 from router.accounting.auth import AuthInterceptor
@@ -92,7 +93,11 @@ class RouterServer:
         self.gate = CallGate(_CLIENT_SERVICES)
         # First, so it records what the others decide too (a refused Admin call is still an Admin call).
         audit = AuditInterceptor(self.accounting.audit, self.accounting.auth, (_ADMIN,))
-        self._server = grpc.aio.server(interceptors=[audit, self.gate, auth, *worker_auth], options=_OPTIONS)
+        # DecodeGuard before it: it wraps what the others return, so a request that does not decode is
+        # INVALID_ARGUMENT (not grpcio's UNKNOWN) and never reaches them.
+        self._server = grpc.aio.server(
+            interceptors=[DecodeGuard(), audit, self.gate, auth, *worker_auth], options=_OPTIONS
+        )
         # The transport-free request pipeline; the gRPC Router service is one door to it.
         self.pipeline = RequestPipeline(self.state, self.scheduler, self.accounting)
         router_pb2_grpc.add_RouterServiceServicer_to_server(
