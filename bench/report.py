@@ -96,7 +96,7 @@ def merged(earlier: list[str], report: Report) -> list[str]:
     _, new_targets, new_sections = _parse(fresh)
     titles = [title for title, _ in new_sections]
     now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
-    header = [line for line in header if line and not line.startswith("- Updated ")] + [
+    header = [line for line in header if line] + [
         f"- Updated {now} ({report.mode}): {', '.join(t for t in titles if t not in ('Plots',))}; the rest is "
         "from the run above.",
         "",

@@ -43,6 +43,9 @@ class PrefixConfig:
     # 1.4x (bench/prefix_sim.py); 0.2 gave up more cache hits, 0.4 more balance.
     busy_threshold: float = 0.8
     imbalance_margin: float = 0.3
+    # The same in requests, for pools whose declared capacity dwarfs their load: a worker holding at least
+    # this many times the requests of the least busy candidate (plus one) gets no prefix credit either.
+    imbalance_ratio: float = 3.0
 
     def __post_init__(self) -> None:
         if self.block_bytes < 16:
@@ -55,6 +58,8 @@ class PrefixConfig:
             raise ValueError("prefix.busy_threshold: must be in (0, 1]")
         if not 0.0 < self.imbalance_margin <= 1.0:
             raise ValueError("prefix.imbalance_margin: must be in (0, 1]")
+        if self.imbalance_ratio < 1.0:
+            raise ValueError("prefix.imbalance_ratio: must be at least 1")
 
 
 @dataclass

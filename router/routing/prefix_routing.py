@@ -8,7 +8,9 @@ scorer's input), then `record`s the keys on the worker the request goes to.
 Balanced against load, as gateways do (SGLang's cache-aware policy falls back to the shortest queue when
 the pool is imbalanced; llm-d weighs queue and KV use beside prefix): a worker gets no credit for its
 cache when its utilisation is at or above `busy_threshold`, or more than `imbalance_margin` above the
-least loaded candidate's. The load scorer then decides, so a hot prefix (a shared system prompt) spreads
+least loaded candidate's, or when it holds `imbalance_ratio` times the requests of the least busy one
+(plus one; SGLang's relative balance threshold), which catches piling in a pool that declares far more
+capacity than it is using. The load scorer then decides, so a hot prefix (a shared system prompt) spreads
 over the pool instead of piling onto its first holder, and every worker comes to hold it.
 """
 
@@ -21,6 +23,7 @@ from modelyard.v1 import inference_pb2 as pb
 from modelyard.worker.v1 import worker_pb2
 
 from core.prefix_keys import prefix_keys
+from router.backends.base import Backend
 from router.config.settings import PrefixConfig
 from router.routing.prefix_index import PrefixIndex
 from router.routing.scoring.base import Candidate
@@ -43,10 +46,15 @@ class PrefixRouting:
         if not request_keys:
             return  # shorter than one block: nothing worth routing for
         loads = [c.backend.utilisation() for c in caching]
-        least = min(loads)
-        for candidate, load in zip(caching, loads, strict=True):
+        requests = [_requests(c.backend) for c in caching]
+        least, fewest = min(loads), min(requests)
+        for candidate, load, held_requests in zip(caching, loads, requests, strict=True):
             candidate.prefix_keys = request_keys
-            if load >= self.config.busy_threshold or load > least + self.config.imbalance_margin:
+            if (
+                load >= self.config.busy_threshold
+                or load > least + self.config.imbalance_margin
+                or held_requests >= self.config.imbalance_ratio * (fewest + 1)
+            ):
                 continue  # too busy for its cache to pay; the load scorer decides
             held = self.index.match(candidate.backend.id, candidate.model, request_keys)
             candidate.prefix_match = held / len(request_keys)
@@ -70,3 +78,10 @@ class PrefixRouting:
     def forget_worker(self, worker_id: str) -> None:
         """The worker left or (re)joined: whatever its engine held is gone or unknown."""
         self.index.clear(worker_id)
+
+
+def _requests(backend: Backend) -> int:
+    """Requests on it: ours in flight, or all it reported (other routers' too), whichever is more."""
+    report = backend.load_report()
+    reported = report.running + report.waiting if report is not None else 0
+    return max(backend.in_flight, reported)

@@ -139,6 +139,7 @@ def test_memory_stays_within_the_configured_bound() -> None:
         {"max_age_s": 0},
         {"busy_threshold": 0},
         {"imbalance_margin": 0},
+        {"imbalance_ratio": 0.5},
         {"block_bytes": 1},
     ],
 )

@@ -67,9 +67,11 @@ def test_the_next_turn_goes_to_the_worker_that_served_the_last() -> None:
     ("settings", "stays_at", "leaves_at"),
     [
         # Absolute: at or above busy_threshold (here 50 %), whatever the others' load.
-        (PrefixConfig(busy_threshold=0.5, imbalance_margin=1.0), 4, 5),
+        (PrefixConfig(busy_threshold=0.5, imbalance_margin=1.0, imbalance_ratio=100), 4, 5),
         # Relative: more than imbalance_margin (30 points) above the least loaded candidate.
-        (PrefixConfig(busy_threshold=1.0, imbalance_margin=0.3), 3, 4),
+        (PrefixConfig(busy_threshold=1.0, imbalance_margin=0.3, imbalance_ratio=100), 3, 4),
+        # In requests: imbalance_ratio (3) times the least busy candidate's requests plus one.
+        (PrefixConfig(busy_threshold=1.0, imbalance_margin=1.0, imbalance_ratio=3), 2, 3),
     ],
 )
 def test_a_busy_holder_gets_no_prefix_credit_and_the_least_loaded_takes_it(
