@@ -9,11 +9,15 @@ from pathlib import Path
 import kubernetes_validate
 import pytest
 
+from core.worker_token import TOKEN_ENV
 from gpu_worker.main import build_parser as worker_parser
+from gpu_worker.main import security_from_args
 from router.backends.presets import PRESETS
 from router.config.loader import load_config
 from router.main import build_parser as router_parser
-from tests.deploy.render import OVERLAYS, container, flag, of_kind, one, render
+from router.main import config_from_args
+from router.security.exposure import check_exposure
+from tests.deploy.render import OVERLAYS, Doc, container, flag, of_kind, one, render
 
 # Native gRPC probes are GA from 1.27; the newest schemas kubernetes-validate ships are checked too.
 KUBERNETES_VERSIONS = ("1.27.0", kubernetes_validate.latest_version())
@@ -42,12 +46,25 @@ def test_renders_and_validates_strictly(overlay: Path) -> None:
 
 
 @overlays
-def test_binaries_accept_the_arguments(overlay: Path) -> None:
+def test_servers_accept_the_arguments_and_would_not_refuse_to_start(
+    overlay: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     docs = render(overlay)
-    router_args = _expanded(container(one(docs, "Deployment", "modelyard-router"))["args"])
-    worker_args = _expanded(container(one(docs, "Deployment", "modelyard-worker"))["args"])
-    router_parser().parse_args(router_args)  # argparse exits on a flag the binary lacks
-    worker_parser().parse_args(worker_args)
+    router = one(docs, "Deployment", "modelyard-router")
+    worker = one(docs, "Deployment", "modelyard-worker")
+    # What the pods get from their Secrets: the worker token (API keys come from the required keys Secret).
+    for deployment in (router, worker):
+        names = {e["name"] for e in container(deployment)["env"]}
+        assert TOKEN_ENV in names, deployment["metadata"]["name"]
+    monkeypatch.setenv(TOKEN_ENV, "t" * 32)
+    monkeypatch.delenv("MODELYARD_CONFIG", raising=False)
+    config_file = tmp_path / "router.yaml"
+    config_file.write_text(_router_config(docs, router))
+    router_args = _expanded(container(router)["args"])
+    router_args[router_args.index("--config") + 1] = str(config_file)
+    config = config_from_args(router_parser().parse_args(router_args))  # argparse exits on an unknown flag
+    check_exposure(config, has_api_keys=True)  # the router's own refusal to run in the open
+    security_from_args(worker_parser().parse_args(_expanded(container(worker)["args"])))
 
 
 @overlays
@@ -55,11 +72,9 @@ def test_router_config_loads_and_its_hash_rolls_the_pods(overlay: Path, tmp_path
     docs = render(overlay)
     router = one(docs, "Deployment", "modelyard-router")
     config_volume = next(v for v in router["spec"]["template"]["spec"]["volumes"] if v["name"] == "config")
-    name = config_volume["configMap"]["name"]
-    assert re.fullmatch(r"modelyard-router-config-[a-z0-9]{10}", name), "a generated, hashed name"
-    config_map = one(docs, "ConfigMap", name)
+    assert re.fullmatch(r"modelyard-router-config-[a-z0-9]{10}", config_volume["configMap"]["name"]), "hashed"
     path = tmp_path / "router.yaml"
-    path.write_text(config_map["data"]["router.yaml"])
+    path.write_text(_router_config(docs, router))
     config = load_config(path, env={})
     args = container(router)["args"]
     assert flag(args, "--config") == "/etc/modelyard/config/router.yaml"
@@ -128,6 +143,28 @@ def test_clients_see_no_metrics_and_workers_take_calls_only_from_routers(overlay
     ]
     assert one(docs, "NetworkPolicy", "default-deny-ingress")["spec"]["podSelector"] == {}
 
+    # The registry has a port of its own, which only workers may reach, and workers dial it.
+    router = one(docs, "Deployment", "modelyard-router")
+    registry_port = int(flag(container(router)["args"], "--registry-listen").rsplit(":", 1)[1])  # type: ignore[union-attr]
+    router_policy = one(docs, "NetworkPolicy", "modelyard-router")
+    (registry_rule,) = [
+        r for r in router_policy["spec"]["ingress"] if {p["port"] for p in r["ports"]} == {registry_port}
+    ]
+    assert registry_rule["from"] == [
+        {
+            "podSelector": {
+                "matchLabels": {
+                    "app.kubernetes.io/name": "modelyard",
+                    "app.kubernetes.io/component": "worker",
+                }
+            }
+        }
+    ]
+    worker_env = {
+        e["name"]: e.get("value") for e in container(one(docs, "Deployment", "modelyard-worker"))["env"]
+    }
+    assert worker_env["MODELYARD_ROUTER"].endswith(f":{registry_port}")
+
 
 def test_gpu_pool_asks_for_gpus_shares_memory_and_keeps_weights() -> None:
     docs = render(next(path for path in OVERLAYS if path.name == "gpu"))
@@ -163,6 +200,11 @@ def test_autoscaling_counts_each_queued_request_once() -> None:
         r"sum\(max by \(worker\) \(modelyard_worker_waiting\{.*\}\)\)", trigger["metadata"]["query"]
     )
     assert "replicas" not in one(docs, "Deployment", "modelyard-worker")["spec"], "KEDA owns the count"
+
+
+def _router_config(docs: tuple[Doc, ...], router: Doc) -> str:
+    volume = next(v for v in router["spec"]["template"]["spec"]["volumes"] if v["name"] == "config")
+    return str(one(docs, "ConfigMap", volume["configMap"]["name"])["data"]["router.yaml"])
 
 
 def _expanded(args: list[str]) -> list[str]:
