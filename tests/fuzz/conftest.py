@@ -65,7 +65,8 @@ class RouterProcess:
             return bool(answer.status == health_pb2.HealthCheckResponse.SERVING)
 
 
-@pytest.fixture(scope="session")
+# Module scope: the processes end with the fuzz suite, not with the whole test session.
+@pytest.fixture(scope="module")
 def router_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RouterProcess]:
     config = tmp_path_factory.mktemp("fuzz") / "router.yaml"
     config.write_text(CONFIG)
