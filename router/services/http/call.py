@@ -20,8 +20,11 @@ TIMEOUT_HEADER = "x-modelyard-timeout"
 
 
 def call_of(request: web.Request) -> Call:
-    """`Authorization: Bearer <key>` travels as the same `authorization` metadata gRPC callers send."""
+    """`Authorization: Bearer <key>` (or Anthropic's `x-api-key: <key>`) travels as the same `authorization`
+    metadata gRPC callers send."""
     authorization = request.headers.get("Authorization")
+    if not authorization and (key := request.headers.get("x-api-key")):
+        authorization = f"Bearer {key}"
     metadata = (("authorization", authorization),) if authorization else ()
     deadline = None
     if raw := request.headers.get(TIMEOUT_HEADER):

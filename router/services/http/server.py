@@ -29,11 +29,13 @@ from router.services.http.call import call_of
 from router.services.http.chat import ChatHandler
 from router.services.http.embeddings import EmbeddingsHandler
 from router.services.http.errors import http_error, plain_error
+from router.services.http.messages import MessagesHandler, anthropic_error
 from router.services.http.models import HealthHandler, ModelsHandler
 from router.services.http.transcriptions import TranscriptionsHandler
 
 log = logging.getLogger(__name__)
 _API = "/v1/"
+_ANTHROPIC = "/v1/messages"  # Anthropic's Messages API; its errors take Anthropic's shape
 
 
 class HttpDoor:
@@ -58,6 +60,7 @@ class HttpDoor:
             [
                 web.post("/v1/chat/completions", ChatHandler(pipeline).handle),
                 web.post("/v1/embeddings", EmbeddingsHandler(pipeline).handle),
+                web.post(_ANTHROPIC, MessagesHandler(pipeline).handle),
                 web.post(
                     "/v1/audio/transcriptions",
                     TranscriptionsHandler(pipeline, config.input.max_audio_bytes).handle,
@@ -104,7 +107,7 @@ class HttpDoor:
                 self._auth.authenticate(call_of(request).metadata)
                 return await handler(request)
         except StatusError as e:
-            return http_error(e).response()
+            return anthropic_error(e) if request.path == _ANTHROPIC else http_error(e).response()
         except web.HTTPException as e:
             if e.status < 400:
                 raise
