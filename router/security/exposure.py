@@ -27,6 +27,11 @@ def check_exposure(config: RouterConfig, has_api_keys: bool) -> None:
             f"no API keys are configured, so every caller on {config.listen} would be an admin "
             "(add keys: `modelyard router hash-key`)"
         )
+    if config.http_listen and not has_api_keys and not is_loopback(config.http_listen):
+        problems.append(
+            f"no API keys are configured, so anyone reaching the HTTP door on {config.http_listen} could use "
+            "every backend (add keys, or http_listen on 127.0.0.1)"
+        )
     if not config.workers.authenticated and not is_loopback(registry):
         problems.append(
             f"no worker credentials are configured, so anyone reaching {registry} could join the pool "
@@ -42,3 +47,5 @@ def check_exposure(config: RouterConfig, has_api_keys: bool) -> None:
         log.warning("serving in the open (allow_open): %s", problem)
     if not config.tls_cert and not is_loopback(config.listen) and (has_api_keys or config.workers.token):
         log.warning("credentials travel in clear on %s: configure tls_cert and tls_key", config.listen)
+    if not config.tls_cert and config.http_listen and not is_loopback(config.http_listen) and has_api_keys:
+        log.warning("API keys travel in clear on %s: configure tls_cert and tls_key", config.http_listen)

@@ -12,10 +12,9 @@ import openai
 import pytest
 from openai import AsyncOpenAI
 
-from router.accounting.auth import Authenticator
 from router.config.accounting import Budget
+from router.security.exposure import ExposureError
 from router.server import RouterServer
-from router.services.http.server import ExposureError, check_exposure
 from tests.http.conftest import KEY, WorkerFactory, door_config
 from tests.support.echo_worker import Faults
 from tests.support.polling import wait_until
@@ -177,8 +176,9 @@ async def test_stopping_router_refuses_new_calls(router: RouterServer, client: A
 
 
 def test_open_door_off_loopback_is_refused() -> None:
-    with pytest.raises(ExposureError, match="no API keys"):
-        check_exposure("0.0.0.0:8080", Authenticator([]))
-    check_exposure("127.0.0.1:8080", Authenticator([]))
-    check_exposure("[::1]:8080", Authenticator([]))
-    check_exposure("localhost:8080", Authenticator([]))
+    """The gRPC listener's rule: plaintext without keys only on loopback, unless allow_open says so."""
+    with pytest.raises(ExposureError, match=r"HTTP door on 0\.0\.0\.0:0"):
+        RouterServer(door_config(keys=[], http_listen="0.0.0.0:0"))
+    RouterServer(door_config(keys=[], http_listen="0.0.0.0:0", allow_open=True))
+    RouterServer(door_config(keys=[], http_listen="localhost:0"))
+    RouterServer(door_config(http_listen="0.0.0.0:0"))  # keys configured

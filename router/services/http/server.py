@@ -11,7 +11,6 @@ needs the same API key. A client that hangs up cancels its handler, and with it 
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import logging
 import socket
 
@@ -31,6 +30,7 @@ from router.services.http.embeddings import EmbeddingsHandler
 from router.services.http.errors import http_error, plain_error
 from router.services.http.messages import MessagesHandler, anthropic_error
 from router.services.http.models import HealthHandler, ModelsHandler
+from router.services.http.tls import DoorTls
 from router.services.http.transcriptions import TranscriptionsHandler
 
 log = logging.getLogger(__name__)
@@ -47,7 +47,6 @@ class HttpDoor:
         auth: Authenticator,
         gate: CallGate,
     ) -> None:
-        check_exposure(config.http_listen, auth)
         if config.http_max_body_bytes < 1:
             raise ValueError("http_max_body_bytes: must be at least 1")
         self._config = config
@@ -72,6 +71,9 @@ class HttpDoor:
         )
         # The gate has drained the calls by the time it stops; what is left is cut at once.
         self._runner = web.AppRunner(app, access_log=None, handler_cancellation=True, shutdown_timeout=0.0)
+        # The router's certificate (tls_cert/tls_key, tls_client_ca for mutual TLS), as on the gRPC listener.
+        self._tls = DoorTls(config) if config.tls_cert else None
+        self._watch: asyncio.Task[None] | None = None
         self.port = 0
 
     @property
@@ -81,20 +83,26 @@ class HttpDoor:
     @property
     def base_url(self) -> str:
         """What an openai SDK takes as base_url."""
-        return f"http://{self.address}/v1"
+        scheme = "https" if self._tls is not None else "http"
+        return f"{scheme}://{self.address}/v1"
 
     async def start(self) -> int:
         host, port = bind_host_port(self._config.http_listen)
         listener = socket.create_server((host, port))
         await self._runner.setup()
-        site = web.SockSite(self._runner, listener, backlog=1024)
+        ssl_context = self._tls.context if self._tls is not None else None
+        site = web.SockSite(self._runner, listener, backlog=1024, ssl_context=ssl_context)
         await site.start()
         self.port = listener.getsockname()[1]
+        if self._tls is not None:
+            self._watch = asyncio.create_task(self._tls.watch())
         log.info("OpenAI-compatible HTTP door on %s", self.base_url)
         return self.port
 
     async def stop(self) -> None:
         """After the gate has drained: close the listener and whatever connections are left."""
+        if self._watch is not None:
+            self._watch.cancel()
         await self._runner.cleanup()
 
     @web.middleware
@@ -117,29 +125,6 @@ class HttpDoor:
         except Exception:
             log.exception("HTTP door: %s %s failed", request.method, request.path)
             return plain_error(500, "internal error; the router logged it", "server_error").response()
-
-
-class ExposureError(ValueError):
-    """The HTTP door on a non-loopback address with no API keys: every caller could spend."""
-
-
-def check_exposure(listen: str, auth: Authenticator) -> None:
-    """The gRPC listener's rule: plaintext without credentials only on loopback."""
-    if auth.open and not _is_loopback(listen):
-        raise ExposureError(
-            f"http_listen {listen}: no API keys are configured, so anyone reaching it could use every "
-            "backend; add keys (`modelyard router hash-key`) or listen on 127.0.0.1"
-        )
-
-
-def _is_loopback(listen: str) -> bool:
-    host = bind_host_port(listen)[0]
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _too_large(config: RouterConfig) -> str:

@@ -1,0 +1,61 @@
+"""TLS for the HTTP door from the router's own settings (tls_cert, tls_key, tls_client_ca), the same files the
+gRPC listener serves, and re-read when they change, as gRPC does (cert-manager rotates them in place)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import ssl
+from pathlib import Path
+
+from core.tls import TlsConfigError
+from router.config.settings import RouterConfig
+
+log = logging.getLogger(__name__)
+RELOAD_CHECK_S = 10.0  # how often the files' modification times are compared
+
+
+class DoorTls:
+    def __init__(self, config: RouterConfig) -> None:
+        self._cert, self._key, self._client_ca = config.tls_cert, config.tls_key, config.tls_client_ca
+        self._paths = tuple(p for p in (self._cert, self._key, self._client_ca) if p)
+        self.context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.context.minimum_version = ssl.TLSVersion.TLSv1_2
+        self._load()  # now: a missing or bad file stops the router before it binds anything
+        self._stamp = _stamp(self._paths)
+
+    def _load(self) -> None:
+        try:
+            self.context.load_cert_chain(Path(self._cert).expanduser(), Path(self._key).expanduser())
+            if self._client_ca:
+                self.context.load_verify_locations(Path(self._client_ca).expanduser())
+                self.context.verify_mode = ssl.CERT_REQUIRED  # mutual TLS, as on the gRPC listener
+        except (OSError, ssl.SSLError) as e:
+            raise TlsConfigError(f"tls_cert/tls_key/tls_client_ca: {e}") from e
+
+    async def watch(self) -> None:
+        """Until cancelled: reload into the same context when a file changed; new connections get it."""
+        while True:
+            await asyncio.sleep(RELOAD_CHECK_S)
+            stamp = _stamp(self._paths)
+            if stamp == self._stamp:
+                continue
+            try:
+                self._load()
+            except TlsConfigError as e:  # half-written during a rotation: keep the old one, try again later
+                log.warning("HTTP door: keeping the current certificate: %s", e)
+                continue
+            self._stamp = stamp
+            log.info("HTTP door: certificate files changed; serving the new certificate")
+
+
+def _stamp(paths: tuple[str, ...]) -> tuple[tuple[int, int], ...]:
+    out = []
+    for path in paths:
+        try:
+            stat = os.stat(Path(path).expanduser())
+            out.append((stat.st_mtime_ns, stat.st_size))
+        except OSError:
+            out.append((-1, -1))
+    return tuple(out)
