@@ -111,7 +111,9 @@ class RouterServer:
         )
         self._registry_server = self._server
         if self.config.registry_listen:
-            self._registry_server = grpc.aio.server(interceptors=worker_auth, options=_OPTIONS)
+            self._registry_server = grpc.aio.server(
+                interceptors=[DecodeGuard(), *worker_auth], options=_OPTIONS
+            )
         worker_pb2_grpc.add_WorkerRegistryServiceServicer_to_server(self.workers, self._registry_server)
         self._servers = list(dict.fromkeys((self._server, self._registry_server)))
         for server in self._servers:
