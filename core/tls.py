@@ -20,6 +20,7 @@ log = logging.getLogger(__name__)
 CA_ENV = "MODELYARD_TLS_CA"
 CERT_ENV = "MODELYARD_TLS_CERT"
 KEY_ENV = "MODELYARD_TLS_KEY"
+SERVER_NAME_ENV = "MODELYARD_TLS_SERVER_NAME"
 
 
 class TlsConfigError(ValueError):

@@ -11,7 +11,7 @@ import socket
 import sys
 
 from core import logs, tracing
-from core.tls import CA_ENV, CERT_ENV, KEY_ENV
+from core.tls import CA_ENV, CERT_ENV, KEY_ENV, SERVER_NAME_ENV
 from core.worker_token import load_worker_token
 from gpu_worker.app import DEFAULT_MAX_CONCURRENCY, WorkerApp, WorkerOptions
 from gpu_worker.engine_env import apply_engine_env_defaults
@@ -120,6 +120,12 @@ def build_parser() -> argparse.ArgumentParser:
         f"(mutual TLS) (${CA_ENV})",
     )
     security.add_argument(
+        "--tls-server-name",
+        metavar="NAME",
+        help="the name routers' certificates carry, when not the address dialed, e.g. the headless "
+        f"Service's DNS name (${SERVER_NAME_ENV})",
+    )
+    security.add_argument(
         "--allow-open",
         action="store_true",
         help="serve a non-loopback --listen with no worker token and no mutual TLS",
@@ -142,6 +148,7 @@ def security_from_args(args: argparse.Namespace) -> WorkerSecurity:
         tls_cert=args.tls_cert or os.environ.get(CERT_ENV, ""),
         tls_key=args.tls_key or os.environ.get(KEY_ENV, ""),
         tls_ca=args.tls_ca or os.environ.get(CA_ENV, ""),
+        tls_server_name=args.tls_server_name or os.environ.get(SERVER_NAME_ENV, ""),
     )
     security.check_exposure(args.listen, args.allow_open)
     return security

@@ -28,6 +28,9 @@ class WorkerSecurity:
     tls_cert: str = ""
     tls_key: str = ""
     tls_ca: str = ""
+    # The name to check in routers' certificates. Workers dial the addresses behind --router (a headless
+    # Service's pod IPs), which a certificate seldom names; the Service's DNS name it does.
+    tls_server_name: str = ""
 
     def __post_init__(self) -> None:
         if bool(self.tls_cert) != bool(self.tls_key):
@@ -59,7 +62,9 @@ class WorkerSecurity:
     def router_tls(self) -> ChannelTls | None:
         if not self.tls_ca:
             return None
-        return ChannelTls(ca=self.tls_ca, cert=self.tls_cert, key=self.tls_key)
+        return ChannelTls(
+            ca=self.tls_ca, cert=self.tls_cert, key=self.tls_key, server_name=self.tls_server_name
+        )
 
     @property
     def metadata(self) -> tuple[tuple[str, str], ...]:

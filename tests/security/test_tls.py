@@ -4,9 +4,12 @@ files re-read when they change, and the registry on a port of its own."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import shutil
+import ssl
 from pathlib import Path
 
+import aiohttp
 import grpc
 import pytest
 from modelyard.v1 import inference_pb2 as pb
@@ -129,6 +132,55 @@ async def test_a_worker_joins_over_mutual_tls_and_is_called_over_it(
                 await worker_pb2_grpc.WorkerServiceStub(channel).Chat(_chat()).read()
             assert refused.value.code() == grpc.StatusCode.UNAVAILABLE
         assert engine.started == 1
+
+
+async def test_a_worker_checks_the_routers_name_not_its_address(
+    ca: CertificateAuthority, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Workers dial the pod IPs behind a headless Service; the router's certificate names the Service."""
+    named = ca.issue(tmp_path, "named-router", dns_names=("modelyard-router.test",), ips=())
+    worker_cert = ca.issue(tmp_path, "worker")
+    cfg = config(tls_cert=str(named.cert), tls_key=str(named.key), workers=WorkersConfig(tls_ca=str(ca.pem)))
+    files = {"tls_cert": str(worker_cert.cert), "tls_key": str(worker_cert.key), "tls_ca": str(ca.pem)}
+    async with running_router(cfg) as router:
+        caplog.set_level(logging.INFO, logger="gpu_worker.registration")
+        async with gated_worker(router.address, WorkerSecurity(**files), worker_id="by-ip"):
+            await wait_until(lambda: "cannot register with router" in caplog.text, message="no refusal")
+            assert router.registry.get("by-ip") is None
+        named_security = WorkerSecurity(**files, tls_server_name="modelyard-router.test")
+        async with gated_worker(router.address, named_security, worker_id="by-name"):
+            await wait_until(lambda: router.registry.get("by-name") is not None, message="no join by name")
+
+
+async def test_the_http_door_serves_https_and_rotates_too(
+    ca: CertificateAuthority, router_cert: Issued, tmp_path: Path
+) -> None:
+    cfg = config(tls_cert=str(router_cert.cert), tls_key=str(router_cert.key), http_listen="127.0.0.1:0")
+    async with running_router(cfg) as router, aiohttp.ClientSession() as session:
+        assert router.http is not None
+        assert router.http.base_url.startswith("https://")
+        health = f"https://{router.http.address}/health"
+        async with session.get(health, ssl=ssl.create_default_context(cafile=str(ca.pem))) as answer:
+            assert answer.status == 200
+        with pytest.raises(aiohttp.ClientError):
+            await session.get(f"http://{router.http.address}/health")
+        renewed_ca = CertificateAuthority.create(tmp_path / "renewed", "renewed-ca")
+        renewed = renewed_ca.issue(tmp_path / "renewed", "router")
+        shutil.copy(renewed.key, router_cert.key)
+        shutil.copy(renewed.cert, router_cert.cert)
+        trusting_renewed = ssl.create_default_context(cafile=str(renewed_ca.pem))
+
+        async def serves_renewed() -> bool:
+            try:
+                async with (
+                    aiohttp.ClientSession() as fresh,
+                    fresh.get(health, ssl=trusting_renewed) as answer,
+                ):
+                    return answer.status == 200
+            except aiohttp.ClientError:
+                return False
+
+        await wait_until(serves_renewed, message="the HTTP door kept the old certificate")
 
 
 async def test_the_registry_on_its_own_port_is_not_on_the_client_port() -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime
 import ipaddress
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -67,8 +68,14 @@ class CertificateAuthority:
         pem.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
         return cls(name, key, cert, pem)
 
-    def issue(self, directory: Path, name: str) -> Issued:
-        """A leaf certificate for 127.0.0.1, ::1 and localhost, written as <name>.crt and <name>.key."""
+    def issue(
+        self,
+        directory: Path,
+        name: str,
+        dns_names: Sequence[str] = ("localhost",),
+        ips: Sequence[str] = ("127.0.0.1", "::1"),
+    ) -> Issued:
+        """A leaf certificate (by default for 127.0.0.1, ::1 and localhost), written as <name>.crt and .key."""
         key = ec.generate_private_key(ec.SECP256R1())
         now = datetime.datetime.now(datetime.UTC)
         cert = (
@@ -81,11 +88,8 @@ class CertificateAuthority:
             .not_valid_after(now + 30 * _DAY)
             .add_extension(
                 x509.SubjectAlternativeName(
-                    [
-                        x509.DNSName("localhost"),
-                        x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
-                        x509.IPAddress(ipaddress.ip_address("::1")),
-                    ]
+                    [x509.DNSName(n) for n in dns_names]
+                    + [x509.IPAddress(ipaddress.ip_address(i)) for i in ips]
                 ),
                 critical=False,
             )
