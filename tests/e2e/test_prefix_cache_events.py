@@ -16,7 +16,6 @@ from tests.worker.process import running_worker
 
 pytestmark = pytest.mark.engines
 CHAT_ONLY = ("--no-whisper",)
-MODEL = "tiny-random-llama"
 
 
 async def events_only_router(listen: str = "127.0.0.1:0") -> RouterServer:
@@ -30,10 +29,10 @@ async def events_only_router(listen: str = "127.0.0.1:0") -> RouterServer:
     return server
 
 
-def long_chat(question: str) -> pb.ChatRequest:
+def long_chat(model: str, question: str) -> pb.ChatRequest:
     system = "You are the assistant of the Modelyard router team; answer briefly. " * 20  # ~1.4 kB
     return pb.ChatRequest(
-        model=MODEL,
+        model=model,
         messages=[
             pb.Message(role=pb.ROLE_SYSTEM, content=[pb.ContentPart(text=system)]),
             pb.Message(role=pb.ROLE_USER, content=[pb.ContentPart(text=question)]),
@@ -47,10 +46,11 @@ async def test_the_engines_cache_reaches_both_routers_and_a_late_router_gets_a_s
     running = [first, second]
     try:
         routers = f"{first.address},{second.address}"
-        async with running_worker(routers, *CHAT_ONLY, "--worker-id", "kv"):
+        async with running_worker(routers, *CHAT_ONLY, "--worker-id", "kv") as worker:
+            model = worker.models[0]  # the worker's default chat model
             for router in (first, second):
                 await wait_until(lambda r=router: r.registry.get("kv") is not None, timeout=30)  # type: ignore[misc]
-            request = long_chat("What does the prefix scorer do?")
+            request = long_chat(model, "What does the prefix scorer do?")
             keys = prefix_keys(request)
             async with grpc.aio.insecure_channel(first.address) as channel:
                 async for _ in router_pb2_grpc.RouterServiceStub(channel).Chat(request):
@@ -59,7 +59,7 @@ async def test_the_engines_cache_reaches_both_routers_and_a_late_router_gets_a_s
             for router in (first, second):
                 index = router.state.prefixes.index
                 await wait_until(
-                    lambda i=index: i.match("kv", MODEL, keys) >= len(keys) - 1,  # type: ignore[misc]
+                    lambda i=index: i.match("kv", model, keys) >= len(keys) - 1,  # type: ignore[misc]
                     timeout=30,
                 )
             assert second.state.stats["kv"].requests == 0
@@ -71,7 +71,7 @@ async def test_the_engines_cache_reaches_both_routers_and_a_late_router_gets_a_s
             running.append(late)
             await wait_until(lambda: late.registry.get("kv") is not None, timeout=30)
             index = late.state.prefixes.index
-            await wait_until(lambda: index.match("kv", MODEL, keys) >= len(keys) - 1, timeout=30)
+            await wait_until(lambda: index.match("kv", model, keys) >= len(keys) - 1, timeout=30)
     finally:
         for router in running:
             await router.stop(0)
