@@ -172,6 +172,7 @@ class RequestPipeline:
     ) -> list[Candidate]:
         """Tokens reserved against the budget, candidates best first (cheaper ones once the budget runs low),
         then the first one's estimated cost reserved too."""
+        self._scheduler.check_hints(request.routing)  # a wrong request hears so before any budget answer
         with tracing.stage(trace, "scheduling") as span:
             preferred = await ticket.preferred_strategy()
             await ticket.reserve_budget(estimate)

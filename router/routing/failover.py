@@ -29,6 +29,7 @@ from router.routing.state import RoutingState
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 _RNG = random.Random()
+_TIMER_SLACK_S = 0.005  # asyncio timers may fire this early; a deadline that close has passed for the caller
 
 
 class UpstreamFailed(StatusError):
@@ -107,6 +108,13 @@ async def stream_with_failover(
             last = e
     if last is None:
         raise UpstreamFailed("the deadline left no time to try a backend", grpc.StatusCode.DEADLINE_EXCEEDED)
+    if deadline is not None and time.monotonic() >= deadline - _TIMER_SLACK_S:
+        # The caller's own deadline is what ran out (the last attempt used the time left): say so, as
+        # gRPC would have, rather than blame the backends with their last status.
+        raise UpstreamFailed(
+            f"the deadline passed after {len(attempt.failures)} attempts: " + "; ".join(attempt.failures),
+            grpc.StatusCode.DEADLINE_EXCEEDED,
+        )
     raise UpstreamFailed(
         f"all {len(attempt.failures)} attempts failed: " + "; ".join(attempt.failures),
         last.status,

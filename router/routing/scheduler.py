@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 
 from modelyard.v1 import inference_pb2 as pb
 
-from core.errors import CapacityExhausted, ModelNotFound, NoBackendAvailable
+from core.errors import CapacityExhausted, InvalidArgument, ModelNotFound, NoBackendAvailable
 from router.backends.base import Backend
 from router.routing.scoring.base import Candidate
 from router.routing.scoring.strategies import rank, strategy_name
@@ -52,6 +52,7 @@ class Scheduler:
         strategy weighs the prefix scorer and a candidate keeps a prefix cache. `strategy` ranks them when
         the request names none (hints.strategy wins); else the default does.
         """
+        self.check_hints(hints)
         named = strategy_name(hints.strategy) or strategy
         strategy = self._state.strategies.check(named) if named else None
         targets = self.targets(model, capability, hints)
@@ -78,6 +79,24 @@ class Scheduler:
             candidate.stats.last_score = candidate.score
             candidate.stats.score_components = dict(candidate.components)
         return ranked
+
+    def check_hints(self, hints: pb.RoutingHints) -> None:
+        """INVALID_ARGUMENT for hints no backend could ever satisfy, naming the field (callers may check early,
+        before budgets: a wrong request should hear that first)."""
+        if hints.HasField("max_cost_usd") and not hints.max_cost_usd >= 0:  # `not >=` catches NaN too
+            raise InvalidArgument(
+                f"routing.max_cost_usd: {hints.max_cost_usd:g} is negative; give a limit of 0 or more (USD)"
+            )
+        if hints.provider:
+            registry = self._state.registry
+            known = {b.id for b in registry} | {b.kind for b in registry}
+            known |= {p.name for p in self._state.config.providers}
+            if hints.provider not in known:
+                listing = ", ".join(sorted(known)) or "none registered yet"
+                raise InvalidArgument(
+                    f"routing.provider: {hints.provider!r} is not a backend or backend kind here; "
+                    f"providers: {listing}"
+                )
 
     def targets(self, model: str, capability: pb.Capability, hints: pb.RoutingHints) -> list[Target]:
         """Every (backend, model, priority) the requested model names, before any filter."""
@@ -153,9 +172,17 @@ class Scheduler:
         known = self._state.registry.models()
         if not len(self._state.registry):
             return NoBackendAvailable(f"no backend is registered yet to serve {model!r}")
+        served = sorted(m for m, caps in known.items() if capability in caps)
+        if model in known and capability not in known[model]:
+            # The model exists, so NOT_FOUND would mislead; waiting will not help, so neither would UNAVAILABLE.
+            has = ", ".join(_CAPABILITY_NAMES.get(c, str(c)) for c in known[model])
+            return InvalidArgument(
+                f"model: {model!r} does not do {kind} (it does {has}); models for {kind}: "
+                f"{', '.join(served) or 'none served now'}",
+                reason="CAPABILITY_NOT_SERVED",
+            )
         if model in known or model in self._state.config.routes:
             return NoBackendAvailable(f"no backend serves {model!r} for {kind} now")
-        served = sorted(m for m, caps in known.items() if capability in caps)
         routes = sorted(self._state.config.routes)
         listing = ", ".join([*served, *routes, AUTO])
         return ModelNotFound(f"model {model!r} is not served for {kind}; served: {listing}")

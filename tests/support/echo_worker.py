@@ -36,6 +36,7 @@ class EchoWorker(worker_pb2_grpc.WorkerServiceServicer):  # type: ignore[misc]
     worker_id: str
     models: tuple[str, ...] = ("echo",)
     max_concurrency: int = 4
+    capabilities: tuple[pb.Capability, ...] = (pb.CAPABILITY_CHAT, pb.CAPABILITY_EMBED)  # of every model
     faults: Faults = field(default_factory=Faults)
     running: int = 0
     served: int = 0
@@ -63,9 +64,7 @@ class EchoWorker(worker_pb2_grpc.WorkerServiceServicer):  # type: ignore[misc]
             worker_id=self.worker_id,
             address=self.address,
             models=[
-                backend_pb2.ServedModel(
-                    id=m, capabilities=[pb.CAPABILITY_CHAT, pb.CAPABILITY_EMBED], engine="echo"
-                )
+                backend_pb2.ServedModel(id=m, capabilities=list(self.capabilities), engine="echo")
                 for m in self.models
             ],
             max_concurrency=self.max_concurrency,

@@ -1,0 +1,215 @@
+"""Every status code the README's table lists, provoked on a real router with real gRPC, one row per cause.
+
+Each row starts what it needs (echo workers, a router with keys), makes the call that goes wrong, and checks the
+code and the words the caller needs (the field at fault, what is served instead).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+import pytest
+from modelyard.v1 import admin_pb2, admin_pb2_grpc, router_pb2_grpc
+from modelyard.v1 import inference_pb2 as pb
+
+from router.accounting.auth import hash_key
+from router.config.accounting import ApiKey
+from router.config.settings import RouterConfig
+from router.server import RouterServer
+from tests.router.conftest import WorkerFactory
+from tests.support.echo_worker import Faults
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+TENANT_KEY, ADMIN_KEY = "k-tenant", "k-admin"
+
+
+@dataclass
+class Setting:
+    router: RouterServer
+    stub: router_pb2_grpc.RouterServiceStub
+    workers: WorkerFactory
+
+
+Outcome = tuple[grpc.StatusCode, str]  # the code and message the caller got
+Provoke = Callable[[Setting], Awaitable[Outcome]]
+
+
+def chat(text: str = "a b", model: str = "echo") -> pb.ChatRequest:
+    return pb.ChatRequest(
+        model=model, messages=[pb.Message(role=pb.ROLE_USER, content=[pb.ContentPart(text=text)])]
+    )
+
+
+async def refused(call: grpc.aio.UnaryStreamCall) -> Outcome:  # type: ignore[type-arg]
+    with pytest.raises(grpc.aio.AioRpcError) as error:
+        async for _ in call:
+            pass
+    return error.value.code(), error.value.details() or ""
+
+
+async def refused_unary(call: Awaitable[object]) -> Outcome:
+    with pytest.raises(grpc.aio.AioRpcError) as error:
+        await call
+    return error.value.code(), error.value.details() or ""
+
+
+async def empty_messages(s: Setting) -> Outcome:
+    await s.workers("w1")
+    return await refused(s.stub.Chat(pb.ChatRequest(model="echo")))
+
+
+async def unknown_provider(s: Setting) -> Outcome:
+    await s.workers("w1")
+    request = chat()
+    request.routing.provider = "opnai"
+    return await refused(s.stub.Chat(request))
+
+
+async def negative_cost_limit(s: Setting) -> Outcome:
+    await s.workers("w1")
+    request = chat()
+    request.routing.max_cost_usd = -1
+    return await refused(s.stub.Chat(request))
+
+
+async def embed_with_a_chat_only_model(s: Setting) -> Outcome:
+    await s.workers("w-chat", models=("talker",), capabilities=(pb.CAPABILITY_CHAT,))
+    await s.workers("w-embed", models=("vectors",), capabilities=(pb.CAPABILITY_EMBED,))
+    return await refused_unary(s.stub.Embed(pb.EmbedRequest(model="talker", inputs=["x"])))
+
+
+async def unknown_model(s: Setting) -> Outcome:
+    await s.workers("w1")
+    return await refused(s.stub.Chat(chat(model="gpt-9")))
+
+
+async def no_key(s: Setting) -> Outcome:
+    return await refused(s.stub.Chat(chat()))
+
+
+async def tenant_key_on_admin(s: Setting) -> Outcome:
+    async with grpc.aio.insecure_channel(s.router.address) as channel:
+        admin = admin_pb2_grpc.AdminServiceStub(channel)
+        metadata = (("authorization", f"Bearer {TENANT_KEY}"),)
+        return await refused_unary(
+            admin.SetStrategy(admin_pb2.SetStrategyRequest(strategy=pb.STRATEGY_LATENCY), metadata=metadata)
+        )
+
+
+async def every_slot_taken(s: Setting) -> Outcome:
+    hold = asyncio.Event()
+    await s.workers("w1", max_concurrency=1, faults=Faults(hold=hold))
+    first = s.stub.Chat(chat())
+    await first.read()  # holds the only slot
+    try:
+        return await refused(s.stub.Chat(chat()))
+    finally:
+        hold.set()
+        first.cancel()
+
+
+async def no_backend_yet(s: Setting) -> Outcome:
+    return await refused(s.stub.Chat(chat()))
+
+
+async def stalled_backend(s: Setting) -> Outcome:
+    await s.workers("w1", faults=Faults(stall=True))
+    return await refused(s.stub.Chat(chat(), timeout=0.5))
+
+
+async def caller_cancels(s: Setting) -> Outcome:
+    hold = asyncio.Event()
+    await s.workers("w1", faults=Faults(hold=hold))
+    call = s.stub.Chat(chat())
+    await call.read()
+    call.cancel()
+    hold.set()
+    return await call.code(), await call.details()
+
+
+async def engine_failure(s: Setting) -> Outcome:
+    await s.workers("w1", faults=Faults(fail_before_first=grpc.StatusCode.INTERNAL))
+    return await refused(s.stub.Chat(chat()))
+
+
+# (id, provoke, code, words the message must hold, whether the router needs keys)
+ROWS: list[tuple[str, Provoke, grpc.StatusCode, tuple[str, ...], bool]] = [
+    ("empty-messages", empty_messages, grpc.StatusCode.INVALID_ARGUMENT, ("messages",), False),
+    (
+        "unknown-provider",
+        unknown_provider,
+        grpc.StatusCode.INVALID_ARGUMENT,
+        ("routing.provider", "'opnai'", "w1", "worker"),
+        False,
+    ),
+    (
+        "negative-max-cost",
+        negative_cost_limit,
+        grpc.StatusCode.INVALID_ARGUMENT,
+        ("routing.max_cost_usd",),
+        False,
+    ),
+    (
+        "capability-missing",
+        embed_with_a_chat_only_model,
+        grpc.StatusCode.INVALID_ARGUMENT,
+        ("'talker'", "embeddings", "vectors"),
+        False,
+    ),
+    ("unknown-model", unknown_model, grpc.StatusCode.NOT_FOUND, ("gpt-9", "echo"), False),
+    ("no-key", no_key, grpc.StatusCode.UNAUTHENTICATED, (), True),
+    ("tenant-key-on-admin", tenant_key_on_admin, grpc.StatusCode.PERMISSION_DENIED, ("admin",), True),
+    ("at-capacity", every_slot_taken, grpc.StatusCode.RESOURCE_EXHAUSTED, ("capacity",), False),
+    ("no-backend", no_backend_yet, grpc.StatusCode.UNAVAILABLE, ("no backend",), False),
+    ("stalled", stalled_backend, grpc.StatusCode.DEADLINE_EXCEEDED, (), False),
+    ("cancelled", caller_cancels, grpc.StatusCode.CANCELLED, (), False),
+    ("engine-failed", engine_failure, grpc.StatusCode.INTERNAL, (), False),
+]
+
+
+@pytest.fixture
+async def keyed_router() -> AsyncIterator[RouterServer]:
+    keys = [ApiKey("acme", hash_key(TENANT_KEY)), ApiKey("ops", hash_key(ADMIN_KEY), admin=True)]
+    server = RouterServer(
+        RouterConfig(listen="127.0.0.1:0", router_id="keyed", report_interval_ms=100, keys=keys)
+    )
+    await server.start()
+    yield server
+    await server.stop(0)
+
+
+@pytest.mark.parametrize(
+    ("provoke", "code", "words", "keyed"), [row[1:] for row in ROWS], ids=[r[0] for r in ROWS]
+)
+async def test_each_cause_gets_its_code(
+    provoke: Provoke,
+    code: grpc.StatusCode,
+    words: tuple[str, ...],
+    keyed: bool,
+    router: RouterServer,
+    keyed_router: RouterServer,
+    echo_workers: WorkerFactory,
+) -> None:
+    target = keyed_router if keyed else router
+    async with grpc.aio.insecure_channel(target.address) as channel:
+        got, message = await provoke(
+            Setting(target, router_pb2_grpc.RouterServiceStub(channel), echo_workers)
+        )
+    assert got == code, message
+    for word in words:
+        assert word in message, message
+
+
+def test_the_table_covers_every_code_the_readme_lists() -> None:
+    table = README.read_text(encoding="utf-8").split("| code | meaning |", 1)[1].split("\n\n", 1)[0]
+    listed = {
+        code
+        for line in table.splitlines()[2:]
+        for code in re.findall(r"\b[A-Z][A-Z_]{3,}\b", line.split("|")[1])
+    }
+    assert listed == {row[2].name for row in ROWS}
