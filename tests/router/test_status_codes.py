@@ -22,7 +22,8 @@ from router.config.accounting import ApiKey
 from router.config.settings import RouterConfig
 from router.server import RouterServer
 from tests.router.conftest import WorkerFactory
-from tests.support.echo_worker import Faults
+from tests.security.helpers import register_once
+from tests.support.echo_worker import EchoWorker, Faults
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 TENANT_KEY, ADMIN_KEY = "k-tenant", "k-admin"
@@ -81,6 +82,13 @@ async def embed_with_a_chat_only_model(s: Setting) -> Outcome:
     await s.workers("w-chat", models=("talker",), capabilities=(pb.CAPABILITY_CHAT,))
     await s.workers("w-embed", models=("vectors",), capabilities=(pb.CAPABILITY_EMBED,))
     return await refused_unary(s.stub.Embed(pb.EmbedRequest(model="talker", inputs=["x"])))
+
+
+async def worker_id_taken(s: Setting) -> Outcome:
+    await s.workers("w1")
+    impostor = EchoWorker("w1").hello()
+    impostor.address = "127.0.0.1:1"  # the live w1 is elsewhere
+    return await register_once(s.router.address, impostor), ""
 
 
 async def unknown_model(s: Setting) -> Outcome:
@@ -162,6 +170,7 @@ ROWS: list[tuple[str, Provoke, grpc.StatusCode, tuple[str, ...], bool]] = [
         False,
     ),
     ("unknown-model", unknown_model, grpc.StatusCode.NOT_FOUND, ("gpt-9", "echo"), False),
+    ("worker-id-taken", worker_id_taken, grpc.StatusCode.ALREADY_EXISTS, (), False),
     ("no-key", no_key, grpc.StatusCode.UNAUTHENTICATED, (), True),
     ("tenant-key-on-admin", tenant_key_on_admin, grpc.StatusCode.PERMISSION_DENIED, ("admin",), True),
     ("at-capacity", every_slot_taken, grpc.StatusCode.RESOURCE_EXHAUSTED, ("capacity",), False),
