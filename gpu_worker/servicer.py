@@ -21,6 +21,7 @@ from core.input_size import check_audio_seconds
 from core.validation import validate_chat, validate_embed, validate_transcribe_config
 from gpu_worker import convert
 from gpu_worker.admission import Admission
+from gpu_worker.coalesce import coalesced
 from gpu_worker.audio import MAX_AUDIO_BYTES, decode_audio_bytes
 from gpu_worker.engine_set import EngineSet
 from gpu_worker.engines.base import ChatFinished, TranscriptInfo
@@ -50,7 +51,8 @@ class WorkerServicer(worker_pb2_grpc.WorkerServiceServicer):  # type: ignore[mis
                 finished = ChatFinished(0, 0, "")
                 # aclosing: if our caller goes away while we are suspended at a yield, the engine generator is
                 # closed right away (aborting the engine request), not whenever the garbage collector gets to it.
-                async with aclosing(engine.chat(chat)) as events:
+                # coalesced: deltas that queue up while a message is being written go out as one.
+                async with aclosing(coalesced(engine.chat(chat))) as events:
                     async for event in events:
                         if isinstance(event, ChatFinished):
                             finished = event
