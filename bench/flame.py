@@ -63,8 +63,7 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             out = RESULTS / f"profile_{name}.svg"
             job = ChatLoad(address, "router", concurrency, 10_000_000, args.seconds + 2, tokens, 0, model)
-            result: list[object] = []
-            thread = threading.Thread(target=lambda j=job: result.append(load.request(j, args.seconds + 120)))
+            thread = threading.Thread(target=load.request, args=(job, args.seconds + 120))
             thread.start()
             cmd = [py_spy, "record", "--format", "flamegraph", "--rate", "200", "--nonblocking"]
             cmd += ["--duration", str(int(args.seconds)), "--pid", str(router.pid), "-o", str(out)]

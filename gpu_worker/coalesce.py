@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import deque
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator
 
 from gpu_worker.engines.base import ChatEvent, ReasoningText, TextDelta
 
@@ -28,7 +28,7 @@ def _joined(last: ChatEvent, event: ChatEvent) -> ChatEvent | None:
     return None
 
 
-async def coalesced(events: AsyncGenerator[ChatEvent, None]) -> AsyncIterator[ChatEvent]:
+async def coalesced(events: AsyncGenerator[ChatEvent, None]) -> AsyncGenerator[ChatEvent, None]:
     """The engine's events, adjacent deltas joined while they wait for the reader. Closing this generator
     (or cancelling its reader) cancels the engine's reader task and closes the engine generator, which
     aborts the engine request."""

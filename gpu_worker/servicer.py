@@ -21,8 +21,8 @@ from core.input_size import check_audio_seconds
 from core.validation import validate_chat, validate_embed, validate_transcribe_config
 from gpu_worker import convert
 from gpu_worker.admission import Admission
-from gpu_worker.coalesce import coalesced
 from gpu_worker.audio import MAX_AUDIO_BYTES, decode_audio_bytes
+from gpu_worker.coalesce import coalesced
 from gpu_worker.engine_set import EngineSet
 from gpu_worker.engines.base import ChatFinished, TranscriptInfo
 

@@ -5,13 +5,12 @@ from __future__ import annotations
 import asyncio
 import math
 from collections.abc import AsyncIterator, Sequence
-from typing import Literal
+from typing import Any, Literal
 
 import grpc
 import openai
 from modelyard.v1 import inference_pb2 as pb
 from openai import AsyncOpenAI, omit
-from openai.types import CompletionUsage
 
 from core import tracing
 from router.accounting.pricing import CHARS_PER_TOKEN, estimate_prompt_tokens
@@ -31,6 +30,7 @@ from router.backends.openai_convert import (
     wav_duration,
 )
 from router.backends.openai_options import chat_options, choice_events
+from router.backends.openai_sse import sse_objects
 from router.config.settings import ProviderConfig
 
 # OpenAI's own API wants max_completion_tokens (its reasoning models refuse max_tokens); most
@@ -85,9 +85,12 @@ class OpenAIBackend(CloudBackend):
         loop = asyncio.get_running_loop()
         # The SDK's timeout bounds each read, not the whole answer; the deadline is checked per chunk.
         deadline = loop.time() + budget
-        model, finish, usage, chars = request.model, "", None, 0
+        model, finish, chars = request.model, "", 0
+        usage: dict[str, Any] | None = None
         try:
-            stream = await self._client.chat.completions.create(
+            # The raw response: the SDK sends the request and raises its errors; the stream's chunks are
+            # decoded here as plain JSON (router.backends.openai_sse), not as one pydantic model each.
+            opened = self._client.chat.completions.with_streaming_response.create(
                 extra_headers=tracing.outgoing_headers(),
                 model=request.model,
                 messages=messages,
@@ -108,20 +111,22 @@ class OpenAIBackend(CloudBackend):
             )
             # Leaving this block, however it happens (the client went away, an error), closes the
             # HTTP response, which ends the upstream generation.
-            async with stream:
-                async for chunk in stream:
+            async with opened as response:
+                async for chunk in sse_objects(response.http_response):
                     if loop.time() > deadline:
                         raise BackendError(
                             f"provider {self.id}: no complete answer within {budget:.1f}s",
                             retryable=True,
                             status=grpc.StatusCode.DEADLINE_EXCEEDED,
                         )
-                    model = chunk.model or model
-                    usage = chunk.usage or usage
-                    for choice in chunk.choices:
-                        if choice.index != 0:
+                    if not isinstance(chunk, dict):
+                        raise ValueError(f"a chunk that is not an object: {str(chunk)[:80]}")
+                    model = chunk.get("model") or model
+                    usage = chunk.get("usage") or usage
+                    for choice in chunk.get("choices") or ():
+                        if choice.get("index", 0) != 0:
                             continue
-                        finish = choice.finish_reason or finish
+                        finish = choice.get("finish_reason") or finish
                         for event in choice_events(choice):
                             chars += _chars(event)
                             yield event
@@ -134,16 +139,20 @@ class OpenAIBackend(CloudBackend):
         yield pb.ChatResponse(usage=self._chat_usage(request, model, finish, usage, chars))
 
     def _chat_usage(
-        self, request: pb.ChatRequest, model: str, finish: str, usage: CompletionUsage | None, chars: int
+        self, request: pb.ChatRequest, model: str, finish: str, usage: dict[str, Any] | None, chars: int
     ) -> pb.Usage:
+        """`usage` is the stream's usage object as sent (OpenAI's CompletionUsage fields)."""
         if usage is None:
             # A compatible server that ignores stream_options: estimate rather than bill nothing.
             prompt, completion = estimate_prompt_tokens(request), math.ceil(chars / CHARS_PER_TOKEN)
         else:
-            prompt, completion = usage.prompt_tokens, usage.completion_tokens
-        details = usage.completion_tokens_details if usage is not None else None
+            prompt, completion = (
+                int(usage.get("prompt_tokens") or 0),
+                int(usage.get("completion_tokens") or 0),
+            )
+        details = (usage or {}).get("completion_tokens_details") or {}
         return pb.Usage(
-            reasoning_tokens=(details.reasoning_tokens or 0) if details is not None else 0,
+            reasoning_tokens=int(details.get("reasoning_tokens") or 0),
             request_id=request.request_id,
             backend=self.id,
             model=model,

@@ -9,7 +9,6 @@ from collections.abc import Iterator
 from typing import Any
 
 from modelyard.v1 import inference_pb2 as pb
-from openai.types.chat.chat_completion_chunk import Choice, ChoiceLogprobs
 
 from core.chat_options import json_object, tool_parameters
 from router.backends.cloud import proto_float
@@ -84,37 +83,42 @@ def _response_format(response_format: pb.ResponseFormat) -> dict[str, Any] | Non
     return None
 
 
-def choice_events(choice: Choice) -> Iterator[pb.ChatResponse]:
-    """One streamed choice as our events: reasoning first, then text (with its logprobs), then tool calls."""
-    delta = choice.delta
+def choice_events(choice: dict[str, Any]) -> Iterator[pb.ChatResponse]:
+    """One streamed choice (the chunk's JSON, as decoded) as our events: reasoning first, then text (with its
+    logprobs), then tool calls."""
+    delta = choice.get("delta") or {}
     # DeepSeek (and vLLM's reasoning parsers) stream thinking as `reasoning_content`; some servers say
-    # `reasoning`. Neither is in the SDK's types, so both arrive as extra fields.
-    reasoning = getattr(delta, "reasoning_content", None) or getattr(delta, "reasoning", None)
+    # `reasoning`.
+    reasoning = delta.get("reasoning_content") or delta.get("reasoning")
     if isinstance(reasoning, str) and reasoning:
         yield pb.ChatResponse(reasoning=pb.ReasoningDelta(text=reasoning))
-    logprobs = _logprobs(choice.logprobs)
-    if delta.content or logprobs:
-        yield pb.ChatResponse(delta=pb.ChatDelta(text=delta.content or "", logprobs=logprobs))
-    for call in delta.tool_calls or ():
-        function = call.function
+    content = delta.get("content")
+    logprobs = _logprobs(choice.get("logprobs"))
+    if content or logprobs:
+        yield pb.ChatResponse(delta=pb.ChatDelta(text=content or "", logprobs=logprobs))
+    for call in delta.get("tool_calls") or ():
+        function = call.get("function") or {}
         yield pb.ChatResponse(
             tool_call=pb.ToolCallDelta(
-                index=call.index,
-                id=call.id or "",
-                name=(function.name if function else None) or "",
-                arguments=(function.arguments if function else None) or "",
+                index=call.get("index") or 0,
+                id=call.get("id") or "",
+                name=function.get("name") or "",
+                arguments=function.get("arguments") or "",
             )
         )
 
 
-def _logprobs(logprobs: ChoiceLogprobs | None) -> list[pb.TokenLogprob]:
-    if logprobs is None or not logprobs.content:
+def _logprobs(logprobs: dict[str, Any] | None) -> list[pb.TokenLogprob]:
+    if not logprobs or not logprobs.get("content"):
         return []
     return [
         pb.TokenLogprob(
-            token=item.token,
-            logprob=item.logprob,
-            top_logprobs=[pb.TopLogprob(token=top.token, logprob=top.logprob) for top in item.top_logprobs],
+            token=item["token"],
+            logprob=item["logprob"],
+            top_logprobs=[
+                pb.TopLogprob(token=top["token"], logprob=top["logprob"])
+                for top in item.get("top_logprobs") or ()
+            ],
         )
-        for item in logprobs.content
+        for item in logprobs["content"]
     ]

@@ -59,12 +59,13 @@ class ScriptedEngine(ChatEngine):
 
 
 def _script() -> list[ChatEvent]:
-    return [TextDelta(t) for t in TOKENS] + [ChatFinished(3, len(TOKENS), "stop")]
+    events: list[ChatEvent] = [TextDelta(t) for t in TOKENS]
+    return [*events, ChatFinished(3, len(TOKENS), "stop")]
 
 
 async def test_a_slow_reader_gets_the_exact_text_in_order_in_fewer_messages() -> None:
     engine = ScriptedEngine(_script(), pause=True)
-    events = coalesced(engine.chat(ChatInput(request_id="r1", messages=[])))
+    events = coalesced(engine.chat(ChatInput(request_id="r1", messages=())))
     first = await anext(events)
     assert first == TextDelta(TOKENS[0])  # never held back to wait for more
     # The reader is behind: the engine has produced everything before it asks again.
@@ -90,7 +91,7 @@ async def test_only_like_deltas_join_and_the_order_is_kept() -> None:
         ChatFinished(1, 7, "tool_calls"),
     ]
     engine = ScriptedEngine(script)
-    events = coalesced(engine.chat(ChatInput(request_id="r1", messages=[])))
+    events = coalesced(engine.chat(ChatInput(request_id="r1", messages=())))
     # This engine never waits, so everything is queued before the reader takes the first event.
     received = [event async for event in events]
     assert received == [
@@ -105,9 +106,9 @@ async def test_only_like_deltas_join_and_the_order_is_kept() -> None:
 
 async def test_closing_early_closes_the_engine() -> None:
     engine = ScriptedEngine(_script())
-    events = coalesced(engine.chat(ChatInput(request_id="r1", messages=[])))
+    events = coalesced(engine.chat(ChatInput(request_id="r1", messages=())))
     await anext(events)
-    await events.aclose()  # type: ignore[attr-defined]
+    await events.aclose()
     assert engine.closed
 
 

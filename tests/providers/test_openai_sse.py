@@ -1,0 +1,53 @@
+"""The raw SSE reader of OpenAI-style streams: events split across reads, CRLF, multi-line data, errors."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+import httpx2
+import openai
+import pytest
+
+from router.backends.openai_sse import sse_objects
+
+
+def _response(pieces: Sequence[bytes]) -> httpx2.Response:
+    async def body() -> AsyncIterator[bytes]:
+        for piece in pieces:
+            yield piece
+
+    return httpx2.Response(200, content=body(), request=httpx2.Request("POST", "http://upstream/v1/x"))
+
+
+async def _objects(pieces: Sequence[bytes]) -> list[Any]:
+    return [o async for o in sse_objects(_response(pieces))]
+
+
+async def test_events_split_anywhere_come_out_whole_and_in_order() -> None:
+    text = 'data: {"n": 1, "t": "日本"}\n\n: a comment\n\ndata: {"n": 2}\r\n\r\ndata: [DONE]\n\ndata: {"n": 3}\n\n'
+    raw = text.encode()
+    # Cut inside a multi-byte character and inside a line ending.
+    in_char, in_crlf = raw.index("日".encode()) + 1, raw.index(b"\r\n") + 1
+    pieces = [raw[:in_char], raw[in_char:in_crlf], raw[in_crlf:]]
+    assert await _objects(pieces) == [{"n": 1, "t": "日本"}, {"n": 2}]  # nothing after [DONE]
+
+
+async def test_multi_line_data_and_a_last_event_without_its_blank_line() -> None:
+    raw = b'event: message\ndata: {"a":\ndata: 1}\n\ndata: {"b": 2}'
+    assert await _objects([raw]) == [{"a": 1}, {"b": 2}]
+
+
+async def test_an_error_object_raises_the_sdks_api_error() -> None:
+    raw = b'data: {"n": 1}\n\ndata: {"error": {"message": "overloaded"}}\n\n'
+    seen: list[Any] = []
+    with pytest.raises(openai.APIError) as error:
+        async for item in sse_objects(_response([raw])):
+            seen.append(item)
+    assert seen == [{"n": 1}]
+    assert error.value.message == "overloaded"
+
+
+async def test_data_that_is_not_json_is_a_value_error() -> None:
+    with pytest.raises(ValueError, match="property name"):
+        await _objects([b"data: {not json\n\n"])
