@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import os
 import subprocess
 import sys
@@ -25,7 +26,7 @@ from modelyard.worker.v1 import worker_pb2_grpc
 
 from bench.load import chat_request
 from bench.processes import spawn
-from bench.report import Report, Table
+from bench.report import Report, Table, Target
 from bench.router_proc import RouterOptions, router_child
 
 CONCURRENCY, TOKENS = 8, 64
@@ -113,7 +114,7 @@ async def _registered(router: str, worker_id: str, timeout: float = 60.0) -> Non
     raise TimeoutError(f"worker {worker_id} did not register within {timeout:.0f} s")
 
 
-async def _chat(router: str, table: Table) -> None:
+async def _chat(router: str, table: Table, report: Report) -> None:
     from tests.worker.process import start_worker
 
     chat_model = os.environ.get("BENCH_CHAT_MODEL", "")
@@ -135,9 +136,30 @@ async def _chat(router: str, table: Table) -> None:
         [label, "worker direct", f"{direct:.1f} tokens/s"],
         [label, "vLLM alone (AsyncLLM)", f"{alone} tokens/s"],
     ]
+    relay = through / direct if direct > 0 else math.nan
+    report.targets.append(
+        Target(
+            "Engines: tokens/s through router vs worker direct",
+            "≥ 0.9x",
+            f"{relay:.2f}x ({through:.0f} vs {direct:.0f} tokens/s)",
+            relay >= 0.9,
+        )
+    )
+    try:
+        alone_rate = float(alone)
+    except ValueError:  # a reason vLLM alone did not run, already in the table
+        return
+    report.targets.append(
+        Target(
+            "Engines: tokens/s worker direct vs vLLM alone",
+            "≥ 0.8x",
+            f"{direct / alone_rate:.2f}x ({direct:.0f} vs {alone_rate:.0f} tokens/s)",
+            direct / alone_rate >= 0.8,
+        )
+    )
 
 
-async def _whisper(router: str, table: Table) -> None:
+async def _whisper(router: str, table: Table, report: Report) -> None:
     from tests.worker.process import start_worker
     from tests.worker.speech import make_speech_wav, wav_to_pcm_s16le
 
@@ -184,7 +206,7 @@ def run(report: Report) -> None:
     try:
         for name, part in (("vLLM", _chat), ("Whisper", _whisper)):
             try:
-                asyncio.run(part(str(router.info["address"]), table))
+                asyncio.run(part(str(router.info["address"]), table, report))
             except Exception as e:  # any reason the worker cannot start is reported, never hidden
                 table.rows.append(
                     [name, "skipped", f"worker could not start or run: {type(e).__name__}: {str(e)[:200]}"]

@@ -235,6 +235,7 @@ def _report(report: Report, paths: list[Path], figures: dict[str, Figures], lite
             worker.chunks_per_s >= 10_000,
         ),
     ]
+    report.targets += _relay_targets(figures)
     ours = _added(figures, by["HTTP server, through router"], "p50")
     door = _added(figures, by[DOOR_SSE], "p50")
     peer_name = "HTTP server, through LiteLLM (SSE)"
@@ -277,3 +278,56 @@ def _report(report: Report, paths: list[Path], figures: dict[str, Figures], lite
         "requests/s",
     )
     report.plots += [p for p in (plot, rate) if p]
+
+
+def _ratio(a: float, b: float) -> float:
+    return a / b if b > 0 else math.nan
+
+
+def _relay_targets(figures: dict[str, Figures]) -> list[Target]:
+    """Issue 15's targets: the router against the direct path measured in the same run, so that a busy or
+    quiet machine moves both sides."""
+    worker, direct = figures["worker, through router"], figures["worker, direct (gRPC)"]
+    http, sse = figures["HTTP server, through router"], figures["HTTP server, direct (SSE)"]
+    added = worker.p50 - direct.p50
+    http_added = http.p50 - sse.p50
+    rate, chunks = _ratio(worker.rps, direct.rps), _ratio(worker.chunks_per_s, direct.chunks_per_s)
+    http_chunks, http_ttft = _ratio(http.chunks_per_s, sse.chunks_per_s), _ratio(http.ttft_p50, sse.ttft_p50)
+    return [
+        Target(
+            "Relay: worker, added p50 at c=1 vs the direct p50",
+            "≤ direct p50",
+            f"+{ms(added)} ms (direct {ms(direct.p50)} ms)",
+            added <= direct.p50,
+        ),
+        Target(
+            "Relay: worker, req/s at c=64 vs direct",
+            "≥ 0.5x",
+            f"{rate:.2f}x ({count(worker.rps)} vs {count(direct.rps)})",
+            rate >= 0.5,
+        ),
+        Target(
+            f"Relay: worker, chunks/s at c=32 ({STREAM_CHUNKS}-chunk streams) vs direct",
+            "≥ 0.7x",
+            f"{chunks:.2f}x ({count(worker.chunks_per_s)} vs {count(direct.chunks_per_s)})",
+            chunks >= 0.7,
+        ),
+        Target(
+            "Relay: OpenAI-compatible upstream, added p50 at c=1 over direct SSE",
+            "≤ 1 ms",
+            f"+{ms(http_added)} ms",
+            http_added <= 1.0,
+        ),
+        Target(
+            "Relay: OpenAI-compatible upstream, chunks/s at c=32 vs direct SSE",
+            "≥ 0.5x",
+            f"{http_chunks:.2f}x ({count(http.chunks_per_s)} vs {count(sse.chunks_per_s)})",
+            http_chunks >= 0.5,
+        ),
+        Target(
+            "Relay: OpenAI-compatible upstream, TTFT p50 at c=32 vs direct SSE",
+            "≤ 2x",
+            f"{http_ttft:.1f}x ({ms(http.ttft_p50)} vs {ms(sse.ttft_p50)} ms)",
+            http_ttft <= 2.0,
+        ),
+    ]

@@ -145,6 +145,20 @@ def _report(report: Report, results: dict[str, LoadResult], s: Settings) -> None
             composite["ttft_p99"] <= baseline["ttft_p99"] / 2,
         )
     )
+    routed = [n for n in summaries if n != ROUND_ROBIN]
+    worst = max(routed, key=lambda n: summaries[n]["ttft_p99"])
+    worst_ratio = (
+        summaries[worst]["ttft_p99"] / composite["ttft_p99"] if composite["ttft_p99"] > 0 else math.nan
+    )
+    report.targets.append(
+        Target(
+            "Worst strategy's p99 TTFT vs composite (simulation)",
+            "≤ 2x composite",
+            f"{worst} {ms(summaries[worst]['ttft_p99'], 1)} ms vs {ms(composite['ttft_p99'], 1)} ms "
+            f"({worst_ratio:.1f}x; latency {ms(summaries['latency']['ttft_p99'], 1)} ms)",
+            worst_ratio <= 2.0,
+        )
+    )
     lost = results["composite"].failed_before_first
     report.targets.append(
         Target(
