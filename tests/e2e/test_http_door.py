@@ -32,7 +32,14 @@ async def door() -> AsyncIterator[RouterServer]:
 @pytest.fixture(scope="module")
 async def worker(door: RouterServer) -> AsyncIterator[WorkerProcess]:
     async with running_worker(
-        door.address, "--worker-id", "gpu-http", "--embed-model", "minilm", ready_timeout=600.0
+        door.address,
+        "--worker-id",
+        "gpu-http",
+        "--chat-model",
+        CHAT,
+        "--embed-model",
+        "minilm",
+        ready_timeout=600.0,
     ) as worker:
         yield worker
 
