@@ -8,6 +8,8 @@ from contextlib import asynccontextmanager
 
 from core.errors import CapacityExhausted, NoBackendAvailable
 
+DEFAULT_MAX_CONCURRENCY = 16  # for engines without a batch size of their own (speech-to-text)
+
 
 class Admission:
     def __init__(self, max_concurrency: int, max_queue: int) -> None:

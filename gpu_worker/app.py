@@ -12,7 +12,7 @@ from modelyard.worker.v1 import worker_pb2
 
 from core.addresses import dial_address
 from gpu_worker import __version__
-from gpu_worker.admission import Admission
+from gpu_worker.admission import DEFAULT_MAX_CONCURRENCY, Admission
 from gpu_worker.cache_feed import CacheFeed
 from gpu_worker.engine_set import EngineSet
 from gpu_worker.gpus import GpuMonitor
@@ -24,8 +24,6 @@ from gpu_worker.server import WorkerServer
 from gpu_worker.servicer import WorkerServicer
 
 logger = logging.getLogger(__name__)
-
-DEFAULT_MAX_CONCURRENCY = 16  # for engines without a batch size of their own (speech-to-text)
 
 
 @dataclass(frozen=True)

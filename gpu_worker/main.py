@@ -9,19 +9,23 @@ import os
 import signal
 import socket
 import sys
+from typing import TYPE_CHECKING
 
 from core import logs, tracing
 from core.tls import CA_ENV, CERT_ENV, KEY_ENV, SERVER_NAME_ENV
 from core.worker_token import load_worker_token
-from gpu_worker.app import DEFAULT_MAX_CONCURRENCY, WorkerApp, WorkerOptions
+from gpu_worker.admission import DEFAULT_MAX_CONCURRENCY
 from gpu_worker.engine_env import apply_engine_env_defaults
-from gpu_worker.engine_factory import EngineChoices, start_engines
 from gpu_worker.process_lifetime import forked_children_die_with_this_process, start_guardian
 from gpu_worker.ready import format_ready_line
 from gpu_worker.router_pool import parse_router_targets
 from gpu_worker.security import WorkerSecurity
 from gpu_worker.smollm2 import SMOLLM2_ALIASES, SMOLLM2_MODEL_ID, ModelPreparationError
 from gpu_worker.tiny_model import TINY_MODEL_ID
+
+if TYPE_CHECKING:
+    from gpu_worker.app import WorkerOptions
+    from gpu_worker.engine_factory import EngineChoices
 
 logger = logging.getLogger("gpu_worker")
 
@@ -156,6 +160,10 @@ def security_from_args(args: argparse.Namespace) -> WorkerSecurity:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    # Imported after parsing: `--help` works on an install without the engines' packages (numpy, vLLM...).
+    from gpu_worker.app import WorkerOptions
+    from gpu_worker.engine_factory import EngineChoices
+
     logs.configure(args.log_level, args.log_format)
     tracing.setup("modelyard-worker")
     try:
@@ -200,6 +208,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 async def _serve(options: WorkerOptions, choices: EngineChoices) -> int:
+    from gpu_worker.app import WorkerApp
+    from gpu_worker.engine_factory import start_engines
+
     # Engines start inside the running loop: vLLM binds its async IPC to the loop that exists when it starts.
     try:
         engines = start_engines(choices)

@@ -37,7 +37,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", help="router YAML file (default: $MODELYARD_CONFIG, else built-in defaults)")
     p.add_argument("--listen", default=DEFAULT_LISTEN, help="router host:port (default: %(default)s)")
     p.add_argument(
-        "--chat-model", metavar="ID_OR_PATH", help="the worker's chat model (default: the worker's)"
+        "--chat-model",
+        metavar="ID_OR_PATH",
+        help="the worker's chat model: a Hugging Face id, a local path, or tiny-random-llama (default: "
+        "smollm2-135m-instruct, converted once from the packaged GGUF)",
     )
     p.add_argument("--whisper-model", metavar="NAME_OR_PATH", help="the worker's Whisper model")
     p.add_argument("--embed-model", metavar="PATH", help="the worker's embedding model ('minilm': packaged)")

@@ -17,18 +17,27 @@ from modelyard_client.cli._common import UsageError, add_client_args, print_json
 
 
 def register(subparsers: Any) -> None:
-    admin: argparse.ArgumentParser = subparsers.add_parser("admin", help="change routing at run time")
+    admin: argparse.ArgumentParser = subparsers.add_parser(
+        "admin",
+        help="change routing at run time",
+        description="Change a running router without restarting it: switch backends on and off, set the "
+        "strategy, compare costs, drain a worker, read the audit log. Needs an admin key when keys are set.",
+    )
     commands = admin.add_subparsers(dest="admin_command", required=True, metavar="ACTION")
 
-    update = commands.add_parser("update-backend", help="enable, disable or re-prioritise a backend")
+    update = _action(commands, "update-backend", "enable, disable or re-prioritise a backend")
     update.add_argument("backend", help="backend id, as in `modelyard status`")
     switch = update.add_mutually_exclusive_group()
-    switch.add_argument("--enable", dest="enabled", action="store_const", const=True)
-    switch.add_argument("--disable", dest="enabled", action="store_const", const=False)
+    switch.add_argument(
+        "--enable", dest="enabled", action="store_const", const=True, help="route requests to it again"
+    )
+    switch.add_argument(
+        "--disable", dest="enabled", action="store_const", const=False, help="send it no new requests"
+    )
     update.add_argument("--priority", type=int, help="lower is preferred")
     update.set_defaults(run=_update_backend)
 
-    strategy = commands.add_parser("strategy", help="set the default strategy and/or its weights")
+    strategy = _action(commands, "strategy", "set the default strategy and/or its weights")
     strategy.add_argument(
         "name", nargs="?", help="composite, fallback, priority, cost_optimized, latency, least_loaded"
     )
@@ -37,26 +46,36 @@ def register(subparsers: Any) -> None:
     )
     strategy.set_defaults(run=_strategy)
 
-    cost = commands.add_parser("compare-cost", help="estimated cost of a prompt on every candidate")
-    cost.add_argument("prompt")
-    cost.add_argument("--model", default="auto")
-    cost.add_argument("--max-tokens", type=int)
+    cost = _action(commands, "compare-cost", "estimated cost of a prompt on every candidate")
+    cost.add_argument("prompt", help="the user message to price")
+    cost.add_argument("--model", default="auto", help="model id or route alias (default: %(default)s)")
+    cost.add_argument(
+        "--max-tokens", type=int, help="answer length to assume (default: the router's estimate)"
+    )
     cost.set_defaults(run=_compare_cost)
 
-    drain = commands.add_parser("drain", help="stop sending requests to a worker; it finishes what it holds")
-    drain.add_argument("worker_id")
-    drain.add_argument("--reason", default="")
+    drain = _action(commands, "drain", "stop sending requests to a worker; it finishes what it holds")
+    drain.add_argument("worker_id", help="the worker's id, as in `modelyard status`")
+    drain.add_argument("--reason", default="", help="recorded in the router's log and audit trail")
     drain.set_defaults(run=_drain)
 
-    audit = commands.add_parser("audit", help="Admin calls made on this router: who, what, and how it ended")
+    audit = _action(commands, "audit", "Admin calls made on this router: who, what, and how it ended")
     audit.add_argument("--days", type=int, default=1, help="window ending now (default 1)")
     audit.add_argument("--tenant", help="only this tenant's calls")
     audit.add_argument("--limit", type=int, default=100, help="most recent calls shown (default 100)")
     audit.set_defaults(run=_audit)
 
     for command in (update, strategy, cost, drain, audit):
-        command.add_argument("--json", action="store_true")
+        command.add_argument("--json", action="store_true", help="the router's answer as JSON")
         add_client_args(command)
+
+
+def _action(commands: Any, name: str, summary: str) -> argparse.ArgumentParser:
+    """An admin action whose --help starts with the same sentence the action list shows."""
+    parser: argparse.ArgumentParser = commands.add_parser(
+        name, help=summary, description=summary[0].upper() + summary[1:] + "."
+    )
+    return parser
 
 
 def _client(args: argparse.Namespace) -> AdminClient:

@@ -22,11 +22,17 @@ def register(subparsers: Any) -> None:
     p.add_argument("prompt", metavar="PROMPT", help='the user message; "-" reads it from stdin')
     p.add_argument("--model", default="auto", help="model id or route alias (default: %(default)s)")
     p.add_argument("--system", help="system prompt")
-    p.add_argument("--temperature", type=float)
-    p.add_argument("--top-p", type=float)
-    p.add_argument("--max-tokens", type=int)
+    p.add_argument(
+        "--temperature",
+        type=float,
+        help="0 to 2; 0 answers greedily (default: the model's own, e.g. 0 for smollm2)",
+    )
+    p.add_argument(
+        "--top-p", type=float, help="nucleus sampling: keep the likeliest tokens up to this mass, (0, 1]"
+    )
+    p.add_argument("--max-tokens", type=int, help="stop after this many tokens (default: the model's limit)")
     p.add_argument("--stop", action="append", help="stop sequence (repeatable)")
-    p.add_argument("--seed", type=int)
+    p.add_argument("--seed", type=int, help="sampling seed: the same seed and prompt give the same answer")
     p.add_argument("--image", action="append", metavar="PATH_OR_URL", help="attach an image (repeatable)")
     p.add_argument("--provider", help="run only on this backend or provider kind")
     p.add_argument(

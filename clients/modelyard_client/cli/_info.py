@@ -13,9 +13,12 @@ from modelyard_client.cli._style import colour_enabled
 
 def register(subparsers: Any) -> None:
     models: argparse.ArgumentParser = subparsers.add_parser(
-        "models", help="list the models the router serves"
+        "models",
+        help="list the models the router serves",
+        description="List every model the router can route to, what it does (chat, embed, transcribe) and "
+        "which backends serve it.",
     )
-    models.add_argument("--json", action="store_true")
+    models.add_argument("--json", action="store_true", help="the list as one JSON object")
     add_client_args(models)
     models.set_defaults(run=run_models)
 

@@ -11,11 +11,14 @@ from modelyard_client.cli._common import UsageError, add_client_args, as_dict, c
 
 def register(subparsers: Any) -> None:
     usage: argparse.ArgumentParser = subparsers.add_parser(
-        "usage", help="show usage per backend and model: calls, tokens, cost, latency"
+        "usage",
+        help="show usage per backend and model: calls, tokens, cost, latency",
+        description="Usage from the router's ledger per backend and model: calls, success rate, tokens, cost "
+        "and latency percentiles, over the last --days days.",
     )
     usage.add_argument("--days", type=int, default=1, help="window ending now, in days (default 1)")
     usage.add_argument("--tenant", help="tenant to report (default: your own; every tenant for an admin key)")
-    usage.add_argument("--json", action="store_true")
+    usage.add_argument("--json", action="store_true", help="the report as one JSON object")
     add_client_args(usage)
     usage.set_defaults(run=run_usage)
 
