@@ -15,7 +15,7 @@ from tests.support.polling import wait_until
 from tests.worker.process import running_worker
 
 pytestmark = pytest.mark.engines
-CHAT_ONLY = ("--no-whisper",)
+CHAT_ONLY = ("--no-whisper", "--chat-model", "tiny-random-llama")
 
 
 async def events_only_router(listen: str = "127.0.0.1:0") -> RouterServer:
