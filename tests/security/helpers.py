@@ -10,6 +10,7 @@ from typing import Any
 
 import grpc
 from modelyard.worker.v1 import worker_pb2, worker_pb2_grpc
+from modelyard_client._aio_status import FirstStatus
 
 from core.worker_token import token_metadata
 from gpu_worker.app import WorkerApp, WorkerOptions
@@ -54,11 +55,15 @@ async def register_once(
     )
     async with channel:
         call = worker_pb2_grpc.WorkerRegistryServiceStub(channel).Register(metadata=token_metadata(token))
+        # The router may refuse on the metadata alone, before our hello is written; grpc.aio then reports the
+        # failed write as INTERNAL (grpc/grpc#36066), so keep the status the router really sent.
+        first = FirstStatus(call)
         try:
             await call.write(worker_pb2.RegisterRequest(hello=hello))
             reply = await asyncio.wait_for(call.read(), 10)
         except grpc.aio.AioRpcError as e:
-            return e.code()
+            corrected = first.correct(e)
+            return corrected.code() if isinstance(corrected, grpc.aio.AioRpcError) else e.code()
         if reply is grpc.aio.EOF:
             code: grpc.StatusCode = await call.code()
             return code
