@@ -68,8 +68,8 @@ def scores(scorer: str, candidates: Sequence[Candidate]) -> list[float]:
         ("latency", [candidate("a", ttft=100), candidate("b")], [1.0, 1.0]),  # unmeasured: give it a chance
         ("latency", [candidate("a"), candidate("b")], [1.0, 1.0]),
         # the faster one is full (its TTFT will grow before it is measured): the idle one is expected sooner
-        ("latency", [candidate("a", ttft=100, running=4), candidate("b", ttft=200)], [0.4, 1.0]),
-        ("latency", [candidate("a", ttft=100, running=1), candidate("b", ttft=100)], [0.5, 1.0]),
+        ("latency", [candidate("a", ttft=100, running=4), candidate("b", ttft=200)], [0.182, 1.0]),
+        ("latency", [candidate("a", ttft=100, running=1), candidate("b", ttft=100)], [0.286, 1.0]),
         (
             "load",
             [candidate("a", running=0), candidate("b", running=2), candidate("c", running=4)],

@@ -5,10 +5,12 @@ from collections.abc import Sequence
 from router.routing.scoring.base import Candidate, Scorer
 
 # How much slower a full backend is expected to answer than an idle one: at utilisation 1 its measured time
-# to first token counts 1 + LOAD_WEIGHT times. The measurement lags (it is taken when a request ends), so
+# to first token counts 1 + LOAD_WEIGHT times (a worker with 4 slots and 16 queue places whose slots are all
+# taken, utilisation 0.2, counts 3x: a queued request waits for a whole answer, several TTFTs). In the bench
+# simulation 4 left `latency` at 2.6x composite's p99 TTFT, 10 at 1.1x. The measurement lags (it is taken when a request ends), so
 # without this the fastest backend kept every new request until its queue showed in its TTFT: in the bench
 # simulation `latency` had 11x composite's p99 TTFT.
-LOAD_WEIGHT = 4.0
+LOAD_WEIGHT = 10.0
 
 
 class LatencyScorer(Scorer):
