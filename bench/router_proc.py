@@ -7,7 +7,6 @@ set, "profile-on" starts cProfile and "profile-take" answers with the top functi
 
 from __future__ import annotations
 
-import asyncio
 import cProfile
 import io
 import logging
@@ -18,6 +17,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 
 from bench.processes import next_command
+from core import event_loop
 from router.config.settings import ProviderConfig, RouterConfig
 from router.server import RouterServer
 
@@ -105,4 +105,4 @@ def router_child(conn: Connection, options: RouterOptions) -> None:
     """Process entry: run the router until told to stop."""
     logging.basicConfig(level=logging.ERROR)
     with tempfile.TemporaryDirectory(prefix="modelyard-bench-") as ledger_dir:
-        asyncio.run(_serve(conn, options, ledger_dir))
+        event_loop.run(_serve(conn, options, ledger_dir))  # the loop `python -m router` runs on

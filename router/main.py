@@ -11,7 +11,7 @@ import os
 import signal
 import sys
 
-from core import logs, tracing
+from core import event_loop, logs, tracing
 from core.errors import StatusError
 from core.worker_token import load_worker_token
 from router.config.loader import ConfigError, load_config
@@ -153,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, ValueError, StatusError) as e:
         logs.announce(f"modelyard router: {_one_line(e)}", stream=sys.stderr, level="ERROR")
         return 2
-    asyncio.run(serve(config))
+    event_loop.run(serve(config))
     return 0
 
 
