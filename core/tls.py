@@ -37,7 +37,7 @@ def _read(path: str, what: str) -> bytes:
     return data
 
 
-def _stamp(paths: tuple[str, ...]) -> tuple[tuple[int, int], ...]:
+def file_stamp(paths: tuple[str, ...]) -> tuple[tuple[int, int], ...]:
     """What identifies a version of the files: modification time and size (unreadable: (-1, -1))."""
     out = []
     for path in paths:
@@ -70,7 +70,7 @@ class _ServerCertificates:
     def __init__(self, tls: ServerTls) -> None:
         self._tls = tls
         self._paths = (tls.cert, tls.key, *tls.client_ca)
-        self._stamp = _stamp(self._paths)
+        self._stamp = file_stamp(self._paths)
 
     def load(self) -> grpc.ServerCertificateConfiguration:
         key = _read(self._tls.key, "tls_key")
@@ -80,7 +80,7 @@ class _ServerCertificates:
 
     def fetch(self) -> grpc.ServerCertificateConfiguration | None:
         """Called by grpc before each handshake: a new configuration when a file changed, else None."""
-        stamp = _stamp(self._paths)
+        stamp = file_stamp(self._paths)
         if stamp == self._stamp:
             return None
         try:
@@ -119,7 +119,7 @@ class ChannelTls:
 
     def stamp(self) -> tuple[tuple[int, int], ...]:
         """Changes when any of the files changes: time to make a new channel."""
-        return _stamp(tuple(p for p in (self.ca, self.cert, self.key) if p))
+        return file_stamp(tuple(p for p in (self.ca, self.cert, self.key) if p))
 
 
 def channel_tls_from_env(

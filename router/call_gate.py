@@ -17,6 +17,7 @@ import grpc
 
 from core.errors import Unavailable
 from core.grpc_status import abort
+from core.interceptors import service_of
 
 if TYPE_CHECKING:  # generic only in the type stubs
     Handler = grpc.RpcMethodHandler[Any, Any]
@@ -62,8 +63,7 @@ class CallGate(grpc.aio.ServerInterceptor):
         details: grpc.HandlerCallDetails,
     ) -> Handler | None:
         handler = await continuation(details)
-        service = details.method.split("/")[1] if details.method.count("/") == 2 else ""
-        if handler is None or service not in self._services:
+        if handler is None or service_of(details.method) not in self._services:
             return handler
         return self._wrap(handler)
 

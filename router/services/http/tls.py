@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import ssl
 from pathlib import Path
 
-from core.tls import TlsConfigError
+from core.tls import TlsConfigError, file_stamp
 from router.config.settings import RouterConfig
 
 log = logging.getLogger(__name__)
@@ -23,7 +22,7 @@ class DoorTls:
         self.context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         self.context.minimum_version = ssl.TLSVersion.TLSv1_2
         self._load()  # now: a missing or bad file stops the router before it binds anything
-        self._stamp = _stamp(self._paths)
+        self._stamp = file_stamp(self._paths)
 
     def _load(self) -> None:
         try:
@@ -38,7 +37,7 @@ class DoorTls:
         """Until cancelled: reload into the same context when a file changed; new connections get it."""
         while True:
             await asyncio.sleep(RELOAD_CHECK_S)
-            stamp = _stamp(self._paths)
+            stamp = file_stamp(self._paths)
             if stamp == self._stamp:
                 continue
             try:
@@ -48,14 +47,3 @@ class DoorTls:
                 continue
             self._stamp = stamp
             log.info("HTTP door: certificate files changed; serving the new certificate")
-
-
-def _stamp(paths: tuple[str, ...]) -> tuple[tuple[int, int], ...]:
-    out = []
-    for path in paths:
-        try:
-            stat = os.stat(Path(path).expanduser())
-            out.append((stat.st_mtime_ns, stat.st_size))
-        except OSError:
-            out.append((-1, -1))
-    return tuple(out)
