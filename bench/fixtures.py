@@ -22,9 +22,10 @@ from modelyard.v1 import inference_pb2 as pb
 from modelyard.worker.v1 import worker_pb2, worker_pb2_grpc
 
 from bench.processes import next_command
+from bench.tokens import TOKEN
 
 Context = grpc.aio.ServicerContext[Any, Any]
-_DELTA = pb.ChatResponse(delta=pb.ChatDelta(text="tok "))
+_DELTA = pb.ChatResponse(delta=pb.ChatDelta(text=TOKEN))
 
 
 @dataclass(frozen=True)

@@ -23,12 +23,17 @@ import grpc
 from bench.load import ChatLoad, LoadResult, load_child
 from bench.processes import next_command, spawn
 from bench.report import percentile
+from bench.tokens import TOKEN
 
-_CHUNK = b'data: {"choices":[{"index":0,"delta":{"content":"tok "},"finish_reason":null}]}\n\n'
+_CHUNK = (
+    b"data: "
+    + json.dumps({"choices": [{"index": 0, "delta": {"content": TOKEN}, "finish_reason": None}]}).encode()
+    + b"\n\n"
+)
 
 
 def _answer(tokens: int) -> bytes:
-    message = {"role": "assistant", "content": "tok " * tokens}
+    message = {"role": "assistant", "content": TOKEN * tokens}
     return json.dumps({"choices": [{"index": 0, "message": message, "finish_reason": "stop"}]}).encode()
 
 

@@ -23,6 +23,7 @@ from modelyard.v1 import router_pb2, router_pb2_grpc
 from modelyard.worker.v1 import worker_pb2_grpc
 
 from bench.processes import next_command
+from bench.tokens import tokens_in
 from core import wire
 
 REQUEST_TIMEOUT_S = 30.0
@@ -111,7 +112,7 @@ async def grpc_chat(stub: Any, request: pb.ChatRequest, began: float) -> Outcome
     try:
         async for response in stub.Chat(request, timeout=REQUEST_TIMEOUT_S):
             if response.HasField("delta"):
-                chunks += 1
+                chunks += tokens_in(response.delta.text)
                 if first is None:
                     first = time.perf_counter()
     except grpc.aio.AioRpcError as e:
@@ -135,15 +136,16 @@ async def http_chat(
                 await r.read()
             elif not stream:
                 answer = json.loads(await r.read())
-                chunks = 1 if answer["choices"][0]["message"]["content"] else 0
+                chunks = tokens_in(answer["choices"][0]["message"]["content"] or "")
                 first = time.perf_counter()
             else:
                 async for line in r.content:
                     if not line.startswith(b"data: ") or line.startswith(b"data: [DONE]"):
                         continue
                     choices = json.loads(line[6:]).get("choices") or []
-                    if choices and (choices[0].get("delta") or {}).get("content"):
-                        chunks += 1
+                    text = (choices[0].get("delta") or {}).get("content") if choices else None
+                    if text:
+                        chunks += tokens_in(text)
                         if first is None:
                             first = time.perf_counter()
     except (aiohttp.ClientError, TimeoutError, ValueError) as e:

@@ -18,6 +18,7 @@ from typing import Any
 from aiohttp import web
 
 from bench.processes import next_command
+from bench.tokens import TOKEN
 
 MODEL = "bench"
 _SSE_HEADERS = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
@@ -55,7 +56,7 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
                 "choices": [
                     {
                         "index": 0,
-                        "message": {"role": "assistant", "content": "tok " * tokens},
+                        "message": {"role": "assistant", "content": TOKEN * tokens},
                         "finish_reason": "stop",
                     }
                 ],
@@ -64,8 +65,8 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
         )
     response = web.StreamResponse(headers=_SSE_HEADERS)
     await response.prepare(request)
-    token = _event(_chunk(model, {"content": "tok "}, None))
-    await response.write(_event(_chunk(model, {"role": "assistant", "content": "tok "}, None)))
+    token = _event(_chunk(model, {"content": TOKEN}, None))
+    await response.write(_event(_chunk(model, {"role": "assistant", "content": TOKEN}, None)))
     for _ in range(tokens - 1):
         await response.write(token)
     await response.write(_event(_chunk(model, {}, "stop")))

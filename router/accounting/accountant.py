@@ -49,7 +49,9 @@ class Accounting:
         self.writer = (
             None
             if target == LEDGER_OFF
-            else LedgerWriter(open_store(target), max_queue=config.ledger_queue_size)
+            else LedgerWriter(
+                open_store(target), max_queue=config.ledger_queue_size, flush_s=config.ledger_flush_s
+            )
         )
         self.audit = AuditTrail(config.router_id, self.writer.store if self.writer else None)
         self.metrics = RouterMetrics()

@@ -94,6 +94,9 @@ class RouterConfig:
     ledger_queue_size: PositiveInt = (
         10_000  # records waiting to be written; when full the oldest are dropped, counted
     )
+    # At most one ledger transaction per interval: what a SIGKILL can lose is this long's records at most,
+    # plus the batch being written.
+    ledger_flush_s: PositiveFloat = 0.5
     budgets: dict[str, Budget] = field(default_factory=dict)  # tenant (or "*") -> limits
     budget_low_fraction: Fraction = 0.8  # above this share of a limit, prefer cheaper backends
     cache: CacheConfig = field(default_factory=CacheConfig)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Sequence
@@ -165,3 +166,56 @@ async def test_a_full_queue_drops_the_oldest_and_counts_them(tmp_path: Path) -> 
     rows = await store.usage(0, None)
     await store.close()
     assert rows[0].calls == 11  # record 0, retried, and the 10 newest
+
+
+class CountingStore(SqliteStore):
+    """A real SQLite store that remembers the size of each batch (one transaction each)."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__(path)
+        self.batches: list[int] = []
+
+    async def write(self, records: Sequence[UsageRecord]) -> None:
+        await super().write(records)
+        self.batches.append(len(records))
+
+
+async def test_records_that_arrive_within_the_interval_share_one_transaction(tmp_path: Path) -> None:
+    store = CountingStore(str(tmp_path / "usage.sqlite3"))
+    await store.open()
+    writer = LedgerWriter(store, flush_s=0.3)
+    writer.start()
+    for i in range(5):  # as five requests finishing one after another would
+        writer.submit(record(i))
+        await asyncio.sleep(0)
+    await wait_until(lambda: writer.written == 5)
+    assert store.batches == [5]
+    await writer.stop()
+    await store.close()
+
+
+async def test_flush_writes_at_once_without_waiting_the_interval(tmp_path: Path) -> None:
+    store = CountingStore(str(tmp_path / "usage.sqlite3"))
+    await store.open()
+    writer = LedgerWriter(store, flush_s=3600.0)  # a flush that waited the interval would time out below
+    writer.start()
+    writer.submit(record(0))
+    assert await writer.flush(timeout=10.0)
+    writer.submit(record(1))
+    assert await writer.flush(timeout=10.0)
+    assert store.batches == [1, 1]
+    await writer.stop()
+    await store.close()
+
+
+async def test_a_full_batch_is_written_without_waiting_the_interval(tmp_path: Path) -> None:
+    store = CountingStore(str(tmp_path / "usage.sqlite3"))
+    await store.open()
+    writer = LedgerWriter(store, batch_size=10, flush_s=3600.0)
+    writer.start()
+    for i in range(25):
+        writer.submit(record(i))
+    await wait_until(lambda: writer.written >= 20)
+    assert store.batches[:2] == [10, 10]
+    await writer.stop()
+    await store.close()

@@ -1,8 +1,13 @@
 """Usage records leave the request path through a bounded queue; one background task writes them in batches.
 
-A request only appends to the queue. When the store is slow or down and the queue fills, the oldest
-record is dropped (new ones describe the present better); every drop is counted, exposed as a metric and
-logged, never silent. `stop()` writes whatever is queued, so a clean shutdown loses nothing.
+A request only appends to the queue. The writer commits at most one batch per `flush_s` (or sooner, once
+`batch_size` records wait): one transaction costs about as much as 30 single-row ones on SQLite, so writing
+each record as it came cost the router more CPU than relaying the request (measured: 146 µs per record in
+batches of one, 5 µs in batches of 100+). The interval also bounds what a SIGKILL can lose: the records
+of the last `flush_s`, plus the batch being written. When the store is slow or down and the queue fills,
+the oldest record is dropped (new ones describe the present better); every drop is counted, exposed as a
+metric and logged, never silent. `flush()` and `stop()` write whatever is queued at once, so a clean
+shutdown loses nothing.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from router.accounting.ledger.records import UsageRecord
 from router.accounting.ledger.store import UsageStore
 
 log = logging.getLogger(__name__)
+_FULL_CHECK_S = 0.05  # while gathering, how often to look whether a whole batch is already waiting
 _LOG_EVERY_S = 10.0  # at most one drop warning per interval, with the count since the last one
 
 
@@ -26,11 +32,15 @@ class LedgerWriter:
         max_queue: int = 10_000,
         batch_size: int = 500,
         retry_s: float = 1.0,
+        flush_s: float = 0.5,
     ) -> None:
         self.store = store
         self._queue: asyncio.Queue[UsageRecord] = asyncio.Queue(max_queue)
         self._batch_size = batch_size
         self._retry_s = retry_s
+        self._flush_s = flush_s
+        self._hurry = asyncio.Event()  # set while a flush() waits: write what is queued without the interval
+        self._flushes = 0
         self._task: asyncio.Task[None] | None = None
         self.written = 0
         self.dropped = 0
@@ -57,10 +67,16 @@ class LedgerWriter:
 
     async def flush(self, timeout: float = 10.0) -> bool:
         """Wait until every record queued so far is written; False if that took longer than `timeout`."""
+        self._flushes += 1
+        self._hurry.set()
         try:
             await asyncio.wait_for(self._queue.join(), timeout)
         except TimeoutError:
             return False
+        finally:
+            self._flushes -= 1
+            if not self._flushes:
+                self._hurry.clear()
         return True
 
     async def stop(self, timeout: float = 10.0) -> None:
@@ -79,14 +95,26 @@ class LedgerWriter:
     async def _run(self) -> None:
         while True:
             batch = [await self._queue.get()]
+            await self._gather()
             while len(batch) < self._batch_size and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
-            # Records keep arriving while a batch is written, so batches grow with load by themselves.
             self._in_hand = len(batch)
             await self._write(batch)
             self._in_hand = 0
             for _ in batch:
                 self._queue.task_done()
+
+    async def _gather(self) -> None:
+        """Let records gather for up to `flush_s` after the first one: one transaction for all of them.
+        Ends early when a batch is full or someone flushes."""
+        ends = time.monotonic() + self._flush_s
+        while self._queue.qsize() + 1 < self._batch_size and not self._hurry.is_set():
+            left = ends - time.monotonic()
+            if left <= 0:
+                return
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(min(left, _FULL_CHECK_S)):
+                    await self._hurry.wait()
 
     async def _write(self, batch: list[UsageRecord]) -> None:
         """Retry until written: the queue bounds what waits meanwhile, and drops from it are counted."""
