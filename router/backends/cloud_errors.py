@@ -109,6 +109,18 @@ def broken_stream(provider: str, detail: str, *, secret: str) -> BackendError:
     )
 
 
+def error_body_message(body: object) -> str:
+    """`error.message` of an OpenAI- or Anthropic-style error body ({"error": {"message": ...}}, or the
+    error itself); "" when it has none."""
+    if isinstance(body, dict):
+        inner = body.get("error", body)
+        if isinstance(inner, dict) and isinstance(inner.get("message"), str):
+            return str(inner["message"])
+        if isinstance(inner, str):
+            return inner
+    return ""
+
+
 def _clip(text: str) -> str:
     text = " ".join(text.split())
     return text if len(text) <= _MAX_DETAIL else text[: _MAX_DETAIL - 3] + "..."

@@ -1,4 +1,5 @@
-"""OpenAI and every OpenAI-compatible API (DeepSeek, Gemini's OpenAI surface, vLLM, Ollama), on the official SDK."""
+"""OpenAI and every OpenAI-compatible API (DeepSeek, Gemini's OpenAI surface, vLLM, Ollama): streamed chat on a
+thin aiohttp client (router.backends.openai_chat_client), the rest on the official SDK."""
 
 from __future__ import annotations
 
@@ -19,9 +20,11 @@ from router.backends.cloud import HEALTH_TIMEOUT_S, NO_API_KEY, CloudBackend, pr
 from router.backends.cloud_errors import (
     broken_stream,
     connection_error,
+    error_body_message,
     http_status_error,
     retry_after_seconds,
 )
+from router.backends.openai_chat_client import ChatCompletionsClient
 from router.backends.openai_convert import (
     audio_file,
     chat_messages,
@@ -30,7 +33,6 @@ from router.backends.openai_convert import (
     wav_duration,
 )
 from router.backends.openai_options import chat_options, choice_events
-from router.backends.openai_sse import sse_objects
 from router.config.settings import ProviderConfig
 
 # OpenAI's own API wants max_completion_tokens (its reasoning models refuse max_tokens); most
@@ -67,6 +69,10 @@ class OpenAIBackend(CloudBackend):
             max_retries=0,
             timeout=config.timeout_s,
         )
+        # Streamed chat, the hot path, on a thin client (router.backends.openai_chat_client says why).
+        self._chat = ChatCompletionsClient(
+            self.id, str(self._client.base_url), config.api_key or NO_API_KEY, config.max_concurrency
+        )
 
     @property
     def base_url(self) -> str:
@@ -83,55 +89,48 @@ class OpenAIBackend(CloudBackend):
         max_tokens = sampling.max_tokens if sampling.HasField("max_tokens") else None
         budget = self.request_timeout(timeout)
         loop = asyncio.get_running_loop()
-        # The SDK's timeout bounds each read, not the whole answer; the deadline is checked per chunk.
+        # The client's timeout bounds each read, not the whole answer; the deadline is checked per chunk.
         deadline = loop.time() + budget
+        body: dict[str, Any] = {
+            "model": request.model,
+            "messages": messages,
+            "stream": True,
+            "stream_options": {"include_usage": True},
+            **options,
+        }
+        if sampling.HasField("temperature"):
+            body["temperature"] = proto_float(sampling.temperature)
+        if sampling.HasField("top_p"):
+            body["top_p"] = proto_float(sampling.top_p)
+        if max_tokens is not None:
+            body[self.max_tokens_param] = max_tokens
+        if sampling.stop:
+            body["stop"] = list(sampling.stop)
+        if sampling.HasField("seed"):
+            body["seed"] = sampling.seed
         model, finish, chars = request.model, "", 0
         usage: dict[str, Any] | None = None
         try:
-            # The raw response: the SDK sends the request and raises its errors; the stream's chunks are
-            # decoded here as plain JSON (router.backends.openai_sse), not as one pydantic model each.
-            opened = self._client.chat.completions.with_streaming_response.create(
-                extra_headers=tracing.outgoing_headers(),
-                model=request.model,
-                messages=messages,
-                stream=True,
-                stream_options={"include_usage": True},
-                temperature=proto_float(sampling.temperature) if sampling.HasField("temperature") else omit,
-                top_p=proto_float(sampling.top_p) if sampling.HasField("top_p") else omit,
-                max_completion_tokens=max_tokens
-                if max_tokens is not None and self.max_tokens_param == "max_completion_tokens"
-                else omit,
-                max_tokens=max_tokens
-                if max_tokens is not None and self.max_tokens_param == "max_tokens"
-                else omit,
-                stop=list(sampling.stop) or omit,
-                seed=sampling.seed if sampling.HasField("seed") else omit,
-                timeout=budget,
-                **options,
-            )
-            # Leaving this block, however it happens (the client went away, an error), closes the
-            # HTTP response, which ends the upstream generation.
-            async with opened as response:
-                async for chunk in sse_objects(response.http_response):
-                    if loop.time() > deadline:
-                        raise BackendError(
-                            f"provider {self.id}: no complete answer within {budget:.1f}s",
-                            retryable=True,
-                            status=grpc.StatusCode.DEADLINE_EXCEEDED,
-                        )
-                    if not isinstance(chunk, dict):
-                        raise ValueError(f"a chunk that is not an object: {str(chunk)[:80]}")
-                    model = chunk.get("model") or model
-                    usage = chunk.get("usage") or usage
-                    for choice in chunk.get("choices") or ():
-                        if choice.get("index", 0) != 0:
-                            continue
-                        finish = choice.get("finish_reason") or finish
-                        for event in choice_events(choice):
-                            chars += _chars(event)
-                            yield event
-        except openai.OpenAIError as e:
-            raise self._error(e) from e
+            # Leaving this loop, however it happens (the client went away, an error), closes the HTTP
+            # response, which ends the upstream generation.
+            async for chunk in self._chat.stream(body, budget, tracing.outgoing_headers() or None):
+                if loop.time() > deadline:
+                    raise BackendError(
+                        f"provider {self.id}: no complete answer within {budget:.1f}s",
+                        retryable=True,
+                        status=grpc.StatusCode.DEADLINE_EXCEEDED,
+                    )
+                if not isinstance(chunk, dict):
+                    raise ValueError(f"a chunk that is not an object: {str(chunk)[:80]}")
+                model = chunk.get("model") or model
+                usage = chunk.get("usage") or usage
+                for choice in chunk.get("choices") or ():
+                    if choice.get("index", 0) != 0:
+                        continue
+                    finish = choice.get("finish_reason") or finish
+                    for event in choice_events(choice):
+                        chars += _chars(event)
+                        yield event
         except ValueError as e:  # a data: line that is not JSON
             raise broken_stream(self.id, f"malformed event: {e}", secret=self.config.api_key) from e
         if not finish:
@@ -246,6 +245,7 @@ class OpenAIBackend(CloudBackend):
         return True
 
     async def close(self) -> None:
+        await self._chat.close()
         await self._client.close()
 
     def _error(self, error: openai.OpenAIError) -> BackendError:
@@ -259,7 +259,7 @@ def openai_error(provider: str, error: openai.OpenAIError, *, secret: str) -> Ba
     if isinstance(error, openai.APIConnectionError):
         return connection_error(provider, _cause(error), secret=secret, timed_out=False)
     if isinstance(error, openai.APIStatusError):
-        detail = _body_message(error.body) or error.message
+        detail = error_body_message(error.body) or error.message
         return http_status_error(
             provider,
             error.status_code,
@@ -270,19 +270,8 @@ def openai_error(provider: str, error: openai.OpenAIError, *, secret: str) -> Ba
         )
     if isinstance(error, openai.APIError):
         # An error event inside a 200 stream: the provider failed part way.
-        return broken_stream(provider, _body_message(error.body) or error.message, secret=secret)
+        return broken_stream(provider, error_body_message(error.body) or error.message, secret=secret)
     return broken_stream(provider, f"{type(error).__name__}: {error}", secret=secret)
-
-
-def _body_message(body: object) -> str:
-    """`error.message` of an OpenAI-style error body ({"error": {"message": ...}}, or the error itself)."""
-    if isinstance(body, dict):
-        inner = body.get("error", body)
-        if isinstance(inner, dict) and isinstance(inner.get("message"), str):
-            return str(inner["message"])
-        if isinstance(inner, str):
-            return inner
-    return ""
 
 
 def _cause(error: BaseException) -> str:

@@ -1,0 +1,137 @@
+"""Streamed chat completions over a thin aiohttp client: the one call on the request path that the SDK made
+slow.
+
+Measured on this machine (one process, 1-token streams from a local server, bench/results/RESULTS.md):
+the OpenAI SDK spends 1,300 to 1,500 µs of CPU per streamed request (its TypedDict transform of the
+parameters, httpx's request building, anyio), aiohttp 210 to 240 µs. The router already runs aiohttp for
+its HTTP door, in the same event loop. Everything else an OpenAI-style backend does (embeddings,
+transcription, health checks, resolving the base URL) stays on the SDK; failures here map through the
+same table (router.backends.cloud_errors) as the SDK's exceptions do, so failover cannot tell them apart.
+"""
+
+from __future__ import annotations
+
+import json
+import ssl
+import urllib.parse
+import urllib.request
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
+
+import aiohttp
+
+from router.backends.base import BackendError
+from router.backends.cloud_errors import (
+    broken_stream,
+    connection_error,
+    error_body_message,
+    http_status_error,
+    retry_after_seconds,
+)
+from router.backends.openai_sse import StreamErrorEvent, sse_objects
+
+_MAX_ERROR_BODY = 64 * 1024  # what is read of an error answer: enough for any provider's message
+
+
+class ChatCompletionsClient:
+    """POST {base_url}/chat/completions with "stream": true; yields each event's decoded JSON.
+
+    Raises BackendError for every failure except a data line that is not JSON (ValueError, which the
+    backend reports with what it knows of the answer so far).
+    """
+
+    def __init__(self, provider: str, base_url: str, api_key: str, max_connections: int) -> None:
+        self._provider = provider
+        self._secret = api_key
+        self._url = base_url.rstrip("/") + "/chat/completions"
+        self._headers = {
+            "Authorization": f"Bearer {api_key}",
+            "Content-Type": "application/json",
+            "Accept": "text/event-stream",
+        }
+        self._max_connections = max_connections
+        self._proxy = _proxy_for(self._url)
+        self._session: aiohttp.ClientSession | None = None
+
+    def _open(self) -> aiohttp.ClientSession:
+        # Made on first use: a session belongs to the event loop that runs it.
+        if self._session is None or self._session.closed:
+            connector = aiohttp.TCPConnector(limit=self._max_connections, ssl=_tls_context())
+            # Not trust_env: that reads ~/.netrc in a thread on every request. The proxy is looked up once.
+            self._session = aiohttp.ClientSession(connector=connector)
+        return self._session
+
+    async def stream(
+        self, body: Mapping[str, Any], timeout: float, headers: Mapping[str, str] | None = None
+    ) -> AsyncIterator[Any]:
+        """`timeout` bounds connecting and each wait for more of the answer, as the SDK's did; the backend
+        bounds the whole answer. Closing the generator early hangs up, which ends the upstream generation."""
+        session = self._open()
+        limits = aiohttp.ClientTimeout(total=None, sock_connect=timeout, sock_read=timeout)
+        sent = {**self._headers, **headers} if headers else self._headers
+        try:
+            async with session.post(
+                self._url, data=json.dumps(body).encode(), headers=sent, timeout=limits, proxy=self._proxy
+            ) as response:
+                if response.status >= 400:
+                    raise await self._status_error(response)
+                async for item in sse_objects(response.content.iter_any()):
+                    yield item
+        except StreamErrorEvent as e:
+            raise broken_stream(self._provider, e.message, secret=self._secret) from e
+        except TimeoutError as e:  # aiohttp's ServerTimeoutError is one too
+            raise connection_error(self._provider, _describe(e), secret=self._secret, timed_out=True) from e
+        except aiohttp.ClientError as e:
+            raise connection_error(self._provider, _describe(e), secret=self._secret, timed_out=False) from e
+
+    async def _status_error(self, response: aiohttp.ClientResponse) -> BackendError:
+        raw = b""
+        while len(raw) < _MAX_ERROR_BODY:
+            piece = await response.content.read(_MAX_ERROR_BODY - len(raw))
+            if not piece:
+                break
+            raw += piece
+        body: object
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            body = raw.decode("utf-8", "replace")
+        detail = error_body_message(body) or f"Error code: {response.status} - {body}"
+        inner = body.get("error", body) if isinstance(body, dict) else None
+        code = inner.get("code") if isinstance(inner, dict) else None
+        return http_status_error(
+            self._provider,
+            response.status,
+            detail,
+            secret=self._secret,
+            retry_after_s=retry_after_seconds(response.headers),
+            unknown_model=code == "model_not_found" or "model" in detail.lower(),
+        )
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+
+def _describe(error: BaseException) -> str:
+    return f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+
+
+def _proxy_for(url: str) -> str | None:
+    """HTTPS_PROXY / HTTP_PROXY for `url` unless NO_PROXY exempts its host, as the SDK's httpx client does."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.hostname is None or urllib.request.proxy_bypass(parts.hostname):
+        return None
+    return urllib.request.getproxies_environment().get(parts.scheme)
+
+
+def _tls_context() -> ssl.SSLContext:
+    """The system's trust store plus certifi's, which is what the SDK's httpx client trusts."""
+    context = ssl.create_default_context()
+    try:
+        import certifi
+    except ImportError:
+        return context
+    context.load_verify_locations(certifi.where())
+    return context
