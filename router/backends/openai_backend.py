@@ -24,6 +24,7 @@ from router.backends.cloud_errors import (
     http_status_error,
     retry_after_seconds,
 )
+from router.backends.coalesce import joined
 from router.backends.openai_chat_client import ChatCompletionsClient
 from router.backends.openai_convert import (
     audio_file,
@@ -113,24 +114,28 @@ class OpenAIBackend(CloudBackend):
         try:
             # Leaving this loop, however it happens (the client went away, an error), closes the HTTP
             # response, which ends the upstream generation.
-            async for chunk in self._chat.stream(body, budget, tracing.outgoing_headers() or None):
+            async for batch in self._chat.stream(body, budget, tracing.outgoing_headers() or None):
                 if loop.time() > deadline:
                     raise BackendError(
                         f"provider {self.id}: no complete answer within {budget:.1f}s",
                         retryable=True,
                         status=grpc.StatusCode.DEADLINE_EXCEEDED,
                     )
-                if not isinstance(chunk, dict):
-                    raise ValueError(f"a chunk that is not an object: {str(chunk)[:80]}")
-                model = chunk.get("model") or model
-                usage = chunk.get("usage") or usage
-                for choice in chunk.get("choices") or ():
-                    if choice.get("index", 0) != 0:
-                        continue
-                    finish = choice.get("finish_reason") or finish
-                    for event in choice_events(choice):
-                        chars += _chars(event)
-                        yield event
+                events: list[pb.ChatResponse] = []
+                for chunk in batch:
+                    if not isinstance(chunk, dict):
+                        raise ValueError(f"a chunk that is not an object: {str(chunk)[:80]}")
+                    model = chunk.get("model") or model
+                    usage = chunk.get("usage") or usage
+                    for choice in chunk.get("choices") or ():
+                        if choice.get("index", 0) != 0:
+                            continue
+                        finish = choice.get("finish_reason") or finish
+                        events.extend(choice_events(choice))
+                # Chunks that arrived together while we were busy go on as one message each kind.
+                for event in joined(events):
+                    chars += _chars(event)
+                    yield event
         except ValueError as e:  # a data: line that is not JSON
             raise broken_stream(self.id, f"malformed event: {e}", secret=self.config.api_key) from e
         if not finish:

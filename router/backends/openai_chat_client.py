@@ -28,13 +28,14 @@ from router.backends.cloud_errors import (
     http_status_error,
     retry_after_seconds,
 )
-from router.backends.openai_sse import StreamErrorEvent, sse_objects
+from router.backends.openai_sse import StreamErrorEvent, sse_batches
 
 _MAX_ERROR_BODY = 64 * 1024  # what is read of an error answer: enough for any provider's message
 
 
 class ChatCompletionsClient:
-    """POST {base_url}/chat/completions with "stream": true; yields each event's decoded JSON.
+    """POST {base_url}/chat/completions with "stream": true; yields the decoded JSON of the events that
+    arrived together, as a list (router.backends.openai_sse.sse_batches).
 
     Raises BackendError for every failure except a data line that is not JSON (ValueError, which the
     backend reports with what it knows of the answer so far).
@@ -63,7 +64,7 @@ class ChatCompletionsClient:
 
     async def stream(
         self, body: Mapping[str, Any], timeout: float, headers: Mapping[str, str] | None = None
-    ) -> AsyncIterator[Any]:
+    ) -> AsyncIterator[list[Any]]:
         """`timeout` bounds connecting and each wait for more of the answer, as the SDK's did; the backend
         bounds the whole answer. Closing the generator early hangs up, which ends the upstream generation."""
         session = self._open()
@@ -75,8 +76,8 @@ class ChatCompletionsClient:
             ) as response:
                 if response.status >= 400:
                     raise await self._status_error(response)
-                async for item in sse_objects(response.content.iter_any()):
-                    yield item
+                async for batch in sse_batches(response.content.iter_any()):
+                    yield batch
         except StreamErrorEvent as e:
             raise broken_stream(self._provider, e.message, secret=self._secret) from e
         except TimeoutError as e:  # aiohttp's ServerTimeoutError is one too

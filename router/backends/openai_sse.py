@@ -49,14 +49,16 @@ def _checked(event: str, data: bytes) -> Any:
     return decoded
 
 
-async def sse_objects(body: AsyncIterable[bytes]) -> AsyncIterator[Any]:
-    """Each event's decoded `data`, in order, until `[DONE]` or the end of the body. `body` yields the
-    bytes as they arrive, cut anywhere."""
+async def sse_batches(body: AsyncIterable[bytes]) -> AsyncIterator[list[Any]]:
+    """The decoded `data` of the events, in order, until `[DONE]` or the end of the body: one list per
+    read of `body` (which yields bytes as they arrive, cut anywhere), so that a reader that fell behind
+    gets at once everything that arrived meanwhile. Never an empty list."""
     pending = b""
     lines: list[bytes] = []
     async for chunk in body:
         pending += chunk
         *complete, pending = pending.split(b"\n")
+        batch: list[Any] = []
         for raw in complete:
             line = raw.rstrip(b"\r")
             if line:
@@ -67,10 +69,26 @@ async def sse_objects(body: AsyncIterable[bytes]) -> AsyncIterator[Any]:
             if data is None:
                 continue
             if data.startswith(_DONE):
+                if batch:
+                    yield batch
                 return
-            yield _checked(event, data)
+            try:
+                batch.append(_checked(event, data))
+            except (StreamErrorEvent, ValueError):
+                if batch:  # what came before the bad event is still delivered first
+                    yield batch
+                raise
+        if batch:
+            yield batch
     if pending.strip():
         lines.append(pending.rstrip(b"\r"))
     event, data = _event_data(lines)  # a last event without its blank line
     if data is not None and not data.startswith(_DONE):
-        yield _checked(event, data)
+        yield [_checked(event, data)]
+
+
+async def sse_objects(body: AsyncIterable[bytes]) -> AsyncIterator[Any]:
+    """sse_batches, one object at a time."""
+    async for batch in sse_batches(body):
+        for item in batch:
+            yield item

@@ -24,7 +24,9 @@ async def test_chat_streams_text_then_usage_with_cost(
     deltas = []
     async for response in openai_backend.chat(chat_request("gpt-4o-mini"), timeout=5.0):
         deltas.append(response)
-    assert [d.delta.text for d in deltas[:-1]] == ["Hello ", "from ", "the ", "fake ", "model"]
+    # Chunks that arrive together may come on as one message: the text, in order, is what counts.
+    assert "".join(d.delta.text for d in deltas[:-1]) == "Hello from the fake model"
+    assert all(d.HasField("delta") for d in deltas[:-1])
     usage = deltas[-1].usage
     assert deltas[-1].HasField("usage")
     assert (usage.prompt_tokens, usage.completion_tokens) == (17, 5)
@@ -188,7 +190,7 @@ async def test_a_cut_stream_fails_after_what_was_sent(
     with pytest.raises(BackendError) as error:
         async for response in openai_backend.chat(chat_request("gpt-4o-mini"), timeout=5.0):
             received.append(response.delta.text)
-    assert received == ["Hello ", "from "]
+    assert "".join(received) == "Hello from "  # what arrived before the cut, in one message or two
     assert error.value.retryable
 
 

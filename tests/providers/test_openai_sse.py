@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from router.backends.openai_sse import StreamErrorEvent, sse_objects
+from router.backends.openai_sse import StreamErrorEvent, sse_batches, sse_objects
 
 
 async def _body(pieces: Sequence[bytes]) -> AsyncIterator[bytes]:
@@ -46,3 +46,18 @@ async def test_an_error_object_raises_a_stream_error_event() -> None:
 async def test_data_that_is_not_json_is_a_value_error() -> None:
     with pytest.raises(ValueError, match="property name"):
         await _objects([b"data: {not json\n\n"])
+
+
+async def test_events_read_together_come_as_one_batch() -> None:
+    pieces = [b'data: {"n": 1}\n\ndata: {"n": 2}\n\ndata: {"n"', b": 3}\n\n", b"data: [DONE]\n\n"]
+    batches = [batch async for batch in sse_batches(_body(pieces))]
+    assert batches == [[{"n": 1}, {"n": 2}], [{"n": 3}]]
+
+
+async def test_events_before_an_error_in_the_same_read_are_delivered_first() -> None:
+    raw = b'data: {"n": 1}\n\ndata: {"error": {"message": "overloaded"}}\n\n'
+    seen: list[Any] = []
+    with pytest.raises(StreamErrorEvent):
+        async for batch in sse_batches(_body([raw])):
+            seen.append(batch)
+    assert seen == [[{"n": 1}]]
