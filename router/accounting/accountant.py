@@ -123,21 +123,21 @@ class Accounting:
                 "cache_hit": record.cache_hit,
             },
         )
-        m = self.metrics
         backend = record.backend or "none"
         # Without a backend the model is whatever the caller typed: keep it out of the label values.
         model = record.model if record.backend else "none"
-        m.requests.labels(record.kind, backend, model, record.status).inc()
+        self.metrics.ended(record.kind, backend, model, record.status).inc()
         if record.status != "OK":
             return
-        m.tokens.labels(backend, record.model, "prompt").inc(record.prompt_tokens)
-        m.tokens.labels(backend, record.model, "completion").inc(record.completion_tokens)
-        m.cost.labels(backend, record.model).inc(record.cost_usd)
-        m.tenant_cost.labels(record.tenant).inc(record.cost_usd)
+        m = self.metrics.served(record.kind, backend, record.model)
+        m.prompt_tokens.inc(record.prompt_tokens)
+        m.completion_tokens.inc(record.completion_tokens)
+        m.cost.inc(record.cost_usd)
+        self.metrics.tenant_spend(record.tenant).inc(record.cost_usd)
         if record.ttft_ms is not None:
-            m.ttft.labels(backend, record.model).observe(record.ttft_ms / 1000)
-        m.latency.labels(record.kind, backend, record.model).observe(record.latency_ms / 1000)
-        m.overhead.labels(record.kind).observe(max(0.0, overhead_s))
+            m.ttft.observe(record.ttft_ms / 1000)
+        m.latency.observe(record.latency_ms / 1000)
+        m.overhead.observe(max(0.0, overhead_s))
 
     def cache_later(self, key: str, value: bytes) -> None:
         """Store a finished answer without holding up the request's end."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Iterator
+from typing import Any
 from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
@@ -72,9 +73,56 @@ class RouterMetrics:
             "modelyard_refused_requests", "Requests refused before routing", ["reason"], registry=r
         )
 
+        # Label children by their values: looking them up with labels() costs more than the update itself,
+        # ten times per request. Never pruned, as the metrics' own children are not: the label values are
+        # bounded (configured backends, models, keys).
+        self._ended: dict[tuple[str, str, str, str], Any] = {}
+        self._served: dict[tuple[str, str, str], _Served] = {}
+        self._tenants: dict[str, Any] = {}
+        self._in_flight: dict[str, Any] = {}
+
+    def flying(self, kind: str) -> Any:
+        """The in-flight gauge's child for `kind`."""
+        child = self._in_flight.get(kind)
+        if child is None:
+            child = self._in_flight[kind] = self.in_flight.labels(kind)
+        return child
+
+    def ended(self, kind: str, backend: str, model: str, status: str) -> Any:
+        """The requests counter's child for one outcome."""
+        key = (kind, backend, model, status)
+        child = self._ended.get(key)
+        if child is None:
+            child = self._ended[key] = self.requests.labels(*key)
+        return child
+
+    def served(self, kind: str, backend: str, model: str) -> _Served:
+        """The token, cost and timing metrics' children for a request (backend, model) answered."""
+        key = (kind, backend, model)
+        served = self._served.get(key)
+        if served is None:
+            served = self._served[key] = _Served(self, *key)
+        return served
+
+    def tenant_spend(self, tenant: str) -> Any:
+        child = self._tenants.get(tenant)
+        if child is None:
+            child = self._tenants[tenant] = self.tenant_cost.labels(tenant)
+        return child
+
     def watch(self, state: RoutingState, writer: LedgerWriter | None) -> None:
         """Expose worker load, circuits and ledger health, read at scrape time."""
         self.registry.register(_StateCollector(state, writer))
+
+
+class _Served:
+    def __init__(self, metrics: RouterMetrics, kind: str, backend: str, model: str) -> None:
+        self.prompt_tokens = metrics.tokens.labels(backend, model, "prompt")
+        self.completion_tokens = metrics.tokens.labels(backend, model, "completion")
+        self.cost = metrics.cost.labels(backend, model)
+        self.ttft = metrics.ttft.labels(backend, model)
+        self.latency = metrics.latency.labels(kind, backend, model)
+        self.overhead = metrics.overhead.labels(kind)
 
 
 class _StateCollector(Collector):
