@@ -259,7 +259,9 @@ async def hold(job: HoldStreams, conn: Connection) -> LoadResult:
     result = LoadResult()
     async with grpc.aio.insecure_channel(job.router) as channel:
         stub = router_pb2_grpc.RouterServiceStub(channel)
-        request = chat_request(job.model, 1_000_000)
+        # Long enough to stay open (the slow worker sends one token every few minutes), within the
+        # router's input.max_tokens.
+        request = chat_request(job.model, 10_000)
         calls = [stub.Chat(request, timeout=job.max_seconds + 30) for _ in range(job.streams)]
         began = time.perf_counter()
 

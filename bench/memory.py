@@ -10,6 +10,7 @@ from bench.load import HoldStreams, LoadResult
 from bench.processes import Child, rss_mb, spawn
 from bench.report import Report, Table, Target
 from bench.router_proc import RouterOptions, router_child
+from router.config.limits import LimitsConfig, TenantLimits
 
 LIMIT_MB = 200.0
 
@@ -27,7 +28,9 @@ def _settled_rss(pid: int, seconds: float = 1.0) -> float:
 
 def run(report: Report, load: Child, s: Settings) -> None:
     print("bench: memory", flush=True)
-    router = spawn("mem-router", router_child, RouterOptions())
+    # One tenant holds every stream: no per-tenant concurrency limit (the default, 64, would refuse the rest).
+    unlimited = LimitsConfig(default=TenantLimits(concurrent_streams=0))
+    router = spawn("mem-router", router_child, RouterOptions(limits=unlimited))
     address = str(router.info["address"])
     worker: Child | None = None
     table = Table("Router memory (RSS)", ["state", "RSS MiB"])

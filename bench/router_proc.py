@@ -18,6 +18,7 @@ from pathlib import Path
 
 from bench.processes import next_command
 from core import event_loop
+from router.config.limits import LimitsConfig
 from router.config.settings import ProviderConfig, RouterConfig
 from router.server import RouterServer
 
@@ -30,6 +31,7 @@ class RouterOptions:
     strategy: str = "composite"
     profile: bool = False
     extra: dict[str, float] = field(default_factory=dict)  # RouterConfig fields to override
+    limits: LimitsConfig | None = None  # None: the router's defaults
 
 
 async def _serve(conn: Connection, options: RouterOptions, ledger_dir: str) -> None:
@@ -41,6 +43,8 @@ async def _serve(conn: Connection, options: RouterOptions, ledger_dir: str) -> N
         usage_db=str(Path(ledger_dir) / "usage.sqlite3"),
         http_listen="127.0.0.1:0",  # the OpenAI-compatible HTTP door, beside gRPC
     )
+    if options.limits is not None:
+        config.limits = options.limits
     for name, value in options.extra.items():
         setattr(config, name, type(getattr(config, name))(value))
     server = RouterServer(config)

@@ -9,17 +9,27 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 
-from router.backends.anthropic_backend import AnthropicBackend
 from router.backends.cloud import CloudBackend
-from router.backends.openai_backend import OpenAIBackend
 from router.backends.presets import PRESETS, Preset
 from router.config.settings import ProviderConfig
 
 BackendFactory = Callable[[ProviderConfig], CloudBackend]
 
 
+# The SDKs are imported when a provider of their kind is made, not with the router: the anthropic and openai
+# packages hold about 55 MiB of memory between them, which a router in front of GPU workers only never uses.
+
+
 def _openai_api(config: ProviderConfig) -> CloudBackend:
+    from router.backends.openai_backend import OpenAIBackend
+
     return OpenAIBackend(config, max_tokens_param=PRESETS[config.kind].max_tokens_param)
+
+
+def _anthropic_api(config: ProviderConfig) -> CloudBackend:
+    from router.backends.anthropic_backend import AnthropicBackend
+
+    return AnthropicBackend(config)
 
 
 FACTORIES: dict[str, BackendFactory] = {
@@ -27,7 +37,7 @@ FACTORIES: dict[str, BackendFactory] = {
     "openai_compatible": _openai_api,
     "deepseek": _openai_api,
     "gemini": _openai_api,
-    "anthropic": AnthropicBackend,
+    "anthropic": _anthropic_api,
 }
 
 KINDS: tuple[str, ...] = tuple(FACTORIES)
