@@ -12,6 +12,7 @@ import asyncio
 import json
 import math
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -30,6 +31,7 @@ from bench.report import Report, Table, Target
 from bench.router_proc import RouterOptions, router_child
 
 CONCURRENCY, TOKENS = 8, 64
+ROUNDS = 9  # per path, taking turns; the median is reported (one round lasts about 0.7 s on 2 CPU cores)
 REPO = Path(__file__).resolve().parents[1]
 _ALONE = """
 import asyncio, json, sys, time
@@ -40,7 +42,7 @@ from vllm.sampling_params import RequestOutputKind
 from gpu_worker.engines.vllm_setup import start_async_llm, shutdown_async_llm
 from gpu_worker.tiny_model import TINY_MODEL_ID, ensure_tiny_chat_model
 model = sys.argv[1] or str(ensure_tiny_chat_model())
-n, tokens = int(sys.argv[2]), int(sys.argv[3])
+n, tokens, rounds = int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 async def main():
     engine = start_async_llm(model, sys.argv[1] or TINY_MODEL_ID, runner="generate", max_num_seqs=16)
     params = SamplingParams(max_tokens=tokens, output_kind=RequestOutputKind.DELTA)
@@ -49,10 +51,13 @@ async def main():
         async for out in engine.generate("hello there", params, request_id=rid):
             count += len(out.outputs[0].token_ids)
         return count
-    await one("warm")
-    began = time.perf_counter()
-    counts = await asyncio.gather(*(one(f"r{i}") for i in range(n)))
-    print(json.dumps({"tokens": sum(counts), "seconds": time.perf_counter() - began}), flush=True)
+    async def round_(tag):
+        began = time.perf_counter()
+        counts = await asyncio.gather(*(one(f"{tag}-{i}") for i in range(n)))
+        return sum(counts) / (time.perf_counter() - began)
+    await round_("warm")  # the same shape as what is measured, as the worker paths get
+    rates = sorted([await round_(f"r{k}") for k in range(rounds)])
+    print(json.dumps({"tokens_per_s": rates[len(rates) // 2]}), flush=True)
     shutdown_async_llm(engine)
 if __name__ == "__main__":  # vLLM spawns its engine core, which re-imports this file
     asyncio.run(main())
@@ -60,6 +65,8 @@ if __name__ == "__main__":  # vLLM spawns its engine core, which re-imports this
 
 
 async def _tokens_per_s(stub: Any, model: str) -> float:
+    """One round: CONCURRENCY chats of TOKENS tokens at once, tokens as the usage reports them."""
+
     async def one() -> int:
         tokens = 0
         async for response in stub.Chat(chat_request(model, TOKENS), timeout=600):
@@ -67,10 +74,23 @@ async def _tokens_per_s(stub: Any, model: str) -> float:
                 tokens = response.usage.completion_tokens
         return tokens
 
-    await one()  # warm-up
     began = time.perf_counter()
     counts = await asyncio.gather(*(one() for _ in range(CONCURRENCY)))
     return sum(counts) / (time.perf_counter() - began)
+
+
+async def _both_paths(through: Any, direct: Any, model: str) -> tuple[float, float]:
+    """The median of ROUNDS rounds per path, the paths taking turns, after a warm-up round of the same
+    shape on each: a round lasts about a second, and neither path gets the engine's first batches or a
+    quieter moment of the machine to itself."""
+    for stub in (through, direct):
+        await _tokens_per_s(stub, model)
+    rates: tuple[list[float], list[float]] = ([], [])
+    for round_ in range(ROUNDS):
+        order = (0, 1) if round_ % 2 == 0 else (1, 0)
+        for path in order:
+            rates[path].append(await _tokens_per_s((through, direct)[path], model))
+    return statistics.median(rates[0]), statistics.median(rates[1])
 
 
 def _vllm_alone(model: str) -> str:
@@ -79,7 +99,7 @@ def _vllm_alone(model: str) -> str:
         script = Path(tempfile.mkdtemp()) / "vllm_alone.py"
         script.write_text(_ALONE)
         done = subprocess.run(
-            [sys.executable, str(script), model, str(CONCURRENCY), str(TOKENS)],
+            [sys.executable, str(script), model, str(CONCURRENCY), str(TOKENS), str(ROUNDS)],
             cwd=REPO,
             capture_output=True,
             text=True,
@@ -89,7 +109,7 @@ def _vllm_alone(model: str) -> str:
         # vLLM may still log to stdout; the figures are the one JSON line.
         line = next(x for x in reversed(done.stdout.splitlines()) if x.startswith("{"))
         figures = json.loads(line)
-        return f"{figures['tokens'] / figures['seconds']:.1f}"
+        return f"{figures['tokens_per_s']:.1f}"
     except (subprocess.SubprocessError, OSError, ValueError, StopIteration, KeyError) as e:
         return f"could not run vLLM alone: {type(e).__name__}"
 
@@ -125,16 +145,17 @@ async def _chat(router: str, table: Table, report: Report) -> None:
         await _registered(router, worker.worker_id)
         model = worker.models[0]
         async with grpc.aio.insecure_channel(router) as rc, grpc.aio.insecure_channel(worker.address) as wc:
-            through = await _tokens_per_s(router_pb2_grpc.RouterServiceStub(rc), model)
-            direct = await _tokens_per_s(worker_pb2_grpc.WorkerServiceStub(wc), model)
+            through, direct = await _both_paths(
+                router_pb2_grpc.RouterServiceStub(rc), worker_pb2_grpc.WorkerServiceStub(wc), model
+            )
     finally:
         await worker.stop()
     alone = await asyncio.to_thread(_vllm_alone, chat_model)
     label = f"vLLM {model}, {CONCURRENCY} concurrent x {TOKENS} tokens"
     table.rows += [
-        [label, "through router", f"{through:.1f} tokens/s"],
-        [label, "worker direct", f"{direct:.1f} tokens/s"],
-        [label, "vLLM alone (AsyncLLM)", f"{alone} tokens/s"],
+        [label, "through router", f"{through:.1f} tokens/s (median of {ROUNDS} rounds)"],
+        [label, "worker direct", f"{direct:.1f} tokens/s (median of {ROUNDS} rounds)"],
+        [label, "vLLM alone (AsyncLLM)", f"{alone} tokens/s (median of {ROUNDS} rounds)"],
     ]
     relay = through / direct if direct > 0 else math.nan
     report.targets.append(
