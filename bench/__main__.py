@@ -25,12 +25,12 @@ SECTIONS = ("overhead", "memory", "simulation", "prefix", "engines", "prefix_eng
 # Simulated time: the same figures in quick and full mode, and on any machine.
 PREFIX_WORKLOAD = WorkloadSettings(seconds=300.0)
 QUICK = {
-    "overhead": overhead.Settings(requests=20_000, seconds=2.5, warmup=50),
+    "overhead": overhead.Settings(requests=20_000, seconds=2.0, warmup=50, rounds=3),
     "simulation": simulation.Settings(seconds=10.0, rate=40.0, tokens=16),
     "profile_s": 3.0,
 }
 FULL = {
-    "overhead": overhead.Settings(requests=500_000, seconds=15.0, warmup=500),
+    "overhead": overhead.Settings(requests=500_000, seconds=10.0, warmup=500, rounds=3),
     "simulation": simulation.Settings(seconds=40.0, rate=40.0, tokens=16),
     "profile_s": 10.0,
 }

@@ -10,6 +10,7 @@ and the direct HTTP rows share one aiohttp client. Per path: latency at concurre
 from __future__ import annotations
 
 import math
+import statistics
 from dataclasses import dataclass
 
 from bench.bare_relay import bare_relay_child
@@ -33,6 +34,7 @@ class Settings:
     requests: int  # upper bound per measurement
     seconds: float  # time bound per measurement
     warmup: int
+    rounds: int = 1  # every path measured this many times, paths taking turns; medians are reported
 
 
 @dataclass(frozen=True)
@@ -153,18 +155,41 @@ def run(report: Report, load: Child, s: Settings, litellm: Install) -> dict[str,
         except RuntimeError as e:
             litellm_error = f"did not start: {e}"[:200]
             proxy = None
-    figures: dict[str, Figures] = {}
+    runs: dict[str, list[Figures]] = {path.name: [] for path in paths}
     try:
-        for path in paths:
-            print(f"bench: overhead: {path.name}", flush=True)
-            figures[path.name] = measure(load, path, s)
+        # Paths take turns, round after round: a busy or quiet spell of a shared machine lands on all of
+        # them instead of on whichever path was measured then.
+        for round_ in range(s.rounds):
+            for path in paths:
+                print(f"bench: overhead: round {round_ + 1}/{s.rounds}: {path.name}", flush=True)
+                runs[path.name].append(measure(load, path, s))
     finally:
         if proxy is not None:
             proxy.stop()
         for child in (bare, worker, router, http):
             child.stop()
+    figures = {name: _median(measured) for name, measured in runs.items()}
     _report(report, paths, figures, litellm_error)
     return figures
+
+
+def _median(runs: list[Figures]) -> Figures:
+    """Each figure's median over the rounds; errors and requests summed."""
+
+    def mid(name: str) -> float:
+        values = sorted(v for v in (getattr(f, name) for f in runs) if not math.isnan(v))
+        return statistics.median(values) if values else math.nan
+
+    return Figures(
+        p50=mid("p50"),
+        p99=mid("p99"),
+        rps=mid("rps"),
+        ttft_p50=mid("ttft_p50"),
+        ttft_p99=mid("ttft_p99"),
+        chunks_per_s=mid("chunks_per_s"),
+        errors=sum(f.errors for f in runs),
+        requests=sum(f.requests for f in runs),
+    )
 
 
 def _added(figures: dict[str, Figures], path: Path, q: str) -> float:
@@ -209,6 +234,7 @@ def _report(report: Report, paths: list[Path], figures: dict[str, Figures], lite
     if litellm_error:
         table.rows.append(["HTTP server, through LiteLLM", *[f"LiteLLM {litellm_error}"], *["—"] * 8])
     table.notes += [
+        "Every figure is the median of the rounds (paths take turns each round); errors/requests add them up.",
         "added = through-router (or proxy) minus the direct path it is compared with, same percentile.",
         "The router reaches the HTTP server with the OpenAI SDK over SSE, so its baseline is direct SSE.",
         "The HTTP door rows use the same aiohttp client as the direct and LiteLLM rows; gRPC rows a grpc.aio one.",
