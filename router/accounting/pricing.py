@@ -57,11 +57,17 @@ DEFAULT_PRICES: Mapping[str, Price] = {
 _PRICE_FIELDS = frozenset(f.name for f in dataclasses.fields(Price))
 
 
+_MAX_RESOLVED = 4096
+
+
 class PriceTable:
     """Prices by model id. Immutable: `with_overrides` returns a new table."""
 
     def __init__(self, prices: Mapping[str, Price] | None = None) -> None:
         self._prices: dict[str, Price] = dict(DEFAULT_PRICES if prices is None else prices)
+        # Family lookups already made (a worker's own models miss every known id, twice per request). The
+        # table never changes, so neither do they; bounded, since a model id can come from a request.
+        self._resolved: dict[str, Price] = {}
 
     def with_overrides(self, overrides: Mapping[str, Mapping[str, float]]) -> PriceTable:
         """Config `prices: {model: {input_per_m: .., output_per_m: .., per_audio_minute: ..}}`.
@@ -89,7 +95,7 @@ class PriceTable:
 
     def price(self, model: str) -> Price:
         """The model's price; a dated snapshot ("gpt-4o-2024-08-06") takes its family's price."""
-        found = self._prices.get(model)
+        found = self._prices.get(model) or self._resolved.get(model)
         if found is not None:
             return found
         # Longest known id that the model extends at a "-" boundary, so "gpt-4o-mini-2024-07-18"
@@ -97,7 +103,10 @@ class PriceTable:
         family = max(
             (known for known in self._prices if model.startswith(known + "-")), key=len, default=None
         )
-        return FREE if family is None else self._prices[family]
+        found = FREE if family is None else self._prices[family]
+        if len(self._resolved) < _MAX_RESOLVED:
+            self._resolved[model] = found
+        return found
 
     def cost(
         self,
