@@ -10,15 +10,17 @@ and the direct HTTP rows share one aiohttp client. Per path: latency at concurre
 from __future__ import annotations
 
 import math
+import multiprocessing
 import statistics
 from dataclasses import dataclass
 
+from bench import pipeline_cost
 from bench.bare_relay import bare_relay_child
 from bench.fixtures import WorkerSpec, worker_child
 from bench.litellm_peer import Install, LiteLLMProxy
 from bench.load import ChatLoad, LoadResult
 from bench.openai_server import openai_child
-from bench.processes import Child, spawn
+from bench.processes import Child, cpu_seconds, spawn
 from bench.report import Report, Table, Target, bar_plot, count, ms, percentile
 from bench.router_proc import RouterOptions, router_child
 from router.config.settings import ProviderConfig
@@ -45,6 +47,7 @@ class Path:
     model: str
     baseline: str = ""  # the direct path this one is compared with
     api_key: str = ""
+    relay_pid: int = 0  # the process in the middle (router, bare relay) whose CPU time is measured; 0: none
 
 
 @dataclass
@@ -55,11 +58,28 @@ class Figures:
     ttft_p50: float = math.nan
     ttft_p99: float = math.nan
     chunks_per_s: float = math.nan
+    cpu_per_request_us: float = math.nan  # the middle process's CPU time per request at c=64
+    cpu_per_chunk_us: float = math.nan  # and per relayed chunk at c=32, 64-chunk streams
     errors: int = 0
     requests: int = 0
 
 
 def _run(load: Child, path: Path, s: Settings, concurrency: int, tokens: int) -> LoadResult:
+    result, _cpu = _run_timed(load, path, s, concurrency, tokens)
+    return result
+
+
+def _run_timed(
+    load: Child, path: Path, s: Settings, concurrency: int, tokens: int
+) -> tuple[LoadResult, float]:
+    """The load's result, and the CPU seconds the path's middle process spent on it (warm-up included)."""
+    before = cpu_seconds(path.relay_pid) if path.relay_pid else math.nan
+    result = _load(load, path, s, concurrency, tokens)
+    used = cpu_seconds(path.relay_pid) - before if path.relay_pid else math.nan
+    return result, used
+
+
+def _load(load: Child, path: Path, s: Settings, concurrency: int, tokens: int) -> LoadResult:
     job = ChatLoad(
         path.target,
         path.protocol,
@@ -80,14 +100,17 @@ def measure(load: Child, path: Path, s: Settings) -> Figures:
     single = _run(load, path, s, 1, 1)
     latencies = [o.total_ms for o in single.ok]
     f.p50, f.p99 = percentile(latencies, 0.5), percentile(latencies, 0.99)
-    many = _run(load, path, s, 64, 1)
+    many, cpu = _run_timed(load, path, s, 64, 1)
     f.rps = len(many.ok) / many.elapsed_s if many.elapsed_s else math.nan
+    f.cpu_per_request_us = cpu / (len(many.outcomes) + s.warmup) * 1e6 if many.outcomes else math.nan
     results = [single, many]
     if path.protocol != "http":  # a JSON answer is not a stream
-        streams = _run(load, path, s, 32, STREAM_CHUNKS)
+        streams, cpu = _run_timed(load, path, s, 32, STREAM_CHUNKS)
         ttfts = [o.ttft_ms for o in streams.ok if o.ttft_ms is not None]
         f.ttft_p50, f.ttft_p99 = percentile(ttfts, 0.5), percentile(ttfts, 0.99)
         f.chunks_per_s = sum(o.chunks for o in streams.ok) / streams.elapsed_s
+        relayed = sum(o.chunks for o in streams.outcomes) * (1 + s.warmup / max(1, len(streams.outcomes)))
+        f.cpu_per_chunk_us = cpu / relayed * 1e6 if relayed else math.nan
         results.append(streams)
     f.errors = sum(len(r.outcomes) - len(r.ok) for r in results)
     f.requests = sum(len(r.outcomes) for r in results)
@@ -106,16 +129,26 @@ def run(report: Report, load: Child, s: Settings, litellm: Install) -> dict[str,
     bare = spawn("bare-relay", bare_relay_child, str(worker.info["address"]))
     paths = [
         Path("worker, direct (gRPC)", str(worker.info["address"]), "worker", "bench"),
-        Path("worker, through router", address, "router", "bench", "worker, direct (gRPC)"),
-        Path(BARE, str(bare.info["address"]), "router", "bench", "worker, direct (gRPC)"),
+        Path("worker, through router", address, "router", "bench", "worker, direct (gRPC)", "", router.pid),
+        Path(BARE, str(bare.info["address"]), "router", "bench", "worker, direct (gRPC)", "", bare.pid),
         Path("HTTP server, direct (SSE)", url, "http-stream", HTTP_MODEL),
-        Path("HTTP server, through router", address, "router", HTTP_MODEL, "HTTP server, direct (SSE)"),
+        Path(
+            "HTTP server, through router",
+            address,
+            "router",
+            HTTP_MODEL,
+            "HTTP server, direct (SSE)",
+            "",
+            router.pid,
+        ),
         Path(
             "HTTP server, through router's HTTP door (SSE)",
             str(router.info["http_url"]),
             "http-stream",
             HTTP_MODEL,
             "HTTP server, direct (SSE)",
+            "",
+            router.pid,
         ),
         Path(
             "HTTP server, through router's HTTP door (JSON)",
@@ -123,6 +156,8 @@ def run(report: Report, load: Child, s: Settings, litellm: Install) -> dict[str,
             "http",
             HTTP_MODEL,
             "HTTP server, direct (JSON)",
+            "",
+            router.pid,
         ),
         Path("HTTP server, direct (JSON)", url, "http", HTTP_MODEL),
     ]
@@ -170,7 +205,44 @@ def run(report: Report, load: Child, s: Settings, litellm: Install) -> dict[str,
             child.stop()
     figures = {name: _median(measured) for name, measured in runs.items()}
     _report(report, paths, figures, litellm_error)
+    _own_work(report, figures)
     return figures
+
+
+def _own_work(report: Report, figures: dict[str, Figures]) -> None:
+    """What the router's Python costs per request without gRPC, beside what the router process and the bare
+    relay used per request under load: where the rest of the router's time goes."""
+    print("bench: overhead: the router's own work, in-process", flush=True)
+    with multiprocessing.get_context("spawn").Pool(1) as pool:  # a fresh process, as the router is
+        one = pool.apply(pipeline_cost.cpu_per_request_us, (5000, 1))
+        streamed = pool.apply(pipeline_cost.cpu_per_request_us, (1000, STREAM_CHUNKS))
+    router, bare = figures["worker, through router"], figures.get(BARE, Figures())
+    table = Table(
+        "The router's own work per request (in-process, no gRPC)",
+        ["request", "CPU µs per request", "router process under load", "bare relay under load"],
+        [
+            [
+                "1-chunk answer",
+                f"{one:,.0f}",
+                f"{_us(router.cpu_per_request_us)} µs (c=64)",
+                f"{_us(bare.cpu_per_request_us)} µs (c=64)",
+            ],
+            [
+                f"{STREAM_CHUNKS}-chunk stream",
+                f"{streamed:,.0f} ({streamed / STREAM_CHUNKS:,.1f} per chunk)",
+                f"{_us(router.cpu_per_chunk_us)} µs per chunk (c=32)",
+                f"{_us(bare.cpu_per_chunk_us)} µs per chunk (c=32)",
+            ],
+        ],
+    )
+    table.notes += [
+        "bench/pipeline_cost.py: RequestPipeline.chat one request at a time on the production defaults "
+        "(keys, validation, estimates, limits, cache lookup, budgets, every scorer, failover, accounting, the "
+        "SQLite ledger) in front of a backend that answers at once; CPU time of that process.",
+        "The router process's figure adds gRPC on both legs and everything interleaving 64 requests costs; the "
+        "bare relay's is what gRPC alone costs for the same traffic.",
+    ]
+    report.tables.append(table)
 
 
 def _median(runs: list[Figures]) -> Figures:
@@ -187,6 +259,8 @@ def _median(runs: list[Figures]) -> Figures:
         ttft_p50=mid("ttft_p50"),
         ttft_p99=mid("ttft_p99"),
         chunks_per_s=mid("chunks_per_s"),
+        cpu_per_request_us=mid("cpu_per_request_us"),
+        cpu_per_chunk_us=mid("cpu_per_chunk_us"),
         errors=sum(f.errors for f in runs),
         requests=sum(f.requests for f in runs),
     )
@@ -212,6 +286,8 @@ def _report(report: Report, paths: list[Path], figures: dict[str, Figures], lite
             f"TTFT p50 ms ({STREAM_CHUNKS}-chunk streams, c=32)",
             "TTFT p99 ms",
             "chunks/s",
+            "CPU µs per request in the middle (c=64)",
+            "CPU µs per chunk in the middle (c=32)",
             "errors/requests",
         ],
     )
@@ -228,21 +304,26 @@ def _report(report: Report, paths: list[Path], figures: dict[str, Figures], lite
                 ms(f.ttft_p50),
                 ms(f.ttft_p99),
                 count(f.chunks_per_s),
+                _us(f.cpu_per_request_us),
+                _us(f.cpu_per_chunk_us),
                 f"{f.errors}/{f.requests}",
             ]
         )
     if litellm_error:
-        table.rows.append(["HTTP server, through LiteLLM", *[f"LiteLLM {litellm_error}"], *["—"] * 8])
+        table.rows.append(["HTTP server, through LiteLLM", *[f"LiteLLM {litellm_error}"], *["—"] * 10])
     table.notes += [
         "Every figure is the median of the rounds (paths take turns each round); errors/requests add them up.",
         "added = through-router (or proxy) minus the direct path it is compared with, same percentile.",
-        "The router reaches the HTTP server with the OpenAI SDK over SSE, so its baseline is direct SSE.",
+        "The router reaches the HTTP server over SSE (its thin aiohttp client), so its baseline is direct SSE.",
         "The HTTP door rows use the same aiohttp client as the direct and LiteLLM rows; gRPC rows a grpc.aio one.",
         "The load generator is a separate process (grpc.aio / aiohttp clients); all processes share the cores.",
         "The bare gRPC relay (bench/bare_relay.py) passes the worker's messages on as bytes with none of the "
         "router's work: what one more Python gRPC hop costs here, the floor for the worker rows.",
         "chunks/s counts the upstream's one-token chunks delivered, by their text: a router may send deltas "
         "that queued up behind a busy writer as one message.",
+        "CPU µs: user and system time of the process in the middle (the router, or the bare relay), all its "
+        "threads, divided by the requests (c=64, 1-chunk answers) or by the chunks relayed (c=32); warm-up "
+        "requests are counted in both.",
     ]
     report.tables.append(table)
     by = {p.name: p for p in paths}
@@ -312,6 +393,10 @@ def _report(report: Report, paths: list[Path], figures: dict[str, Figures], lite
         "requests/s",
     )
     report.plots += [p for p in (plot, rate) if p]
+
+
+def _us(value: float) -> str:
+    return "—" if math.isnan(value) else f"{value:,.0f}"
 
 
 def _ratio(a: float, b: float) -> float:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import multiprocessing
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
@@ -84,6 +85,12 @@ def spawn(
 async def next_command(conn: Connection) -> Any:
     """The next message from the parent, awaited without blocking the child's event loop."""
     return await asyncio.get_running_loop().run_in_executor(None, conn.recv)
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time a process has used so far, user and system, all its threads (utime + stime from /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def rss_mb(pid: int) -> float:
