@@ -3,6 +3,7 @@ configured, and the shared worker token on every call, so a worker can refuse an
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,10 +19,28 @@ _OPTIONS: list[tuple[str, Any]] = [
 ]
 
 
+class _Stamp:
+    """The certificate files' stamp, looked at again at most every `recheck_s`: every request asks, and a
+    stat of each file on each request was the router's only system calls on the request path besides I/O."""
+
+    def __init__(self, recheck_s: float) -> None:
+        self.recheck_s = recheck_s
+        self._value: object = None
+        self._next = 0.0
+
+    def of(self, tls: ChannelTls) -> object:
+        now = time.monotonic()
+        if now >= self._next:
+            self._value, self._next = tls.stamp(), now + self.recheck_s
+        return self._value
+
+
 @dataclass(frozen=True)
 class WorkerDialer:
     tls: ChannelTls | None = None
     token: str = field(default="", repr=False)
+    # Renewed certificate files are picked up within this long (new channels; calls on the old one finish).
+    _stamp: _Stamp = field(default_factory=lambda: _Stamp(1.0), repr=False, compare=False)
 
     @classmethod
     def from_config(cls, config: RouterConfig) -> WorkerDialer:
@@ -42,7 +61,7 @@ class WorkerDialer:
 
     def stamp(self) -> object:
         """Changes when the certificate files do: a long-lived channel is then replaced."""
-        return self.tls.stamp() if self.tls else None
+        return self._stamp.of(self.tls) if self.tls else None
 
     def channel(self, address: str) -> grpc.aio.Channel:
         if self.tls is None:
