@@ -1,7 +1,9 @@
-"""OpenAIBackend through the real openai SDK against a local server speaking OpenAI's wire format."""
+"""OpenAIBackend (streamed chat on its aiohttp client, the rest on the openai SDK) against a local server speaking
+OpenAI's wire format."""
 
 from __future__ import annotations
 
+import asyncio
 import email.utils
 import struct
 import time
@@ -403,3 +405,17 @@ async def test_capacity_and_address(openai_backend: OpenAIBackend, fake_openai: 
     assert not openai_backend.available
     openai_backend.in_flight = 0
     assert openai_backend.address == fake_openai.base_url + "/"
+
+
+async def test_chunks_that_queue_behind_a_slow_reader_come_as_fewer_messages_with_the_same_text(
+    openai_backend: OpenAIBackend, fake_openai: FakeOpenAI
+) -> None:
+    words = [f"słowo{i}·日本 " for i in range(40)]  # multi-byte characters in every chunk
+    fake_openai.reply = "".join(words).rstrip(" ")
+    texts: list[str] = []
+    async for response in openai_backend.chat(chat_request("gpt-4o-mini"), timeout=5.0):
+        if response.HasField("delta"):
+            texts.append(response.delta.text)
+            await asyncio.sleep(0.2)  # a slow reader: the upstream's chunks queue up meanwhile
+    assert "".join(texts) == fake_openai.reply  # every character, in order
+    assert len(texts) < len(words)  # what queued up went on together, not one message per chunk
