@@ -70,8 +70,9 @@ format:  ## apply ruff's fixes and formatting
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-bench:  ## run the benchmarks; writes bench/results/
+bench:  ## run the benchmarks; writes bench/results/ (flame graphs too, where py-spy may attach)
 	$(PY) -m bench
+	-$(PY) -m bench.flame
 
 bench-quick:  ## a short benchmark run (a few minutes); writes bench/results/
 	$(PY) -m bench --quick

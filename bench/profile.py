@@ -6,6 +6,7 @@ cProfile slows the router several times over, so its figures are shares of the t
 from __future__ import annotations
 
 from bench.fixtures import WorkerSpec, worker_child
+from bench.flame import LOADS, RESULTS
 from bench.load import ChatLoad
 from bench.openai_server import openai_child
 from bench.processes import Child, spawn
@@ -37,7 +38,9 @@ def run(report: Report, load: Child, seconds: float, missed: list[str]) -> None:
         "callbacks whose code cProfile cannot see, mostly grpc.aio's compiled (Cython) core: HTTP/2 framing, "
         "completion-queue polling, message (de)serialisation. Time inside an awaited Cython call shows as "
         "the own time of the Python frame awaiting it (e.g. grpc/aio/_call.py `_send_unary_request`). "
-        "`router (ours)` is this repository's code: validation, scheduling, failover, accounting.",
+        "`router (ours)` is this repository's code: validation, scheduling, failover, accounting. cProfile "
+        "slows every Python call several times over and cannot see compiled code, so it overstates our share; "
+        "the flame graphs below and the overhead table's CPU columns are the fair measure.",
         "",
     ]
     try:
@@ -53,4 +56,22 @@ def run(report: Report, load: Child, seconds: float, missed: list[str]) -> None:
     finally:
         for child in (worker, router, http):
             child.stop()
-    report.profile = lines + report.profile
+    report.profile = lines + _flame_graphs() + report.profile
+
+
+def _flame_graphs() -> list[str]:
+    """Links to the flame graphs `python -m bench.flame` draws (`make bench` runs it after this report)."""
+    lines = [
+        "**Flame graphs** (py-spy samples the router from outside, so nothing is slowed down: read the shares, "
+        "not rates; `python -m bench.flame`, which `make bench` runs after this report; `_before` from before "
+        "the hot-path work of issue 15):",
+        "",
+    ]
+    for name, _model, concurrency, tokens in LOADS:
+        what = f"{'openai_compatible' if name.startswith('openai') else 'worker'} backend, c={concurrency}, "
+        what += f"{tokens}-chunk answers"
+        pictures = [f"[after](profile_{name}.svg)"]
+        if (RESULTS / f"profile_{name}_before.svg").exists():
+            pictures.append(f"[before](profile_{name}_before.svg)")
+        lines.append(f"- {what}: {', '.join(pictures)}")
+    return [*lines, ""]
