@@ -12,7 +12,12 @@ import json
 from collections.abc import AsyncIterable, AsyncIterator
 from typing import Any
 
+from core.constants import MAX_MESSAGE_BYTES
+
 _DONE = b"[DONE]"
+# An upstream that never ends a line (or an event) must not make the router hold its body without bound: an
+# event larger than the largest message the router may send on could not be relayed anyway.
+MAX_LINE_BYTES = MAX_MESSAGE_BYTES
 
 
 class StreamErrorEvent(Exception):
@@ -53,19 +58,30 @@ async def sse_batches(body: AsyncIterable[bytes]) -> AsyncIterator[list[Any]]:
     """The decoded `data` of the events, in order, until `[DONE]` or the end of the body: one list per
     read of `body` (which yields bytes as they arrive, cut anywhere), so that a reader that fell behind
     gets at once everything that arrived meanwhile. Never an empty list."""
-    pending = b""
-    lines: list[bytes] = []
+    held: list[bytes] = []  # the start of a line still waiting for its end: joined once it comes
+    held_bytes = 0
+    lines: list[bytes] = []  # the lines of the event being read
+    event_bytes = 0
     async for chunk in body:
-        pending += chunk
-        *complete, pending = pending.split(b"\n")
+        if b"\n" not in chunk:
+            held.append(chunk)
+            held_bytes += len(chunk)
+            if held_bytes > MAX_LINE_BYTES:
+                raise ValueError(f"an event line longer than {MAX_LINE_BYTES} bytes")
+            continue
+        *complete, pending = (b"".join(held) + chunk if held else chunk).split(b"\n")
+        held, held_bytes = ([pending], len(pending)) if pending else ([], 0)
         batch: list[Any] = []
         for raw in complete:
             line = raw.rstrip(b"\r")
             if line:
                 lines.append(line)
+                event_bytes += len(line)
+                if event_bytes > MAX_LINE_BYTES:
+                    raise ValueError(f"an event longer than {MAX_LINE_BYTES} bytes")
                 continue
             event, data = _event_data(lines)  # a blank line ends the event
-            lines = []
+            lines, event_bytes = [], 0
             if data is None:
                 continue
             if data.startswith(_DONE):
@@ -80,6 +96,7 @@ async def sse_batches(body: AsyncIterable[bytes]) -> AsyncIterator[list[Any]]:
                 raise
         if batch:
             yield batch
+    pending = b"".join(held)
     if pending.strip():
         lines.append(pending.rstrip(b"\r"))
     event, data = _event_data(lines)  # a last event without its blank line

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from router.backends import openai_sse
 from router.backends.openai_sse import StreamErrorEvent, sse_batches, sse_objects
 
 
@@ -61,3 +62,14 @@ async def test_events_before_an_error_in_the_same_read_are_delivered_first() -> 
         async for batch in sse_batches(_body([raw])):
             seen.append(batch)
     assert seen == [[{"n": 1}]]
+
+
+async def test_a_line_or_an_event_that_never_ends_is_refused_not_held(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(openai_sse, "MAX_LINE_BYTES", 64)
+    with pytest.raises(ValueError, match="longer than 64 bytes"):
+        await _objects([b"data: " + b"x" * 40] * 4)  # no newline, ever
+    with pytest.raises(ValueError, match="longer than 64 bytes"):
+        await _objects([b"data: yyyyyyyyyy\n"] * 10)  # lines, but no blank line to end the event
+    assert await _objects([b'data: {"n":', b" 1}\n", b"\n"]) == [{"n": 1}]  # a line cut in pieces is whole
