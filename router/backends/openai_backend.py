@@ -4,6 +4,7 @@ thin aiohttp client (router.backends.openai_chat_client), the rest on the offici
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 from collections.abc import AsyncIterator, Sequence
 from typing import Any, Literal
@@ -112,30 +113,32 @@ class OpenAIBackend(CloudBackend):
         model, finish, chars = request.model, "", 0
         usage: dict[str, Any] | None = None
         try:
-            # Leaving this loop, however it happens (the client went away, an error), closes the HTTP
-            # response, which ends the upstream generation.
-            async for batch in self._chat.stream(body, budget, tracing.outgoing_headers() or None):
-                if loop.time() > deadline:
-                    raise BackendError(
-                        f"provider {self.id}: no complete answer within {budget:.1f}s",
-                        retryable=True,
-                        status=grpc.StatusCode.DEADLINE_EXCEEDED,
-                    )
-                events: list[pb.ChatResponse] = []
-                for chunk in batch:
-                    if not isinstance(chunk, dict):
-                        raise ValueError(f"a chunk that is not an object: {str(chunk)[:80]}")
-                    model = chunk.get("model") or model
-                    usage = chunk.get("usage") or usage
-                    for choice in chunk.get("choices") or ():
-                        if choice.get("index", 0) != 0:
-                            continue
-                        finish = choice.get("finish_reason") or finish
-                        events.extend(choice_events(choice))
-                # Chunks that arrived together while we were busy go on as one message each kind.
-                for event in joined(events):
-                    chars += _chars(event)
-                    yield event
+            # Leaving this block, however it happens (the client went away, an error), closes the HTTP
+            # response now, which ends the upstream generation.
+            batches = self._chat.stream(body, budget, tracing.outgoing_headers() or None)
+            async with contextlib.aclosing(batches):
+                async for batch in batches:
+                    if loop.time() > deadline:
+                        raise BackendError(
+                            f"provider {self.id}: no complete answer within {budget:.1f}s",
+                            retryable=True,
+                            status=grpc.StatusCode.DEADLINE_EXCEEDED,
+                        )
+                    events: list[pb.ChatResponse] = []
+                    for chunk in batch:
+                        if not isinstance(chunk, dict):
+                            raise ValueError(f"a chunk that is not an object: {str(chunk)[:80]}")
+                        model = chunk.get("model") or model
+                        usage = chunk.get("usage") or usage
+                        for choice in chunk.get("choices") or ():
+                            if choice.get("index", 0) != 0:
+                                continue
+                            finish = choice.get("finish_reason") or finish
+                            events.extend(choice_events(choice))
+                    # Chunks that arrived together while we were busy go on as one message each kind.
+                    for event in joined(events):
+                        chars += _chars(event)
+                        yield event
         except ValueError as e:  # a data: line that is not JSON
             raise broken_stream(self.id, f"malformed event: {e}", secret=self.config.api_key) from e
         if not finish:

@@ -15,7 +15,7 @@ import json
 import ssl
 import urllib.parse
 import urllib.request
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, Mapping
 from typing import Any
 
 import aiohttp
@@ -64,7 +64,7 @@ class ChatCompletionsClient:
 
     async def stream(
         self, body: Mapping[str, Any], timeout: float, headers: Mapping[str, str] | None = None
-    ) -> AsyncIterator[list[Any]]:
+    ) -> AsyncGenerator[list[Any], None]:
         """`timeout` bounds connecting and each wait for more of the answer, as the SDK's did; the backend
         bounds the whole answer. Closing the generator early hangs up, which ends the upstream generation."""
         session = self._open()
