@@ -21,7 +21,6 @@ from router.accounting.ledger.records import UsageRecord
 from router.accounting.ledger.store import UsageStore
 
 log = logging.getLogger(__name__)
-_FULL_CHECK_S = 0.05  # while gathering, how often to look whether a whole batch is already waiting
 _LOG_EVERY_S = 10.0  # at most one drop warning per interval, with the count since the last one
 
 
@@ -39,8 +38,9 @@ class LedgerWriter:
         self._batch_size = batch_size
         self._retry_s = retry_s
         self._flush_s = flush_s
-        self._hurry = asyncio.Event()  # set while a flush() waits: write what is queued without the interval
-        self._flushes = 0
+        # Set when a flush() starts or a whole batch is queued: the writer stops gathering and writes now.
+        self._wake = asyncio.Event()
+        self._flushes = 0  # flush() calls waiting
         self._task: asyncio.Task[None] | None = None
         self.written = 0
         self.dropped = 0
@@ -64,19 +64,19 @@ class LedgerWriter:
                 self._queue.task_done()
                 self._drop(1)
         self._queue.put_nowait(record)
+        if self._queue.qsize() + 1 >= self._batch_size:  # with the one the writer holds, a whole batch
+            self._wake.set()
 
     async def flush(self, timeout: float = 10.0) -> bool:
         """Wait until every record queued so far is written; False if that took longer than `timeout`."""
         self._flushes += 1
-        self._hurry.set()
+        self._wake.set()
         try:
             await asyncio.wait_for(self._queue.join(), timeout)
         except TimeoutError:
             return False
         finally:
             self._flushes -= 1
-            if not self._flushes:
-                self._hurry.clear()
         return True
 
     async def stop(self, timeout: float = 10.0) -> None:
@@ -108,13 +108,14 @@ class LedgerWriter:
         """Let records gather for up to `flush_s` after the first one: one transaction for all of them.
         Ends early when a batch is full or someone flushes."""
         ends = time.monotonic() + self._flush_s
-        while self._queue.qsize() + 1 < self._batch_size and not self._hurry.is_set():
+        while not self._flushes and self._queue.qsize() + 1 < self._batch_size:
             left = ends - time.monotonic()
             if left <= 0:
                 return
+            self._wake.clear()  # whatever set it before has been looked at just now
             with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(min(left, _FULL_CHECK_S)):
-                    await self._hurry.wait()
+                async with asyncio.timeout(left):
+                    await self._wake.wait()
 
     async def _write(self, batch: list[UsageRecord]) -> None:
         """Retry until written: the queue bounds what waits meanwhile, and drops from it are counted."""
