@@ -126,14 +126,14 @@ class Accounting:
         backend = record.backend or "none"
         # Without a backend the model is whatever the caller typed: keep it out of the label values.
         model = record.model if record.backend else "none"
-        self.metrics.ended(record.kind, backend, model, record.status).inc()
+        self.metrics.child(self.metrics.requests, record.kind, backend, model, record.status).inc()
         if record.status != "OK":
             return
         m = self.metrics.served(record.kind, backend, record.model)
         m.prompt_tokens.inc(record.prompt_tokens)
         m.completion_tokens.inc(record.completion_tokens)
         m.cost.inc(record.cost_usd)
-        self.metrics.tenant_spend(record.tenant).inc(record.cost_usd)
+        self.metrics.child(self.metrics.tenant_cost, record.tenant).inc(record.cost_usd)
         if record.ttft_ms is not None:
             m.ttft.observe(record.ttft_ms / 1000)
         m.latency.observe(record.latency_ms / 1000)

@@ -73,28 +73,19 @@ class RouterMetrics:
             "modelyard_refused_requests", "Requests refused before routing", ["reason"], registry=r
         )
 
-        # Label children by their values: looking them up with labels() costs more than the update itself,
-        # ten times per request. Never pruned, as the metrics' own children are not: the label values are
-        # bounded (configured backends, models, keys).
-        self._ended: dict[tuple[str, str, str, str], Any] = {}
+        # Label children by metric and values: looking them up with labels() costs more than the update
+        # itself, ten times per request. Never pruned, as the metrics' own children are not: the label values
+        # are bounded (configured backends, models, keys).
+        self._children: dict[tuple[object, ...], Any] = {}
         self._served: dict[tuple[str, str, str], _Served] = {}
-        self._tenants: dict[str, Any] = {}
-        self._in_flight: dict[str, Any] = {}
 
-    def flying(self, kind: str) -> Any:
-        """The in-flight gauge's child for `kind`."""
-        child = self._in_flight.get(kind)
-        if child is None:
-            child = self._in_flight[kind] = self.in_flight.labels(kind)
-        return child
-
-    def ended(self, kind: str, backend: str, model: str, status: str) -> Any:
-        """The requests counter's child for one outcome."""
-        key = (kind, backend, model, status)
-        child = self._ended.get(key)
-        if child is None:
-            child = self._ended[key] = self.requests.labels(*key)
-        return child
+    def child(self, metric: Counter | Gauge | Histogram, *values: str) -> Any:
+        """`metric.labels(*values)`, looked up once."""
+        key = (metric, *values)
+        found = self._children.get(key)
+        if found is None:
+            found = self._children[key] = metric.labels(*values)
+        return found
 
     def served(self, kind: str, backend: str, model: str) -> _Served:
         """The token, cost and timing metrics' children for a request (backend, model) answered."""
@@ -103,12 +94,6 @@ class RouterMetrics:
         if served is None:
             served = self._served[key] = _Served(self, *key)
         return served
-
-    def tenant_spend(self, tenant: str) -> Any:
-        child = self._tenants.get(tenant)
-        if child is None:
-            child = self._tenants[tenant] = self.tenant_cost.labels(tenant)
-        return child
 
     def watch(self, state: RoutingState, writer: LedgerWriter | None) -> None:
         """Expose worker load, circuits and ledger health, read at scrape time."""

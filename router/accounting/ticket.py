@@ -61,7 +61,7 @@ class Ticket:
         return self.caller.tenant if self.caller else ""
 
     def __enter__(self) -> Ticket:
-        self._acc.metrics.flying(self.kind).inc()
+        self._acc.metrics.child(self._acc.metrics.in_flight, self.kind).inc()
         return self
 
     def authenticate(self) -> None:
@@ -143,7 +143,7 @@ class Ticket:
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        self._acc.metrics.flying(self.kind).dec()
+        self._acc.metrics.child(self._acc.metrics.in_flight, self.kind).dec()
         if isinstance(exc, StatusError):
             self.error = exc
         status = self._status(exc)
