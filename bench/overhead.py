@@ -64,22 +64,9 @@ class Figures:
     requests: int = 0
 
 
-def _run(load: Child, path: Path, s: Settings, concurrency: int, tokens: int) -> LoadResult:
-    result, _cpu = _run_timed(load, path, s, concurrency, tokens)
-    return result
-
-
-def _run_timed(
-    load: Child, path: Path, s: Settings, concurrency: int, tokens: int
-) -> tuple[LoadResult, float]:
-    """The load's result, and the CPU seconds the path's middle process spent on it (warm-up included)."""
-    before = cpu_seconds(path.relay_pid) if path.relay_pid else math.nan
-    result = _load(load, path, s, concurrency, tokens)
-    used = cpu_seconds(path.relay_pid) - before if path.relay_pid else math.nan
-    return result, used
-
-
-def _load(load: Child, path: Path, s: Settings, concurrency: int, tokens: int) -> LoadResult:
+def _run(load: Child, path: Path, s: Settings, concurrency: int, tokens: int) -> tuple[LoadResult, float]:
+    """The load's result, and the CPU seconds the path's middle process spent on it (warm-up included; NaN
+    for a path with none)."""
     job = ChatLoad(
         path.target,
         path.protocol,
@@ -91,21 +78,23 @@ def _load(load: Child, path: Path, s: Settings, concurrency: int, tokens: int) -
         path.model,
         path.api_key,
     )
+    before = cpu_seconds(path.relay_pid) if path.relay_pid else math.nan
     result: LoadResult = load.request(job, s.seconds + 120)
-    return result
+    used = cpu_seconds(path.relay_pid) - before if path.relay_pid else math.nan
+    return result, used
 
 
 def measure(load: Child, path: Path, s: Settings) -> Figures:
     f = Figures()
-    single = _run(load, path, s, 1, 1)
+    single, _ = _run(load, path, s, 1, 1)
     latencies = [o.total_ms for o in single.ok]
     f.p50, f.p99 = percentile(latencies, 0.5), percentile(latencies, 0.99)
-    many, cpu = _run_timed(load, path, s, 64, 1)
+    many, cpu = _run(load, path, s, 64, 1)
     f.rps = len(many.ok) / many.elapsed_s if many.elapsed_s else math.nan
     f.cpu_per_request_us = cpu / (len(many.outcomes) + s.warmup) * 1e6 if many.outcomes else math.nan
     results = [single, many]
     if path.protocol != "http":  # a JSON answer is not a stream
-        streams, cpu = _run_timed(load, path, s, 32, STREAM_CHUNKS)
+        streams, cpu = _run(load, path, s, 32, STREAM_CHUNKS)
         ttfts = [o.ttft_ms for o in streams.ok if o.ttft_ms is not None]
         f.ttft_p50, f.ttft_p99 = percentile(ttfts, 0.5), percentile(ttfts, 0.99)
         f.chunks_per_s = sum(o.chunks for o in streams.ok) / streams.elapsed_s
