@@ -102,10 +102,3 @@ async def sse_batches(body: AsyncIterable[bytes]) -> AsyncIterator[list[Any]]:
     event, data = _event_data(lines)  # a last event without its blank line
     if data is not None and not data.startswith(_DONE):
         yield [_checked(event, data)]
-
-
-async def sse_objects(body: AsyncIterable[bytes]) -> AsyncIterator[Any]:
-    """sse_batches, one object at a time."""
-    async for batch in sse_batches(body):
-        for item in batch:
-            yield item

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from router.backends import openai_sse
-from router.backends.openai_sse import StreamErrorEvent, sse_batches, sse_objects
+from router.backends.openai_sse import StreamErrorEvent, sse_batches
 
 
 async def _body(pieces: Sequence[bytes]) -> AsyncIterator[bytes]:
@@ -17,7 +17,7 @@ async def _body(pieces: Sequence[bytes]) -> AsyncIterator[bytes]:
 
 
 async def _objects(pieces: Sequence[bytes]) -> list[Any]:
-    return [o async for o in sse_objects(_body(pieces))]
+    return [o async for batch in sse_batches(_body(pieces)) for o in batch]
 
 
 async def test_events_split_anywhere_come_out_whole_and_in_order() -> None:
@@ -38,8 +38,8 @@ async def test_an_error_object_raises_a_stream_error_event() -> None:
     raw = b'data: {"n": 1}\n\ndata: {"error": {"message": "overloaded"}}\n\n'
     seen: list[Any] = []
     with pytest.raises(StreamErrorEvent) as error:
-        async for item in sse_objects(_body([raw])):
-            seen.append(item)
+        async for batch in sse_batches(_body([raw])):
+            seen.extend(batch)
     assert seen == [{"n": 1}]
     assert error.value.message == "overloaded"
 
