@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import grpc
 from google.protobuf.message import DecodeError
 
+from core.interceptors import same_shape
+
 Context = grpc.aio.ServicerContext[Any, Any]
 if TYPE_CHECKING:  # generic only in the type stubs
     Handler = grpc.RpcMethodHandler[Any, Any]
@@ -51,14 +53,7 @@ def _guarded(handler: Handler) -> Handler:
         except (DecodeError, ValueError, UnicodeDecodeError) as e:
             return Undecodable(f"request: not a valid {name} message ({e})")
 
-    serializers = {"request_deserializer": deserialize, "response_serializer": handler.response_serializer}
-    if handler.request_streaming and handler.response_streaming:
-        return grpc.stream_stream_rpc_method_handler(_streamed(handler.stream_stream), **serializers)
-    if handler.request_streaming:
-        return grpc.stream_unary_rpc_method_handler(_streamed(handler.stream_unary), **serializers)
-    if handler.response_streaming:
-        return grpc.unary_stream_rpc_method_handler(_single(handler.unary_stream), **serializers)
-    return grpc.unary_unary_rpc_method_handler(_single(handler.unary_unary), **serializers)
+    return same_shape(handler, _streamed if handler.request_streaming else _single, deserialize)
 
 
 async def _refuse(context: Context, bad: Undecodable) -> NoReturn:

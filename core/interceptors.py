@@ -1,4 +1,5 @@
-"""Server interceptors that refuse a call before any servicer code runs, and the refusing handler they return."""
+"""Server interceptors: the base for those scoped to some services, handlers rewrapped in the same shape, and the
+refusing handler they return when a call must not reach its servicer."""
 
 from __future__ import annotations
 
@@ -23,36 +24,38 @@ def service_of(method: str) -> str:
     return method.split("/")[1] if method.count("/") == 2 else ""
 
 
+def same_shape(
+    handler: Handler, wrap: Callable[[Any], Any], request_deserializer: Callable[[bytes], Any] | None = None
+) -> Handler:
+    """A handler of the same shape as `handler` (unary or streaming, each way) whose behaviour is
+    `wrap(handler's behaviour)`, with the same serializers unless another request deserializer is given."""
+    serializers = {
+        "request_deserializer": request_deserializer or handler.request_deserializer,
+        "response_serializer": handler.response_serializer,
+    }
+    if handler.request_streaming and handler.response_streaming:
+        return grpc.stream_stream_rpc_method_handler(wrap(handler.stream_stream), **serializers)
+    if handler.request_streaming:
+        return grpc.stream_unary_rpc_method_handler(wrap(handler.stream_unary), **serializers)
+    if handler.response_streaming:
+        return grpc.unary_stream_rpc_method_handler(wrap(handler.unary_stream), **serializers)
+    return grpc.unary_unary_rpc_method_handler(wrap(handler.unary_unary), **serializers)
+
+
 def refusal(handler: Handler, error: StatusError) -> Handler:
     """A handler of the same shape as `handler` that only aborts with `error`: the servicer never runs."""
 
     async def refuse(_request: object, context: grpc.aio.ServicerContext[Any, Any]) -> None:
         await abort(context, error)
 
-    serializers = {
-        "request_deserializer": handler.request_deserializer,
-        "response_serializer": handler.response_serializer,
-    }
-    if handler.request_streaming and handler.response_streaming:
-        return grpc.stream_stream_rpc_method_handler(refuse, **serializers)
-    if handler.request_streaming:
-        return grpc.stream_unary_rpc_method_handler(refuse, **serializers)
-    if handler.response_streaming:
-        return grpc.unary_stream_rpc_method_handler(refuse, **serializers)
-    return grpc.unary_unary_rpc_method_handler(refuse, **serializers)
+    return same_shape(handler, lambda _behaviour: refuse)
 
 
-class WorkerTokenInterceptor(grpc.aio.ServerInterceptor):
-    """Calls to `services` without the shared worker token get UNAUTHENTICATED, and nothing else happens.
+class ScopedInterceptor(grpc.aio.ServerInterceptor):
+    """A server interceptor for the calls to some services: `scoped` sees their handlers; calls to any other
+    service, and methods no service has, pass as they are."""
 
-    The router puts it on WorkerRegistry (workers prove themselves), a worker on its Worker service (the
-    router proves itself). Health and reflection stay open for probes.
-    """
-
-    def __init__(self, token: str, services: Collection[str]) -> None:
-        if not token:
-            raise ValueError("WorkerTokenInterceptor needs a token")
-        self._token = token
+    def __init__(self, services: Collection[str]) -> None:
         self._services = frozenset(services)
 
     async def intercept_service(
@@ -63,6 +66,27 @@ class WorkerTokenInterceptor(grpc.aio.ServerInterceptor):
         handler = await continuation(details)
         if handler is None or service_of(details.method) not in self._services:
             return handler
+        return self.scoped(handler, details)
+
+    def scoped(self, handler: Handler, details: grpc.HandlerCallDetails) -> Handler:
+        """The handler this call runs: `handler` itself, a wrapper of it, or a refusal."""
+        raise NotImplementedError
+
+
+class WorkerTokenInterceptor(ScopedInterceptor):
+    """Calls to `services` without the shared worker token get UNAUTHENTICATED, and nothing else happens.
+
+    The router puts it on WorkerRegistry (workers prove themselves), a worker on its Worker service (the
+    router proves itself). Health and reflection stay open for probes.
+    """
+
+    def __init__(self, token: str, services: Collection[str]) -> None:
+        if not token:
+            raise ValueError("WorkerTokenInterceptor needs a token")
+        super().__init__(services)
+        self._token = token
+
+    def scoped(self, handler: Handler, details: grpc.HandlerCallDetails) -> Handler:
         if token_matches(details.invocation_metadata, self._token):
             return handler
         log.warning("refused %s: missing or wrong worker token", details.method)

@@ -10,14 +10,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
-from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterator
+from collections.abc import AsyncIterator, Collection, Iterator
 from typing import TYPE_CHECKING, Any
 
 import grpc
 
 from core.errors import Unavailable
 from core.grpc_status import abort
-from core.interceptors import service_of
+from core.interceptors import ScopedInterceptor, same_shape
 
 if TYPE_CHECKING:  # generic only in the type stubs
     Handler = grpc.RpcMethodHandler[Any, Any]
@@ -25,9 +25,9 @@ Context = grpc.aio.ServicerContext[Any, Any]
 _STOPPING = "the router is stopping; retry on another router"
 
 
-class CallGate(grpc.aio.ServerInterceptor):
+class CallGate(ScopedInterceptor):
     def __init__(self, services: Collection[str]) -> None:
-        self._services = frozenset(services)
+        super().__init__(services)
         self._in_flight = 0
         self._idle = asyncio.Event()
         self._idle.set()
@@ -57,15 +57,9 @@ class CallGate(grpc.aio.ServerInterceptor):
             wait.cancel()
         return self._idle.is_set()
 
-    async def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[Handler | None]],
-        details: grpc.HandlerCallDetails,
-    ) -> Handler | None:
-        handler = await continuation(details)
-        if handler is None or service_of(details.method) not in self._services:
-            return handler
-        return self._wrap(handler)
+    def scoped(self, handler: Handler, details: grpc.HandlerCallDetails) -> Handler:
+        """The same handler, counted while it runs, or refused when the gate is closed."""
+        return same_shape(handler, self._counted)
 
     @contextlib.contextmanager
     def admitted(self) -> Iterator[None]:
@@ -86,20 +80,6 @@ class CallGate(grpc.aio.ServerInterceptor):
         self._in_flight -= 1
         if self._in_flight == 0:
             self._idle.set()
-
-    def _wrap(self, handler: Handler) -> Handler:
-        """The same handler, counted while it runs, or refused when the gate is closed."""
-        serializers = {
-            "request_deserializer": handler.request_deserializer,
-            "response_serializer": handler.response_serializer,
-        }
-        if handler.request_streaming and handler.response_streaming:
-            return grpc.stream_stream_rpc_method_handler(self._counted(handler.stream_stream), **serializers)
-        if handler.request_streaming:
-            return grpc.stream_unary_rpc_method_handler(self._counted(handler.stream_unary), **serializers)
-        if handler.response_streaming:
-            return grpc.unary_stream_rpc_method_handler(self._counted(handler.unary_stream), **serializers)
-        return grpc.unary_unary_rpc_method_handler(self._counted(handler.unary_unary), **serializers)
 
     def _counted(self, behaviour: Any) -> Any:
         # Streaming behaviours are either async generators or coroutines that write to the context.

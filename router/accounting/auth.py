@@ -13,7 +13,7 @@ import hashlib
 import hmac
 import logging
 import secrets
-from collections.abc import Awaitable, Callable, Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,7 +22,7 @@ import grpc
 import yaml
 
 from core.errors import PermissionDenied, StatusError, Unauthenticated
-from core.interceptors import refusal, service_of
+from core.interceptors import ScopedInterceptor, refusal, service_of
 from router.config.accounting import OPEN_TENANT, ApiKey, parse_keys
 
 log = logging.getLogger(__name__)
@@ -127,26 +127,19 @@ if TYPE_CHECKING:  # generic only in the type stubs
     Handler = grpc.RpcMethodHandler[Any, Any]
 
 
-class AuthInterceptor(grpc.aio.ServerInterceptor):
+class AuthInterceptor(ScopedInterceptor):
     """Refuse calls to client-facing services without a valid key, before any servicer runs.
 
     Worker registration, health and reflection are left alone: workers and probes carry no API key.
     """
 
     def __init__(self, auth: Authenticator, protected: Collection[str], admin_only: Collection[str]) -> None:
+        super().__init__(protected)
         self._auth = auth
-        self._protected = frozenset(protected)
         self._admin_only = frozenset(admin_only)
 
-    async def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[Handler | None]],
-        details: grpc.HandlerCallDetails,
-    ) -> Handler | None:
+    def scoped(self, handler: Handler, details: grpc.HandlerCallDetails) -> Handler:
         service = service_of(details.method)
-        handler = await continuation(details)
-        if service not in self._protected or handler is None:
-            return handler
         try:
             caller = self._auth.authenticate(details.invocation_metadata)
             if service in self._admin_only and not caller.admin:

@@ -7,13 +7,13 @@ recorded when it ends.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Collection
+from collections.abc import Collection
 from typing import TYPE_CHECKING, Any
 
 import grpc
 
 from core.errors import StatusError
-from core.interceptors import service_of
+from core.interceptors import ScopedInterceptor
 from router.accounting.audit import AuditTrail
 from router.accounting.auth import Authenticator
 
@@ -23,20 +23,13 @@ if TYPE_CHECKING:
 Context = grpc.aio.ServicerContext[Any, Any]
 
 
-class AuditInterceptor(grpc.aio.ServerInterceptor):
+class AuditInterceptor(ScopedInterceptor):
     def __init__(self, trail: AuditTrail, auth: Authenticator, services: Collection[str]) -> None:
+        super().__init__(services)
         self._trail = trail
         self._auth = auth
-        self._services = frozenset(services)
 
-    async def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[Handler | None]],
-        details: grpc.HandlerCallDetails,
-    ) -> Handler | None:
-        handler = await continuation(details)
-        if handler is None or service_of(details.method) not in self._services:
-            return handler
+    def scoped(self, handler: Handler, details: grpc.HandlerCallDetails) -> Handler:
         if handler.request_streaming or handler.response_streaming or handler.unary_unary is None:
             return handler  # every Admin method is unary; a streaming one would need its own wrapper
         try:
