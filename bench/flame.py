@@ -15,15 +15,11 @@ import sys
 import threading
 from pathlib import Path
 
-from bench.fixtures import WorkerSpec, worker_child
 from bench.load import ChatLoad, load_child
-from bench.openai_server import openai_child
 from bench.processes import spawn
-from bench.router_proc import RouterOptions, router_child
-from router.config.settings import ProviderConfig
+from bench.stack import HTTP_MODEL, spawn_stack
 
 RESULTS = Path(__file__).parent / "results"
-HTTP_MODEL = "bench-http"
 LOADS = (  # file suffix, model, concurrency, chunks per answer
     ("worker_c64_unary", "bench", 64, 1),
     ("worker_c32_stream", "bench", 32, 64),
@@ -45,17 +41,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     py_spy = _py_spy()
     load = spawn("load-generator", load_child)
-    http = spawn("flame-openai", openai_child)
-    provider = ProviderConfig(
-        name="http",
-        kind="openai_compatible",
-        base_url=str(http.info["url"]),
-        chat_models=[HTTP_MODEL],
-        max_concurrency=1024,
-    )
-    router = spawn("flame-router", router_child, RouterOptions(providers=(provider,)))
-    address = str(router.info["address"])
-    worker = spawn("flame-worker", worker_child, WorkerSpec("flame-worker", router=address))
+    stack = spawn_stack("flame")
+    address, router = stack.address, stack.router
     wanted = {name for name in args.only.split(",") if name}
     try:
         for name, model, concurrency, tokens in LOADS:
@@ -71,8 +58,8 @@ def main(argv: list[str] | None = None) -> int:
             thread.join()
             print(f"bench.flame: wrote {out}", flush=True)
     finally:
-        for child in (worker, router, http, load):
-            child.stop()
+        stack.stop()
+        load.stop()
     return 0
 
 

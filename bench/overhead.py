@@ -16,16 +16,12 @@ from dataclasses import dataclass
 
 from bench import pipeline_cost
 from bench.bare_relay import bare_relay_child
-from bench.fixtures import WorkerSpec, worker_child
 from bench.litellm_peer import Install, LiteLLMProxy
 from bench.load import ChatLoad, LoadResult
-from bench.openai_server import openai_child
 from bench.processes import Child, cpu_seconds, spawn
 from bench.report import Report, Table, Target, bar_plot, count, ms, percentile
-from bench.router_proc import RouterOptions, router_child
-from router.config.settings import ProviderConfig
+from bench.stack import HTTP_MODEL, spawn_stack
 
-HTTP_MODEL = "bench-http"
 DOOR_SSE = "HTTP server, through router's HTTP door (SSE)"
 BARE = "worker, through a bare gRPC relay (the floor)"
 STREAM_CHUNKS = 64
@@ -107,14 +103,8 @@ def measure(load: Child, path: Path, s: Settings) -> Figures:
 
 
 def run(report: Report, load: Child, s: Settings, litellm: Install) -> dict[str, Figures]:
-    http = spawn("openai-server", openai_child)
-    url = str(http.info["url"])
-    provider = ProviderConfig(
-        name="http", kind="openai_compatible", base_url=url, chat_models=[HTTP_MODEL], max_concurrency=1024
-    )
-    router = spawn("router", router_child, RouterOptions(providers=(provider,)))
-    address = str(router.info["address"])
-    worker = spawn("bench-worker", worker_child, WorkerSpec("bench-worker", router=address))
+    stack = spawn_stack("bench")
+    url, address, router, worker = stack.url, stack.address, stack.router, stack.worker
     bare = spawn("bare-relay", bare_relay_child, str(worker.info["address"]))
     paths = [
         Path("worker, direct (gRPC)", str(worker.info["address"]), "worker", "bench"),
@@ -190,8 +180,8 @@ def run(report: Report, load: Child, s: Settings, litellm: Install) -> dict[str,
     finally:
         if proxy is not None:
             proxy.stop()
-        for child in (bare, worker, router, http):
-            child.stop()
+        bare.stop()
+        stack.stop()
     figures = {name: _median(measured) for name, measured in runs.items()}
     _report(report, paths, figures, litellm_error)
     _own_work(report, figures)

@@ -5,31 +5,17 @@ cProfile slows the router several times over, so its figures are shares of the t
 
 from __future__ import annotations
 
-from bench.fixtures import WorkerSpec, worker_child
 from bench.flame import LOADS, RESULTS
 from bench.load import ChatLoad
-from bench.openai_server import openai_child
-from bench.processes import Child, spawn
+from bench.processes import Child
 from bench.report import Report
-from bench.router_proc import RouterOptions, router_child
-from router.config.settings import ProviderConfig
-
-HTTP_MODEL = "bench-http"
+from bench.stack import HTTP_MODEL, spawn_stack
 
 
 def run(report: Report, load: Child, seconds: float, missed: list[str]) -> None:
     print("bench: profiling the router", flush=True)
-    http = spawn("profile-openai", openai_child)
-    provider = ProviderConfig(
-        name="http",
-        kind="openai_compatible",
-        base_url=str(http.info["url"]),
-        chat_models=[HTTP_MODEL],
-        max_concurrency=1024,
-    )
-    router = spawn("profile-router", router_child, RouterOptions(providers=(provider,), profile=True))
-    address = str(router.info["address"])
-    worker = spawn("profile-worker", worker_child, WorkerSpec("profile-worker", router=address))
+    stack = spawn_stack("profile", profile=True)
+    address, router = stack.address, stack.router
     lines = [
         f"Targets missed: {', '.join(missed)}. cProfile ran inside the router process during {seconds:.0f} s of "
         "concurrency-64 load per backend; top functions by own time (tottime), cumulative time beside.",
@@ -54,8 +40,7 @@ def run(report: Report, load: Child, seconds: float, missed: list[str]) -> None:
             top: list[str] = router.request("profile-take", 60)
             lines += [f"**{label}**", "", "```", *top, "```", ""]
     finally:
-        for child in (worker, router, http):
-            child.stop()
+        stack.stop()
     report.profile = lines + _flame_graphs() + report.profile
 
 
