@@ -13,6 +13,7 @@ import sys
 
 from core import event_loop, logs, tracing
 from core.errors import StatusError
+from core.listen_errors import ListenError
 from core.worker_token import load_worker_token
 from router.config.loader import ConfigError, load_config
 from router.config.settings import RouterConfig
@@ -153,7 +154,11 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, ValueError, StatusError) as e:
         logs.announce(f"modelyard router: {_one_line(e)}", stream=sys.stderr, level="ERROR")
         return 2
-    event_loop.run(serve(config))
+    try:
+        event_loop.run(serve(config))
+    except ListenError as e:  # a busy port: one line naming the flag, not a traceback
+        logs.announce(f"modelyard router: {e}", stream=sys.stderr, level="ERROR")
+        return 1
     return 0
 
 

@@ -11,6 +11,7 @@ import logging
 import time
 from typing import TYPE_CHECKING
 
+from core.listen_errors import ListenError, reason
 from core.network import is_loopback
 from router.accounting.audit import AuditTrail
 from router.accounting.auth import Authenticator, load_keys
@@ -78,7 +79,10 @@ class Accounting:
             log.info("response cache: %s", self.cache.describe())
         log.info("limits and budgets counted in %s", self.counters.describe())
         if self._metrics_listen:
-            port = self.metrics_server.start(self._metrics_listen)
+            try:
+                port = self.metrics_server.start(self._metrics_listen)
+            except OSError as e:
+                raise ListenError("metrics_listen", self._metrics_listen, reason(e)) from e
             log.info("metrics on http://%s:%d/metrics", self._metrics_listen.rpartition(":")[0], port)
 
     async def stop(self) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import grpc
 
+from core.listen_errors import ListenError, why_not
 from core.tls import ServerTls, TlsConfigError
 from router.config.settings import RouterConfig
 
@@ -41,8 +42,15 @@ def credentials(tls: ServerTls | None) -> grpc.ServerCredentials | None:
     return None if tls is None else tls.credentials()
 
 
-def bind(server: grpc.aio.Server, listen: str, creds: grpc.ServerCredentials | None) -> int:
-    port = server.add_insecure_port(listen) if creds is None else server.add_secure_port(listen, creds)
+def bind(server: grpc.aio.Server, listen: str, creds: grpc.ServerCredentials | None, setting: str) -> int:
+    """Add the port; a ListenError naming `setting` (the config key) when it cannot be bound."""
+    busy = why_not(listen)
+    if busy is not None:
+        raise ListenError(setting, listen, busy)
+    try:
+        port = server.add_insecure_port(listen) if creds is None else server.add_secure_port(listen, creds)
+    except RuntimeError:  # grpcio's "Failed to bind to address"
+        port = 0
     if port == 0:
-        raise OSError(f"cannot listen on {listen}")
+        raise ListenError(setting, listen, "gRPC could not bind it")
     return port
