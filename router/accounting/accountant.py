@@ -47,6 +47,10 @@ class Accounting:
         self.limiter = TenantLimiter(config.limits, self.counters)
         self.cache = open_cache(config.cache)
         target = config.usage_db or default_usage_db()
+        # The default file is per user, not per router: every router on the machine that keeps it writes there.
+        self._ledger_note = (
+            " (the default: every router of this user that keeps it shares it)" if not config.usage_db else ""
+        )
         self.writer = (
             None
             if target == LEDGER_OFF
@@ -72,7 +76,7 @@ class Accounting:
             if self.budgets.enabled:
                 await self.budgets.seed(await store.spend_since(month_start(time.time())))
             self.writer.start()
-            log.info("usage ledger: %s", store.describe())
+            log.info("usage ledger: %s%s", store.describe(), self._ledger_note)
         else:
             log.warning("usage ledger: off; requests are not recorded")
         if self.cache is not None:
