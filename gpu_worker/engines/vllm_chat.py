@@ -9,6 +9,7 @@ from collections.abc import AsyncGenerator
 from typing import Any
 
 from vllm import SamplingParams
+from vllm.exceptions import VLLMClientError
 from vllm.inputs import TokensPrompt
 from vllm.logprobs import Logprob
 from vllm.outputs import CompletionOutput
@@ -124,6 +125,12 @@ class VllmChatEngine(ChatEngine):
                 if output.finished:
                     finished = True
                     finish_reason = completion.finish_reason or "stop"
+        except VLLMClientError as error:
+            # vLLM refused the request itself (a schema its structured outputs cannot compile, a bad parameter):
+            # the caller's to fix, with vLLM's own words, not an engine failure.
+            raise InvalidArgument(
+                f"{self.model_id} refused the request: {error}", field=getattr(error, "parameter", None) or ""
+            ) from None
         finally:
             if not finished:
                 # The consumer left (cancelled or closed us): free the sequence and its KV blocks now.

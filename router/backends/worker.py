@@ -162,7 +162,8 @@ async def _transcribe_requests(
 def _backend_error(backend_id: str, error: grpc.aio.AioRpcError) -> BackendError:
     code = error.code()
     return BackendError(
-        f"worker {backend_id}: {code.name}: {error.details()}",
+        # The code travels as `status`; naming it here too would repeat it in what the caller reads.
+        f"worker {backend_id}: {error.details()}",
         retryable=code in _RETRYABLE,
         status=code,
     )
