@@ -62,10 +62,12 @@ class AdminClient:
         return result.backend
 
     def set_strategy(
-        self, strategy: str | None = None, weights: Mapping[str, float] | None = None
+        self, strategy: str | None = None, weights: Mapping[str, float] | None = None, *, reset: bool = False
     ) -> admin_pb2.SetStrategyResponse:
+        """Make `strategy` the default and/or change the named weights (the others stay; `reset` restores the
+        built-in weights first)."""
         request = admin_pb2.SetStrategyRequest(
-            strategy=_requests.strategy_value(strategy), weights=dict(weights or {})
+            strategy=_requests.strategy_value(strategy), weights=dict(weights or {}), reset_weights=reset
         )
         result: admin_pb2.SetStrategyResponse = self._call("SetStrategy", request)
         return result
