@@ -47,7 +47,8 @@ async def test_no_arguments_is_a_read(capsys: pytest.CaptureFixture[str]) -> Non
         # A tenant without an admin key may read it; a change would be PERMISSION_DENIED.
         assert await strategy(capsys, router.address, key="k-acme") == shown(COMPOSITE)
         code = await asyncio.to_thread(
-            cli, ["admin", "strategy", "--router", router.address, "--api-key", "k-acme", "--weight", "cost=2"]
+            cli,
+            ["admin", "strategy", "--router", router.address, "--api-key", "k-acme", "--weight", "cost=2"],
         )
         assert code == 1
         assert "PERMISSION_DENIED" in capsys.readouterr().err

@@ -6,6 +6,7 @@ import base64
 from collections.abc import AsyncIterator
 from typing import Any
 
+import aiohttp
 import anthropic
 import grpc
 import openai
@@ -54,7 +55,9 @@ async def test_a_bad_tool_schema_is_refused_at_the_grpc_door(
     assert not worker.received  # nothing reached the worker
 
 
-async def test_a_bad_tool_schema_is_refused_at_the_http_door(client: AsyncOpenAI, workers: WorkerFactory) -> None:
+async def test_a_bad_tool_schema_is_refused_at_the_http_door(
+    client: AsyncOpenAI, workers: WorkerFactory
+) -> None:
     worker = await workers("w1")
     tools: Any = [{"type": "function", "function": {"name": "get_weather", "parameters": NONSENSE}}]
     with pytest.raises(openai.BadRequestError) as refused:
@@ -115,15 +118,25 @@ async def test_anthropic_streaming_reports_the_model_and_input_tokens(
     await workers("w1")
     assert router.http is not None
     base = router.http.base_url.removesuffix("/v1")
-    async with AsyncAnthropic(api_key=KEY, base_url=base, max_retries=0) as claude:
-        async with claude.messages.stream(
-            model="auto", max_tokens=64, messages=[{"role": "user", "content": "one two three"}]
-        ) as stream:
-            events = [event async for event in stream]
-            final = await stream.get_final_message()
+    hello: Any = [{"role": "user", "content": "one two three"}]
+    async with (
+        AsyncAnthropic(api_key=KEY, base_url=base, max_retries=0) as claude,
+        claude.messages.stream(model="auto", max_tokens=64, messages=hello) as stream,
+    ):
+        events = [event async for event in stream]
+        final = await stream.get_final_message()
     start = next(event for event in events if event.type == "message_start")
     assert isinstance(start, anthropic.types.RawMessageStartEvent)
     assert start.message.model == "echo"  # the model that ran, not the alias asked for
     assert start.message.usage.input_tokens > 0  # the router's estimate, before the backend counted
     assert final.usage.input_tokens == 3  # corrected to the backend's count by message_delta
     assert final.usage.output_tokens == 3
+
+
+async def test_a_missing_key_over_http_is_not_told_about_grpc_metadata(router: RouterServer) -> None:
+    assert router.http is not None
+    async with aiohttp.ClientSession() as session, session.get(f"{router.http.base_url}/models") as response:
+        assert response.status == 401
+        message = (await response.json())["error"]["message"]
+    assert "authorization: Bearer <key>" in message
+    assert "metadata" not in message

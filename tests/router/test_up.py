@@ -80,7 +80,9 @@ def test_up_serves_the_packaged_embedding_model_unless_told_not_to(monkeypatch: 
     assert "--embed-model" not in _up.worker_command("127.0.0.1:5", args())
 
 
-def test_the_try_lines_name_modelyard_by_a_path_that_works(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_the_try_lines_name_modelyard_by_a_path_that_works(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     venv_bin = tmp_path / "bin"
     venv_bin.mkdir()
     (venv_bin / "modelyard").write_text("")

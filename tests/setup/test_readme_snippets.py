@@ -8,7 +8,6 @@ interpreter, only the addresses changed to the ports this test got; the `Using i
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import os
 import re
@@ -42,11 +41,19 @@ class Up:
 @pytest.fixture
 async def up(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> AsyncIterator[Up]:
     monkeypatch.setenv("MODELYARD_USAGE_DB", "off")
-    for name in ("MODELYARD_CONFIG", "OPENAI_API_KEY", "ANTHROPIC_API_KEY", "DEEPSEEK_API_KEY", "GEMINI_API_KEY"):
+    for name in (
+        "MODELYARD_CONFIG",
+        "OPENAI_API_KEY",
+        "ANTHROPIC_API_KEY",
+        "DEEPSEEK_API_KEY",
+        "GEMINI_API_KEY",
+    ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("PYTHONPATH", PYTHONPATH)
     monkeypatch.setattr(
-        _up, "worker_command", lambda router, _args: [sys.executable, "-m", "tests.setup.up_worker", "--router", router]
+        _up,
+        "worker_command",
+        lambda router, _args: [sys.executable, "-m", "tests.setup.up_worker", "--router", router],
     )
     args = _up.build_parser().parse_args(["--listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0"])
     stop = asyncio.Event()
@@ -62,7 +69,8 @@ async def up(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
     out = "".join(printed)
     grpc_address = re.search(r"router on (\S+),", out)
     http_base = re.search(r"HTTP API on (\S+)", out)
-    assert grpc_address and http_base, out
+    assert grpc_address, out
+    assert http_base, out
     yield Up(grpc=grpc_address.group(1), http=http_base.group(1).rstrip("/").removesuffix("/v1"))
     stop.set()
     assert await asyncio.wait_for(serving, 60) == 0

@@ -37,8 +37,12 @@ class UpWorker(ToolWorker):
         return hello
 
     async def Embed(self, request: pb.EmbedRequest, context: Context) -> pb.EmbedResponse:
-        vectors = [pb.Embedding(values=[float(len(text))] + [0.0] * (DIMENSIONS - 1)) for text in request.inputs]
-        return pb.EmbedResponse(embeddings=vectors, usage=pb.Usage(model=request.model, prompt_tokens=len(vectors)))
+        vectors = [
+            pb.Embedding(values=[float(len(text))] + [0.0] * (DIMENSIONS - 1)) for text in request.inputs
+        ]
+        return pb.EmbedResponse(
+            embeddings=vectors, usage=pb.Usage(model=request.model, prompt_tokens=len(vectors))
+        )
 
     async def Transcribe(
         self, request_iterator: AsyncIterator[pb.TranscribeRequest], context: Context
@@ -47,7 +51,9 @@ class UpWorker(ToolWorker):
         audio = sum([len(message.audio) async for message in request_iterator])
         seconds = audio / (2 * (config.sample_rate_hz or 16000))
         yield pb.TranscribeResponse(info=pb.TranscriptionInfo(language="en", duration_seconds=seconds))
-        yield pb.TranscribeResponse(segment=pb.Segment(id=0, start=0.0, end=seconds, text=" the quick brown fox"))
+        yield pb.TranscribeResponse(
+            segment=pb.Segment(id=0, start=0.0, end=seconds, text=" the quick brown fox")
+        )
         yield pb.TranscribeResponse(usage=pb.Usage(model=config.model, audio_seconds=seconds))
 
 
