@@ -226,6 +226,9 @@ async def _serve(options: WorkerOptions, choices: EngineChoices) -> int:
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, app.drain, signal.Signals(signum).name)
         address = await app.start()
+        # Ready means a router can send us requests: not before one has acknowledged our registration.
+        if not await app.wait_registered():
+            return await app.run_until_drained()
         logs.announce(
             format_ready_line(address, options.worker_id, engines.model_ids()),
             event="ready",
