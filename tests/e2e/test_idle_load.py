@@ -11,7 +11,9 @@ from tests.support.polling import wait_until
 from tests.worker.process import WorkerProcess
 
 
-async def test_status_shows_the_worker_idle_after_a_chat(router: RouterServer, engine_worker: WorkerProcess) -> None:
+async def test_status_shows_the_worker_idle_after_a_chat(
+    router: RouterServer, engine_worker: WorkerProcess
+) -> None:
     async with grpc.aio.insecure_channel(router.address) as channel:
         stub = router_pb2_grpc.RouterServiceStub(channel)
         request = pb.ChatRequest(
