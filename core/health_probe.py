@@ -41,7 +41,7 @@ def check(args: argparse.Namespace) -> tuple[bool, str]:
                 health_pb2.HealthCheckRequest(), timeout=args.timeout
             )
         except grpc.RpcError as error:
-            return False, f"{error.code().name}: {error.details()}"  # type: ignore[attr-defined]
+            return False, f"{error.code().name}: {error.details()}"
     status = health_pb2.HealthCheckResponse.ServingStatus.Name(answer.status)
     return answer.status == health_pb2.HealthCheckResponse.SERVING, status
 
