@@ -6,6 +6,7 @@ import grpc
 
 from core.tls import ServerTls, TlsConfigError
 from router.config.settings import RouterConfig
+from router.security.worker_issuer import check_distinct_cas
 
 
 def check_tls_settings(config: RouterConfig) -> None:
@@ -15,6 +16,7 @@ def check_tls_settings(config: RouterConfig) -> None:
         raise TlsConfigError("tls_client_ca: needs tls_cert and tls_key (mutual TLS is TLS first)")
     if config.workers.tls_ca and not config.tls_cert:
         raise TlsConfigError("workers.tls_ca: needs tls_cert and tls_key, the certificate workers check")
+    check_distinct_cas(config)
 
 
 def main_listener_tls(config: RouterConfig) -> ServerTls | None:
