@@ -114,6 +114,8 @@ class RouterConfig:
     # Largest JSON body the door reads (chat with inline images, embeddings); larger gets HTTP 413.
     # Transcription uploads are bounded by input.max_audio_bytes instead.
     http_max_body_bytes: PositiveInt = 32 << 20
+    # With no API keys the door answers only Host values naming loopback (DNS rebinding), and these names.
+    http_allowed_hosts: tuple[str, ...] = ()
     # Security (see router.config.security): TLS, the registry's own port, worker credentials.
     tls_cert: str = ""
     tls_key: str = ""

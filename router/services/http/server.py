@@ -30,6 +30,7 @@ from router.services.http.embeddings import EmbeddingsHandler
 from router.services.http.errors import http_error, plain_error
 from router.services.http.messages import MessagesHandler, anthropic_error
 from router.services.http.models import HealthHandler, ModelsHandler
+from router.services.http.origin import content_type_refusal, origin_refusal
 from router.services.http.tls import DoorTls
 from router.services.http.transcriptions import TranscriptionsHandler
 
@@ -110,9 +111,14 @@ class HttpDoor:
         try:
             if not request.path.startswith(_API):
                 return await handler(request)
+            refused = origin_refusal(request, self._auth.open, self._config.http_allowed_hosts)
+            if refused is not None:
+                return refused.response()
             with self._gate.admitted():
                 # The key before the body: nobody unknown gets a large upload read or a parse error back.
                 self._auth.authenticate(call_of(request).metadata)
+                if (refused := content_type_refusal(request)) is not None:
+                    return refused.response()
                 return await handler(request)
         except StatusError as e:
             return anthropic_error(e) if request.path == _ANTHROPIC else http_error(e).response()
