@@ -56,7 +56,14 @@ class RequestPipeline:
         self._accounting = accounting
         self._input = state.config.input
         limits = state.config.limits
-        self.uploads = UploadGate(limits.max_uploads, limits.upload_buffer_bytes, self._input)
+        self.uploads = UploadGate(
+            limits.max_uploads,
+            limits.upload_buffer_bytes,
+            self._input,
+            per_tenant=limits.max_uploads_per_tenant,
+            idle_timeout_s=limits.upload_idle_timeout_s,
+            min_bytes_per_s=limits.upload_min_bytes_per_s,
+        )
 
     def caller(self, call: Call) -> Caller:
         """Who is calling (raises Unauthenticated): for answers that depend on it, such as a redacted status."""
@@ -143,7 +150,7 @@ class RequestPipeline:
                 ticket.authenticate()
                 logs.bind(tenant=ticket.tenant)
                 await ticket.admit(NO_ESTIMATE)
-            with self.uploads.slot() as meter:  # held to the end: the audio stays for a retry
+            with self.uploads.slot(ticket.tenant) as meter:  # held to the end: the audio stays for a retry
                 config, audio = await upload(meter)
                 ticket.request = config
                 validate_transcribe_config(config, self._input)

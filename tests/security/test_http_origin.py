@@ -20,7 +20,7 @@ async def door() -> AsyncIterator[tuple[RouterServer, str]]:
     worker = EchoWorker("w1")
     await worker.start()
     async with running_router(
-        config(http_listen="127.0.0.1:0", http_allowed_hosts=("dev.example",))
+        config(http_listen="127.0.0.1:0", http_allowed_hosts=("dev.example",), report_interval_ms=2000)
     ) as router:
         await worker.register(router.address)
         assert router.http is not None

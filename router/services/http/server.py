@@ -32,7 +32,7 @@ from router.services.http.messages import MessagesHandler, anthropic_error
 from router.services.http.models import HealthHandler, ModelsHandler
 from router.services.http.origin import content_type_refusal, origin_refusal
 from router.services.http.tls import DoorTls
-from router.services.http.transcriptions import TranscriptionsHandler
+from router.services.http.transcriptions import FormLimits, TranscriptionsHandler
 
 log = logging.getLogger(__name__)
 _API = "/v1/"
@@ -63,7 +63,11 @@ class HttpDoor:
                 web.post(_ANTHROPIC, MessagesHandler(pipeline).handle),
                 web.post(
                     "/v1/audio/transcriptions",
-                    TranscriptionsHandler(pipeline, config.input.max_audio_bytes).handle,
+                    TranscriptionsHandler(
+                        pipeline,
+                        config.input.max_audio_bytes,
+                        FormLimits(config.http_max_form_fields, config.http_max_form_bytes),
+                    ).handle,
                 ),
                 web.get("/v1/models", models.list),
                 web.get("/v1/models/{model}", models.retrieve),
