@@ -31,6 +31,7 @@ _request: ContextVar[Mapping[str, str]] = ContextVar("modelyard_request", defaul
 _STANDARD = frozenset(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime"}
 _format: LogFormat = "text"
 _HANDLER_NAME = "modelyard"
+QUIET_LOGGERS = ("httpx", "httpcore")
 
 
 def bind(**fields: str) -> None:
@@ -119,6 +120,9 @@ def configure(level: str = "INFO", log_format: LogFormat = "text") -> None:
     # Replace our own handler if configured before; leave others alone (a test's log capture, say).
     root.handlers[:] = [h for h in root.handlers if h.get_name() != _HANDLER_NAME] + [handler]
     root.setLevel(level.upper())
+    # httpx (under the openai and anthropic SDKs) logs every request's full URL at INFO, userinfo included.
+    for noisy in QUIET_LOGGERS:
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
     logging.captureWarnings(True)
     if log_format == "json":
         # Libraries that would write to stderr on their own: vLLM logs through the root logger instead of its
