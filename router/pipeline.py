@@ -26,11 +26,12 @@ from router.accounting.accountant import Accounting
 from router.accounting.auth import Caller
 from router.accounting.estimates import NO_ESTIMATE, TokenEstimate, estimate_chat, estimate_embed
 from router.accounting.ticket import Metadata, Ticket
-from router.routing.failover import Attempt, stream_with_failover
+from router.routing.failover import Attempt, MidStreamFailure, UpstreamFailed, stream_with_failover
 from router.routing.request_facts import for_model, has_images
 from router.routing.scheduler import Scheduler
 from router.routing.scoring.base import Candidate
 from router.routing.state import RoutingState
+from router.security.failure_text import for_tenant
 from router.security.image_fetch import inline_image_urls
 from router.upload_gate import UploadGate, UploadMeter
 
@@ -223,17 +224,22 @@ class RequestPipeline:
             stream = _traced_attempt(trace, candidate, attempts, lambda: open_stream(candidate, timeout))
             return ticket.upstream(candidate, stream)
 
-        async for response in stream_with_failover(
-            candidates,
-            attempt_on,
-            self._state,
-            deadline,
-            attempt,
-        ):
-            if response.HasField("usage"):
-                self._settle_usage(response.usage, request_id, attempt)
-            ticket.observe(response)
-            yield response
+        try:
+            async for response in stream_with_failover(
+                candidates,
+                attempt_on,
+                self._state,
+                deadline,
+                attempt,
+            ):
+                if response.HasField("usage"):
+                    self._settle_usage(response.usage, request_id, attempt)
+                ticket.observe(response)
+                yield response
+        except (UpstreamFailed, MidStreamFailure) as e:
+            if ticket.caller is not None and ticket.caller.admin:
+                raise
+            raise for_tenant(e) from e  # backends' own words (addresses, key errors) are for admins
 
     def _settle_usage(self, usage: pb.Usage, request_id: str, attempt: Attempt) -> None:
         """The router's view wins for who served, what it cost and how long it took, retries included.
