@@ -132,6 +132,8 @@ class HttpDoor:
             return plain_error(e.status, e.reason if e.status != 413 else _too_large(self._config)).response()
         except asyncio.CancelledError:
             raise
+        except RecursionError:  # JSON that parsed but nests too deep for a later step (schemas, conversion)
+            return plain_error(400, "body: JSON nested too deeply").response()
         except Exception:
             log.exception("HTTP door: %s %s failed", request.method, request.path)
             return plain_error(500, "internal error; the router logged it", "server_error").response()
