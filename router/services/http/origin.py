@@ -30,7 +30,7 @@ def origin_refusal(request: web.Request, open_door: bool, allowed_hosts: Collect
     """Why this request is refused before anything else runs, or None."""
     if open_door:
         name = host_name(request.host or "").lower().rstrip(".")
-        if not is_loopback(name) and name not in allowed_hosts:
+        if not is_loopback(name) and name not in {h.lower().rstrip(".") for h in allowed_hosts}:
             return plain_error(
                 403,
                 f"Host: {name!r} is not this machine's name; with no API keys the door answers loopback names "
