@@ -10,7 +10,9 @@ from tests.support.required import missing
 @pytest.mark.parametrize("ci", ["true", "1"])
 def test_a_missing_service_fails_under_ci(monkeypatch: pytest.MonkeyPatch, ci: str) -> None:
     monkeypatch.setenv("CI", ci)
-    with pytest.raises(pytest.fail.Exception, match="redis-server not installed: apt-get install redis-server"):
+    with pytest.raises(
+        pytest.fail.Exception, match="redis-server not installed: apt-get install redis-server"
+    ):
         missing("redis-server", "apt-get install redis-server")
 
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import grpc
 import jsonschema
 import pytest
-from modelyard.v1 import inference_pb2 as pb
 from modelyard.v1 import backend_pb2, router_pb2, router_pb2_grpc
+from modelyard.v1 import inference_pb2 as pb
 from modelyard_client.cli import main as cli
 
 from router.server import RouterServer
