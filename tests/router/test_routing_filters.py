@@ -101,7 +101,7 @@ def chats(fake: FakeOpenAI) -> int:
     return sum(r.path == "/v1/chat/completions" for r in fake.requests)
 
 
-SAME_MODEL = (["gpt-4o"], [], ["gpt-4o"], [])
+SAME_MODEL: tuple[list[str], ...] = (["gpt-4o"], [], ["gpt-4o"], [])
 
 
 @pytest.mark.parametrize("pool", [SAME_MODEL], indirect=True)
