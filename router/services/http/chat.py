@@ -43,6 +43,7 @@ class ChatHandler:
         request.routing.CopyFrom(routing_hints(http.headers, body))
         request.request_id = request_id(http.headers, body)
         if not opt_bool(body, "stream"):
+            request.whole_answer = True  # an upstream that can may answer whole, not as events to rebuild
             collector = AnswerCollector(request)
             async with (
                 within_deadline(call),
