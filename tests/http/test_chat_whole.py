@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import openai
 import pytest
 from openai import AsyncOpenAI
+from openai.types.chat import ChatCompletionMessageFunctionToolCall
 
 from router.accounting.pricing import PriceTable
 from router.config.settings import ProviderConfig
@@ -147,11 +148,12 @@ async def test_tool_calls_reasoning_and_logprobs_come_whole(door: Door) -> None:
     message = called.choices[0].message
     assert called.choices[0].finish_reason == "tool_calls"
     assert message.tool_calls is not None
-    assert [(c.id, c.function.name) for c in message.tool_calls] == [
+    calls = [c for c in message.tool_calls if isinstance(c, ChatCompletionMessageFunctionToolCall)]
+    assert [(c.id, c.function.name) for c in calls] == [
         ("call_0_get_weather", "get_weather"),
         ("call_1_get_time", "get_time"),
     ]
-    assert {c.function.arguments for c in message.tool_calls} == {door.first.tool_arguments}
+    assert {c.function.arguments for c in calls} == {door.first.tool_arguments}
     assert (message.model_extra or {})["reasoning_content"] == "Think first."
     door.first.reasoning = ""
     scored = await door.client.chat.completions.create(
