@@ -43,6 +43,7 @@ class ChatLoad:
     warmup: int = 0
     model: str = "bench"
     api_key: str = ""  # sent as a bearer token over HTTP
+    keepalive: bool = True  # False: a new HTTP connection per request, as a client without a session makes
 
 
 @dataclass(frozen=True)
@@ -160,7 +161,10 @@ async def closed_loop(job: ChatLoad) -> LoadResult:
     channel = None if http else grpc.aio.insecure_channel(job.target)
     timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S)
     session = (
-        aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=job.concurrency), timeout=timeout)
+        aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=job.concurrency, force_close=not job.keepalive),
+            timeout=timeout,
+        )
         if http
         else None
     )
