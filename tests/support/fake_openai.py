@@ -104,7 +104,7 @@ class FakeOpenAI(FakeServer):
             "total_tokens": self.prompt_tokens + len(words),
         }
         if not body.get("stream"):
-            return self._whole(body, model, words, finish, usage, fault)
+            return self._whole(request, body, model, words, finish, usage, fault)
         calls = self._tools_to_call(body)
         chunks = [_chunk(model, {"role": "assistant", "content": "" if not calls else None}, None)]
         if self.reasoning:
@@ -127,6 +127,7 @@ class FakeOpenAI(FakeServer):
 
     def _whole(
         self,
+        request: web.Request,
         body: dict[str, Any],
         model: str,
         words: list[str],
@@ -139,6 +140,13 @@ class FakeOpenAI(FakeServer):
             return web.Response(
                 body=b'{"id": "chatcmpl-x", "choices": [{"mess', content_type="application/json"
             )
+        if fault is not None and fault.cut_after is not None:  # the connection drops before the answer
+            assert request.transport is not None
+            request.transport.abort()
+            return web.Response()
+        if fault is not None and fault.error_event_after is not None:  # an error in a 200 answer
+            error = {"message": fault.message, "type": "server_error", "code": fault.code}
+            return web.json_response({"error": error})
         calls = self._tools_to_call(body)
         message: dict[str, Any] = {"role": "assistant", "content": None, "refusal": None}
         logprobs = None
