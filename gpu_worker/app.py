@@ -36,6 +36,7 @@ class WorkerOptions:
     max_queue: int = 64
     grace_seconds: float = 30.0
     metrics_listen: str = ""  # host:port for /metrics; "" = off
+    stream_interval_ms: float = 0.0  # a sequence's tokens sent at most once per interval; 0: every token
     resolve_interval_s: float = DEFAULT_RESOLVE_INTERVAL_S
     security: WorkerSecurity = field(default_factory=WorkerSecurity)
 
@@ -56,7 +57,7 @@ class WorkerApp:
         self.admission = Admission(capacity, options.max_queue)
         self.metrics = WorkerMetrics(self)
         self.server = WorkerServer(
-            WorkerServicer(engines, self.admission, options.worker_id),
+            WorkerServicer(engines, self.admission, options.worker_id, options.stream_interval_ms / 1000),
             token=options.security.token,
             tls=options.security.server_tls(),
         )

@@ -51,7 +51,7 @@ HOW = "`make system-deps` installs the system packages (Debian/Ubuntu), `make in
 
 
 def in_ci() -> bool:
-    return bool(os.environ.get("CI"))
+    return os.environ.get("CI", "").strip().lower() in ("true", "1", "yes")
 
 
 def missing() -> list[SystemTool]:

@@ -17,7 +17,13 @@ class ThinkingVocabulary:
 
 def test_thinking_goes_out_as_reasoning_and_the_rest_as_the_answer() -> None:
     split = ReasoningSplit("deepseek_r1", ThinkingVocabulary())
-    deltas = [("<think>", [1]), ("The capital", [10]), (" is Paris.", [11]), ("</think>", [2]), ("Paris", [12])]
+    deltas = [
+        ("<think>", [1]),
+        ("The capital", [10]),
+        (" is Paris.", [11]),
+        ("</think>", [2]),
+        ("Paris", [12]),
+    ]
     reasoning, answer = "", ""
     for text, ids in deltas:
         thought, said = split.feed(text, ids)

@@ -150,6 +150,7 @@ class MessagesHandler:
         request.request_id = request_id(http.headers, body)
         if opt_bool(body, "stream"):
             return await self._stream(http, request, call)
+        request.whole_answer = True  # an upstream that can may answer whole, not as events to rebuild
         content: list[dict[str, Any]] = []
         usage = pb.Usage()
         calls: dict[int, dict[str, Any]] = {}
