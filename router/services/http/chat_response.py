@@ -127,6 +127,10 @@ class ChunkEncoder:
                 fragment["function"]["name"] = call.name
             return frames + sse(self._chunk({"tool_calls": [fragment]}))
         if kind == "reasoning":
+            if (
+                not response.reasoning.text
+            ):  # a signature alone (Anthropic): OpenAI's format has no place for it
+                return frames
             return frames + sse(self._chunk({"reasoning_content": response.reasoning.text}))
         if kind == "usage":
             return frames + self._finish(response.usage)
