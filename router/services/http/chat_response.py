@@ -127,9 +127,8 @@ class ChunkEncoder:
                 fragment["function"]["name"] = call.name
             return frames + sse(self._chunk({"tool_calls": [fragment]}))
         if kind == "reasoning":
-            if (
-                not response.reasoning.text
-            ):  # a signature alone (Anthropic): OpenAI's format has no place for it
+            # A signature alone (Anthropic's, closing a thinking block) has no place in OpenAI's format.
+            if not response.reasoning.text:
                 return frames
             return frames + sse(self._chunk({"reasoning_content": response.reasoning.text}))
         if kind == "usage":
