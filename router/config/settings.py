@@ -114,6 +114,8 @@ class RouterConfig:
     # Largest JSON body the door reads (chat with inline images, embeddings); larger gets HTTP 413.
     # Transcription uploads are bounded by input.max_audio_bytes instead.
     http_max_body_bytes: PositiveInt = 32 << 20
+    # The most choices (`n`) one chat may ask of the door; each is a request of its own to a backend.
+    http_max_choices: PositiveInt = 8
     # With no API keys the door answers only Host values naming loopback (DNS rebinding), and these names.
     http_allowed_hosts: tuple[str, ...] = ()
     # A transcription upload's fields other than the file: how many, and their bytes in all.
