@@ -66,6 +66,7 @@ class WorkerApp:
         self.address = ""
         self.draining = False
         self._drain_requested = asyncio.Event()
+        self._registered = asyncio.Event()  # with at least one router
 
     async def start(self) -> str:
         """Serve, then register with the routers; returns the advertised address."""
@@ -75,6 +76,15 @@ class WorkerApp:
             self.metrics.start(self.options.metrics_listen)
         await self.pool.start()
         return self.address
+
+    async def wait_registered(self) -> bool:
+        """Until a router has acknowledged this worker (True), or a drain began first (False)."""
+        registered = asyncio.create_task(self._registered.wait())
+        drained = asyncio.create_task(self._drain_requested.wait())
+        await asyncio.wait({registered, drained}, return_when=asyncio.FIRST_COMPLETED)
+        registered.cancel()
+        drained.cancel()
+        return self._registered.is_set()
 
     def drain(self, reason: str) -> None:
         """Begin draining (idempotent): routers are told at once, new requests are refused, then we exit."""
@@ -140,6 +150,7 @@ class WorkerApp:
             self.drain,
             cache_feed=self.cache_feed,
             security=self.options.security,
+            on_registered=self._registered.set,
         )
 
 

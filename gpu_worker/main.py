@@ -72,6 +72,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="vLLM tool parser for the chat model's own tool-call syntax (e.g. hermes for Qwen); "
         "without one, tool calls come only from tool_choice required or a named function",
     )
+    parser.add_argument(
+        "--reasoning-parser",
+        metavar="NAME",
+        help="vLLM reasoning parser for the chat model's thinking (e.g. deepseek_r1, qwen3): streamed as "
+        "reasoning, apart from the answer; without one, thinking is part of the text",
+    )
     parser.add_argument("--whisper-model", default="whisper-tiny.en", metavar="NAME_OR_PATH")
     parser.add_argument("--whisper-workers", type=_positive_int, default=2, help="transcriptions run at once")
     parser.add_argument("--no-whisper", action="store_true", help="serve no speech-to-text model")
@@ -207,6 +213,7 @@ def main(argv: list[str] | None = None) -> int:
         gpu_memory_utilization=args.gpu_memory_utilization,
         tensor_parallel_size=args.tensor_parallel_size,
         tool_call_parser=args.tool_call_parser,
+        reasoning_parser=args.reasoning_parser,
     )
     named = [
         m
@@ -239,6 +246,9 @@ async def _serve(options: WorkerOptions, choices: EngineChoices) -> int:
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, app.drain, signal.Signals(signum).name)
         address = await app.start()
+        # Ready means a router can send us requests: not before one has acknowledged our registration.
+        if not await app.wait_registered():
+            return await app.run_until_drained()
         logs.announce(
             format_ready_line(address, options.worker_id, engines.model_ids()),
             event="ready",
