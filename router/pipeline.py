@@ -108,6 +108,7 @@ class RequestPipeline:
                 lambda c, timeout: c.backend.chat(for_model(request, c.model), timeout),
                 request.request_id,
                 call.deadline,
+                whole=request.whole_answer,
             ):
                 yield response
 
@@ -209,6 +210,7 @@ class RequestPipeline:
         open_stream: Callable[[Candidate, float | None], AsyncIterator[T]],
         request_id: str,
         deadline: float | None,
+        whole: bool = False,
     ) -> AsyncIterator[T]:
         """The first candidate's answer that arrives, its usage completed by the router, seen by the ticket."""
         attempt = Attempt()
@@ -231,6 +233,7 @@ class RequestPipeline:
                 self._state,
                 deadline,
                 attempt,
+                whole=whole,
             ):
                 if response.HasField("usage"):
                     self._settle_usage(response.usage, request_id, attempt)

@@ -15,6 +15,7 @@ import abc
 import asyncio
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import grpc
 from modelyard.v1 import backend_pb2
@@ -71,6 +72,9 @@ class Backend(abc.ABC):
     # Where the operator's run-time switches (Admin service) start; the scheduler keeps the live values.
     enabled: bool = True
     priority: int = DEFAULT_PRIORITY
+    # True where a chat that asks for a whole answer (ChatRequest.whole_answer) is fetched whole: its first
+    # item is then its end, and failover gives such an attempt no first-chunk timeout.
+    fetches_whole: ClassVar[bool] = False
 
     def serves(self, model: str, capability: pb.Capability) -> bool:
         return any(m.id == model and capability in m.capabilities for m in self.models)

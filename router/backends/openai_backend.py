@@ -57,6 +57,8 @@ _FINISH_REASONS = {
 
 
 class OpenAIBackend(CloudBackend):
+    fetches_whole = True  # a chat with whole_answer is asked for whole (_whole)
+
     def __init__(
         self,
         config: ProviderConfig,
