@@ -35,7 +35,7 @@ from router.backends.openai_convert import (
     transcription_events,
     wav_duration,
 )
-from router.backends.openai_options import chat_options, choice_events
+from router.backends.openai_options import chat_options, choice_events, plain_text
 from router.config.settings import ProviderConfig
 
 # OpenAI's own API wants max_completion_tokens (its reasoning models refuse max_tokens); most
@@ -129,6 +129,7 @@ class OpenAIBackend(CloudBackend):
                             status=grpc.StatusCode.DEADLINE_EXCEEDED,
                         )
                     events: list[pb.ChatResponse] = []
+                    texts: list[str] = []  # a run of text-only chunks, made one event when the run ends
                     for chunk in batch:
                         if not isinstance(chunk, dict):
                             raise ValueError(f"a chunk that is not an object: {str(chunk)[:80]}")
@@ -138,7 +139,17 @@ class OpenAIBackend(CloudBackend):
                             if choice.get("index", 0) != 0:
                                 continue
                             finish = choice.get("finish_reason") or finish
+                            text = plain_text(choice)
+                            if text is not None:
+                                if text:
+                                    texts.append(text)
+                                continue
+                            if texts:
+                                events.append(pb.ChatResponse(delta=pb.ChatDelta(text="".join(texts))))
+                                texts = []
                             events.extend(choice_events(choice))
+                    if texts:
+                        events.append(pb.ChatResponse(delta=pb.ChatDelta(text="".join(texts))))
                     # Chunks that arrived together while we were busy go on as one message each kind.
                     for event in joined(events):
                         chars += _chars(event)
