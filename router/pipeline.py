@@ -27,6 +27,7 @@ from router.accounting.auth import Caller
 from router.accounting.estimates import NO_ESTIMATE, TokenEstimate, estimate_chat, estimate_embed
 from router.accounting.ticket import Metadata, Ticket
 from router.routing.failover import Attempt, stream_with_failover
+from router.routing.placement import Hold, Placement
 from router.routing.request_facts import for_model, has_images
 from router.routing.scheduler import Scheduler
 from router.routing.scoring.base import Candidate
@@ -56,6 +57,8 @@ class RequestPipeline:
         self._input = state.config.input
         limits = state.config.limits
         self.uploads = UploadGate(limits.max_uploads, limits.upload_buffer_bytes, self._input)
+        # The admission queue and local-first placement (router.routing.placement): one Hold per request.
+        self.placement = Placement(state, scheduler, accounting.metrics.registry)
 
     def caller(self, call: Call) -> Caller:
         """Who is calling (raises Unauthenticated): for answers that depend on it, such as a redacted status."""
@@ -65,6 +68,7 @@ class RequestPipeline:
         with (
             tracing.request_span("modelyard.router/Chat", call.metadata) as trace,
             self._accounting.ticket("chat", call.metadata, request) as ticket,
+            self.placement.hold() as hold,
         ):
             with tracing.stage(trace, "admission"):
                 ticket.authenticate()
@@ -82,6 +86,7 @@ class RequestPipeline:
                 for response in cached:
                     yield response
                 return
+            await hold.admit(ticket, request, pb.CAPABILITY_CHAT, call.deadline)
             candidates = await self._plan(
                 trace,
                 ticket,
@@ -90,6 +95,7 @@ class RequestPipeline:
                 estimate,
                 needs_vision=has_images(request),
                 prefix_keys=lambda: self._state.prefixes.keys(request),
+                hold=hold,
             )
             async for response in self._relay(
                 trace,
@@ -99,12 +105,14 @@ class RequestPipeline:
                 request.request_id,
                 call.deadline,
             ):
+                hold.annotate(response)
                 yield response
 
     async def embed(self, request: pb.EmbedRequest, call: Call) -> pb.EmbedResponse:
         with (
             tracing.request_span("modelyard.router/Embed", call.metadata) as trace,
             self._accounting.ticket("embed", call.metadata, request) as ticket,
+            self.placement.hold() as hold,
         ):
             with tracing.stage(trace, "admission"):
                 ticket.authenticate()
@@ -114,7 +122,8 @@ class RequestPipeline:
                 _describe(trace, request.request_id, ticket.tenant, request.model)
                 estimate = estimate_embed(request)
                 await ticket.admit(estimate)
-            candidates = await self._plan(trace, ticket, request, pb.CAPABILITY_EMBED, estimate)
+            await hold.admit(ticket, request, pb.CAPABILITY_EMBED, call.deadline)
+            candidates = await self._plan(trace, ticket, request, pb.CAPABILITY_EMBED, estimate, hold=hold)
             answer: pb.EmbedResponse | None = None
             # To the end of the one-item stream, so failover records the attempt as a success.
             async for response in self._relay(
@@ -125,6 +134,7 @@ class RequestPipeline:
                 request.request_id,
                 call.deadline,
             ):
+                hold.annotate(response)
                 answer = response
         if answer is None:
             raise AssertionError("unreachable: failover yields or raises")
@@ -136,6 +146,7 @@ class RequestPipeline:
         with (
             tracing.request_span("modelyard.router/Transcribe", call.metadata) as trace,
             self._accounting.ticket("transcribe", call.metadata, pb.TranscribeConfig()) as ticket,
+            self.placement.hold() as hold,
         ):
             with tracing.stage(trace, "admission"):
                 ticket.authenticate()
@@ -149,7 +160,10 @@ class RequestPipeline:
                     raise InvalidArgument("audio: no audio bytes were sent")
                 _assign_request_id(config)
                 _describe(trace, config.request_id, ticket.tenant, config.model)
-                candidates = await self._plan(trace, ticket, config, pb.CAPABILITY_TRANSCRIBE, NO_ESTIMATE)
+                await hold.admit(ticket, config, pb.CAPABILITY_TRANSCRIBE, call.deadline)
+                candidates = await self._plan(
+                    trace, ticket, config, pb.CAPABILITY_TRANSCRIBE, NO_ESTIMATE, hold=hold
+                )
                 async for response in self._relay(
                     trace,
                     ticket,
@@ -158,6 +172,7 @@ class RequestPipeline:
                     config.request_id,
                     call.deadline,
                 ):
+                    hold.annotate(response)
                     yield response
 
     async def _plan(
@@ -169,6 +184,7 @@ class RequestPipeline:
         estimate: TokenEstimate,
         needs_vision: bool = False,
         prefix_keys: Callable[[], Sequence[int]] | None = None,
+        hold: Hold | None = None,
     ) -> list[Candidate]:
         """Tokens reserved against the budget, candidates best first (cheaper ones once the budget runs low),
         then the first one's estimated cost reserved too."""
@@ -185,6 +201,7 @@ class RequestPipeline:
                 needs_vision=needs_vision,
                 prefix_keys=prefix_keys,
                 strategy=preferred,
+                order=hold.order if hold is not None else None,
             )
             await ticket.reserve_cost(candidates[0].estimated_cost_usd)
             if tracing.enabled():

@@ -115,6 +115,12 @@ class Backend(abc.ABC):
         return ""
 
     @property
+    def local(self) -> bool:
+        """Runs on our own machines (a worker): free to use, and private data may go there. A cloud API
+        is neither, so local-first placement sends there only what workers cannot serve in time."""
+        return False
+
+    @property
     def keeps_prefix_cache(self) -> bool:
         """Whether a request's prompt prefix stays cached here for the next request that shares it, so
         the prefix scorer may send it back: a worker's engine does; a cloud API is opaque to us."""

@@ -84,6 +84,10 @@ class WorkerBackend(Backend):
     def keeps_prefix_cache(self) -> bool:
         return True
 
+    @property
+    def local(self) -> bool:
+        return True
+
     def _worker_stub(self) -> Any:
         stamp = self.dialer.stamp()
         if self._stub is None or stamp != self._stamp:
