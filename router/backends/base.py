@@ -106,6 +106,12 @@ class Backend(abc.ABC):
         """Its own last report of its load, for status and metrics; None when it sends none."""
         return None
 
+    def others_in_flight(self) -> int:
+        """Requests its last load report holds beyond what this router had there when the report came (other
+        routers'); 0 when it sends none. A report lags, so read against our count now it would show our own
+        requests that just ended as still there."""
+        return 0
+
     def connected_seconds(self) -> float | None:
         """How long it has been connected to this router; None for a backend that never connects to us."""
         return None

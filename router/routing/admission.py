@@ -8,7 +8,7 @@ Two policies over per-flow queues, as the Gateway API Inference Extension's flow
 - which request within a flow: first come, first served.
 
 A backend has room while what the router has sent there (or admitted and not yet ended) plus what its
-load report shows of other routers' requests stays under max_concurrency + target_queue_depth (a worker)
+load report shows of other routers' requests (router.routing.load_view) stays under max_concurrency + target_queue_depth (a worker)
 or max_concurrency (a cloud API). A request that finds room, with nobody waiting, passes straight through.
 Otherwise it waits; slots free as requests end (`release`) and, for other routers' requests, as load
 reports change (looked at every poll_interval_ms while anything waits). A request whose deadline would pass
@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from core.errors import CapacityExhausted
 from router.backends.base import Backend
 from router.config.admission import PRIORITIES, AdmissionConfig
+from router.routing.load_view import busy
 from router.routing.stats import ewma
 
 Eligible = Callable[[Backend], bool]
@@ -90,7 +91,6 @@ class AdmissionQueue:
         self._virtual = 0.0
         self._waiting = 0
         self.admitted: Counter[str] = Counter()  # backend id -> requests admitted there and not yet ended
-        self._seen_reports: dict[str, tuple[object, int]] = {}
         self._poller: asyncio.Task[None] | None = None
 
     @property
@@ -104,23 +104,10 @@ class AdmissionQueue:
         return backend.max_concurrency + extra
 
     def busy(self, backend: Backend) -> int:
-        own = max(backend.in_flight, self.admitted[backend.id])
-        return own + self._others(backend)
+        return busy(backend, self.admitted[backend.id])
 
     def has_room(self, backend: Backend) -> bool:
         return self.busy(backend) < self.limit(backend)
-
-    def _others(self, backend: Backend) -> int:
-        """Other routers' requests on it: what its load report holds beyond what this router had there when
-        the report was first looked at (a report lags, so comparing it with the count now would read our
-        own finished requests as someone else's)."""
-        load = backend.load_report()
-        if load is None:
-            return 0
-        seen = self._seen_reports.get(backend.id)
-        if seen is None or seen[0] is not load:
-            seen = self._seen_reports[backend.id] = (load, backend.in_flight)
-        return max(0, load.running + load.waiting - seen[1])
 
     def _room_in(self, pool: Sequence[Backend], eligible: Eligible) -> Backend | None:
         return next((b for b in pool if eligible(b) and self.has_room(b)), None)

@@ -25,6 +25,7 @@ from core.errors import InvalidArgument
 from router.backends.base import Backend
 from router.config.admission import DEFAULT_PRIORITY, PRIORITIES
 from router.routing.admission import AdmissionQueue, Eligible, Observers
+from router.routing.load_view import ahead
 from router.routing.placement_metrics import PlacementMetrics
 from router.routing.scheduler import AUTO, Scheduler
 from router.routing.scoring.base import Candidate
@@ -57,7 +58,7 @@ class Placement:
             refused=lambda tenant, reason: self.metrics.child(self.metrics.refused, tenant, reason).inc(),
         )
         self.queue = AdmissionQueue(state.config.admission, self._service_s, observers)
-        self.metrics.watch(self.queue, self.ttft, state.registry)
+        self.metrics.watch(self.queue, self.predict_now, state.registry)
 
     def hold(self) -> Hold:
         return Hold(self)
@@ -109,17 +110,16 @@ class Placement:
         return list(seen.values())
 
     def predict(self, candidate: Candidate) -> float | None:
-        return self.ttft.predict(candidate.backend, self.ahead(candidate.backend))
+        return self.predict_now(candidate.backend)
+
+    def predict_now(self, backend: Backend) -> float | None:
+        """The predicted TTFT (ms) of a request sent there now."""
+        return self.ttft.predict(backend, self.ahead(backend))
 
     def ahead(self, backend: Backend, own: bool = False) -> int:
         """Requests ahead of one sent there now, counting those admitted there and not yet sent (`own`:
         this request is one of them)."""
-        admitted = self.queue.admitted[backend.id] - (1 if own else 0)
-        busy = max(backend.in_flight, admitted)
-        load = backend.load_report()
-        if load is not None:
-            busy = max(busy, load.running + load.waiting)
-        return max(0, busy - backend.max_concurrency + 1)
+        return ahead(backend, self.queue.admitted[backend.id] - (1 if own else 0))
 
     async def close(self) -> None:
         await self.queue.close()
@@ -169,12 +169,11 @@ class Hold:
         target = self.policy.ttft_slo_ms
         if target is None or not any(b.local for b in pool):
             return lambda _backend: True
-        ttft = self._p.ttft
 
         def eligible(backend: Backend) -> bool:
             if backend.local:
                 return True
-            predicted = ttft.predict(backend, self._p.ahead(backend))
+            predicted = self._p.predict_now(backend)
             return predicted is None or predicted <= target
 
         return eligible
@@ -183,7 +182,7 @@ class Hold:
         """The scheduler's ranking in local-first order; the backend first in it holds this request's slot."""
         p = self._p
         ordered, self.spill_reason = (
-            order(ranked, self.policy, p.predict) if self.policy.active else (ranked, "")
+            order(ranked, self.policy, p.predict, p.ahead) if self.policy.active else (ranked, "")
         )
         if self.admitted is not None:
             queue = p.queue

@@ -14,10 +14,11 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from router.backends.base import Backend
 from router.routing.admission import AdmissionQueue
 from router.routing.backend_registry import BackendRegistry
-from router.routing.ttft_model import TtftModel
 
+Predict = Callable[[Backend], float | None]
 _WAIT_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 _ERROR_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
 
@@ -66,15 +67,17 @@ class PlacementMetrics:
             found = self._children[key] = metric.labels(*values)
         return found
 
-    def watch(self, queue: AdmissionQueue, ttft: TtftModel, registry: BackendRegistry) -> None:
-        self._registry.register(_Collector(queue, lambda: list(registry), ttft))
+    def watch(self, queue: AdmissionQueue, predict: Predict, registry: BackendRegistry) -> None:
+        self._registry.register(_Collector(queue, lambda: list(registry), predict))
 
 
 class _Collector(Collector):
-    def __init__(self, queue: AdmissionQueue, backends: Callable[[], list[Any]], ttft: TtftModel) -> None:
+    def __init__(
+        self, queue: AdmissionQueue, backends: Callable[[], list[Backend]], predict: Predict
+    ) -> None:
         self._queue = queue
         self._backends = backends
-        self._ttft = ttft
+        self._predict = predict
 
     def collect(self) -> Iterator[Metric]:
         queued = GaugeMetricFamily(
@@ -88,7 +91,7 @@ class _Collector(Collector):
             labels=["backend"],
         )
         for backend in self._backends():
-            value = self._ttft.predict(backend)
+            value = self._predict(backend)
             if value is not None:
                 predicted.add_metric([backend.id], value / 1000)
         yield from (queued, predicted)

@@ -19,7 +19,7 @@ def placement_status(
     if caller.admin:
         for status in statuses:
             backend = placement.state.registry.get(status.id)
-            predicted = placement.ttft.predict(backend) if backend is not None else None
+            predicted = placement.predict_now(backend) if backend is not None else None
             if predicted is not None:
                 status.predicted_ttft.CopyFrom(wire.duration_ms(predicted))
     return [

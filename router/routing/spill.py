@@ -14,10 +14,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from core.errors import NoBackendAvailable
+from router.backends.base import Backend
 from router.routing.scoring.base import Candidate
-from router.routing.ttft_model import ahead
 
 Predict = Callable[[Candidate], float | None]
+Ahead = Callable[[Backend], int]
 
 
 @dataclass(frozen=True)
@@ -33,9 +34,11 @@ class Policy:
         return self.ttft_slo_ms is not None or self.local_only or self.prefer_local
 
 
-def order(ranked: Sequence[Candidate], policy: Policy, predict: Predict) -> tuple[list[Candidate], str]:
+def order(
+    ranked: Sequence[Candidate], policy: Policy, predict: Predict, ahead: Ahead
+) -> tuple[list[Candidate], str]:
     """The candidates in the order to try them, and why the first is a cloud when a worker was a candidate
-    ("" when it is not, or when no worker was)."""
+    ("" when it is not, or when no worker was). `ahead`: requests ahead of one sent to a backend now."""
     candidates = list(ranked)
     if policy.local_only:
         candidates = [c for c in candidates if c.backend.local]
@@ -52,10 +55,11 @@ def order(ranked: Sequence[Candidate], policy: Policy, predict: Predict) -> tupl
         idle = [c for c in candidates if c.backend.local and ahead(c.backend) == 0]
         return idle + [c for c in candidates if c not in idle], ""
     target = policy.ttft_slo_ms
-    predicted = {id(c): _expected(c, predict) for c in candidates}
+    predicted = {id(c): _expected(c, predict, ahead) for c in candidates}
     meets = [c for c in candidates if predicted[id(c)] <= target]
-    # Stable sorts: among equals (all free workers) the scheduler's ranking decides.
-    meets.sort(key=lambda c: 0.0 if c.backend.local else c.estimated_cost_usd)
+    # Workers first (free, private), then clouds by price; a cloud with no known price is still not free.
+    # Stable sorts: among equals (all workers) the scheduler's ranking decides.
+    meets.sort(key=lambda c: (0, 0.0) if c.backend.local else (1, c.estimated_cost_usd))
     rest = sorted((c for c in candidates if predicted[id(c)] > target), key=lambda c: predicted[id(c)])
     ordered = meets + rest
     locals_ = [predicted[id(c)] for c in candidates if c.backend.local]
@@ -66,7 +70,7 @@ def order(ranked: Sequence[Candidate], policy: Policy, predict: Predict) -> tupl
     return ordered, f"predicted local TTFT {shown} > target {target:.0f} ms"
 
 
-def _expected(candidate: Candidate, predict: Predict) -> float:
+def _expected(candidate: Candidate, predict: Predict, ahead: Ahead) -> float:
     """The prediction; a backend not yet measured is taken to meet any target while nothing is queued
     ahead there (so it gets traffic and a measurement), and to miss it otherwise."""
     value = predict(candidate)

@@ -3,7 +3,7 @@
 A worker runs `max_concurrency` requests at once and queues the rest in order, so a request sent now
 starts once the requests ahead of it have finished:
 
-    ahead     = max(0, busy - max_concurrency + 1)      busy: running + queued, as far as the router knows
+    ahead     = max(0, busy - max_concurrency + 1)      busy: running + queued (router.routing.load_view)
     predicted = base + per_ahead * ahead
 
 `base` is the TTFT it shows with nothing ahead (prefill, and the slowdown of a full batch), an EWMA of the
@@ -32,32 +32,18 @@ class _Fit:
     observations: int = 0
 
 
-def busy(backend: Backend) -> int:
-    """Requests running or queued on it: the router's own count (current) or the backend's last load report
-    (which also holds other routers' requests, but lags), whichever is larger."""
-    load = backend.load_report()
-    reported = load.running + load.waiting if load is not None else 0
-    return max(backend.in_flight, reported)
-
-
-def ahead(backend: Backend, extra: int = 0) -> int:
-    """Requests that must finish before one sent now starts; `extra` are on their way there already."""
-    return max(0, busy(backend) + extra - backend.max_concurrency + 1)
-
-
 class TtftModel:
     def __init__(self, alpha: float = ALPHA) -> None:
         self._alpha = alpha
         self._fits: dict[str, _Fit] = {}
 
-    def predict(self, backend: Backend, queued_ahead: int | None = None) -> float | None:
-        """Milliseconds to the first token of a request sent now (or with `queued_ahead` ahead of it);
-        None until the backend has answered once."""
+    def predict(self, backend: Backend, queued_ahead: int) -> float | None:
+        """Milliseconds to the first token of a request sent there with `queued_ahead` requests ahead of
+        it (router.routing.load_view); None until the backend has answered once."""
         fit = self._fits.get(backend.id)
         if fit is None or fit.base_ms is None:
             return None
-        n = ahead(backend) if queued_ahead is None else queued_ahead
-        return fit.base_ms + self.per_ahead_ms(backend) * n
+        return fit.base_ms + self.per_ahead_ms(backend) * queued_ahead
 
     def per_ahead_ms(self, backend: Backend) -> float:
         fit = self._fits.get(backend.id)
