@@ -89,6 +89,7 @@ class Placement:
             ttft_slo_ms=target,
             local_only=any(p.local_only for p in found),
             prefer_local=any(p.prefer == "local" for p in found),
+            headroom=lf.headroom,
         )
 
     def pool(self, request: Request, capability: pb.Capability, policy: Policy) -> list[Backend]:
@@ -166,7 +167,7 @@ class Hold:
     def _eligible(self, pool: Sequence[Backend]) -> Eligible:
         """With a TTFT target and a worker in the pool, a cloud takes a request only when predicted to meet
         the target: otherwise the fair queue for a worker is the better wait."""
-        target = self.policy.ttft_slo_ms
+        target = self.policy.limit_ms
         if target is None or not any(b.local for b in pool):
             return lambda _backend: True
 
