@@ -98,7 +98,7 @@ def run(report: Report, s: Settings) -> dict[str, Run]:
         f"{FLOOD_STREAMS} flood streams (closed loop) and 1 quiet stream (50 ms between requests), {s.seconds:.0f} s "
         f"measured after {s.warmup_s:.0f} s; 2 workers of 4 slots, {TTFT_S * 1000:.0f} ms to the first token "
         f"then {TOKENS // 2} to {TOKENS * 3 // 2} tokens {TOKEN_S * 1000:.0f} ms apart; requests that ended in the "
-        "measured window count; router, workers and clients in one process.",
+        "measured window count; router and clients in one process, each worker in its own.",
         "admission: `admission: {enabled: true}` (target_queue_depth 0, equal weights).",
         "Measured on shared cores (other work on the machine): figures are noisy.",
     ]

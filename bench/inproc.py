@@ -1,8 +1,6 @@
-"""One process for the admission benches: a router, bench workers (4 running, the rest queued) and a cloud
-double, started on 127.0.0.1 ports in this event loop, and a chat call timed from the client's side.
-
-The figures are hundreds of milliseconds (queues, a 250 ms cloud), so sharing one loop costs them little; the
-processes of bench.simulation would cost more CPU than these loads do.
+"""The admission benches' stack: a router and its clients in this process and event loop, bench workers (4
+running, the rest queued) and a cloud double in processes of their own, on 127.0.0.1 ports; and a chat call
+timed from the client's side.
 """
 
 from __future__ import annotations
@@ -10,19 +8,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-import socket
 import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 
 import grpc
-from aiohttp import web
 from modelyard.v1 import inference_pb2 as pb
 from modelyard.v1 import router_pb2_grpc
-from modelyard.worker.v1 import worker_pb2_grpc
 
-from bench.fixtures import BenchWorker, WorkerSpec
-from bench.openai_server import make_app
+from bench.fixtures import WorkerSpec, worker_child
+from bench.openai_server import openai_child
+from bench.processes import Child, spawn
 from router.config.settings import RouterConfig
 from router.server import RouterServer
 
@@ -41,44 +37,27 @@ class Outcome:
 
 
 @contextlib.asynccontextmanager
-async def workers(
-    router: str, ttft_s: float, token_s: float, count: int = 2
-) -> AsyncIterator[list[BenchWorker]]:
-    started: list[tuple[BenchWorker, grpc.aio.Server, asyncio.Task[None]]] = []
+async def workers(router: str, ttft_s: float, token_s: float, count: int = 2) -> AsyncIterator[list[Child]]:
+    """Bench workers in processes of their own, registered with `router`."""
+    started: list[Child] = []
     try:
         for i in range(count):
             spec = WorkerSpec(f"w{i + 1}", MODEL, ttft_s, token_s, SLOTS, QUEUE, router)
-            worker = BenchWorker(spec)
-            server = grpc.aio.server()
-            worker_pb2_grpc.add_WorkerServiceServicer_to_server(worker, server)
-            address = f"127.0.0.1:{server.add_insecure_port('127.0.0.1:0')}"
-            await server.start()
-            acked = asyncio.Event()
-            lease = asyncio.create_task(worker.lease(router, address, acked))
-            started.append((worker, server, lease))
-            await asyncio.wait_for(acked.wait(), 20)
-        yield [w for w, _, _ in started]
+            started.append(await asyncio.to_thread(spawn, spec.worker_id, worker_child, spec))
+        yield started
     finally:
-        for _, server, lease in started:
-            lease.cancel()
-            with contextlib.suppress(asyncio.CancelledError, grpc.aio.AioRpcError):
-                await lease
-            await server.stop(0)
+        for child in started:
+            await asyncio.to_thread(child.stop)
 
 
 @contextlib.asynccontextmanager
 async def cloud(first_token_s: float) -> AsyncIterator[str]:
-    """An OpenAI-format server answering after `first_token_s`; yields its base URL."""
-    runner = web.AppRunner(make_app(first_token_s), access_log=None)
-    await runner.setup()
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    site = web.SockSite(runner, listener, backlog=1024)
-    await site.start()
+    """An OpenAI-format server (a process of its own) answering after `first_token_s`; yields its base URL."""
+    child = await asyncio.to_thread(spawn, "cloud", openai_child, first_token_s)
     try:
-        yield f"http://127.0.0.1:{listener.getsockname()[1]}/v1"
+        yield str(child.info["url"])
     finally:
-        await runner.cleanup()
+        await asyncio.to_thread(child.stop)
 
 
 @contextlib.asynccontextmanager

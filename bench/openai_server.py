@@ -95,8 +95,8 @@ def make_app(first_token_s: float = 0.0) -> web.Application:
     return app
 
 
-async def _serve(conn: Connection) -> None:
-    app = make_app()
+async def _serve(conn: Connection, first_token_s: float) -> None:
+    app = make_app(first_token_s)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     listener = socket.socket()
@@ -111,7 +111,7 @@ async def _serve(conn: Connection) -> None:
     conn.send("stopped")
 
 
-def openai_child(conn: Connection) -> None:
+def openai_child(conn: Connection, first_token_s: float = 0.0) -> None:
     """Process entry: serve the OpenAI-format endpoint until told to stop."""
     logging.basicConfig(level=logging.ERROR)
-    asyncio.run(_serve(conn))
+    asyncio.run(_serve(conn, first_token_s))

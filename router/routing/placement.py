@@ -160,22 +160,31 @@ class Hold:
         if not pool:
             return  # planning says why nothing can serve it
         soonest = min((p.ttft.predict(b, 0) or 0.0 for b in pool), default=0.0) / 1000
+        eligible = self._eligible(ticket.tenant, priority, pool)
         self.admitted, self.waited_s = await p.queue.enter(
-            ticket.tenant, priority, pool, self._eligible(pool), deadline, soonest
+            ticket.tenant, priority, pool, eligible, deadline, soonest
         )
 
-    def _eligible(self, pool: Sequence[Backend]) -> Eligible:
+    def _eligible(self, tenant: str, priority: str, pool: Sequence[Backend]) -> Eligible:
         """With a TTFT target and a worker in the pool, a cloud takes a request only when predicted to meet
-        the target: otherwise the fair queue for a worker is the better wait."""
+        the target, or to answer sooner than a worker would after the fair queue: otherwise the queue for a
+        worker is the better wait."""
         target = self.policy.limit_ms
-        if target is None or not any(b.local for b in pool):
+        locals_ = [b for b in pool if b.local]
+        if target is None or not locals_:
             return lambda _backend: True
+        p = self._p
+        wait_s = p.queue.estimate_wait_s(tenant, PRIORITIES.index(priority), locals_)
+        bases = [base for b in locals_ if (base := p.ttft.predict(b, 0)) is not None]
+        bound = target
+        if wait_s is not None and bases:
+            bound = max(target, wait_s * 1000 + min(bases))
 
         def eligible(backend: Backend) -> bool:
             if backend.local:
                 return True
-            predicted = self._p.predict_now(backend)
-            return predicted is None or predicted <= target
+            predicted = p.predict_now(backend)
+            return predicted is None or predicted <= bound
 
         return eligible
 
