@@ -108,8 +108,8 @@ def run(report: Report, s: Settings) -> dict[str, list[tuple[int, inproc.Outcome
     table.notes += [
         f"Poisson arrivals, {s.phase_s:.0f} s per phase; 2 workers of 4 slots each ({TTFT_S * 1000:.0f} ms to the "
         f"first token, then {TOKENS // 2} to {TOKENS * 3 // 2} tokens {TOKEN_S * 1000:.0f} ms apart), a cloud "
-        f"double (bench/openai_server.py) answering after {CLOUD_S * 1000:.0f} ms; router, workers, cloud and "
-        "clients in one process.",
+        f"double (bench/openai_server.py) answering after {CLOUD_S * 1000:.0f} ms; router and clients in one "
+        "process, workers and cloud each in its own.",
         "target 300 ms: `local_first: {routes: {chat: {prefer: local, ttft_slo_ms: 300}}}`; the admission "
         "queue is off.",
         "Measured on shared cores (other work on the machine): figures are noisy.",

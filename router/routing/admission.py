@@ -100,8 +100,9 @@ class AdmissionQueue:
     # -- capacity -----------------------------------------------------------------------------------
 
     def limit(self, backend: Backend) -> int:
+        """Requests it may hold before the router holds more: never past what it declared it can take."""
         extra = self.config.target_queue_depth if backend.local else 0
-        return backend.max_concurrency + extra
+        return min(backend.capacity, backend.max_concurrency + extra)
 
     def busy(self, backend: Backend) -> int:
         return busy(backend, self.admitted[backend.id])

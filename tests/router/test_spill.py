@@ -15,7 +15,7 @@ from modelyard.v1 import router_pb2_grpc
 from modelyard.worker.v1 import worker_pb2
 
 from core import wire
-from router.config.admission import LocalFirstConfig, PlacementPolicy
+from router.config.admission import AdmissionConfig, LocalFirstConfig, PlacementPolicy
 from router.config.settings import ProviderConfig, RouterConfig
 from router.server import RouterServer
 from tests.support.echo_worker import EchoWorker, Faults
@@ -198,3 +198,54 @@ async def test_the_prediction_follows_a_worker_that_slows_down(
     usage = await usage_of(stub, chat("fast"))
     assert usage.backend == "cloud"
     assert "predicted local TTFT" in usage.spill_reason
+
+
+async def test_with_the_admission_queue_a_target_spills_and_local_only_waits_in_the_router(
+    cloud: FakeOpenAI,
+) -> None:
+    provider = ProviderConfig(
+        name="cloud",
+        kind="openai_compatible",
+        api_key=cloud.api_key,
+        base_url=cloud.base_url,
+        chat_models=["echo"],
+    )
+    local_first = LocalFirstConfig(
+        routes={"fast": PlacementPolicy(ttft_slo_ms=TARGET_MS), "private": PlacementPolicy(local_only=True)}
+    )
+    config = RouterConfig(
+        listen="127.0.0.1:0",
+        router_id="spill-admission",
+        report_interval_ms=500,
+        providers=[provider],
+        routes={"fast": ["echo"], "private": ["echo"]},
+        local_first=local_first,
+        admission=AdmissionConfig(enabled=True),
+    )
+    router = RouterServer(config)
+    await router.start()
+    worker = QueueingWorker("w1", max_concurrency=1, faults=Faults(delay_s=0.02))
+    await worker.start()
+    await worker.register(router.address)
+    try:
+        await wait_until(lambda: router.registry.get("w1") is not None)
+        async with grpc.aio.insecure_channel(router.address) as channel:
+            stub = router_pb2_grpc.RouterServiceStub(channel)
+            await measure_both(stub)
+            blocker = await hold_the_slot(stub, worker)
+            # The worker is saturated (its one slot, target_queue_depth 0): the cloud meets the target.
+            assert (await usage_of(stub, chat("fast"))).backend == "cloud"
+            # local_only: held in the router's queue, not piled onto the worker, until the slot frees.
+            private = asyncio.create_task(usage_of(stub, chat("private")))
+            queue = router.pipeline.placement.queue
+            await wait_until(lambda: queue.waiting == 1)
+            assert router.registry.get("w1").in_flight == 1  # type: ignore[union-attr]
+            assert worker.faults.hold is not None
+            worker.faults.hold.set()
+            usage = await private
+            assert usage.backend == "w1"
+            assert wire.ms_of(usage.queue_wait) > 0
+            blocker.cancel()
+    finally:
+        await worker.stop()
+        await router.stop(0)
