@@ -138,7 +138,7 @@ class TenantQueue(_message.Message):
     def __init__(self, tenant: _Optional[str] = ..., queued: _Optional[int] = ..., oldest_wait: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., mean_wait: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., dispatched: _Optional[int] = ..., refused: _Optional[int] = ..., weight: _Optional[float] = ...) -> None: ...
 
 class GetStatusResponse(_message.Message):
-    __slots__ = ("router_id", "version", "uptime", "backends", "strategy", "weights", "queues")
+    __slots__ = ("router_id", "version", "uptime", "backends", "strategy", "weights", "redacted", "queues")
     class WeightsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -152,6 +152,7 @@ class GetStatusResponse(_message.Message):
     BACKENDS_FIELD_NUMBER: _ClassVar[int]
     STRATEGY_FIELD_NUMBER: _ClassVar[int]
     WEIGHTS_FIELD_NUMBER: _ClassVar[int]
+    REDACTED_FIELD_NUMBER: _ClassVar[int]
     QUEUES_FIELD_NUMBER: _ClassVar[int]
     router_id: str
     version: str
@@ -159,5 +160,6 @@ class GetStatusResponse(_message.Message):
     backends: _containers.RepeatedCompositeFieldContainer[BackendStatus]
     strategy: _inference_pb2.Strategy
     weights: _containers.ScalarMap[str, float]
+    redacted: bool
     queues: _containers.RepeatedCompositeFieldContainer[TenantQueue]
-    def __init__(self, router_id: _Optional[str] = ..., version: _Optional[str] = ..., uptime: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., backends: _Optional[_Iterable[_Union[BackendStatus, _Mapping]]] = ..., strategy: _Optional[_Union[_inference_pb2.Strategy, str]] = ..., weights: _Optional[_Mapping[str, float]] = ..., queues: _Optional[_Iterable[_Union[TenantQueue, _Mapping]]] = ...) -> None: ...
+    def __init__(self, router_id: _Optional[str] = ..., version: _Optional[str] = ..., uptime: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., backends: _Optional[_Iterable[_Union[BackendStatus, _Mapping]]] = ..., strategy: _Optional[_Union[_inference_pb2.Strategy, str]] = ..., weights: _Optional[_Mapping[str, float]] = ..., redacted: _Optional[bool] = ..., queues: _Optional[_Iterable[_Union[TenantQueue, _Mapping]]] = ...) -> None: ...
