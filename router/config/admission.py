@@ -18,7 +18,7 @@ local_first:                     # where a request runs: local workers first, a 
     llama-3-8b: {ttft_slo_ms: 500}
   tenants:
     hospital: {local_only: true}
-  headroom: 0.7                  # meet a target: predicted TTFT within 70 % of it
+  headroom: 0.7                  # a predicted queue wait counts 1/0.7 times against a target
 """
 
 from __future__ import annotations
@@ -79,6 +79,7 @@ class LocalFirstConfig:
     routes: dict[str, PlacementPolicy] = field(default_factory=dict)
     models: dict[str, PlacementPolicy] = field(default_factory=dict)
     tenants: dict[str, PlacementPolicy] = field(default_factory=dict)
-    # A backend meets a target when its predicted TTFT is within this share of it: the prediction is a mean,
-    # a target is usually held at a tail (p99), and a queue's wait varies with how far along its runners are.
+    # A backend's predicted wait for the requests queued ahead counts 1 / headroom times against a target:
+    # the prediction is a mean, a target is held at a tail (p99), and a queue's wait varies most (with how
+    # far along the running requests are). A cloud with nothing queued is weighed at its plain prediction.
     headroom: Annotated[float, Field(gt=0.0, le=1.0)] = 0.7

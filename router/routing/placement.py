@@ -13,7 +13,7 @@ Closing the hold gives its slot to the next request waiting.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING
 
@@ -110,12 +110,15 @@ class Placement:
             seen[backend.id] = backend
         return list(seen.values())
 
-    def predict(self, candidate: Candidate) -> float | None:
-        return self.predict_now(candidate.backend)
+    def predict_now(self, backend: Backend, wait_factor: float = 1.0) -> float | None:
+        """The predicted TTFT (ms) of a request sent there now (`wait_factor`: see TtftModel.predict)."""
+        return self.ttft.predict(backend, self.ahead(backend), wait_factor)
 
-    def predict_now(self, backend: Backend) -> float | None:
-        """The predicted TTFT (ms) of a request sent there now."""
-        return self.ttft.predict(backend, self.ahead(backend))
+    def against_target(self, policy: Policy) -> Callable[[Candidate], float | None]:
+        """Each candidate's prediction as weighed against the policy's target: its queue wait counted
+        1 / headroom times."""
+        factor = 1.0 / policy.headroom
+        return lambda candidate: self.predict_now(candidate.backend, factor)
 
     def ahead(self, backend: Backend, own: bool = False) -> int:
         """Requests ahead of one sent there now, counting those admitted there and not yet sent (`own`:
@@ -169,7 +172,7 @@ class Hold:
         """With a TTFT target and a worker in the pool, a cloud takes a request only when predicted to meet
         the target, or to answer sooner than a worker would after the fair queue: otherwise the queue for a
         worker is the better wait."""
-        target = self.policy.limit_ms
+        target = self.policy.ttft_slo_ms
         locals_ = [b for b in pool if b.local]
         if target is None or not locals_:
             return lambda _backend: True
@@ -183,7 +186,7 @@ class Hold:
         def eligible(backend: Backend) -> bool:
             if backend.local:
                 return True
-            predicted = p.predict_now(backend)
+            predicted = p.predict_now(backend, 1.0 / self.policy.headroom)
             return predicted is None or predicted <= bound
 
         return eligible
@@ -192,7 +195,9 @@ class Hold:
         """The scheduler's ranking in local-first order; the backend first in it holds this request's slot."""
         p = self._p
         ordered, self.spill_reason = (
-            order(ranked, self.policy, p.predict, p.ahead) if self.policy.active else (ranked, "")
+            order(ranked, self.policy, p.against_target(self.policy), p.ahead)
+            if self.policy.active
+            else (ranked, "")
         )
         if self.admitted is not None:
             queue = p.queue

@@ -1,6 +1,6 @@
 """Local first: the order candidates are tried in when a request has a TTFT target or its route prefers local.
 
-With a target, the candidates predicted to meet it (within local_first.headroom of it) come first, cheapest first: workers cost nothing, so
+With a target, the candidates predicted to meet it come first, cheapest first: workers cost nothing, so
 they win while they can; a cloud comes first only when no worker is predicted to meet the target (the
 request "spills"). When none is predicted to meet it, the best prediction comes first. Without a target
 the scheduler's ranking stands, except that with `prefer: local` a worker that can start the request now
@@ -28,11 +28,7 @@ class Policy:
     ttft_slo_ms: float | None = None
     local_only: bool = False
     prefer_local: bool = False
-    headroom: float = 1.0  # a backend meets the target when predicted within this share of it
-
-    @property
-    def limit_ms(self) -> float | None:
-        return None if self.ttft_slo_ms is None else self.ttft_slo_ms * self.headroom
+    headroom: float = 1.0  # a predicted queue wait counts 1 / headroom times against the target (ttft_model)
 
     @property
     def active(self) -> bool:
@@ -60,23 +56,19 @@ def order(
         idle = [c for c in candidates if c.backend.local and ahead(c.backend) == 0]
         return idle + [c for c in candidates if c not in idle], ""
     target = policy.ttft_slo_ms
-    limit = target * policy.headroom
     predicted = {id(c): _expected(c, predict, ahead) for c in candidates}
-    meets = [c for c in candidates if predicted[id(c)] <= limit]
+    meets = [c for c in candidates if predicted[id(c)] <= target]
     # Workers first (free, private), then clouds by price; a cloud with no known price is still not free.
     # Stable sorts: among equals (all workers) the scheduler's ranking decides.
     meets.sort(key=lambda c: (0, 0.0) if c.backend.local else (1, c.estimated_cost_usd))
-    rest = sorted((c for c in candidates if predicted[id(c)] > limit), key=lambda c: predicted[id(c)])
+    rest = sorted((c for c in candidates if predicted[id(c)] > target), key=lambda c: predicted[id(c)])
     ordered = meets + rest
     locals_ = [predicted[id(c)] for c in candidates if c.backend.local]
     if not ordered or ordered[0].backend.local or not locals_:
         return ordered, ""
     best_local = min(locals_)
     shown = "unknown" if best_local == float("inf") else f"{best_local:.0f} ms"
-    return (
-        ordered,
-        f"predicted local TTFT {shown} > {limit:.0f} ms ({policy.headroom:.0%} of the {target:.0f} ms target)",
-    )
+    return ordered, f"predicted local TTFT {shown} > target {target:.0f} ms"
 
 
 def _expected(candidate: Candidate, predict: Predict, ahead: Ahead) -> float:

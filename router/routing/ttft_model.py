@@ -37,13 +37,15 @@ class TtftModel:
         self._alpha = alpha
         self._fits: dict[str, _Fit] = {}
 
-    def predict(self, backend: Backend, queued_ahead: int) -> float | None:
+    def predict(self, backend: Backend, queued_ahead: int, wait_factor: float = 1.0) -> float | None:
         """Milliseconds to the first token of a request sent there with `queued_ahead` requests ahead of
-        it (router.routing.load_view); None until the backend has answered once."""
+        it (router.routing.load_view); None until the backend has answered once. `wait_factor` scales the
+        wait for those ahead: the prediction is a mean, and the wait in a queue varies most (it depends on
+        how far along the running requests are), so weighing it against a tail target counts it more."""
         fit = self._fits.get(backend.id)
         if fit is None or fit.base_ms is None:
             return None
-        return fit.base_ms + self.per_ahead_ms(backend) * queued_ahead
+        return fit.base_ms + self.per_ahead_ms(backend) * queued_ahead * wait_factor
 
     def per_ahead_ms(self, backend: Backend) -> float:
         fit = self._fits.get(backend.id)
