@@ -2,6 +2,10 @@
 
 A backend never checked counts as healthy: the first request is as good a probe as any. Workers have
 no check here: their open lease and load reports are their health.
+
+Request outcomes outrank probes: a backend that answered a request within the last two check intervals stays
+healthy whatever its probe says (a probe is one GET /models; an answered request is the real thing), and a
+backend whose requests fail is taken out by its circuit breaker, not here.
 """
 
 from __future__ import annotations
@@ -9,9 +13,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 
 from router.backends.base import Backend
 from router.routing.backend_registry import BackendRegistry
+from router.routing.stats import StatsBook
 
 log = logging.getLogger(__name__)
 
@@ -19,14 +25,26 @@ CHECK_TIMEOUT_S = 5.0
 
 
 class HealthChecker:
-    def __init__(self, registry: BackendRegistry, interval_s: float = 30.0) -> None:
+    def __init__(
+        self, registry: BackendRegistry, interval_s: float = 30.0, stats: StatsBook | None = None
+    ) -> None:
         self._registry = registry
         self.interval_s = interval_s
+        self._stats = stats or StatsBook()
         self._healthy: dict[str, bool] = {}
         self._task: asyncio.Task[None] | None = None
 
     def is_healthy(self, backend_id: str) -> bool:
+        return self.probe_healthy(backend_id) or self._answered_lately(backend_id)
+
+    def probe_healthy(self, backend_id: str) -> bool:
         return self._healthy.get(backend_id, True)
+
+    def _answered_lately(self, backend_id: str) -> bool:
+        if backend_id not in self._stats:
+            return False
+        answered = self._stats[backend_id].last_success_at
+        return answered is not None and time.monotonic() - answered <= 2 * self.interval_s
 
     async def check_all(self) -> dict[str, bool]:
         """Check every backend at once; returns the results of those that have a check."""
@@ -36,8 +54,8 @@ class HealthChecker:
             b.id: healthy for b, healthy in zip(backends, outcomes, strict=True) if healthy is not None
         }
         for backend_id, healthy in checked.items():
-            if self.is_healthy(backend_id) != healthy:
-                log.warning("backend %s is now %s", backend_id, "healthy" if healthy else "unhealthy")
+            if self.probe_healthy(backend_id) != healthy:
+                log.warning("backend %s: probe now %s", backend_id, "passes" if healthy else "fails")
             self._healthy[backend_id] = healthy
         return checked
 
