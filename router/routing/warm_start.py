@@ -1,10 +1,11 @@
 """Warm start: a router that has just started holds a request its backends cannot take yet, instead of
 refusing it, while workers register (they reconnect within their backoff cap, 5 s).
 
-For `startup_wait_s` after start (never past the request's deadline), a plan that finds no backend for the
-model waits for the next registration and plans again (the worker that serves it may not be the first one
-back). After the window a plan that finds none fails at once as before. Readiness (router.readiness) reads
-`warm`: a worker has registered, or the window has passed.
+Until the router is warm (a worker has registered, or `startup_wait_s` has passed since start), a plan that
+finds no backend for the model waits for the next registration and plans again, never past the request's
+deadline. Once warm, a plan that finds none fails at once as before: the window ends with the first worker
+back, so a model whose workers come back later than another's is refused in between (UNAVAILABLE, which the
+client's retry policy retries). Readiness (router.readiness) reads `warm` too.
 """
 
 from __future__ import annotations
@@ -48,6 +49,6 @@ class WarmStart:
                 wait = self.left_s()
                 if deadline is not None:
                     wait = min(wait, deadline - time.monotonic())
-                if wait <= 0:
+                if wait <= 0 or self.warm:
                     raise
             await self._registry.wait_added(wait)
