@@ -32,6 +32,7 @@ from router.routing.scheduler import Scheduler
 from router.routing.scoring.base import Candidate
 from router.routing.state import RoutingState
 from router.routing.warm_start import WarmStart
+from router.security.image_fetch import inline_image_urls
 from router.upload_gate import UploadGate, UploadMeter
 
 T = TypeVar("T", pb.ChatResponse, pb.EmbedResponse, pb.TranscribeResponse)
@@ -79,6 +80,7 @@ class RequestPipeline:
                 if self._input.default_max_tokens and not sampling.HasField("max_tokens"):
                     sampling.max_tokens = self._input.default_max_tokens
                 await ticket.admit(estimate)
+                await inline_image_urls(request, self._input)  # no backend fetches a URL itself
                 cached = await ticket.cached_answer()
             if cached is not None:
                 for response in cached:

@@ -24,7 +24,6 @@ from modelyard.v1 import (
 from modelyard.worker.v1 import worker_pb2, worker_pb2_grpc
 
 from core.addresses import dial_address
-from core.constants import GRPC_MESSAGE_OPTIONS
 from core.decode_guard import DecodeGuard
 from core.interceptors import WorkerTokenInterceptor
 from router.accounting.accountant import Accounting
@@ -44,6 +43,7 @@ from router.security.listeners import (
     credentials,
     main_listener_tls,
     registry_listener_tls,
+    server_options,
 )
 from router.services.accounting_service import AccountingServicer
 from router.services.admin_service import AdminServicer
@@ -59,13 +59,6 @@ _ADMIN = admin_pb2.DESCRIPTOR.services_by_name["AdminService"].full_name
 _ACCOUNTING = accounting_pb2.DESCRIPTOR.services_by_name["AccountingService"].full_name
 _REGISTRY = worker_pb2.DESCRIPTOR.services_by_name["WorkerRegistryService"].full_name
 _CLIENT_SERVICES = (_ROUTER, _ADMIN, _ACCOUNTING)
-_OPTIONS = [
-    *GRPC_MESSAGE_OPTIONS,
-    # Keep idle worker leases alive through proxies, and notice dead peers.
-    ("grpc.keepalive_time_ms", 20_000),
-    ("grpc.http2.min_ping_interval_without_data_ms", 5_000),
-    ("grpc.keepalive_permit_without_calls", 1),
-]
 
 
 class RouterServer:
@@ -102,7 +95,7 @@ class RouterServer:
         drain_options = connection_options(self.config.shutdown.connection_max_age_ms)
         self._server = grpc.aio.server(
             interceptors=[DecodeGuard(), audit, self.gate, auth, *worker_auth],
-            options=[*_OPTIONS, *drain_options],
+            options=[*server_options(self.config), *drain_options],
         )
         # The transport-free request pipeline; the gRPC Router service is one door to it.
         self.pipeline = RequestPipeline(self.state, self.scheduler, self.accounting)
@@ -118,7 +111,7 @@ class RouterServer:
         self._registry_server = self._server
         if self.config.registry_listen:
             self._registry_server = grpc.aio.server(
-                interceptors=[DecodeGuard(), *worker_auth], options=_OPTIONS
+                interceptors=[DecodeGuard(), *worker_auth], options=server_options(self.config)
             )
         worker_pb2_grpc.add_WorkerRegistryServiceServicer_to_server(self.workers, self._registry_server)
         self._servers = list(dict.fromkeys((self._server, self._registry_server)))

@@ -22,7 +22,7 @@ import grpc
 import yaml
 
 from core.errors import PermissionDenied, StatusError, Unauthenticated
-from core.interceptors import ScopedInterceptor, refusal, service_of
+from core.interceptors import ScopedInterceptor, refusal, refusal_unread, service_of
 from router.config.accounting import OPEN_TENANT, ApiKey, parse_keys
 
 log = logging.getLogger(__name__)
@@ -144,6 +144,9 @@ class AuthInterceptor(ScopedInterceptor):
             caller = self._auth.authenticate(details.invocation_metadata)
             if service in self._admin_only and not caller.admin:
                 raise PermissionDenied(f"tenant {caller.tenant}: {service} needs an admin key")
+        except Unauthenticated as e:
+            log.info("refused %s: %s", details.method, e.message)
+            return refusal_unread(handler, e)  # no key: the request is never read
         except StatusError as e:
             log.info("refused %s: %s", details.method, e.message)
             return refusal(handler, e)

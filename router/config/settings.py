@@ -6,7 +6,7 @@ import socket
 from dataclasses import dataclass, field
 from typing import Annotated
 
-from pydantic import Field, NonNegativeFloat, PositiveFloat, PositiveInt
+from pydantic import Field, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt
 
 from core.input_limits import InputLimits
 from router.config.accounting import ApiKey, Budget, CacheConfig
@@ -127,6 +127,10 @@ class RouterConfig:
     registry_listen: str = ""  # "" = workers register on `listen`
     allow_open: bool = False  # serve a non-loopback address with no API keys or no worker credentials
     workers: WorkersConfig = field(default_factory=WorkersConfig)
+    # gRPC: the largest request message the router reads (0: what the input caps allow, input.max_text_bytes +
+    # input.max_image_bytes + 1 MiB), and the requests one connection may have open at once.
+    grpc_max_receive_bytes: NonNegativeInt = 0
+    grpc_max_concurrent_streams: PositiveInt = 256
 
 
 @dataclass

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import grpc
 
+from core.constants import MAX_MESSAGE_BYTES
 from core.tls import ServerTls, TlsConfigError
 from router.config.settings import RouterConfig
+from router.security.worker_issuer import check_distinct_cas
 
 
 def check_tls_settings(config: RouterConfig) -> None:
@@ -15,6 +17,7 @@ def check_tls_settings(config: RouterConfig) -> None:
         raise TlsConfigError("tls_client_ca: needs tls_cert and tls_key (mutual TLS is TLS first)")
     if config.workers.tls_ca and not config.tls_cert:
         raise TlsConfigError("workers.tls_ca: needs tls_cert and tls_key, the certificate workers check")
+    check_distinct_cas(config)
 
 
 def main_listener_tls(config: RouterConfig) -> ServerTls | None:
@@ -34,6 +37,26 @@ def registry_listener_tls(config: RouterConfig) -> ServerTls | None:
         return None
     cas = (config.workers.tls_ca,) if config.workers.tls_ca else ()
     return ServerTls(config.tls_cert, config.tls_key, cas)
+
+
+def max_receive_bytes(config: RouterConfig) -> int:
+    """The largest request message read: what the input caps allow, so an oversized message (from anyone,
+    keyless ones included) is refused by size rather than read and decoded whole."""
+    return config.grpc_max_receive_bytes or config.input.max_text_bytes + config.input.max_image_bytes + (
+        1 << 20
+    )
+
+
+def server_options(config: RouterConfig) -> list[tuple[str, int]]:
+    return [
+        ("grpc.max_receive_message_length", max_receive_bytes(config)),
+        ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+        ("grpc.max_concurrent_streams", config.grpc_max_concurrent_streams),
+        # Keep idle worker leases alive through proxies, and notice dead peers.
+        ("grpc.keepalive_time_ms", 20_000),
+        ("grpc.http2.min_ping_interval_without_data_ms", 5_000),
+        ("grpc.keepalive_permit_without_calls", 1),
+    ]
 
 
 def credentials(tls: ServerTls | None) -> grpc.ServerCredentials | None:

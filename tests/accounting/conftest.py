@@ -14,13 +14,14 @@ from router.config.settings import RetryPolicy, RouterConfig
 from router.server import RouterServer
 from tests.support.echo_worker import EchoWorker
 from tests.support.polling import wait_until
+from tests.support.required import missing
 from tests.support.servers import postgres_bin, postgres_server, redis_server
 
 
 @pytest.fixture(scope="session")
 def postgres_url() -> Iterator[str]:
     if postgres_bin() is None:
-        pytest.skip("PostgreSQL binaries (initdb, pg_ctl) not installed: apt-get install postgresql")
+        missing("PostgreSQL binaries (initdb, pg_ctl)", "apt-get install postgresql")
     with postgres_server() as url:
         yield url
 
@@ -28,7 +29,7 @@ def postgres_url() -> Iterator[str]:
 @pytest.fixture(scope="session")
 def redis_url() -> Iterator[str]:
     if shutil.which("redis-server") is None:
-        pytest.skip("redis-server not installed: apt-get install redis-server")
+        missing("redis-server", "apt-get install redis-server")
     with redis_server() as url:
         yield url
 
