@@ -62,9 +62,7 @@ async def status(address: str, service: str = "") -> int:
 @pytest.fixture
 async def fresh_router() -> AsyncIterator[RouterServer]:
     """A router just started, with a long warm-up window and no worker yet."""
-    router = RouterServer(
-        RouterConfig(listen="127.0.0.1:0", report_interval_ms=100, usage_db="off", startup_wait_s=120)
-    )
+    router = RouterServer(RouterConfig(listen="127.0.0.1:0", usage_db="off", startup_wait_s=120))
     await router.start()
     yield router
     await router.stop(0)
@@ -96,7 +94,9 @@ async def test_a_held_request_still_ends_at_its_deadline(fresh_router: RouterSer
         stub = router_pb2_grpc.RouterServiceStub(channel)
         with pytest.raises(grpc.aio.AioRpcError) as error:
             await collect(stub.Chat(chat_request(), timeout=0.5))
-    assert error.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+    # Whichever side notices first: the caller's deadline, or the router giving up its wait at the deadline
+    # with the reason (no backend yet). Either way it ends then, inside a warm-up window of 120 s.
+    assert error.value.code() in (grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.UNAVAILABLE)
 
 
 async def test_after_the_window_no_backend_is_refused_at_once() -> None:
@@ -115,9 +115,7 @@ async def test_after_the_window_no_backend_is_refused_at_once() -> None:
 async def test_a_draining_router_reports_not_serving_takes_no_new_connection_and_serves_what_arrives() -> (
     None
 ):
-    router = RouterServer(
-        RouterConfig(listen="127.0.0.1:0", http_listen="127.0.0.1:0", report_interval_ms=100, usage_db="off")
-    )
+    router = RouterServer(RouterConfig(listen="127.0.0.1:0", http_listen="127.0.0.1:0", usage_db="off"))
     await router.start()
     worker = EchoWorker("w1")
     await worker.start()
