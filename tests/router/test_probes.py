@@ -81,3 +81,17 @@ async def test_a_refused_key_still_fails_the_probe(upstream: FakeOpenAI) -> None
         assert await router.state.health.check_all() == {"up": False}
     finally:
         await router.stop(0)
+
+
+@pytest.mark.xfail(reason="needs panic routing (branch pool): every candidate unhealthy is tried anyway")
+async def test_the_only_candidate_is_served_though_its_probe_failed_from_the_start(
+    upstream: FakeOpenAI,
+) -> None:
+    upstream.inject(*[Fault(status=503, path=MODELS)] * MANY)
+    router = await start_router(upstream)
+    try:
+        assert await router.state.health.check_all() == {"up": False}
+        assert await chat(router) == "served anyway"
+        assert router.state.health.is_healthy("up")  # and its answered request makes it healthy again
+    finally:
+        await router.stop(0)
