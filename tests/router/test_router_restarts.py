@@ -22,7 +22,9 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from modelyard.v1 import router_pb2_grpc
 
 from bench.fault_routers import QUICK, run
+from router.config.loader import ConfigError, load_config
 from router.config.settings import RouterConfig
+from router.main import build_parser, config_from_args
 from router.readiness import LIVENESS
 from router.server import RouterServer
 from tests.router.test_routing import chat_request, collect
@@ -149,3 +151,17 @@ async def http_status(router: RouterServer, path: str) -> int:
     url = f"http://{router.http.address}{path}"
     async with aiohttp.ClientSession() as session, session.get(url) as answer:
         return answer.status
+
+
+def test_drain_and_warm_start_settings(tmp_path: Path) -> None:
+    assert (RouterConfig().shutdown.drain_s, RouterConfig().startup_wait_s) == (10.0, 10.0)
+    path = tmp_path / "router.yaml"
+    path.write_text("shutdown: {drain_s: 3}\nstartup_wait_s: 0\n")
+    config = load_config(path, env={})
+    assert (config.shutdown.drain_s, config.startup_wait_s) == (3.0, 0.0)
+    assert config.shutdown.connection_max_age_ms == 2400  # every connection aged out within the drain
+    args = build_parser().parse_args(["--config", str(path), "--drain-seconds", "0"])
+    assert config_from_args(args).shutdown.connection_max_age_ms == 0  # no drain: connections never age out
+    path.write_text("shutdown: {drain_s: -1}\n")
+    with pytest.raises(ConfigError, match=r"shutdown\.drain_s"):
+        load_config(path, env={})
