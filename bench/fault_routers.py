@@ -54,7 +54,7 @@ class Settings:
     settle_timeout_s: float = 60.0  # longest wait for a router to start, stop, or be used again
 
 
-QUICK = Settings(streams=8, tokens=10, drain_s=1.5)
+QUICK = Settings(streams=8, tokens=10, drain_s=2.0)
 
 
 @dataclass

@@ -6,7 +6,7 @@ So a stopping router first drains, with the server still running:
 
 - readiness goes NOT_SERVING (router.readiness), so orchestrators and health-checking clients look elsewhere;
 - the listening socket stops accepting, so a client that reconnects finds another router;
-- every client connection has a bounded age (`shutdown.drain_s` x 0.8, set as grpc.max_connection_age_ms when
+- every client connection has a bounded age (`shutdown.drain_s` x 0.7, set as grpc.max_connection_age_ms when
   the server is built), so each gets grpc's two-step GOAWAY within the window; a call that crosses it is
   still served, because the server itself is not shutting down;
 - every call that still arrives is served.

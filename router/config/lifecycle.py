@@ -12,8 +12,9 @@ from dataclasses import dataclass
 from pydantic import NonNegativeFloat
 
 # Client connections are recycled (GOAWAY, then the client reconnects) at this fraction of drain_s, so every
-# one of them has been told to go within the drain window, grpc's +-10% jitter on connection age included.
-CONNECTION_AGE_FRACTION = 0.8
+# one of them has been told to go within the drain window (grpc's +-10% jitter on connection age included),
+# with a fifth of the window left for the GOAWAY to reach the client and the ping that confirms it.
+CONNECTION_AGE_FRACTION = 0.7
 
 
 @dataclass(frozen=True)
@@ -25,4 +26,4 @@ class ShutdownConfig:
     @property
     def connection_max_age_ms(self) -> int:
         """Longest a client connection lives before the router sends GOAWAY; 0: never (no drain)."""
-        return int(self.drain_s * CONNECTION_AGE_FRACTION * 1000)
+        return round(self.drain_s * CONNECTION_AGE_FRACTION * 1000)

@@ -159,7 +159,7 @@ def test_drain_and_warm_start_settings(tmp_path: Path) -> None:
     path.write_text("shutdown: {drain_s: 3}\nstartup_wait_s: 0\n")
     config = load_config(path, env={})
     assert (config.shutdown.drain_s, config.startup_wait_s) == (3.0, 0.0)
-    assert config.shutdown.connection_max_age_ms == 2400  # every connection aged out within the drain
+    assert config.shutdown.connection_max_age_ms == 2100  # every connection aged out within the drain
     args = build_parser().parse_args(["--config", str(path), "--drain-seconds", "0"])
     assert config_from_args(args).shutdown.connection_max_age_ms == 0  # no drain: connections never age out
     path.write_text("shutdown: {drain_s: -1}\n")
