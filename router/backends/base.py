@@ -33,12 +33,14 @@ class BackendError(Exception):
         retryable: bool,
         status: grpc.StatusCode = grpc.StatusCode.UNAVAILABLE,
         retry_after_s: float | None = None,
+        reason: str | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
         self.retryable = retryable
         self.status = status
         self.retry_after_s = retry_after_s
+        self.reason = reason  # the caller's ErrorInfo reason, when the upstream's is worth passing on
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
 
@@ -73,6 +74,7 @@ def load_config(path: str | Path | None = None, env: Mapping[str, str] | None = 
     config = validate(RouterConfig, raw, source)
     config.workers = load_worker_credentials(config.workers, env, source)
     config.providers = _providers(providers_raw, env, source)
+    check_sdk_base_urls(env)
     return config
 
 
@@ -112,5 +114,23 @@ def _provider(name: str, settings: Any, env: Mapping[str, str], source: str) -> 
     settings.setdefault("base_url", defaults.base_url)
     for field in ("chat_models", "embed_models", "transcribe_models", "vision_models"):
         settings.setdefault(field, list(getattr(defaults, field)))
+    _refuse_userinfo(settings.get("base_url"), f"{source}: {where}.base_url")
     api_key = env.get(key_env, "") if key_env else ""
     return validate(ProviderConfig, {**settings, "name": name, "api_key": api_key}, source, where)
+
+
+# The SDKs' own variables, read when base_url is unset.
+_SDK_BASE_URLS = ("OPENAI_BASE_URL", "ANTHROPIC_BASE_URL")
+
+
+def _refuse_userinfo(base_url: Any, where: str) -> None:
+    """A user:password@ in a base URL ends up in libraries' log lines; credentials belong in api_key_env."""
+    if isinstance(base_url, str) and "@" in urlsplit(base_url).netloc:
+        raise ConfigError(
+            f"{where}: holds a user:password@ part; put the credential in the key setting (api_key_env)"
+        )
+
+
+def check_sdk_base_urls(env: Mapping[str, str]) -> None:
+    for variable in _SDK_BASE_URLS:
+        _refuse_userinfo(env.get(variable), f"${variable}")

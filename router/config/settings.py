@@ -120,6 +120,11 @@ class RouterConfig:
     # Largest JSON body the door reads (chat with inline images, embeddings); larger gets HTTP 413.
     # Transcription uploads are bounded by input.max_audio_bytes instead.
     http_max_body_bytes: PositiveInt = 32 << 20
+    # With no API keys the door answers only Host values naming loopback (DNS rebinding), and these names.
+    http_allowed_hosts: tuple[str, ...] = ()
+    # A transcription upload's fields other than the file: how many, and their bytes in all.
+    http_max_form_fields: PositiveInt = 32
+    http_max_form_bytes: PositiveInt = 64 << 10
     # Security (see router.config.security): TLS, the registry's own port, worker credentials.
     tls_cert: str = ""
     tls_key: str = ""

@@ -28,11 +28,11 @@ _CHAIN = "x509_pem_cert_chain"
 _MAX_DEPTH = 8  # intermediates a worker may present between its certificate and workers.tls_ca
 
 
-def _certificates(path: str) -> list[x509.Certificate]:
+def _certificates(path: str, setting: str = "workers.tls_ca") -> list[x509.Certificate]:
     try:
         return x509.load_pem_x509_certificates(Path(path).expanduser().read_bytes())
     except (OSError, ValueError) as e:
-        raise TlsConfigError(f"workers.tls_ca: cannot read {path}: {e}") from e
+        raise TlsConfigError(f"{setting}: cannot read {path}: {e}") from e
 
 
 def check_distinct_cas(config: RouterConfig) -> None:
@@ -40,7 +40,7 @@ def check_distinct_cas(config: RouterConfig) -> None:
     certificate would then register workers and receive every tenant's prompts."""
     if not (config.tls_client_ca and config.workers.tls_ca) or config.registry_listen or config.workers.token:
         return
-    clients = {c.fingerprint(hashes.SHA256()) for c in _certificates(config.tls_client_ca)}
+    clients = {c.fingerprint(hashes.SHA256()) for c in _certificates(config.tls_client_ca, "tls_client_ca")}
     workers = {c.fingerprint(hashes.SHA256()) for c in _certificates(config.workers.tls_ca)}
     if clients & workers:
         raise TlsConfigError(

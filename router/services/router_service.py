@@ -70,7 +70,7 @@ class RouterServicer(router_pb2_grpc.RouterServiceServicer):  # type: ignore[mis
         config: pb.TranscribeConfig | None = None
         problem: InvalidArgument | None = None
         chunks: list[bytes] = []
-        async for message in requests:
+        while (message := await meter.within_idle(anext(requests, None))) is not None:
             if message.HasField("config"):
                 if config is not None:
                     problem = problem or InvalidArgument("config: sent twice; send it once, first")

@@ -13,8 +13,10 @@ from router.accounting.counters.memory import MemoryCounters
 from router.config.accounting import Budget
 
 
-def at(*fields: int) -> float:
-    return dt.datetime(*fields, tzinfo=dt.UTC).timestamp()  # type: ignore[misc]
+def at(
+    year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0, us: int = 0
+) -> float:
+    return dt.datetime(year, month, day, hour, minute, second, us, tzinfo=dt.UTC).timestamp()
 
 
 async def refusal(budget: Budget, now: float, tokens: int = 10) -> BudgetExceeded:
