@@ -26,6 +26,7 @@ from modelyard.worker.v1 import worker_pb2, worker_pb2_grpc
 from core.addresses import dial_address
 from core.decode_guard import DecodeGuard
 from core.interceptors import WorkerTokenInterceptor
+from core.listen_errors import ListenError, reason, why_not
 from router.accounting.accountant import Accounting
 from router.accounting.auth import AuthInterceptor
 from router.backends.factory import create_backend
@@ -153,17 +154,13 @@ class RouterServer:
         return self.accounting.metrics_server.port
 
     async def start(self) -> int:
-        self.port = bind(self._server, self.config.listen, self._main_credentials)
-        self.registry_port = self.port
-        if self._registry_server is not self._server:
-            self.registry_port = bind(
-                self._registry_server, self.config.registry_listen, self._registry_credentials
-            )
-        await self.accounting.start()
-        for server in self._servers:
-            await server.start()
-        if self.http is not None:
-            await self.http.start()
+        """Bind and serve; a port that cannot be bound raises ListenError, with nothing left running."""
+        try:
+            await self._bind_and_start()
+        except ListenError:
+            await self.accounting.stop()
+            await asyncio.gather(*(server.stop(0) for server in self._servers))
+            raise
         self.pipeline.warm_start.begin()
         await self.readiness.start()
         self.state.health.start()
@@ -188,6 +185,30 @@ class RouterServer:
         """Cut the drain and the grace short (a second stop signal)."""
         self._give_up.set()
         self.gate.give_up()
+
+    async def _bind_and_start(self) -> None:
+        # The HTTP and metrics ports bind later: a busy one should stop the router before anything starts.
+        for setting in ("http_listen", "metrics_listen"):
+            listen = getattr(self.config, setting)
+            if listen and (busy := why_not(listen)) is not None:
+                raise ListenError(setting, listen, busy)
+        self.port = bind(self._server, self.config.listen, self._main_credentials, "listen")
+        self.registry_port = self.port
+        if self._registry_server is not self._server:
+            self.registry_port = bind(
+                self._registry_server,
+                self.config.registry_listen,
+                self._registry_credentials,
+                "registry_listen",
+            )
+        await self.accounting.start()
+        for server in self._servers:
+            await server.start()
+        if self.http is not None:
+            try:
+                await self.http.start()
+            except OSError as e:
+                raise ListenError("http_listen", self.config.http_listen, reason(e)) from e
 
     async def stop(self, grace: float | None = None) -> None:
         """Stop gracefully: report NOT_SERVING, refuse new client calls, let those in flight finish for up to

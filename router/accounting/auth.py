@@ -92,7 +92,8 @@ class Authenticator:
             return Caller(OPEN_TENANT, admin=self._open_admin)
         token = _bearer(metadata)
         if token is None:
-            raise Unauthenticated("missing API key: send metadata 'authorization: Bearer <key>'")
+            # One message for both doors: gRPC metadata and HTTP headers carry it the same way.
+            raise Unauthenticated("missing API key: send 'authorization: Bearer <key>'")
         fingerprint = hashlib.sha256(token.encode()).digest()
         caller = self._recent.get(fingerprint)
         if caller is None:

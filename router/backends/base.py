@@ -99,6 +99,10 @@ class Backend(abc.ABC):
         """How busy it is, 0 (idle) to 1 (full): requests in flight against its concurrency limit."""
         return min(1.0, self.in_flight / max(1, self.max_concurrency))
 
+    def configuration_problem(self) -> str:
+        """Why it cannot work as configured (a missing API key), checked before any call; "" when none."""
+        return ""
+
     async def health_check(self) -> bool | None:
         """Whether it answers and accepts our credentials; None when it has no check of its own (a worker:
         its open lease and load reports are its health). Never raises."""

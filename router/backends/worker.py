@@ -166,7 +166,8 @@ def _backend_error(backend_id: str, error: grpc.aio.AioRpcError) -> BackendError
     code = error.code()
     reason = rich_status.reason_of(error.trailing_metadata())
     return BackendError(
-        f"worker {backend_id}: {code.name}: {error.details()}",
+        # The code travels as `status`; naming it here too would repeat it in what the caller reads.
+        f"worker {backend_id}: {error.details()}",
         retryable=code in _RETRYABLE,
         status=code,
         reason=reason if reason in _PASSED_ON else None,

@@ -87,6 +87,15 @@ def _providers(raw: Any, env: Mapping[str, str], source: str) -> list[ProviderCo
     return [_provider(str(name), settings or {}, env, source) for name, settings in raw.items()]
 
 
+def missing_keys(config: RouterConfig) -> list[str]:
+    """One line per provider whose key variable is unset: it would start, and stay unhealthy."""
+    return [
+        f"providers.{p.name}: {p.api_key_env} is not set"
+        for p in config.providers
+        if p.api_key_env and not p.api_key and p.enabled
+    ]
+
+
 def _key_env(kind: str, env: Mapping[str, str]) -> str:
     variable = preset(kind).api_key_env
     return env.get(variable, "") if variable else ""
@@ -116,7 +125,12 @@ def _provider(name: str, settings: Any, env: Mapping[str, str], source: str) -> 
         settings.setdefault(field, list(getattr(defaults, field)))
     _refuse_userinfo(settings.get("base_url"), f"{source}: {where}.base_url")
     api_key = env.get(key_env, "") if key_env else ""
-    return validate(ProviderConfig, {**settings, "name": name, "api_key": api_key}, source, where)
+    return validate(
+        ProviderConfig,
+        {**settings, "name": name, "api_key": api_key, "api_key_env": key_env or ""},
+        source,
+        where,
+    )
 
 
 # The SDKs' own variables, read when base_url is unset.

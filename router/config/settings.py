@@ -145,6 +145,9 @@ class ProviderConfig:
     name: str  # backend id, unique; e.g. "openai", "anthropic", "deepseek"
     kind: str  # openai | openai_compatible | deepseek | gemini | anthropic
     api_key: str = field(default="", repr=False)  # a secret: never logged, never in status
+    api_key_env: str = (
+        ""  # the variable api_key is read from ("" for kinds with none): named when it is unset
+    )
     base_url: str | None = (
         None  # None: the SDK's default (which honours OPENAI_BASE_URL / ANTHROPIC_BASE_URL)
     )

@@ -32,6 +32,7 @@ class HealthChecker:
         self.interval_s = interval_s
         self._stats = stats or StatsBook()
         self._healthy: dict[str, bool] = {}
+        self._reasons: dict[str, str] = {}  # why a backend is unhealthy, for status's last_error
         self._task: asyncio.Task[None] | None = None
 
     def is_healthy(self, backend_id: str) -> bool:
@@ -46,25 +47,39 @@ class HealthChecker:
         answered = self._stats[backend_id].last_success_at
         return answered is not None and time.monotonic() - answered <= 2 * self.interval_s
 
+    def reason(self, backend_id: str) -> str:
+        """Why the last check found it unhealthy; "" while healthy or unchecked."""
+        return self._reasons.get(backend_id, "")
+
     async def check_all(self) -> dict[str, bool]:
         """Check every backend at once; returns the results of those that have a check."""
         backends = list(self._registry)
         outcomes = await asyncio.gather(*(self._check(b) for b in backends))
-        checked = {
-            b.id: healthy for b, healthy in zip(backends, outcomes, strict=True) if healthy is not None
-        }
-        for backend_id, healthy in checked.items():
-            if self.probe_healthy(backend_id) != healthy:
-                log.warning("backend %s: probe now %s", backend_id, "passes" if healthy else "fails")
-            self._healthy[backend_id] = healthy
+        checked = {}
+        for backend, (healthy, reason) in zip(backends, outcomes, strict=True):
+            if healthy is None:
+                continue
+            checked[backend.id] = healthy
+            if self.probe_healthy(backend.id) != healthy or self.reason(backend.id) != reason:
+                log.warning(
+                    "backend %s: probe now %s", backend.id, "passes" if healthy else f"fails: {reason}"
+                )
+            self._healthy[backend.id] = healthy
+            self._reasons[backend.id] = reason
         return checked
 
     @staticmethod
-    async def _check(backend: Backend) -> bool | None:
+    async def _check(backend: Backend) -> tuple[bool | None, str]:
+        """(healthy, why not); a backend that cannot work as configured is not even called."""
+        if problem := backend.configuration_problem():
+            return False, problem
         try:
-            return await asyncio.wait_for(backend.health_check(), CHECK_TIMEOUT_S)
-        except Exception:
-            return False
+            healthy = await asyncio.wait_for(backend.health_check(), CHECK_TIMEOUT_S)
+        except TimeoutError:
+            return False, f"health check: no answer within {CHECK_TIMEOUT_S:.0f} s"
+        except Exception as error:
+            return False, f"health check: {type(error).__name__}"
+        return healthy, "" if healthy is not False else "health check failed (listing models)"
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._loop())

@@ -5,6 +5,7 @@ from __future__ import annotations
 import grpc
 
 from core.constants import MAX_MESSAGE_BYTES
+from core.listen_errors import ListenError, why_not
 from core.tls import ServerTls, TlsConfigError
 from router.config.settings import RouterConfig
 from router.security.worker_issuer import check_distinct_cas
@@ -56,6 +57,8 @@ def server_options(config: RouterConfig) -> list[tuple[str, int]]:
         ("grpc.keepalive_time_ms", 20_000),
         ("grpc.http2.min_ping_interval_without_data_ms", 5_000),
         ("grpc.keepalive_permit_without_calls", 1),
+        # A second router on a port this one holds must fail to bind, not share the port's connections.
+        ("grpc.so_reuseport", 0),
     ]
 
 
@@ -64,8 +67,15 @@ def credentials(tls: ServerTls | None) -> grpc.ServerCredentials | None:
     return None if tls is None else tls.credentials()
 
 
-def bind(server: grpc.aio.Server, listen: str, creds: grpc.ServerCredentials | None) -> int:
-    port = server.add_insecure_port(listen) if creds is None else server.add_secure_port(listen, creds)
+def bind(server: grpc.aio.Server, listen: str, creds: grpc.ServerCredentials | None, setting: str) -> int:
+    """Add the port; a ListenError naming `setting` (the config key) when it cannot be bound."""
+    busy = why_not(listen)
+    if busy is not None:
+        raise ListenError(setting, listen, busy)
+    try:
+        port = server.add_insecure_port(listen) if creds is None else server.add_secure_port(listen, creds)
+    except RuntimeError:  # grpcio's "Failed to bind to address"
+        port = 0
     if port == 0:
-        raise OSError(f"cannot listen on {listen}")
+        raise ListenError(setting, listen, "gRPC could not bind it")
     return port

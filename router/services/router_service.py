@@ -107,9 +107,11 @@ class RouterServicer(router_pb2_grpc.RouterServiceServicer):  # type: ignore[mis
     ) -> router_pb2.GetStatusResponse:
         registry = self._state.registry
         statuses = [backend_status(b, self._state) for b in sorted(registry, key=lambda b: b.id)]
-        if not self._pipeline.caller(_call(context)).admin:
+        hidden = not self._pipeline.caller(_call(context)).admin
+        if hidden:
             statuses = [redacted(status) for status in statuses]
         return router_pb2.GetStatusResponse(
+            redacted=hidden,
             router_id=self._config.router_id,
             version=_version(),
             uptime=wire.duration_s(time.monotonic() - self._started),
