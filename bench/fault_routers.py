@@ -9,7 +9,8 @@ SIGTERM, wait for it to exit, start it again on the same port, and wait until th
 before the next one. Printed: requests, failed, p99 request time, and each failure's status.
 
 `python -m bench.fault_routers [--quick]`. tests/router/test_router_restarts.py runs the same scenarios and
-asserts that nothing failed.
+asserts that nothing failed. bench.faults can list `rolling_restart` and `router_restart` as its scenarios: they
+take its settings and answer with the fields its table reads (requests, failed, migrated, p99_s, errors).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import grpc
 from modelyard.v1 import backend_pb2, router_pb2, router_pb2_grpc
@@ -76,6 +78,18 @@ class Result:
     @property
     def failures(self) -> list[Outcome]:
         return [o for o in self.outcomes if o.code != "OK"]
+
+    @property
+    def failed(self) -> int:
+        return len(self.failures)
+
+    @property
+    def migrated(self) -> int:
+        return 0  # a router restart moves no answer: streams finish where they started
+
+    @property
+    def errors(self) -> tuple[str, ...]:
+        return tuple(sorted({o.code for o in self.failures}))
 
     @property
     def p99_s(self) -> float:
@@ -269,6 +283,36 @@ SCENARIOS: dict[str, tuple[int, ...]] = {"rolling restart": (0, 1), "router rest
 
 async def run_all(settings: Settings, log_dir: Path) -> list[Result]:
     return [await run(name, settings, restart, log_dir) for name, restart in SCENARIOS.items()]
+
+
+class LoadShape(Protocol):
+    """bench.faults' settings, as far as these scenarios read them."""
+
+    @property
+    def concurrency(self) -> int: ...
+
+    @property
+    def deltas(self) -> int: ...
+
+    @property
+    def delta_s(self) -> float: ...
+
+
+async def rolling_restart(shape: LoadShape) -> Result:
+    """Both routers restarted one after the other, under bench.faults' load shape."""
+    return await _scenario("rolling restart", shape)
+
+
+async def router_restart(shape: LoadShape) -> Result:
+    """One router restarted, under bench.faults' load shape."""
+    return await _scenario("router restart", shape)
+
+
+async def _scenario(name: str, shape: LoadShape) -> Result:
+    settings = Settings(streams=shape.concurrency, tokens=shape.deltas, token_s=shape.delta_s)
+    logging.getLogger("gpu_worker").setLevel(logging.ERROR)  # "registration stream broke": expected here
+    with tempfile.TemporaryDirectory(prefix="fault-routers-") as log_dir:
+        return await run(name, settings, SCENARIOS[name], Path(log_dir))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
