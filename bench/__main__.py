@@ -1,5 +1,5 @@
-"""`python -m bench [--quick] [--only overhead,stream_interval,simulation,memory,prefix,engines,prefix_engines]`: writes
-bench/results/.
+"""`python -m bench [--quick] [--only overhead,stream_interval,simulation,memory,prefix,engines,prefix_engines,
+fairness,spill]`: writes bench/results/.
 
 The full run is the default; `--quick` (or BENCH_QUICK=1) uses short, bounded loads and skips the
 engines. Figures are printed, never asserted. Each section that fails says so in the report and the
@@ -14,14 +14,35 @@ import sys
 import traceback
 from collections.abc import Callable
 
-from bench import engines, memory, overhead, prefix_engines, prefix_sim, profile, simulation, stream_interval
+from bench import (
+    engines,
+    fairness,
+    memory,
+    overhead,
+    prefix_engines,
+    prefix_sim,
+    profile,
+    simulation,
+    spill,
+    stream_interval,
+)
 from bench.litellm_peer import Install, ensure_installed
 from bench.load import load_child
 from bench.prefix_workload import WorkloadSettings
 from bench.processes import spawn
 from bench.report import Report, Table
 
-SECTIONS = ("overhead", "stream_interval", "memory", "simulation", "prefix", "engines", "prefix_engines")
+SECTIONS = (
+    "overhead",
+    "stream_interval",
+    "memory",
+    "simulation",
+    "prefix",
+    "engines",
+    "prefix_engines",
+    "fairness",
+    "spill",
+)
 # Simulated time: the same figures in quick and full mode, and on any machine.
 PREFIX_WORKLOAD = WorkloadSettings(seconds=300.0)
 QUICK = {
@@ -29,12 +50,16 @@ QUICK = {
     "stream_interval": stream_interval.Settings(seconds=3.0, concurrency=32),
     "simulation": simulation.Settings(seconds=10.0, rate=40.0, tokens=16),
     "profile_s": 3.0,
+    "fairness": fairness.Settings(seconds=8.0),
+    "spill": spill.Settings(phase_s=5.0),
 }
 FULL = {
     "overhead": overhead.Settings(requests=500_000, seconds=10.0, warmup=500, rounds=3),
     "stream_interval": stream_interval.Settings(seconds=10.0, rounds=3),
     "simulation": simulation.Settings(seconds=40.0, rate=40.0, tokens=16),
     "profile_s": 10.0,
+    "fairness": fairness.Settings(seconds=30.0),
+    "spill": spill.Settings(phase_s=20.0),
 }
 
 
@@ -79,6 +104,14 @@ def main(argv: list[str] | None = None) -> int:
                 "Prefix-aware routing",
                 lambda: prefix_sim.run(report, PREFIX_WORKLOAD, prefix_sim.WorkerModel()),
             )
+        if "fairness" in only:
+            fair = settings["fairness"]
+            assert isinstance(fair, fairness.Settings)
+            _section(report, "Fairness", lambda: fairness.run(report, fair))
+        if "spill" in only:
+            sp = settings["spill"]
+            assert isinstance(sp, spill.Settings)
+            _section(report, "Spill", lambda: spill.run(report, sp))
         if "prefix_engines" in only and not args.quick:
             _section(report, "Prefix-aware routing (real engines)", lambda: prefix_engines.run(report))
         if "engines" in only and not args.quick:

@@ -1,8 +1,8 @@
-"""`python -m core.health_probe ADDR [--tls-ca F] [--tls-cert F --tls-key F] [--server-name N]`: a probe.
+"""`python -m core.health_probe ADDR [--tls-ca F] [--tls-cert F --tls-key F] [--server-name N] [--service S]`.
 
 Kubernetes' native gRPC probes speak plaintext only, so a router or worker that serves TLS (the `tls` overlay)
-is probed with this instead, from inside its own pod: grpc.health.v1 Check (service "", the whole server)
-over TLS, mutual when given a certificate. Exit 0 when SERVING, 1 otherwise, with one line saying why.
+is probed with this instead, from inside its own pod: grpc.health.v1 Check (service "" for the whole server,
+or `--service`, e.g. the router's `liveness`) over TLS, mutual when given a certificate. Exit 0 when SERVING, 1 otherwise, with one line saying why.
 """
 
 from __future__ import annotations
@@ -25,6 +25,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tls-cert", metavar="FILE", help="this client's certificate, for mutual TLS")
     p.add_argument("--tls-key", metavar="FILE", help="its private key")
     p.add_argument("--server-name", default="", help="the name the server's certificate carries")
+    p.add_argument(
+        "--service", default="", help="the health service name to ask for (default: '', the whole server)"
+    )
     p.add_argument("--timeout", type=float, default=3.0, help="seconds (default: %(default)s)")
     return p
 
@@ -38,7 +41,7 @@ def check(args: argparse.Namespace) -> tuple[bool, str]:
     with channel:
         try:
             answer = health_pb2_grpc.HealthStub(channel).Check(
-                health_pb2.HealthCheckRequest(), timeout=args.timeout
+                health_pb2.HealthCheckRequest(service=args.service), timeout=args.timeout
             )
         except grpc.RpcError as error:
             return False, f"{error.code().name}: {error.details()}"

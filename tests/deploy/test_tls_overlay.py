@@ -13,6 +13,7 @@ from router.main import build_parser as router_parser
 from tests.deploy.render import OVERLAYS, Doc, container, of_kind, one, render
 
 TLS = next(path for path in OVERLAYS if path.name == "tls")
+PLAIN = next(path for path in OVERLAYS if path.name == "cpu-dev")  # the base's probes, over gRPC
 MOUNT = "/etc/modelyard/tls"
 
 
@@ -77,6 +78,8 @@ def test_every_probe_checks_health_over_tls() -> None:
         deployment = one(docs, "Deployment", name)
         names = certificate(docs, cert)["spec"]["dnsNames"]
         probes = {k: v for k, v in container(deployment).items() if k.endswith("Probe")}
+        plain = container(one(render(PLAIN), "Deployment", name))
+        assert set(probes) == {k for k in plain if k.endswith("Probe")}
         assert probes, name
         for kind, probe in probes.items():
             assert "grpc" not in probe, f"{name} {kind}: kubelet's gRPC probe cannot speak TLS"
@@ -86,6 +89,8 @@ def test_every_probe_checks_health_over_tls() -> None:
             assert args.address == f"127.0.0.1:{port}"
             assert args.tls_ca == f"{MOUNT}/ca.crt"
             assert args.server_name in names
+            # The same health service the other overlays' gRPC probes ask for (the router's `liveness`).
+            assert args.service == plain[kind]["grpc"].get("service", ""), f"{name} {kind}"
             assert probe["timeoutSeconds"] >= 3, "a Python process needs more than kubelet's default second"
         if name == "modelyard-worker":  # the worker takes mutual TLS only: the probe shows the pod's own cert
             args = probe_parser().parse_args(probes["readinessProbe"]["exec"]["command"][3:])

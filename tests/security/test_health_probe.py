@@ -21,7 +21,10 @@ async def test_the_probe_checks_health_over_tls_and_mutual_tls(tmp_path: Path) -
         ca.issue(tmp_path, "probe"),
     )
     other = CertificateAuthority.create(tmp_path / "other", "other-ca")
-    cfg = config(tls_cert=str(server.cert), tls_key=str(server.key), tls_client_ca=str(ca.pem))
+    # startup_wait_s 0: serving at once, without waiting for a worker to register.
+    cfg = config(
+        tls_cert=str(server.cert), tls_key=str(server.key), tls_client_ca=str(ca.pem), startup_wait_s=0
+    )
     async with running_router(cfg) as router:
         tls = ["--tls-ca", str(ca.pem), "--server-name", "modelyard-router"]
         mutual = [*tls, "--tls-cert", str(client.cert), "--tls-key", str(client.key)]
@@ -34,7 +37,8 @@ async def test_the_probe_checks_health_over_tls_and_mutual_tls(tmp_path: Path) -
 
 
 async def test_the_probe_says_not_serving_once_the_router_stops(tmp_path: Path) -> None:
-    async with running_router(config()) as router:
+    async with running_router(config(startup_wait_s=0)) as router:
         assert await probe(router.address) == 0
+        assert await probe(router.address, "--service", "liveness") == 0
         await router.health.enter_graceful_shutdown()
         assert await probe(router.address) == 1
