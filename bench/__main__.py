@@ -1,5 +1,5 @@
-"""`python -m bench [--quick] [--only overhead,simulation,memory,prefix,engines,prefix_engines]`: writes
-bench/results/.
+"""`python -m bench [--quick] [--only overhead,simulation,memory,prefix,engines,prefix_engines,ledger,...]`:
+writes bench/results/ (sections: SECTIONS below).
 
 The full run is the default; `--quick` (or BENCH_QUICK=1) uses short, bounded loads and skips the
 engines. Figures are printed, never asserted. Each section that fails says so in the report and the
@@ -14,25 +14,48 @@ import sys
 import traceback
 from collections.abc import Callable
 
-from bench import engines, memory, overhead, prefix_engines, prefix_sim, profile, simulation
+from bench import (
+    engines,
+    http_servers,
+    ledger_cost,
+    memory,
+    overhead,
+    prefix_engines,
+    prefix_sim,
+    profile,
+    simulation,
+)
 from bench.litellm_peer import Install, ensure_installed
 from bench.load import load_child
 from bench.prefix_workload import WorkloadSettings
 from bench.processes import spawn
 from bench.report import Report, Table
 
-SECTIONS = ("overhead", "memory", "simulation", "prefix", "engines", "prefix_engines")
+SECTIONS = (
+    "overhead",
+    "memory",
+    "simulation",
+    "prefix",
+    "engines",
+    "prefix_engines",
+    "ledger",
+    "http_servers",
+)
 # Simulated time: the same figures in quick and full mode, and on any machine.
 PREFIX_WORKLOAD = WorkloadSettings(seconds=300.0)
 QUICK = {
     "overhead": overhead.Settings(requests=20_000, seconds=2.0, warmup=50, rounds=3),
     "simulation": simulation.Settings(seconds=10.0, rate=40.0, tokens=16),
     "profile_s": 3.0,
+    "ledger": ledger_cost.Settings(records=1_000, rounds=3),
+    "http_s": 2.0,
 }
 FULL = {
     "overhead": overhead.Settings(requests=500_000, seconds=10.0, warmup=500, rounds=3),
     "simulation": simulation.Settings(seconds=40.0, rate=40.0, tokens=16),
     "profile_s": 10.0,
+    "ledger": ledger_cost.Settings(),
+    "http_s": 5.0,
 }
 
 
@@ -73,6 +96,14 @@ def main(argv: list[str] | None = None) -> int:
                 "Prefix-aware routing",
                 lambda: prefix_sim.run(report, PREFIX_WORKLOAD, prefix_sim.WorkerModel()),
             )
+        if "ledger" in only:
+            ledger = settings["ledger"]
+            assert isinstance(ledger, ledger_cost.Settings)
+            _section(report, "Usage ledger", lambda: ledger_cost.run(report, ledger))
+        if "http_servers" in only:
+            http_s = settings["http_s"]
+            assert isinstance(http_s, float)
+            _section(report, "HTTP door", lambda: http_servers.run(report, load, http_s))
         if "prefix_engines" in only and not args.quick:
             _section(report, "Prefix-aware routing (real engines)", lambda: prefix_engines.run(report))
         if "engines" in only and not args.quick:
