@@ -68,9 +68,9 @@ async def test_modelyard_up_serves_chat_and_speech_then_stops_cleanly(tmp_path: 
             return "Ctrl-C stops the worker" in out.read_text()
 
         await wait_until(ready, timeout=READY_TIMEOUT_S)
-        lines = out.read_text().splitlines()
-        assert lines[0].startswith("modelyard ready: router on 127.0.0.1:"), lines
-        address = lines[0].split()[4].rstrip(",")
+        lines = out.read_text().splitlines()  # the worker's own ready line may come first: it shares stdout
+        ready_line = next(line for line in lines if line.startswith("modelyard ready: router on 127.0.0.1:"))
+        address = ready_line.split()[4].rstrip(",")
         chat_model = next(h for h in lines if "modelyard chat" in h).split("--model ")[1].split()[0]
         whisper_model = next(h for h in lines if "modelyard transcribe" in h).split("--model ")[1].split()[0]
         assert "smollm2" in chat_model.lower()
