@@ -1,5 +1,5 @@
-"""`python -m bench [--quick] [--only overhead,simulation,memory,prefix,engines,prefix_engines,ledger,...]`:
-writes bench/results/ (sections: SECTIONS below).
+"""`python -m bench [--quick] [--only overhead,stream_interval,simulation,memory,prefix,engines,prefix_engines,
+fairness,spill,ledger,http_servers]`: writes bench/results/.
 
 The full run is the default; `--quick` (or BENCH_QUICK=1) uses short, bounded loads and skips the
 engines. Figures are printed, never asserted. Each section that fails says so in the report and the
@@ -16,6 +16,7 @@ from collections.abc import Callable
 
 from bench import (
     engines,
+    fairness,
     http_servers,
     ledger_cost,
     memory,
@@ -24,6 +25,8 @@ from bench import (
     prefix_sim,
     profile,
     simulation,
+    spill,
+    stream_interval,
 )
 from bench.litellm_peer import Install, ensure_installed
 from bench.load import load_child
@@ -33,11 +36,14 @@ from bench.report import Report, Table
 
 SECTIONS = (
     "overhead",
+    "stream_interval",
     "memory",
     "simulation",
     "prefix",
     "engines",
     "prefix_engines",
+    "fairness",
+    "spill",
     "ledger",
     "http_servers",
 )
@@ -45,15 +51,21 @@ SECTIONS = (
 PREFIX_WORKLOAD = WorkloadSettings(seconds=300.0)
 QUICK = {
     "overhead": overhead.Settings(requests=20_000, seconds=2.0, warmup=50, rounds=3),
+    "stream_interval": stream_interval.Settings(seconds=3.0, concurrency=32),
     "simulation": simulation.Settings(seconds=10.0, rate=40.0, tokens=16),
     "profile_s": 3.0,
+    "fairness": fairness.Settings(seconds=8.0),
+    "spill": spill.Settings(phase_s=5.0),
     "ledger": ledger_cost.Settings(records=1_000, rounds=3),
     "http_s": 2.0,
 }
 FULL = {
     "overhead": overhead.Settings(requests=500_000, seconds=10.0, warmup=500, rounds=3),
+    "stream_interval": stream_interval.Settings(seconds=10.0, rounds=3),
     "simulation": simulation.Settings(seconds=40.0, rate=40.0, tokens=16),
     "profile_s": 10.0,
+    "fairness": fairness.Settings(seconds=30.0),
+    "spill": spill.Settings(phase_s=20.0),
     "ledger": ledger_cost.Settings(),
     "http_s": 5.0,
 }
@@ -84,6 +96,10 @@ def main(argv: list[str] | None = None) -> int:
             o = settings["overhead"]
             assert isinstance(o, overhead.Settings)
             _section(report, "Router overhead", lambda: overhead.run(report, load, o, litellm))
+        if "stream_interval" in only:
+            si = settings["stream_interval"]
+            assert isinstance(si, stream_interval.Settings)
+            _section(report, "Messages per token", lambda: stream_interval.run(report, load, si))
         if "memory" in only:
             _section(report, "Router memory", lambda: memory.run(report, load, memory.Settings()))
         if "simulation" in only:
@@ -96,6 +112,14 @@ def main(argv: list[str] | None = None) -> int:
                 "Prefix-aware routing",
                 lambda: prefix_sim.run(report, PREFIX_WORKLOAD, prefix_sim.WorkerModel()),
             )
+        if "fairness" in only:
+            fair = settings["fairness"]
+            assert isinstance(fair, fairness.Settings)
+            _section(report, "Fairness", lambda: fairness.run(report, fair))
+        if "spill" in only:
+            sp = settings["spill"]
+            assert isinstance(sp, spill.Settings)
+            _section(report, "Spill", lambda: spill.run(report, sp))
         if "ledger" in only:
             ledger = settings["ledger"]
             assert isinstance(ledger, ledger_cost.Settings)

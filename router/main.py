@@ -13,8 +13,9 @@ import sys
 
 from core import event_loop, logs, tracing
 from core.errors import StatusError
+from core.listen_errors import ListenError
 from core.worker_token import load_worker_token
-from router.config.loader import ConfigError, load_config
+from router.config.loader import ConfigError, load_config, missing_keys
 from router.config.settings import RouterConfig
 from router.server import RouterServer
 
@@ -45,6 +46,12 @@ def build_parser() -> argparse.ArgumentParser:
         type=_non_negative_float,
         help="on SIGTERM/SIGINT, how long calls in flight may take to finish (default 30; a second signal "
         "stops at once)",
+    )
+    parser.add_argument(
+        "--drain-seconds",
+        type=_non_negative_float,
+        help="on SIGTERM/SIGINT, how long to keep serving while reporting NOT_SERVING and sending clients "
+        "elsewhere, before the grace period (default 10; 0: refuse new calls at once)",
     )
     security = parser.add_argument_group("security (see README: Security)")
     security.add_argument("--tls-cert", metavar="FILE", help="serve TLS with this certificate (PEM)")
@@ -95,6 +102,8 @@ def config_from_args(args: argparse.Namespace) -> RouterConfig:
         config.usage_db = args.usage_db
     if args.grace_seconds is not None:
         config.grace_seconds = args.grace_seconds
+    if args.drain_seconds is not None:
+        config.shutdown = dataclasses.replace(config.shutdown, drain_s=args.drain_seconds)
     for name in ("tls_cert", "tls_key", "tls_client_ca", "registry_listen"):
         if getattr(args, name):
             setattr(config, name, getattr(args, name))
@@ -128,11 +137,16 @@ async def serve(config: RouterConfig) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
-    log.info("stopping: finishing calls in flight for up to %.0f s", config.grace_seconds)
-    stopping = asyncio.create_task(server.stop())
     for sig in (signal.SIGINT, signal.SIGTERM):  # a second signal: stop now
-        loop.add_signal_handler(sig, server.gate.give_up)
-    await stopping
+        loop.add_signal_handler(sig, server.give_up)
+    log.info(
+        "stopping: draining for %.0f s (NOT_SERVING, clients sent elsewhere, arrivals served), then "
+        "finishing calls in flight for up to %.0f s",
+        config.shutdown.drain_s,
+        config.grace_seconds,
+    )
+    await server.drain()
+    await server.stop()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -153,7 +167,11 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, ValueError, StatusError) as e:
         logs.announce(f"modelyard router: {_one_line(e)}", stream=sys.stderr, level="ERROR")
         return 2
-    event_loop.run(serve(config))
+    try:
+        event_loop.run(serve(config))
+    except ListenError as e:  # a busy port: one line naming the flag, not a traceback
+        logs.announce(f"modelyard router: {e}", stream=sys.stderr, level="ERROR")
+        return 1
     return 0
 
 
@@ -171,6 +189,9 @@ def check_config(argv: list[str]) -> int:
         RouterServer(config)  # strategies, routes and providers are checked where they are built
     except (ConfigError, ValueError, StatusError) as e:
         print(f"modelyard router check-config: {_one_line(e)}", file=sys.stderr)
+        return 1
+    if problems := missing_keys(config):  # it would start, with these providers unhealthy for good
+        print(f"modelyard router check-config: {'; '.join(problems)}", file=sys.stderr)
         return 1
     providers = ", ".join(p.name for p in config.providers) or "none"
     print(f"{args.file}: ok (strategy {config.strategy}; cloud providers: {providers})")

@@ -26,11 +26,15 @@ from router.accounting.accountant import Accounting
 from router.accounting.auth import Caller
 from router.accounting.estimates import NO_ESTIMATE, TokenEstimate, estimate_chat, estimate_embed
 from router.accounting.ticket import Metadata, Ticket
-from router.routing.failover import Attempt, stream_with_failover
+from router.routing.failover import Attempt, MidStreamFailure, UpstreamFailed, stream_with_failover
+from router.routing.placement import Hold, Placement
 from router.routing.request_facts import for_model, has_images
 from router.routing.scheduler import Scheduler
 from router.routing.scoring.base import Candidate
 from router.routing.state import RoutingState
+from router.routing.warm_start import WarmStart
+from router.security.failure_text import for_tenant
+from router.security.image_fetch import inline_image_urls
 from router.upload_gate import UploadGate, UploadMeter
 
 T = TypeVar("T", pb.ChatResponse, pb.EmbedResponse, pb.TranscribeResponse)
@@ -55,7 +59,17 @@ class RequestPipeline:
         self._accounting = accounting
         self._input = state.config.input
         limits = state.config.limits
-        self.uploads = UploadGate(limits.max_uploads, limits.upload_buffer_bytes, self._input)
+        self.uploads = UploadGate(
+            limits.max_uploads,
+            limits.upload_buffer_bytes,
+            self._input,
+            per_tenant=limits.max_uploads_per_tenant,
+            idle_timeout_s=limits.upload_idle_timeout_s,
+            min_bytes_per_s=limits.upload_min_bytes_per_s,
+        )
+        self.warm_start = WarmStart(state.registry, state.config.startup_wait_s)
+        # The admission queue and local-first placement (router.routing.placement): one Hold per request.
+        self.placement = Placement(state, scheduler, accounting.metrics.registry)
 
     def caller(self, call: Call) -> Caller:
         """Who is calling (raises Unauthenticated): for answers that depend on it, such as a redacted status."""
@@ -65,6 +79,7 @@ class RequestPipeline:
         with (
             tracing.request_span("modelyard.router/Chat", call.metadata) as trace,
             self._accounting.ticket("chat", call.metadata, request) as ticket,
+            self.placement.hold() as hold,
         ):
             with tracing.stage(trace, "admission"):
                 ticket.authenticate()
@@ -77,11 +92,13 @@ class RequestPipeline:
                 if self._input.default_max_tokens and not sampling.HasField("max_tokens"):
                     sampling.max_tokens = self._input.default_max_tokens
                 await ticket.admit(estimate)
+                await inline_image_urls(request, self._input)  # no backend fetches a URL itself
                 cached = await ticket.cached_answer()
             if cached is not None:
                 for response in cached:
                     yield response
                 return
+            await hold.admit(ticket, request, pb.CAPABILITY_CHAT, call.deadline)
             candidates = await self._plan(
                 trace,
                 ticket,
@@ -90,6 +107,8 @@ class RequestPipeline:
                 estimate,
                 needs_vision=has_images(request),
                 prefix_keys=lambda: self._state.prefixes.keys(request),
+                deadline=call.deadline,
+                hold=hold,
             )
             async for response in self._relay(
                 trace,
@@ -98,13 +117,16 @@ class RequestPipeline:
                 lambda c, timeout: c.backend.chat(for_model(request, c.model), timeout),
                 request.request_id,
                 call.deadline,
+                whole=request.whole_answer,
             ):
+                hold.annotate(response)
                 yield response
 
     async def embed(self, request: pb.EmbedRequest, call: Call) -> pb.EmbedResponse:
         with (
             tracing.request_span("modelyard.router/Embed", call.metadata) as trace,
             self._accounting.ticket("embed", call.metadata, request) as ticket,
+            self.placement.hold() as hold,
         ):
             with tracing.stage(trace, "admission"):
                 ticket.authenticate()
@@ -114,7 +136,10 @@ class RequestPipeline:
                 _describe(trace, request.request_id, ticket.tenant, request.model)
                 estimate = estimate_embed(request)
                 await ticket.admit(estimate)
-            candidates = await self._plan(trace, ticket, request, pb.CAPABILITY_EMBED, estimate)
+            await hold.admit(ticket, request, pb.CAPABILITY_EMBED, call.deadline)
+            candidates = await self._plan(
+                trace, ticket, request, pb.CAPABILITY_EMBED, estimate, deadline=call.deadline, hold=hold
+            )
             answer: pb.EmbedResponse | None = None
             # To the end of the one-item stream, so failover records the attempt as a success.
             async for response in self._relay(
@@ -125,6 +150,7 @@ class RequestPipeline:
                 request.request_id,
                 call.deadline,
             ):
+                hold.annotate(response)
                 answer = response
         if answer is None:
             raise AssertionError("unreachable: failover yields or raises")
@@ -136,12 +162,13 @@ class RequestPipeline:
         with (
             tracing.request_span("modelyard.router/Transcribe", call.metadata) as trace,
             self._accounting.ticket("transcribe", call.metadata, pb.TranscribeConfig()) as ticket,
+            self.placement.hold() as hold,
         ):
             with tracing.stage(trace, "admission"):
                 ticket.authenticate()
                 logs.bind(tenant=ticket.tenant)
                 await ticket.admit(NO_ESTIMATE)
-            with self.uploads.slot() as meter:  # held to the end: the audio stays for a retry
+            with self.uploads.slot(ticket.tenant) as meter:  # held to the end: the audio stays for a retry
                 config, audio = await upload(meter)
                 ticket.request = config
                 validate_transcribe_config(config, self._input)
@@ -149,7 +176,16 @@ class RequestPipeline:
                     raise InvalidArgument("audio: no audio bytes were sent")
                 _assign_request_id(config)
                 _describe(trace, config.request_id, ticket.tenant, config.model)
-                candidates = await self._plan(trace, ticket, config, pb.CAPABILITY_TRANSCRIBE, NO_ESTIMATE)
+                await hold.admit(ticket, config, pb.CAPABILITY_TRANSCRIBE, call.deadline)
+                candidates = await self._plan(
+                    trace,
+                    ticket,
+                    config,
+                    pb.CAPABILITY_TRANSCRIBE,
+                    NO_ESTIMATE,
+                    deadline=call.deadline,
+                    hold=hold,
+                )
                 async for response in self._relay(
                     trace,
                     ticket,
@@ -158,6 +194,7 @@ class RequestPipeline:
                     config.request_id,
                     call.deadline,
                 ):
+                    hold.annotate(response)
                     yield response
 
     async def _plan(
@@ -169,22 +206,29 @@ class RequestPipeline:
         estimate: TokenEstimate,
         needs_vision: bool = False,
         prefix_keys: Callable[[], Sequence[int]] | None = None,
+        deadline: float | None = None,
+        hold: Hold | None = None,
     ) -> list[Candidate]:
         """Tokens reserved against the budget, candidates best first (cheaper ones once the budget runs low),
-        then the first one's estimated cost reserved too."""
+        then the first one's estimated cost reserved too. Just after start, a plan that finds no backend
+        waits for workers to register (router.routing.warm_start)."""
         self._scheduler.check_hints(request.routing)  # a wrong request hears so before any budget answer
         with tracing.stage(trace, "scheduling") as span:
             preferred = await ticket.preferred_strategy()
             await ticket.reserve_budget(estimate)
             prices = self._state.prices
-            candidates = self._scheduler.plan(
-                request.model,
-                capability,
-                request.routing,
-                estimate_cost=lambda model: estimate.cost(prices, model),
-                needs_vision=needs_vision,
-                prefix_keys=prefix_keys,
-                strategy=preferred,
+            candidates = await self.warm_start.plan(
+                lambda: self._scheduler.plan(
+                    request.model,
+                    capability,
+                    request.routing,
+                    estimate_cost=lambda model: estimate.cost(prices, model),
+                    needs_vision=needs_vision,
+                    prefix_keys=prefix_keys,
+                    strategy=preferred,
+                    order=hold.order if hold is not None else None,
+                ),
+                deadline,
             )
             await ticket.reserve_cost(candidates[0].estimated_cost_usd)
             if tracing.enabled():
@@ -199,6 +243,7 @@ class RequestPipeline:
         open_stream: Callable[[Candidate, float | None], AsyncIterator[T]],
         request_id: str,
         deadline: float | None,
+        whole: bool = False,
     ) -> AsyncIterator[T]:
         """The first candidate's answer that arrives, its usage completed by the router, seen by the ticket."""
         attempt = Attempt()
@@ -214,17 +259,23 @@ class RequestPipeline:
             stream = _traced_attempt(trace, candidate, attempts, lambda: open_stream(candidate, timeout))
             return ticket.upstream(candidate, stream)
 
-        async for response in stream_with_failover(
-            candidates,
-            attempt_on,
-            self._state,
-            deadline,
-            attempt,
-        ):
-            if response.HasField("usage"):
-                self._settle_usage(response.usage, request_id, attempt)
-            ticket.observe(response)
-            yield response
+        try:
+            async for response in stream_with_failover(
+                candidates,
+                attempt_on,
+                self._state,
+                deadline,
+                attempt,
+                whole=whole,
+            ):
+                if response.HasField("usage"):
+                    self._settle_usage(response.usage, request_id, attempt)
+                ticket.observe(response)
+                yield response
+        except (UpstreamFailed, MidStreamFailure) as e:
+            if ticket.caller is not None and ticket.caller.admin:
+                raise
+            raise for_tenant(e) from e  # backends' own words (addresses, key errors) are for admins
 
     def _settle_usage(self, usage: pb.Usage, request_id: str, attempt: Attempt) -> None:
         """The router's view wins for who served, what it cost and how long it took, retries included.

@@ -7,10 +7,11 @@ client-facing Service need not expose it. Each listener serves TLS when configur
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 
 import grpc
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_health.v1 import health, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from modelyard.v1 import (
     accounting_pb2,
@@ -23,15 +24,17 @@ from modelyard.v1 import (
 from modelyard.worker.v1 import worker_pb2, worker_pb2_grpc
 
 from core.addresses import dial_address
-from core.constants import GRPC_MESSAGE_OPTIONS
 from core.decode_guard import DecodeGuard
 from core.interceptors import WorkerTokenInterceptor
+from core.listen_errors import ListenError, reason, why_not
 from router.accounting.accountant import Accounting
 from router.accounting.auth import AuthInterceptor
 from router.backends.factory import create_backend
 from router.call_gate import CallGate
 from router.config.settings import RouterConfig
+from router.drain import connection_options, stop_accepting
 from router.pipeline import RequestPipeline
+from router.readiness import Readiness
 from router.routing.scheduler import Scheduler
 from router.routing.state import RoutingState
 from router.security.exposure import check_exposure
@@ -41,6 +44,7 @@ from router.security.listeners import (
     credentials,
     main_listener_tls,
     registry_listener_tls,
+    server_options,
 )
 from router.services.accounting_service import AccountingServicer
 from router.services.admin_service import AdminServicer
@@ -56,13 +60,6 @@ _ADMIN = admin_pb2.DESCRIPTOR.services_by_name["AdminService"].full_name
 _ACCOUNTING = accounting_pb2.DESCRIPTOR.services_by_name["AccountingService"].full_name
 _REGISTRY = worker_pb2.DESCRIPTOR.services_by_name["WorkerRegistryService"].full_name
 _CLIENT_SERVICES = (_ROUTER, _ADMIN, _ACCOUNTING)
-_OPTIONS = [
-    *GRPC_MESSAGE_OPTIONS,
-    # Keep idle worker leases alive through proxies, and notice dead peers.
-    ("grpc.keepalive_time_ms", 20_000),
-    ("grpc.http2.min_ping_interval_without_data_ms", 5_000),
-    ("grpc.keepalive_permit_without_calls", 1),
-]
 
 
 class RouterServer:
@@ -95,8 +92,11 @@ class RouterServer:
         audit = AuditInterceptor(self.accounting.audit, self.accounting.auth, (_ADMIN,))
         # DecodeGuard before it: it wraps what the others return, so a request that does not decode is
         # INVALID_ARGUMENT (not grpcio's UNKNOWN) and never reaches them.
+        # Client connections age out (GOAWAY) within the drain window: router.drain.
+        drain_options = connection_options(self.config.shutdown.connection_max_age_ms)
         self._server = grpc.aio.server(
-            interceptors=[DecodeGuard(), audit, self.gate, auth, *worker_auth], options=_OPTIONS
+            interceptors=[DecodeGuard(), audit, self.gate, auth, *worker_auth],
+            options=[*server_options(self.config), *drain_options],
         )
         # The transport-free request pipeline; the gRPC Router service is one door to it.
         self.pipeline = RequestPipeline(self.state, self.scheduler, self.accounting)
@@ -112,10 +112,14 @@ class RouterServer:
         self._registry_server = self._server
         if self.config.registry_listen:
             self._registry_server = grpc.aio.server(
-                interceptors=[DecodeGuard(), *worker_auth], options=_OPTIONS
+                interceptors=[DecodeGuard(), *worker_auth], options=server_options(self.config)
             )
         worker_pb2_grpc.add_WorkerRegistryServiceServicer_to_server(self.workers, self._registry_server)
         self._servers = list(dict.fromkeys((self._server, self._registry_server)))
+        self.readiness = Readiness(
+            self.health, self.pipeline.warm_start, self.registry, _CLIENT_SERVICES, (_REGISTRY,)
+        )
+        self._give_up = asyncio.Event()
         for server in self._servers:
             services = [*_CLIENT_SERVICES] if server is self._server else []
             if server is self._registry_server:
@@ -126,7 +130,7 @@ class RouterServer:
             )
         # The OpenAI-compatible HTTP door: the same pipeline, keys and gate, in this process and loop.
         self.http = (
-            HttpDoor(self.config, self.state, self.pipeline, self.accounting.auth, self.gate)
+            HttpDoor(self.config, self.state, self.pipeline, self.accounting.auth, self.gate, self.readiness)
             if self.config.http_listen
             else None
         )
@@ -150,29 +154,67 @@ class RouterServer:
         return self.accounting.metrics_server.port
 
     async def start(self) -> int:
-        self.port = bind(self._server, self.config.listen, self._main_credentials)
-        self.registry_port = self.port
-        if self._registry_server is not self._server:
-            self.registry_port = bind(
-                self._registry_server, self.config.registry_listen, self._registry_credentials
-            )
-        await self.accounting.start()
-        for server in self._servers:
-            await server.start()
-        if self.http is not None:
-            await self.http.start()
-        for service in ("", *_CLIENT_SERVICES, _REGISTRY):
-            await self.health.set(service, health_pb2.HealthCheckResponse.SERVING)
+        """Bind and serve; a port that cannot be bound raises ListenError, with nothing left running."""
+        try:
+            await self._bind_and_start()
+        except ListenError:
+            await self.accounting.stop()
+            await asyncio.gather(*(server.stop(0) for server in self._servers))
+            raise
+        self.pipeline.warm_start.begin()
+        await self.readiness.start()
         self.state.health.start()
         log.info("router %s listening on %s", self.config.router_id, self.address)
         if self._registry_server is not self._server:
             log.info("worker registry listening on %s", self.registry_address)
         return self.port
 
+    async def drain(self, seconds: float | None = None) -> None:
+        """The drain before `stop` (router.drain): NOT_SERVING, no new connections, every client connection
+        told to go (GOAWAY by its age limit), and everything that still arrives served, for `seconds`
+        (default: config.shutdown.drain_s) or until `give_up`."""
+        seconds = self.config.shutdown.drain_s if seconds is None else seconds
+        await self.readiness.drain()
+        if seconds <= 0:
+            return
+        stop_accepting(self.port)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._give_up.wait(), seconds)
+
+    def give_up(self) -> None:
+        """Cut the drain and the grace short (a second stop signal)."""
+        self._give_up.set()
+        self.gate.give_up()
+
+    async def _bind_and_start(self) -> None:
+        # The HTTP and metrics ports bind later: a busy one should stop the router before anything starts.
+        for setting in ("http_listen", "metrics_listen"):
+            listen = getattr(self.config, setting)
+            if listen and (busy := why_not(listen)) is not None:
+                raise ListenError(setting, listen, busy)
+        self.port = bind(self._server, self.config.listen, self._main_credentials, "listen")
+        self.registry_port = self.port
+        if self._registry_server is not self._server:
+            self.registry_port = bind(
+                self._registry_server,
+                self.config.registry_listen,
+                self._registry_credentials,
+                "registry_listen",
+            )
+        await self.accounting.start()
+        for server in self._servers:
+            await server.start()
+        if self.http is not None:
+            try:
+                await self.http.start()
+            except OSError as e:
+                raise ListenError("http_listen", self.config.http_listen, reason(e)) from e
+
     async def stop(self, grace: float | None = None) -> None:
         """Stop gracefully: report NOT_SERVING, refuse new client calls, let those in flight finish for up to
         `grace` seconds (default: config.grace_seconds), cancel what is left, then flush the usage ledger."""
         grace = self.config.grace_seconds if grace is None else grace
+        await self.readiness.stop()
         await self.health.enter_graceful_shutdown()
         self.gate.close()
         await self.state.health.stop()

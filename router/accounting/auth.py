@@ -22,7 +22,7 @@ import grpc
 import yaml
 
 from core.errors import PermissionDenied, StatusError, Unauthenticated
-from core.interceptors import ScopedInterceptor, refusal, service_of
+from core.interceptors import ScopedInterceptor, refusal, refusal_unread, service_of
 from router.config.accounting import OPEN_TENANT, ApiKey, parse_keys
 
 log = logging.getLogger(__name__)
@@ -59,6 +59,7 @@ def load_keys(keys: Sequence[ApiKey], keys_file: str) -> list[ApiKey]:
 class Caller:
     tenant: str
     admin: bool
+    priority: str = "standard"  # the key's admission band (router.routing.admission)
 
 
 class Authenticator:
@@ -70,7 +71,7 @@ class Authenticator:
                 salt, digest = _parse(key.key_sha256)
             except ValueError as e:  # the message names the tenant, never the hash
                 raise ValueError(f"keys: tenant {key.tenant}: key_sha256 is not a hash-key value") from e
-            self._entries.append((Caller(key.tenant, key.admin), salt, digest))
+            self._entries.append((Caller(key.tenant, key.admin, key.priority), salt, digest))
         self._recent: dict[bytes, Caller] = {}
 
     @property
@@ -92,7 +93,8 @@ class Authenticator:
             return Caller(OPEN_TENANT, admin=self._open_admin)
         token = _bearer(metadata)
         if token is None:
-            raise Unauthenticated("missing API key: send metadata 'authorization: Bearer <key>'")
+            # One message for both doors: gRPC metadata and HTTP headers carry it the same way.
+            raise Unauthenticated("missing API key: send 'authorization: Bearer <key>'")
         fingerprint = hashlib.sha256(token.encode()).digest()
         caller = self._recent.get(fingerprint)
         if caller is None:
@@ -144,6 +146,9 @@ class AuthInterceptor(ScopedInterceptor):
             caller = self._auth.authenticate(details.invocation_metadata)
             if service in self._admin_only and not caller.admin:
                 raise PermissionDenied(f"tenant {caller.tenant}: {service} needs an admin key")
+        except Unauthenticated as e:
+            log.info("refused %s: %s", details.method, e.message)
+            return refusal_unread(handler, e)  # no key: the request is never read
         except StatusError as e:
             log.info("refused %s: %s", details.method, e.message)
             return refusal(handler, e)

@@ -6,10 +6,12 @@ import socket
 from dataclasses import dataclass, field
 from typing import Annotated
 
-from pydantic import Field, NonNegativeFloat, PositiveFloat, PositiveInt
+from pydantic import Field, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt
 
 from core.input_limits import InputLimits
 from router.config.accounting import ApiKey, Budget, CacheConfig
+from router.config.admission import AdmissionConfig, LocalFirstConfig
+from router.config.lifecycle import ShutdownConfig
 from router.config.limits import LimitsConfig
 from router.config.security import WorkersConfig
 
@@ -102,18 +104,31 @@ class RouterConfig:
     cache: CacheConfig = field(default_factory=CacheConfig)
     # Per-tenant rate and concurrency limits, and how many uploads are buffered at once (router.config.limits).
     limits: LimitsConfig = field(default_factory=LimitsConfig)
+    # The admission queue (fair between tenants) and local-first placement (router.config.admission).
+    admission: AdmissionConfig = field(default_factory=AdmissionConfig)
+    local_first: LocalFirstConfig = field(default_factory=LocalFirstConfig)
     # Caps on what one request may hold (core.input_limits); audio is held in memory so another worker can
     # retry it.
     input: InputLimits = field(default_factory=InputLimits)
     metrics_listen: str = ""  # host:port for Prometheus /metrics; "" = off
-    # On SIGTERM: NOT_SERVING, new client calls refused, calls in flight get this long to finish.
+    # On SIGTERM: NOT_SERVING and a drain (shutdown.drain_s) that serves what still arrives, then new
+    # client calls refused and those in flight given this long to finish.
     grace_seconds: NonNegativeFloat = 30.0
+    shutdown: ShutdownConfig = field(default_factory=ShutdownConfig)
+    # A router just started holds a request for a model no backend serves yet this long at most (never past
+    # its deadline) while workers register; its readiness stays NOT_SERVING until one has. 0: no wait.
+    startup_wait_s: NonNegativeFloat = 10.0
     # The OpenAI-compatible HTTP door (router.services.http): host:port; "" = off. Off loopback it needs
     # API keys, like the gRPC listener.
     http_listen: str = ""
     # Largest JSON body the door reads (chat with inline images, embeddings); larger gets HTTP 413.
     # Transcription uploads are bounded by input.max_audio_bytes instead.
     http_max_body_bytes: PositiveInt = 32 << 20
+    # With no API keys the door answers only Host values naming loopback (DNS rebinding), and these names.
+    http_allowed_hosts: tuple[str, ...] = ()
+    # A transcription upload's fields other than the file: how many, and their bytes in all.
+    http_max_form_fields: PositiveInt = 32
+    http_max_form_bytes: PositiveInt = 64 << 10
     # Security (see router.config.security): TLS, the registry's own port, worker credentials.
     tls_cert: str = ""
     tls_key: str = ""
@@ -121,6 +136,10 @@ class RouterConfig:
     registry_listen: str = ""  # "" = workers register on `listen`
     allow_open: bool = False  # serve a non-loopback address with no API keys or no worker credentials
     workers: WorkersConfig = field(default_factory=WorkersConfig)
+    # gRPC: the largest request message the router reads (0: what the input caps allow, input.max_text_bytes +
+    # input.max_image_bytes + 1 MiB), and the requests one connection may have open at once.
+    grpc_max_receive_bytes: NonNegativeInt = 0
+    grpc_max_concurrent_streams: PositiveInt = 256
 
 
 @dataclass
@@ -130,6 +149,9 @@ class ProviderConfig:
     name: str  # backend id, unique; e.g. "openai", "anthropic", "deepseek"
     kind: str  # openai | openai_compatible | deepseek | gemini | anthropic
     api_key: str = field(default="", repr=False)  # a secret: never logged, never in status
+    api_key_env: str = (
+        ""  # the variable api_key is read from ("" for kinds with none): named when it is unset
+    )
     base_url: str | None = (
         None  # None: the SDK's default (which honours OPENAI_BASE_URL / ANTHROPIC_BASE_URL)
     )
