@@ -22,7 +22,7 @@ from collections.abc import Callable, Sequence
 from modelyard.v1 import inference_pb2 as pb
 from modelyard.worker.v1 import worker_pb2
 
-from core.prefix_keys import prefix_keys
+from core.prefix_keys import block_keys, render
 from router.backends.base import Backend
 from router.config.settings import PrefixConfig
 from router.routing.prefix_index import PrefixIndex
@@ -35,7 +35,10 @@ class PrefixRouting:
         self.index = PrefixIndex(config, clock)
 
     def keys(self, request: pb.ChatRequest) -> list[int]:
-        return prefix_keys(request, self.config.block_bytes)
+        """The request's prefix keys, at most `max_keys_per_request` from its start: a longer prompt's tail
+        is neither hashed nor stored (one huge prompt must not stall the loop or churn the index)."""
+        block = self.config.block_bytes
+        return block_keys(render(request)[: self.config.max_keys_per_request * block], block)
 
     def annotate(self, candidates: Sequence[Candidate], keys: Callable[[], Sequence[int]]) -> None:
         """Set each candidate's prefix_match; the keys are computed only if some candidate caches."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -18,9 +19,11 @@ from router.backends.base import Backend
 from router.backends.worker import WorkerBackend
 from router.config.settings import RouterConfig
 from router.routing.backend_registry import BackendRegistry
+from router.routing.pool_events import PoolEvents
 from router.routing.prefix_routing import PrefixRouting
 from router.security.worker_dial import WorkerDialer
 from router.security.worker_identity import WorkerAdmission, peer_host, validate_names
+from router.services.refusal_log import RefusalLog
 
 log = logging.getLogger(__name__)
 Context = grpc.aio.ServicerContext[Any, Any]
@@ -57,6 +60,7 @@ class WorkerRegistryServicer(worker_pb2_grpc.WorkerRegistryServiceServicer):  # 
         config: RouterConfig,
         prefixes: PrefixRouting | None = None,
         forget: Callable[[str], None] | None = None,
+        events: PoolEvents | None = None,
     ) -> None:
         self._registry = registry
         self._config = config
@@ -64,6 +68,10 @@ class WorkerRegistryServicer(worker_pb2_grpc.WorkerRegistryServiceServicer):  # 
         self._admission = WorkerAdmission(registry, config.workers)
         self._dialer = WorkerDialer.from_config(config)
         self._forget = forget  # drops a departed worker's routing tables (stats, circuit, settings)
+        self._refusals = RefusalLog(events or PoolEvents())
+        # A worker whose load reports stop this long leaves rotation until they resume (its lease ends when
+        # nothing at all arrives for as long).
+        self._reports_due_s = config.missed_reports * config.report_interval_ms / 1000
         self._streams: dict[str, asyncio.Queue[worker_pb2.RegisterResponse]] = {}
         self._closing: set[asyncio.Task[None]] = set()  # channels of departed workers, closed when idle
 
@@ -96,10 +104,11 @@ class WorkerRegistryServicer(worker_pb2_grpc.WorkerRegistryServiceServicer):  # 
             validate_hello(first.hello)
             self._admission.check(first.hello, context.peer())
         except StatusError as e:
-            log.info("refused a worker registration from %s: %s", context.peer(), e.message)
+            self._refusals.refused(peer_host(context.peer()), e.reason, e.message)
             raise
 
         worker = WorkerBackend.from_hello(first.hello, self._dialer, peer_host(context.peer()))
+        worker.reports_due = time.monotonic() + self._reports_due_s
         if self._prefixes is not None:
             # A hello is a new process or a new lease: what its engine holds is unknown until it says.
             self._prefixes.forget_worker(worker.id)
@@ -162,6 +171,8 @@ class WorkerRegistryServicer(worker_pb2_grpc.WorkerRegistryServiceServicer):  # 
             if kind == "load":
                 worker.load = message.load
                 worker.draining = message.load.draining
+                worker.reports_due = time.monotonic() + self._reports_due_s
+                self._registry.refresh(worker)  # drain started or ended, reports resumed: O(1) otherwise
             elif kind == "cache" and cache_events and self._prefixes is not None:
                 self._apply_cache_events(worker, message.cache)
 
