@@ -51,11 +51,17 @@ class Bucket:
     def is_ready(self, backend_id: str) -> bool:
         return backend_id in self._position
 
-    def sample(self, count: int, rng: random.Random) -> list[Slot]:
-        """Up to `count` distinct ready slots, at random: O(count), whatever the pool."""
-        if count >= len(self._ready):
-            return list(self._ready)
-        return rng.sample(self._ready, count)
+    def draw(self, count: int, rng: random.Random) -> Iterator[Slot]:
+        """`count` ready slots at random, drawn one at a time (the caller stops when it has enough): O(1) a
+        draw, whatever the pool. With replacement, as cheap as it gets; a repeat is skipped by the caller.
+        A pool no bigger than `count` is given whole, in a random order."""
+        ready = self._ready
+        if count >= len(ready):
+            yield from rng.sample(ready, len(ready))
+            return
+        random_ = rng.random
+        for _ in range(count):
+            yield ready[int(random_() * len(ready))]
 
     def put(self, slot: Slot, ready: bool) -> None:
         backend = slot[0]

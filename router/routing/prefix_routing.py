@@ -48,7 +48,7 @@ class PrefixRouting:
         request_keys = tuple(keys())
         if not request_keys:
             return  # shorter than one block: nothing worth routing for
-        loads = [c.backend.utilisation() for c in caching]
+        loads = [c.utilisation for c in caching]
         requests = [_requests(c.backend) for c in caching]
         least, fewest = min(loads), min(requests)
         for candidate, load, held_requests in zip(caching, loads, requests, strict=True):

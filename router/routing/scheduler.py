@@ -136,7 +136,7 @@ class Scheduler:
                 for slot in self._holders(slots, keys(), k):
                     filter_.consider(slot, self._priority(slot[0], group.position))
             accepted = 0
-            for slot in slots.sample(2 * k, self._rng):  # twice K: room for some that are full or failing
+            for slot in slots.draw(2 * k, self._rng):  # twice K: room for some that are full or failing
                 if filter_.consider(slot, self._priority(slot[0], group.position)):
                     accepted += 1
                     if accepted == k:
