@@ -1,4 +1,4 @@
-"""`python -m bench [--quick] [--only overhead,simulation,memory,prefix,engines,prefix_engines]`: writes
+"""`python -m bench [--quick] [--only overhead,simulation,memory,prefix,pool_size,engines,prefix_engines]`: writes
 bench/results/.
 
 The full run is the default; `--quick` (or BENCH_QUICK=1) uses short, bounded loads and skips the
@@ -14,25 +14,27 @@ import sys
 import traceback
 from collections.abc import Callable
 
-from bench import engines, memory, overhead, prefix_engines, prefix_sim, profile, simulation
+from bench import engines, memory, overhead, pool_size, prefix_engines, prefix_sim, profile, simulation
 from bench.litellm_peer import Install, ensure_installed
 from bench.load import load_child
 from bench.prefix_workload import WorkloadSettings
 from bench.processes import spawn
 from bench.report import Report, Table
 
-SECTIONS = ("overhead", "memory", "simulation", "prefix", "engines", "prefix_engines")
+SECTIONS = ("overhead", "memory", "simulation", "prefix", "pool_size", "engines", "prefix_engines")
 # Simulated time: the same figures in quick and full mode, and on any machine.
 PREFIX_WORKLOAD = WorkloadSettings(seconds=300.0)
 QUICK = {
     "overhead": overhead.Settings(requests=20_000, seconds=2.0, warmup=50, rounds=3),
     "simulation": simulation.Settings(seconds=10.0, rate=40.0, tokens=16),
     "profile_s": 3.0,
+    "pool_size": pool_size.QUICK,
 }
 FULL = {
     "overhead": overhead.Settings(requests=500_000, seconds=10.0, warmup=500, rounds=3),
     "simulation": simulation.Settings(seconds=40.0, rate=40.0, tokens=16),
     "profile_s": 10.0,
+    "pool_size": pool_size.FULL,
 }
 
 
@@ -73,6 +75,10 @@ def main(argv: list[str] | None = None) -> int:
                 "Prefix-aware routing",
                 lambda: prefix_sim.run(report, PREFIX_WORKLOAD, prefix_sim.WorkerModel()),
             )
+        if "pool_size" in only:
+            pool = settings["pool_size"]
+            assert isinstance(pool, pool_size.Settings)
+            _section(report, "Pool size", lambda: pool_size.run(report, load, pool))
         if "prefix_engines" in only and not args.quick:
             _section(report, "Prefix-aware routing (real engines)", lambda: prefix_engines.run(report))
         if "engines" in only and not args.quick:

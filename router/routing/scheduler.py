@@ -204,12 +204,12 @@ class Scheduler:
             return reason
         if needs_vision and not any(m.id == model and m.vision for m in backend.models):
             return "does not accept images"
-        if hints.HasField("max_cost_usd") and cost > hints.max_cost_usd:
+        if cost > hints.max_cost_usd and hints.HasField("max_cost_usd"):
             return f"estimated cost above max_cost_usd {hints.max_cost_usd:g}"
         if not state.health.is_healthy(backend.id):
             return "unhealthy"
-        if not state.circuits[backend.id].allows():
-            return "circuit open"
+        if backend.id in state.circuits and not state.circuits[backend.id].allows():
+            return "circuit open"  # (a backend that never failed has no breaker yet: closed)
         if not backend.available:
             return "at capacity"
         return ""
@@ -297,16 +297,16 @@ class _Filter:
         self._estimate_cost = estimate_cost
         self._needs_vision = needs_vision
         self._costs: dict[str, float] = {}
-        self._seen: set[tuple[str, str]] = set()
+        self._seen: set[int] = set()  # slots considered, by identity: a random draw may repeat one
         self.passed: list[Candidate] = []
         self.panic: list[Candidate] = []
         self.reasons: dict[str, list[str]] = {}
 
     def consider(self, slot: Slot, priority: int) -> bool:
-        backend, model = slot
-        if (backend.id, model) in self._seen:
+        if id(slot) in self._seen:
             return False
-        self._seen.add((backend.id, model))
+        self._seen.add(id(slot))
+        backend, model = slot
         cost = self._costs.get(model)
         if cost is None:
             cost = self._costs[model] = self._estimate_cost(model)
