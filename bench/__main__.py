@@ -14,7 +14,17 @@ import sys
 import traceback
 from collections.abc import Callable
 
-from bench import engines, memory, overhead, pool_size, prefix_engines, prefix_sim, profile, simulation
+from bench import (
+    engines,
+    memory,
+    overhead,
+    pool_size,
+    prefix_engines,
+    prefix_sim,
+    profile,
+    simulation,
+    simulation_pool,
+)
 from bench.litellm_peer import Install, ensure_installed
 from bench.load import load_child
 from bench.prefix_workload import WorkloadSettings
@@ -69,6 +79,9 @@ def main(argv: list[str] | None = None) -> int:
             sim = settings["simulation"]
             assert isinstance(sim, simulation.Settings)
             _section(report, "Scheduling quality", lambda: simulation.run(report, load, sim))
+            _section(
+                report, "Scheduling quality, 100 workers", lambda: simulation_pool.run(report, load, sim)
+            )
         if "prefix" in only:
             _section(
                 report,

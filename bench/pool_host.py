@@ -1,5 +1,7 @@
 """Many bench workers in one process: each with its own gRPC server and its own Register stream (a channel of
-its own to the router), one load report per report interval, answering every chat at once.
+its own to the router), one load report per report interval, answering as its WorkerSpec says (at once by
+default). Commands: ("slow", worker ids, factor) slows some down; ("kill", worker ids) stops their servers
+and leases at once, as a killed process would.
 
 What a pool of a thousand costs the router, without a thousand processes: the router sees what it would see
 of separate machines (a connection, a lease and a report stream each). Registration is timed from the first
@@ -28,10 +30,13 @@ READY_TIMEOUT_S = 120.0
 
 @dataclass(frozen=True)
 class PoolSpec:
-    workers: int
     router: str  # where they register
-    model: str = "bench"
-    slots: int = 64
+    workers: tuple[WorkerSpec, ...]
+
+    @classmethod
+    def uniform(cls, count: int, router: str, model: str = "bench", slots: int = 64) -> PoolSpec:
+        """`count` workers that answer at once."""
+        return cls(router, tuple(WorkerSpec(f"pool-{i}", model, slots=slots) for i in range(count)))
 
 
 async def _lease(worker: BenchWorker, router: str, address: str, acked: asyncio.Event) -> None:
@@ -53,40 +58,49 @@ async def _lease(worker: BenchWorker, router: str, address: str, acked: asyncio.
 
 
 async def _serve(conn: Connection, spec: PoolSpec) -> None:
-    servers: list[grpc.aio.Server] = []
-    leases: list[asyncio.Task[None]] = []
+    servers: dict[str, grpc.aio.Server] = {}
+    leases: dict[str, asyncio.Task[None]] = {}
     acks: list[asyncio.Event] = []
-    workers = []
-    for i in range(spec.workers):
-        worker = BenchWorker(WorkerSpec(f"pool-{i}", spec.model, slots=spec.slots))
+    workers: dict[str, tuple[BenchWorker, str]] = {}
+    for worker_spec in spec.workers:
+        worker = BenchWorker(worker_spec)
         server = grpc.aio.server()
         worker_pb2_grpc.add_WorkerServiceServicer_to_server(worker, server)
         port = server.add_insecure_port("127.0.0.1:0")
         await server.start()
-        servers.append(server)
-        workers.append((worker, f"127.0.0.1:{port}"))
+        servers[worker_spec.worker_id] = server
+        workers[worker_spec.worker_id] = (worker, f"127.0.0.1:{port}")
     began = time.perf_counter()
-    for worker, address in workers:
+    for worker_id, (worker, address) in workers.items():
         acked = asyncio.Event()
         acks.append(acked)
-        leases.append(asyncio.create_task(_lease(worker, spec.router, address, acked)))
+        leases[worker_id] = asyncio.create_task(_lease(worker, spec.router, address, acked))
     waiting = asyncio.gather(*(a.wait() for a in acks))
     try:
         await asyncio.wait_for(waiting, READY_TIMEOUT_S)
     except TimeoutError:
         registered = sum(a.is_set() for a in acks)
-        conn.send({"error": f"{registered} of {spec.workers} workers registered in {READY_TIMEOUT_S:.0f} s"})
+        conn.send({"error": f"{registered} of {len(workers)} workers registered in {READY_TIMEOUT_S:.0f} s"})
         return
     conn.send({"register_s": time.perf_counter() - began})
-    while await next_command(conn) != "stop":
+    while (command := await next_command(conn)) != "stop":
+        if isinstance(command, tuple) and command[0] == "slow":
+            for worker_id in command[1]:
+                workers[worker_id][0].factor = float(command[2])
+        elif isinstance(command, tuple) and command[0] == "kill":
+            await _stop([leases.pop(w) for w in command[1]], [servers.pop(w) for w in command[1]])
         conn.send("ok")
+    await _stop(list(leases.values()), list(servers.values()))
+    conn.send("stopped")
+
+
+async def _stop(leases: list[asyncio.Task[None]], servers: list[grpc.aio.Server]) -> None:
     for lease in leases:
         lease.cancel()
     for lease in leases:
         with contextlib.suppress(asyncio.CancelledError, grpc.aio.AioRpcError):
             await lease
     await asyncio.gather(*(server.stop(0) for server in servers))
-    conn.send("stopped")
 
 
 def pool_child(conn: Connection, spec: PoolSpec) -> None:

@@ -100,7 +100,9 @@ def measure(load: Child, workers: int, s: Settings) -> Figures:
     address = str(router.info["address"])
     host: Child | None = None
     try:
-        host = spawn(f"pool-host-{workers}", pool_child, PoolSpec(workers, address), ready_timeout=180)
+        host = spawn(
+            f"pool-host-{workers}", pool_child, PoolSpec.uniform(workers, address), ready_timeout=180
+        )
         register_s = float(host.info["register_s"])
         registered = router.request("workers", 10)
         if registered != workers:

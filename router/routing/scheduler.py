@@ -171,7 +171,12 @@ class Scheduler:
         if model in config.routes:
             return self._route_groups(config.routes[model], capability)
         bucket = self._state.registry.index.bucket(None if model == AUTO else model, capability)
-        return [_Group(bucket, None)] if bucket is not None else []
+        if bucket is None:
+            return []
+        slot = bucket.members.get(hints.provider) if hints.provider else None
+        if slot is not None:  # pinned to one backend by its id: that one alone, whatever the pool
+            return [_Group([slot], None)]
+        return [_Group(bucket, None)]
 
     def _route_groups(self, entries: list[str], capability: pb.Capability) -> list[_Group]:
         """Route order is the priority: the first entry is preferred."""
