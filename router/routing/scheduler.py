@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import random
+import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
@@ -41,6 +42,7 @@ _CAPABILITY_NAMES = {
 Target = tuple[Backend, str, int]  # backend, model it runs, priority (lower preferred)
 
 
+PANIC_LOG_INTERVAL_S = 60.0
 # Excluded for these alone, a candidate may still be tried in panic: the others are hard limits.
 _PANIC_REASONS = frozenset({"unhealthy", "circuit open"})
 
@@ -64,6 +66,7 @@ class Scheduler:
     def __init__(self, state: RoutingState, rng: random.Random | None = None) -> None:
         self._state = state
         self._rng = rng or random.Random()
+        self._panic_logged: dict[str, float] = {}  # model -> when panic routing for it was last logged
 
     def plan(
         self,
@@ -99,10 +102,7 @@ class Scheduler:
             candidates = filter_.passed
             if not candidates and filter_.panic and pool.panic_routing:
                 candidates = filter_.panic
-                self._state.events.panic_routed += 1
-                log.warning(
-                    "every candidate for %r is unhealthy or behind an open circuit: trying them anyway", model
-                )
+                self._panicked(model)
             if not candidates:
                 raise self._none_left(model, filter_.reasons)
             if bounded and len(candidates) > pool.sample:
@@ -117,6 +117,20 @@ class Scheduler:
             candidate.stats.last_score = candidate.score
             candidate.stats.score_components = dict(candidate.components)
         return ranked
+
+    def _panicked(self, model: str) -> None:
+        """Counted every time; logged once a minute per model (every request would log it otherwise)."""
+        self._state.events.panic_routed += 1
+        now = time.monotonic()
+        if now - self._panic_logged.get(model, -PANIC_LOG_INTERVAL_S) >= PANIC_LOG_INTERVAL_S:
+            if len(self._panic_logged) > 1024:  # models named by requests: keep it bounded
+                self._panic_logged.clear()
+            self._panic_logged[model] = now
+            log.warning(
+                "every candidate for %r is unhealthy or behind an open circuit: trying them anyway "
+                "(panic routing; counted in modelyard_panic_routed_requests_total)",
+                model,
+            )
 
     def _sample(self, groups: list[_Group], filter_: _Filter, keys: _Once | None) -> list[Candidate]:
         """The bounded set of a large pool: per bucket, every fixed backend (cloud APIs), the workers

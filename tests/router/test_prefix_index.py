@@ -11,6 +11,7 @@ from modelyard.v1 import inference_pb2 as pb
 from core.prefix_keys import block_keys, prefix_keys, render
 from router.config.settings import PrefixConfig
 from router.routing.prefix_index import BYTES_PER_KEY, PrefixIndex
+from router.routing.prefix_routing import PrefixRouting
 
 
 def chat(*turns: tuple[pb.Role, str]) -> pb.ChatRequest:
@@ -146,3 +147,38 @@ def test_memory_stays_within_the_configured_bound() -> None:
 def test_limits_are_checked(fields: dict[str, float]) -> None:
     with pytest.raises(ValueError, match="prefix"):
         PrefixConfig(**fields)  # type: ignore[arg-type]
+
+
+def test_one_request_gives_at_most_max_keys_per_request_from_its_start() -> None:
+    routing = PrefixRouting(PrefixConfig(max_keys_per_request=8))
+    huge = chat(SYSTEM, (pb.ROLE_USER, "words " * 2000))  # about 48 blocks
+    keys = routing.keys(huge)
+    assert len(keys) == 8
+    assert keys == prefix_keys(huge)[:8]  # the same prefix: a cut request still matches its next turn
+
+
+def test_holders_are_the_workers_with_the_longest_prefix() -> None:
+    index = PrefixIndex()
+    index.store("short", "m", [1, 2])
+    index.store("long", "m", [1, 2, 3, 4])
+    index.store("other-model", "n", [1, 2, 3, 4, 5])
+    # Every model's holders: the scheduler keeps those of the model it routes.
+    assert set(index.holders([1, 2, 3, 4], limit=8)) == {("long", "m"), ("other-model", "n")}
+    assert set(index.holders([1, 2, 9], limit=8)) == {("short", "m"), ("long", "m"), ("other-model", "n")}
+    assert index.holders([7, 8], limit=8) == []
+    index.clear("long")
+    assert index.holders([1, 2, 3, 4], limit=8) == [("other-model", "n")]
+
+
+def test_the_pool_wide_bound_takes_the_oldest_key_of_all_among_many_workers() -> None:
+    clock = Clock()
+    index = PrefixIndex(PrefixConfig(max_keys=300, max_keys_per_worker=10), clock)
+    for worker in range(300):  # 300 workers, one key each, each a second older than the next
+        index.store(f"w{worker}", "m", [worker])
+        clock.now += 1
+    index.store("w-new", "m", [1000, 1001])
+    assert len(index) == 300
+    assert index.match("w0", "m", [0]) == 0  # the two oldest of all went
+    assert index.match("w1", "m", [1]) == 0
+    assert index.match("w2", "m", [2]) == 1
+    assert index.holders([1], limit=8) == []
