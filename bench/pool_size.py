@@ -55,6 +55,8 @@ class Figures:
     p50_c1_ms: float
     plan_p50_us: float
     plan_p99_us: float
+    router_cpu_us: float  # router CPU per request at c=32, warm-up included
+    host_cpu_us: float  # the pool host's CPU per request at c=32: what answering costs the workers' side
     errors: int
 
 
@@ -113,7 +115,11 @@ def measure(load: Child, workers: int, s: Settings) -> Figures:
         idle_cpu = (cpu_seconds(router.pid) - before) / s.idle_s
         rss = rss_mb(router.pid)
         warmup = max(200, 2 * workers)  # the router dials each worker on its first request
+        cpu = cpu_seconds(router.pid), cpu_seconds(host.pid)
         busy = _load(load, ChatLoad(address, "router", 32, s.requests, s.seconds, 1, warmup))
+        sent = warmup + len(busy.outcomes)
+        router_cpu_us = (cpu_seconds(router.pid) - cpu[0]) / sent * 1e6
+        host_cpu_us = (cpu_seconds(host.pid) - cpu[1]) / sent * 1e6
         router.request("plan-times", 30)  # at c=32 they would count other requests' turns on the loop too
         calm = _load(load, ChatLoad(address, "router", 1, s.requests, s.seconds, 1, 50))
         plans = [t * 1e6 for t in router.request("plan-times", 30)]
@@ -126,6 +132,8 @@ def measure(load: Child, workers: int, s: Settings) -> Figures:
             p50_c1_ms=percentile([o.total_ms for o in calm.ok], 0.5),
             plan_p50_us=percentile(plans, 0.5),
             plan_p99_us=percentile(plans, 0.99),
+            router_cpu_us=router_cpu_us,
+            host_cpu_us=host_cpu_us,
             errors=len(busy.outcomes) - len(busy.ok) + len(calm.outcomes) - len(calm.ok),
         )
     finally:
@@ -160,6 +168,8 @@ def _report(report: Report, figures: list[Figures], s: Settings) -> None:
             "p50 ms (c=1)",
             "_plan µs p50",
             "_plan µs p99",
+            "router CPU µs per request (c=32)",
+            "pool host CPU µs per request",
             "errors",
         ],
     )
@@ -174,6 +184,8 @@ def _report(report: Report, figures: list[Figures], s: Settings) -> None:
                 ms(f.p50_c1_ms),
                 f"{f.plan_p50_us:.1f}",
                 f"{f.plan_p99_us:.1f}",
+                f"{f.router_cpu_us:.0f}",
+                f"{f.host_cpu_us:.0f}",
                 str(f.errors),
             ]
         )
@@ -184,6 +196,8 @@ def _report(report: Report, figures: list[Figures], s: Settings) -> None:
         f"{s.idle_s:g} s with only load reports coming in, as a share of one core.",
         "_plan: RequestPipeline._plan (budget checks and the scheduler: targets, filter, scoring, ranking) "
         "timed inside the router, wall clock, during the c=1 load.",
+        "CPU per request: user and system time of the router (or of the process hosting every worker) over the "
+        "c=32 load and its warm-up, divided by the requests sent; every process shares the same cores.",
     ]
     report.tables.append(table)
     base, largest = figures[0], figures[-1]
