@@ -42,7 +42,9 @@ class PoolSpec:
 async def _lease(worker: BenchWorker, router: str, address: str, acked: asyncio.Event) -> None:
     """Hold the registration open, one load report per interval, the first at a random point of the first
     interval (as workers started at different times would)."""
-    async with grpc.aio.insecure_channel(router) as channel:
+    # A subchannel pool of its own: a connection of its own, as a worker on its own machine has (channels to
+    # one address otherwise share one, and the router caps the calls open on a connection).
+    async with grpc.aio.insecure_channel(router, options=[("grpc.use_local_subchannel_pool", 1)]) as channel:
         call = worker_pb2_grpc.WorkerRegistryServiceStub(channel).Register()
         await call.write(worker_pb2.RegisterRequest(hello=worker.hello(address)))
         reply = await call.read()

@@ -55,6 +55,9 @@ class Figures:
     p50_c1_ms: float
     plan_p50_us: float
     plan_p99_us: float
+    plan_cpu_p50_us: (
+        float  # the same, in CPU time of the router's thread: what other processes do not inflate
+    )
     router_cpu_us: float  # router CPU per request at c=32, warm-up included
     host_cpu_us: float  # the pool host's CPU per request at c=32: what answering costs the workers' side
     errors: int
@@ -65,15 +68,15 @@ async def _serve_router(conn: Connection, ledger_dir: str) -> None:
         listen="127.0.0.1:0", router_id="bench-pool", usage_db=str(Path(ledger_dir) / "usage.sqlite3")
     )
     server = RouterServer(config)
-    plan_times: list[float] = []
+    plan_times: list[tuple[float, float]] = []  # (wall, CPU of the router's thread) per call
     timed = server.pipeline._plan
 
     async def plan(*args: Any, **kwargs: Any) -> Any:
-        began = time.perf_counter()
+        began, cpu = time.perf_counter(), time.thread_time()
         try:
             return await timed(*args, **kwargs)
         finally:
-            plan_times.append(time.perf_counter() - began)
+            plan_times.append((time.perf_counter() - began, time.thread_time() - cpu))
 
     server.pipeline._plan = plan  # type: ignore[method-assign]
     await server.start()
@@ -122,7 +125,7 @@ def measure(load: Child, workers: int, s: Settings) -> Figures:
         host_cpu_us = (cpu_seconds(host.pid) - cpu[1]) / sent * 1e6
         router.request("plan-times", 30)  # at c=32 they would count other requests' turns on the loop too
         calm = _load(load, ChatLoad(address, "router", 1, s.requests, s.seconds, 1, 50))
-        plans = [t * 1e6 for t in router.request("plan-times", 30)]
+        plans = router.request("plan-times", 30)
         return Figures(
             workers=workers,
             register_s=register_s,
@@ -130,8 +133,9 @@ def measure(load: Child, workers: int, s: Settings) -> Figures:
             rss_mb=rss,
             rps_c32=len(busy.ok) / busy.elapsed_s if busy.elapsed_s else math.nan,
             p50_c1_ms=percentile([o.total_ms for o in calm.ok], 0.5),
-            plan_p50_us=percentile(plans, 0.5),
-            plan_p99_us=percentile(plans, 0.99),
+            plan_p50_us=percentile([wall * 1e6 for wall, _ in plans], 0.5),
+            plan_p99_us=percentile([wall * 1e6 for wall, _ in plans], 0.99),
+            plan_cpu_p50_us=percentile([cpu * 1e6 for _, cpu in plans], 0.5),
             router_cpu_us=router_cpu_us,
             host_cpu_us=host_cpu_us,
             errors=len(busy.outcomes) - len(busy.ok) + len(calm.outcomes) - len(calm.ok),
@@ -168,6 +172,7 @@ def _report(report: Report, figures: list[Figures], s: Settings) -> None:
             "p50 ms (c=1)",
             "_plan µs p50",
             "_plan µs p99",
+            "_plan CPU µs p50",
             "router CPU µs per request (c=32)",
             "pool host CPU µs per request",
             "errors",
@@ -184,6 +189,7 @@ def _report(report: Report, figures: list[Figures], s: Settings) -> None:
                 ms(f.p50_c1_ms),
                 f"{f.plan_p50_us:.1f}",
                 f"{f.plan_p99_us:.1f}",
+                f"{f.plan_cpu_p50_us:.1f}",
                 f"{f.router_cpu_us:.0f}",
                 f"{f.host_cpu_us:.0f}",
                 str(f.errors),
@@ -195,7 +201,8 @@ def _report(report: Report, figures: list[Figures], s: Settings) -> None:
         f"Loads: c=32 then c=1, each up to {s.requests:,} requests or {s.seconds:g} s; router CPU over "
         f"{s.idle_s:g} s with only load reports coming in, as a share of one core.",
         "_plan: RequestPipeline._plan (budget checks and the scheduler: targets, filter, scoring, ranking) "
-        "timed inside the router, wall clock, during the c=1 load.",
+        "timed inside the router during the c=1 load: wall clock, and the CPU time of the router's thread "
+        "(which the other processes on these cores do not inflate).",
         "CPU per request: user and system time of the router (or of the process hosting every worker) over the "
         "c=32 load and its warm-up, divided by the requests sent; every process shares the same cores.",
     ]
@@ -217,7 +224,13 @@ def _report(report: Report, figures: list[Figures], s: Settings) -> None:
             f"{largest.p50_c1_ms / base.p50_c1_ms:.2f}x ({ms(largest.p50_c1_ms)} vs {ms(base.p50_c1_ms)} ms)",
             largest.p50_c1_ms <= 1.25 * base.p50_c1_ms,
         ),
-        Target(f"{name}: _plan p50", "≤ 50 µs", f"{largest.plan_p50_us:.1f} µs", largest.plan_p50_us <= 50),
+        Target(
+            f"{name}: _plan p50",
+            "≤ 50 µs",
+            f"{largest.plan_p50_us:.1f} µs ({largest.plan_cpu_p50_us:.1f} µs of CPU; "
+            f"{base.plan_p50_us:.1f} µs with {base.workers})",
+            largest.plan_p50_us <= 50,
+        ),
         Target(
             f"{name}: router CPU with only load reports",
             "≤ 10% of a core",

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import grpc
+from modelyard.v1 import backend_pb2
 from modelyard.v1 import inference_pb2 as pb
 from modelyard.worker.v1 import worker_pb2, worker_pb2_grpc
 
@@ -24,6 +25,7 @@ from router.routing.prefix_routing import PrefixRouting
 from router.security.worker_dial import WorkerDialer
 from router.security.worker_identity import WorkerAdmission, peer_host, validate_names
 from router.security.worker_issuer import check_worker_issuer
+from router.services.lease_timer import LeaseTimer
 from router.services.refusal_log import RefusalLog
 
 log = logging.getLogger(__name__)
@@ -166,25 +168,35 @@ class WorkerRegistryServicer(worker_pb2_grpc.WorkerRegistryServiceServicer):  # 
         return True
 
     async def _receive_reports(self, worker: WorkerBackend, context: Context, cache_events: bool) -> None:
-        lease_s = self._config.missed_reports * self._config.report_interval_ms / 1000
-        while True:
-            try:
-                # asyncio.timeout, not wait_for: no Task per message, a thousand reports a second in a big pool.
-                async with asyncio.timeout(lease_s):
-                    message = await context.read()
-            except TimeoutError:
-                log.warning("worker %s missed %d load reports", worker.id, self._config.missed_reports)
-                return
-            if message is grpc.aio.EOF:
-                return
-            kind = message.WhichOneof("msg")
-            if kind == "load":
-                worker.load = message.load
-                worker.draining = message.load.draining
-                worker.reports_due = time.monotonic() + self._reports_due_s
-                self._registry.refresh(worker)  # drain started or ended, reports resumed: O(1) otherwise
-            elif kind == "cache" and cache_events and self._prefixes is not None:
-                self._apply_cache_events(worker, message.cache)
+        lease = LeaseTimer(self._config.missed_reports * self._config.report_interval_ms / 1000)
+        try:
+            while True:
+                message = await context.read()
+                lease.heard()
+                if message is grpc.aio.EOF:
+                    return
+                kind = message.WhichOneof("msg")
+                if kind == "load":
+                    self._load_reported(worker, message.load)
+                elif kind == "cache" and cache_events and self._prefixes is not None:
+                    self._apply_cache_events(worker, message.cache)
+        except asyncio.CancelledError:
+            if not lease.expired:
+                raise
+            current = asyncio.current_task()
+            if current is not None:
+                current.uncancel()
+            log.warning("worker %s missed %d load reports", worker.id, self._config.missed_reports)
+        finally:
+            lease.stop()
+
+    def _load_reported(self, worker: WorkerBackend, load: backend_pb2.LoadReport) -> None:
+        """A thousand of these a second in a big pool: rotation is judged again only when it may change."""
+        overdue = worker.reports_overdue(time.monotonic())
+        worker.reports_due = time.monotonic() + self._reports_due_s
+        was_draining, worker.load, worker.draining = worker.draining, load, load.draining
+        if overdue or was_draining != worker.draining or self._registry.index.out_of_rotation(worker.id):
+            self._registry.refresh(worker)  # drain started or ended, reports resumed
 
     def _apply_cache_events(self, worker: WorkerBackend, cache: worker_pb2.CacheEvents) -> None:
         if self._prefixes is not None and any(m.id == cache.model for m in worker.models):
