@@ -50,6 +50,10 @@ class PrefixConfig:
     # The same in requests, for pools whose declared capacity dwarfs their load: a worker holding at least
     # this many times the requests of the least busy candidate (plus one) gets no prefix credit either.
     imbalance_ratio: float = 3.0
+    # Tenants never share a cached prefix: each request gets its tenant's cache salt (vLLM's cache_salt), so
+    # neither the router's prefix index nor a worker's engine matches one tenant's prompt against another's.
+    # Costs the hits that a system prompt shared across tenants would have had.
+    isolate_tenants: bool = False
 
     def __post_init__(self) -> None:
         if self.block_bytes < 16:

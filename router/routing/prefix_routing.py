@@ -16,6 +16,7 @@ over the pool instead of piling onto its first holder, and every worker comes to
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Callable, Sequence
 
@@ -38,7 +39,15 @@ class PrefixRouting:
         """The request's prefix keys, at most `max_keys_per_request` from its start: a longer prompt's tail
         is neither hashed nor stored (one huge prompt must not stall the loop or churn the index)."""
         block = self.config.block_bytes
-        return block_keys(render(request)[: self.config.max_keys_per_request * block], block)
+        return block_keys(
+            render(request)[: self.config.max_keys_per_request * block], block, request.cache_salt
+        )
+
+    def isolate(self, request: pb.ChatRequest, tenant: str) -> None:
+        """With `isolate_tenants`, give the request its tenant's cache salt: its prefix keys here and its
+        blocks in the worker's engine are then its tenant's alone (a hash: workers need not learn the name)."""
+        if self.config.isolate_tenants:
+            request.cache_salt = tenant_salt(tenant)
 
     def annotate(self, candidates: Sequence[Candidate], keys: Callable[[], Sequence[int]]) -> None:
         """Set each candidate's prefix_match; the keys are computed only if some candidate caches."""
@@ -81,6 +90,10 @@ class PrefixRouting:
     def forget_worker(self, worker_id: str) -> None:
         """The worker left or (re)joined: whatever its engine held is gone or unknown."""
         self.index.clear(worker_id)
+
+
+def tenant_salt(tenant: str) -> str:
+    return hashlib.blake2b(b"modelyard-tenant\0" + tenant.encode(), digest_size=16).hexdigest()
 
 
 def _requests(backend: Backend) -> int:

@@ -5,6 +5,7 @@ until they resume, panic routing, and refused registrations logged once a minute
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 
 import grpc
@@ -20,6 +21,7 @@ from router.config.pool import PoolConfig
 from router.config.security import WorkersConfig
 from router.config.settings import RouterConfig
 from router.routing.pool_events import PoolEvents
+from router.routing.prefix_routing import tenant_salt
 from router.routing.scheduler import Scheduler
 from router.routing.state import RoutingState
 from router.server import RouterServer
@@ -236,3 +238,17 @@ def test_refusals_are_logged_once_a_minute_per_address_and_all_counted(
 
 def test_the_pool_holds_thousands_by_default() -> None:
     assert WorkersConfig().max_workers == 4096
+
+
+async def test_with_tenant_isolation_the_worker_gets_the_tenants_cache_salt(
+    router: RouterServer, stub: router_pb2_grpc.RouterServiceStub, echo_workers: WorkerFactory
+) -> None:
+    worker = await echo_workers("w1")
+    request = chat()
+    request.cache_salt = "chosen-by-the-caller"
+    assert await answer(stub, request) == "a b "
+    assert worker.last_chat is not None
+    assert worker.last_chat.cache_salt == "chosen-by-the-caller"  # off: passed on as given
+    router.state.prefixes.config = dataclasses.replace(router.state.prefixes.config, isolate_tenants=True)
+    assert await answer(stub, request) == "a b "
+    assert worker.last_chat.cache_salt == tenant_salt("local")  # on: the tenant's, whatever the caller said

@@ -9,9 +9,10 @@ import pytest
 from modelyard.v1 import inference_pb2 as pb
 
 from core.prefix_keys import block_keys, prefix_keys, render
+from gpu_worker.convert import chat_input
 from router.config.settings import PrefixConfig
 from router.routing.prefix_index import BYTES_PER_KEY, PrefixIndex
-from router.routing.prefix_routing import PrefixRouting
+from router.routing.prefix_routing import PrefixRouting, tenant_salt
 
 
 def chat(*turns: tuple[pb.Role, str]) -> pb.ChatRequest:
@@ -182,3 +183,22 @@ def test_the_pool_wide_bound_takes_the_oldest_key_of_all_among_many_workers() ->
     assert index.match("w1", "m", [1]) == 0
     assert index.match("w2", "m", [2]) == 1
     assert index.holders([1], limit=8) == []
+
+
+def test_salted_requests_share_no_key_and_router_and_worker_key_them_alike() -> None:
+    routing = PrefixRouting(PrefixConfig(isolate_tenants=True))
+    first, second = chat(SYSTEM, (pb.ROLE_USER, "hi")), chat(SYSTEM, (pb.ROLE_USER, "hi"))
+    routing.isolate(first, "acme")
+    routing.isolate(second, "globex")
+    assert first.cache_salt == tenant_salt("acme") != second.cache_salt
+    assert "acme" not in first.cache_salt  # workers see a hash, not the tenant's name
+    routing.index.store("w1", "m", routing.keys(first))
+    assert routing.index.match("w1", "m", routing.keys(second)) == 0  # no credit for another tenant's prefix
+    assert routing.index.match("w1", "m", routing.keys(first)) == len(routing.keys(first))
+    # The worker keys its engine's cache events the same way, so they land on the same tenant's keys.
+    assert list(chat_input(first).prefix_keys) == routing.keys(first)
+    assert chat_input(first).cache_salt == first.cache_salt
+    plain = PrefixRouting(PrefixConfig())
+    unsalted = chat(SYSTEM, (pb.ROLE_USER, "hi"))
+    plain.isolate(unsalted, "acme")
+    assert not unsalted.cache_salt  # off by default: tenants share prefixes
