@@ -252,3 +252,15 @@ async def test_with_tenant_isolation_the_worker_gets_the_tenants_cache_salt(
     router.state.prefixes.config = dataclasses.replace(router.state.prefixes.config, isolate_tenants=True)
     assert await answer(stub, request) == "a b "
     assert worker.last_chat.cache_salt == tenant_salt("local")  # on: the tenant's, whatever the caller said
+
+
+async def test_a_cache_salt_too_long_is_refused_naming_the_field(
+    stub: router_pb2_grpc.RouterServiceStub, echo_workers: WorkerFactory
+) -> None:
+    await echo_workers("w1")
+    request = chat()
+    request.cache_salt = "s" * 129
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await answer(stub, request)
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "cache_salt" in (refused.value.details() or "")
