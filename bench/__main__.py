@@ -1,5 +1,5 @@
 """`python -m bench [--quick] [--only overhead,stream_interval,simulation,memory,prefix,pool_size,engines,
-prefix_engines]`: writes bench/results/.
+prefix_engines,fairness,spill]`: writes bench/results/.
 
 The full run is the default; `--quick` (or BENCH_QUICK=1) uses short, bounded loads and skips the
 engines. Figures are printed, never asserted. Each section that fails says so in the report and the
@@ -16,6 +16,7 @@ from collections.abc import Callable
 
 from bench import (
     engines,
+    fairness,
     memory,
     overhead,
     pool_size,
@@ -24,6 +25,7 @@ from bench import (
     profile,
     simulation,
     simulation_pool,
+    spill,
     stream_interval,
 )
 from bench.litellm_peer import Install, ensure_installed
@@ -41,6 +43,8 @@ SECTIONS = (
     "pool_size",
     "engines",
     "prefix_engines",
+    "fairness",
+    "spill",
 )
 # Simulated time: the same figures in quick and full mode, and on any machine.
 PREFIX_WORKLOAD = WorkloadSettings(seconds=300.0)
@@ -50,6 +54,8 @@ QUICK = {
     "simulation": simulation.Settings(seconds=10.0, rate=40.0, tokens=16),
     "profile_s": 3.0,
     "pool_size": pool_size.QUICK,
+    "fairness": fairness.Settings(seconds=8.0),
+    "spill": spill.Settings(phase_s=5.0),
 }
 FULL = {
     "overhead": overhead.Settings(requests=500_000, seconds=10.0, warmup=500, rounds=3),
@@ -57,6 +63,8 @@ FULL = {
     "simulation": simulation.Settings(seconds=40.0, rate=40.0, tokens=16),
     "profile_s": 10.0,
     "pool_size": pool_size.FULL,
+    "fairness": fairness.Settings(seconds=30.0),
+    "spill": spill.Settings(phase_s=20.0),
 }
 
 
@@ -108,6 +116,14 @@ def main(argv: list[str] | None = None) -> int:
             pool = settings["pool_size"]
             assert isinstance(pool, pool_size.Settings)
             _section(report, "Pool size", lambda: pool_size.run(report, load, pool))
+        if "fairness" in only:
+            fair = settings["fairness"]
+            assert isinstance(fair, fairness.Settings)
+            _section(report, "Fairness", lambda: fairness.run(report, fair))
+        if "spill" in only:
+            sp = settings["spill"]
+            assert isinstance(sp, spill.Settings)
+            _section(report, "Spill", lambda: spill.run(report, sp))
         if "prefix_engines" in only and not args.quick:
             _section(report, "Prefix-aware routing (real engines)", lambda: prefix_engines.run(report))
         if "engines" in only and not args.quick:

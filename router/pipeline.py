@@ -27,10 +27,12 @@ from router.accounting.auth import Caller
 from router.accounting.estimates import NO_ESTIMATE, TokenEstimate, estimate_chat, estimate_embed
 from router.accounting.ticket import Metadata, Ticket
 from router.routing.failover import Attempt, MidStreamFailure, UpstreamFailed, stream_with_failover
+from router.routing.placement import Hold, Placement
 from router.routing.request_facts import for_model, has_images
 from router.routing.scheduler import Scheduler
 from router.routing.scoring.base import Candidate
 from router.routing.state import RoutingState
+from router.routing.warm_start import WarmStart
 from router.security.failure_text import for_tenant
 from router.security.image_fetch import inline_image_urls
 from router.upload_gate import UploadGate, UploadMeter
@@ -65,6 +67,9 @@ class RequestPipeline:
             idle_timeout_s=limits.upload_idle_timeout_s,
             min_bytes_per_s=limits.upload_min_bytes_per_s,
         )
+        self.warm_start = WarmStart(state.registry, state.config.startup_wait_s)
+        # The admission queue and local-first placement (router.routing.placement): one Hold per request.
+        self.placement = Placement(state, scheduler, accounting.metrics.registry)
 
     def caller(self, call: Call) -> Caller:
         """Who is calling (raises Unauthenticated): for answers that depend on it, such as a redacted status."""
@@ -74,6 +79,7 @@ class RequestPipeline:
         with (
             tracing.request_span("modelyard.router/Chat", call.metadata) as trace,
             self._accounting.ticket("chat", call.metadata, request) as ticket,
+            self.placement.hold() as hold,
         ):
             with tracing.stage(trace, "admission"):
                 ticket.authenticate()
@@ -93,6 +99,7 @@ class RequestPipeline:
                 for response in cached:
                     yield response
                 return
+            await hold.admit(ticket, request, pb.CAPABILITY_CHAT, call.deadline)
             candidates = await self._plan(
                 trace,
                 ticket,
@@ -101,6 +108,8 @@ class RequestPipeline:
                 estimate,
                 needs_vision=has_images(request),
                 prefix_keys=lambda: self._state.prefixes.keys(request),
+                deadline=call.deadline,
+                hold=hold,
             )
             async for response in self._relay(
                 trace,
@@ -109,13 +118,16 @@ class RequestPipeline:
                 lambda c, timeout: c.backend.chat(for_model(request, c.model), timeout),
                 request.request_id,
                 call.deadline,
+                whole=request.whole_answer,
             ):
+                hold.annotate(response)
                 yield response
 
     async def embed(self, request: pb.EmbedRequest, call: Call) -> pb.EmbedResponse:
         with (
             tracing.request_span("modelyard.router/Embed", call.metadata) as trace,
             self._accounting.ticket("embed", call.metadata, request) as ticket,
+            self.placement.hold() as hold,
         ):
             with tracing.stage(trace, "admission"):
                 ticket.authenticate()
@@ -125,7 +137,10 @@ class RequestPipeline:
                 _describe(trace, request.request_id, ticket.tenant, request.model)
                 estimate = estimate_embed(request)
                 await ticket.admit(estimate)
-            candidates = await self._plan(trace, ticket, request, pb.CAPABILITY_EMBED, estimate)
+            await hold.admit(ticket, request, pb.CAPABILITY_EMBED, call.deadline)
+            candidates = await self._plan(
+                trace, ticket, request, pb.CAPABILITY_EMBED, estimate, deadline=call.deadline, hold=hold
+            )
             answer: pb.EmbedResponse | None = None
             # To the end of the one-item stream, so failover records the attempt as a success.
             async for response in self._relay(
@@ -136,6 +151,7 @@ class RequestPipeline:
                 request.request_id,
                 call.deadline,
             ):
+                hold.annotate(response)
                 answer = response
         if answer is None:
             raise AssertionError("unreachable: failover yields or raises")
@@ -147,6 +163,7 @@ class RequestPipeline:
         with (
             tracing.request_span("modelyard.router/Transcribe", call.metadata) as trace,
             self._accounting.ticket("transcribe", call.metadata, pb.TranscribeConfig()) as ticket,
+            self.placement.hold() as hold,
         ):
             with tracing.stage(trace, "admission"):
                 ticket.authenticate()
@@ -160,7 +177,16 @@ class RequestPipeline:
                     raise InvalidArgument("audio: no audio bytes were sent")
                 _assign_request_id(config)
                 _describe(trace, config.request_id, ticket.tenant, config.model)
-                candidates = await self._plan(trace, ticket, config, pb.CAPABILITY_TRANSCRIBE, NO_ESTIMATE)
+                await hold.admit(ticket, config, pb.CAPABILITY_TRANSCRIBE, call.deadline)
+                candidates = await self._plan(
+                    trace,
+                    ticket,
+                    config,
+                    pb.CAPABILITY_TRANSCRIBE,
+                    NO_ESTIMATE,
+                    deadline=call.deadline,
+                    hold=hold,
+                )
                 async for response in self._relay(
                     trace,
                     ticket,
@@ -169,6 +195,7 @@ class RequestPipeline:
                     config.request_id,
                     call.deadline,
                 ):
+                    hold.annotate(response)
                     yield response
 
     async def _plan(
@@ -180,22 +207,29 @@ class RequestPipeline:
         estimate: TokenEstimate,
         needs_vision: bool = False,
         prefix_keys: Callable[[], Sequence[int]] | None = None,
+        deadline: float | None = None,
+        hold: Hold | None = None,
     ) -> list[Candidate]:
         """Tokens reserved against the budget, candidates best first (cheaper ones once the budget runs low),
-        then the first one's estimated cost reserved too."""
+        then the first one's estimated cost reserved too. Just after start, a plan that finds no backend
+        waits for workers to register (router.routing.warm_start)."""
         self._scheduler.check_hints(request.routing)  # a wrong request hears so before any budget answer
         with tracing.stage(trace, "scheduling") as span:
             preferred = await ticket.preferred_strategy()
             await ticket.reserve_budget(estimate)
             prices = self._state.prices
-            candidates = self._scheduler.plan(
-                request.model,
-                capability,
-                request.routing,
-                estimate_cost=lambda model: estimate.cost(prices, model),
-                needs_vision=needs_vision,
-                prefix_keys=prefix_keys,
-                strategy=preferred,
+            candidates = await self.warm_start.plan(
+                lambda: self._scheduler.plan(
+                    request.model,
+                    capability,
+                    request.routing,
+                    estimate_cost=lambda model: estimate.cost(prices, model),
+                    needs_vision=needs_vision,
+                    prefix_keys=prefix_keys,
+                    strategy=preferred,
+                    order=hold.order if hold is not None else None,
+                ),
+                deadline,
             )
             await ticket.reserve_cost(candidates[0].estimated_cost_usd)
             if tracing.enabled():
@@ -210,6 +244,7 @@ class RequestPipeline:
         open_stream: Callable[[Candidate, float | None], AsyncIterator[T]],
         request_id: str,
         deadline: float | None,
+        whole: bool = False,
     ) -> AsyncIterator[T]:
         """The first candidate's answer that arrives, its usage completed by the router, seen by the ticket."""
         attempt = Attempt()
@@ -232,6 +267,7 @@ class RequestPipeline:
                 self._state,
                 deadline,
                 attempt,
+                whole=whole,
             ):
                 if response.HasField("usage"):
                     self._settle_usage(response.usage, request_id, attempt)

@@ -18,7 +18,13 @@ from openai import AsyncOpenAI, omit
 from core import tracing
 from router.accounting.pricing import CHARS_PER_TOKEN, estimate_prompt_tokens
 from router.backends.base import BackendError
-from router.backends.cloud import HEALTH_TIMEOUT_S, NO_API_KEY, CloudBackend, proto_float
+from router.backends.cloud import (
+    HEALTH_TIMEOUT_S,
+    NO_API_KEY,
+    CloudBackend,
+    probe_answer_healthy,
+    proto_float,
+)
 from router.backends.cloud_errors import (
     broken_stream,
     connection_error,
@@ -35,7 +41,7 @@ from router.backends.openai_convert import (
     transcription_events,
     wav_duration,
 )
-from router.backends.openai_options import chat_options, choice_events
+from router.backends.openai_options import chat_options, choice_events, plain_text
 from router.config.settings import ProviderConfig
 
 # OpenAI's own API wants max_completion_tokens (its reasoning models refuse max_tokens); most
@@ -57,6 +63,8 @@ _FINISH_REASONS = {
 
 
 class OpenAIBackend(CloudBackend):
+    fetches_whole = True  # a chat with whole_answer is asked for whole (_whole)
+
     def __init__(
         self,
         config: ProviderConfig,
@@ -127,6 +135,7 @@ class OpenAIBackend(CloudBackend):
                             status=grpc.StatusCode.DEADLINE_EXCEEDED,
                         )
                     events: list[pb.ChatResponse] = []
+                    texts: list[str] = []  # a run of text-only chunks, made one event when the run ends
                     for chunk in batch:
                         if not isinstance(chunk, dict):
                             raise ValueError(f"a chunk that is not an object: {str(chunk)[:80]}")
@@ -136,7 +145,17 @@ class OpenAIBackend(CloudBackend):
                             if choice.get("index", 0) != 0:
                                 continue
                             finish = choice.get("finish_reason") or finish
+                            text = plain_text(choice)
+                            if text is not None:
+                                if text:
+                                    texts.append(text)
+                                continue
+                            if texts:
+                                events.append(pb.ChatResponse(delta=pb.ChatDelta(text="".join(texts))))
+                                texts = []
                             events.extend(choice_events(choice))
+                    if texts:
+                        events.append(pb.ChatResponse(delta=pb.ChatDelta(text="".join(texts))))
                     # Chunks that arrived together while we were busy go on as one message each kind.
                     for event in joined(events):
                         chars += _chars(event)
@@ -280,6 +299,8 @@ class OpenAIBackend(CloudBackend):
     async def health_check(self) -> bool:
         try:
             await self._client.models.list(timeout=HEALTH_TIMEOUT_S)
+        except openai.APIStatusError as e:
+            return probe_answer_healthy(e.status_code)
         except openai.OpenAIError:
             return False
         return True

@@ -10,6 +10,8 @@ from pydantic import Field, NonNegativeFloat, NonNegativeInt, PositiveFloat, Pos
 
 from core.input_limits import InputLimits
 from router.config.accounting import ApiKey, Budget, CacheConfig
+from router.config.admission import AdmissionConfig, LocalFirstConfig
+from router.config.lifecycle import ShutdownConfig
 from router.config.limits import LimitsConfig
 from router.config.pool import PoolConfig
 from router.config.security import WorkersConfig
@@ -113,12 +115,20 @@ class RouterConfig:
     cache: CacheConfig = field(default_factory=CacheConfig)
     # Per-tenant rate and concurrency limits, and how many uploads are buffered at once (router.config.limits).
     limits: LimitsConfig = field(default_factory=LimitsConfig)
+    # The admission queue (fair between tenants) and local-first placement (router.config.admission).
+    admission: AdmissionConfig = field(default_factory=AdmissionConfig)
+    local_first: LocalFirstConfig = field(default_factory=LocalFirstConfig)
     # Caps on what one request may hold (core.input_limits); audio is held in memory so another worker can
     # retry it.
     input: InputLimits = field(default_factory=InputLimits)
     metrics_listen: str = ""  # host:port for Prometheus /metrics; "" = off
-    # On SIGTERM: NOT_SERVING, new client calls refused, calls in flight get this long to finish.
+    # On SIGTERM: NOT_SERVING and a drain (shutdown.drain_s) that serves what still arrives, then new
+    # client calls refused and those in flight given this long to finish.
     grace_seconds: NonNegativeFloat = 30.0
+    shutdown: ShutdownConfig = field(default_factory=ShutdownConfig)
+    # A router just started holds a request for a model no backend serves yet this long at most (never past
+    # its deadline) while workers register; its readiness stays NOT_SERVING until one has. 0: no wait.
+    startup_wait_s: NonNegativeFloat = 10.0
     # The OpenAI-compatible HTTP door (router.services.http): host:port; "" = off. Off loopback it needs
     # API keys, like the gRPC listener.
     http_listen: str = ""

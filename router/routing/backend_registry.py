@@ -3,6 +3,8 @@ index (router.routing.candidate_index), which it keeps up to date as backends ar
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import Callable, Iterator
 
@@ -19,6 +21,7 @@ class BackendRegistry:
         self._backends: dict[str, Backend] = {}
         self.index = CandidateIndex()
         self.workers = 0  # interchangeable backends registered (workers): the pool's size, kept as they come
+        self._added = asyncio.Event()  # set, and replaced, on every add: wakes whoever waits for a backend
 
     def add(self, backend: Backend) -> Backend | None:
         """Add or replace a backend; returns the one it replaced, if any."""
@@ -28,7 +31,14 @@ class BackendRegistry:
         self._backends[backend.id] = backend
         self.workers += backend.interchangeable
         self.index.add(backend)
+        self._added.set()
+        self._added = asyncio.Event()
         return previous
+
+    async def wait_added(self, timeout: float) -> None:
+        """Return when a backend is added or after `timeout` seconds, whichever is first."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._added.wait(), max(timeout, 0.0))
 
     def remove(self, backend: Backend) -> bool:
         """Remove this exact backend object (a newer one under the same id stays)."""

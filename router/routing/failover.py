@@ -85,8 +85,12 @@ async def stream_with_failover(
     state: RoutingState,
     deadline: float | None,
     attempt: Attempt,
+    *,
+    whole: bool = False,
 ) -> AsyncIterator[T]:
-    """Yield the items of the first candidate that answers. `deadline` is a time.monotonic() value."""
+    """Yield the items of the first candidate that answers. `deadline` is a time.monotonic() value. `whole`:
+    the caller asked for a whole answer (ChatRequest.whole_answer); a backend that fetches it whole
+    (Backend.fetches_whole) sends its first item at its end."""
     policy = state.config.retry
     tried = candidates[: policy.max_attempts]
     last: BackendError | None = None
@@ -97,9 +101,13 @@ async def stream_with_failover(
                 break
             await asyncio.sleep(delay)
         remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
-        first_timeout = state.config.first_chunk_timeout_s
-        if remaining is not None:
-            first_timeout = min(first_timeout, remaining / (len(tried) - index))
+        first_timeout: float | None = state.config.first_chunk_timeout_s
+        if whole and candidate.backend.fetches_whole:
+            # No first chunk comes before the end: an attempt has what time is left, as a stream has for its
+            # end, and the backend's own timeout bounds the answer as it bounds a stream's.
+            first_timeout = remaining
+        elif remaining is not None:
+            first_timeout = min(state.config.first_chunk_timeout_s, remaining / (len(tried) - index))
         try:
             async for item in _attempt(
                 candidate, open_stream(candidate, remaining), first_timeout, state, attempt
@@ -131,7 +139,7 @@ async def stream_with_failover(
 async def _attempt(
     candidate: Candidate,
     stream: AsyncIterator[T],
-    first_timeout: float,
+    first_timeout: float | None,
     state: RoutingState,
     attempt: Attempt,
 ) -> AsyncIterator[T]:

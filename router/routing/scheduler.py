@@ -78,12 +78,14 @@ class Scheduler:
         needs_vision: bool = False,
         prefix_keys: Callable[[], Sequence[int]] | None = None,
         strategy: str | None = None,
+        order: Callable[[list[Candidate]], list[Candidate]] | None = None,
     ) -> list[Candidate]:
         """Candidates best first. Raises NOT_FOUND, UNAVAILABLE or RESOURCE_EXHAUSTED saying why none.
 
         `prefix_keys` gives the request's conversation prefix keys (chat only), computed only when the
         strategy weighs the prefix scorer and a candidate keeps a prefix cache. `strategy` ranks them when
-        the request names none (hints.strategy wins); else the default does.
+        the request names none (hints.strategy wins); else the default does. `order`, when given, puts
+        the ranking in its final order (router.routing.placement: local first, against a TTFT target).
         """
         self.check_hints(hints)
         named = strategy_name(hints.strategy) or strategy
@@ -111,6 +113,8 @@ class Scheduler:
         if keys is not None:
             self._state.prefixes.annotate(candidates, keys)
         ranked = rank(candidates, weights)
+        if order is not None:
+            ranked = order(ranked)
         if bounded:
             del ranked[self._state.config.retry.max_attempts :]  # all that failover will try
         self._state.prefixes.record(ranked[0])

@@ -195,6 +195,7 @@ class WorkerRegistryServicer(worker_pb2_grpc.WorkerRegistryServiceServicer):  # 
         overdue = worker.reports_overdue(time.monotonic())
         worker.reports_due = time.monotonic() + self._reports_due_s
         was_draining, worker.load, worker.draining = worker.draining, load, load.draining
+        worker.in_flight_at_report = worker.in_flight  # what of the report is ours (load_view)
         if overdue or was_draining != worker.draining or self._registry.index.out_of_rotation(worker.id):
             self._registry.refresh(worker)  # drain started or ended, reports resumed
 
