@@ -1,5 +1,5 @@
-"""`python -m bench [--quick] [--only overhead,stream_interval,simulation,memory,prefix,engines,prefix_engines,
-fairness,spill]`: writes bench/results/.
+"""`python -m bench [--quick] [--only overhead,stream_interval,simulation,memory,prefix,pool_size,engines,
+prefix_engines,fairness,spill,ledger,http_servers]`: writes bench/results/.
 
 The full run is the default; `--quick` (or BENCH_QUICK=1) uses short, bounded loads and skips the
 engines. Figures are printed, never asserted. Each section that fails says so in the report and the
@@ -17,12 +17,16 @@ from collections.abc import Callable
 from bench import (
     engines,
     fairness,
+    http_servers,
+    ledger_cost,
     memory,
     overhead,
+    pool_size,
     prefix_engines,
     prefix_sim,
     profile,
     simulation,
+    simulation_pool,
     spill,
     stream_interval,
 )
@@ -38,10 +42,13 @@ SECTIONS = (
     "memory",
     "simulation",
     "prefix",
+    "pool_size",
     "engines",
     "prefix_engines",
     "fairness",
     "spill",
+    "ledger",
+    "http_servers",
 )
 # Simulated time: the same figures in quick and full mode, and on any machine.
 PREFIX_WORKLOAD = WorkloadSettings(seconds=300.0)
@@ -50,16 +57,22 @@ QUICK = {
     "stream_interval": stream_interval.Settings(seconds=3.0, concurrency=32),
     "simulation": simulation.Settings(seconds=10.0, rate=40.0, tokens=16),
     "profile_s": 3.0,
+    "pool_size": pool_size.QUICK,
     "fairness": fairness.Settings(seconds=8.0),
     "spill": spill.Settings(phase_s=5.0),
+    "ledger": ledger_cost.Settings(records=1_000, rounds=3),
+    "http_s": 2.0,
 }
 FULL = {
     "overhead": overhead.Settings(requests=500_000, seconds=10.0, warmup=500, rounds=3),
     "stream_interval": stream_interval.Settings(seconds=10.0, rounds=3),
     "simulation": simulation.Settings(seconds=40.0, rate=40.0, tokens=16),
     "profile_s": 10.0,
+    "pool_size": pool_size.FULL,
     "fairness": fairness.Settings(seconds=30.0),
     "spill": spill.Settings(phase_s=20.0),
+    "ledger": ledger_cost.Settings(),
+    "http_s": 5.0,
 }
 
 
@@ -98,12 +111,19 @@ def main(argv: list[str] | None = None) -> int:
             sim = settings["simulation"]
             assert isinstance(sim, simulation.Settings)
             _section(report, "Scheduling quality", lambda: simulation.run(report, load, sim))
+            _section(
+                report, "Scheduling quality, 100 workers", lambda: simulation_pool.run(report, load, sim)
+            )
         if "prefix" in only:
             _section(
                 report,
                 "Prefix-aware routing",
                 lambda: prefix_sim.run(report, PREFIX_WORKLOAD, prefix_sim.WorkerModel()),
             )
+        if "pool_size" in only:
+            pool = settings["pool_size"]
+            assert isinstance(pool, pool_size.Settings)
+            _section(report, "Pool size", lambda: pool_size.run(report, load, pool))
         if "fairness" in only:
             fair = settings["fairness"]
             assert isinstance(fair, fairness.Settings)
@@ -112,6 +132,14 @@ def main(argv: list[str] | None = None) -> int:
             sp = settings["spill"]
             assert isinstance(sp, spill.Settings)
             _section(report, "Spill", lambda: spill.run(report, sp))
+        if "ledger" in only:
+            ledger = settings["ledger"]
+            assert isinstance(ledger, ledger_cost.Settings)
+            _section(report, "Usage ledger", lambda: ledger_cost.run(report, ledger))
+        if "http_servers" in only:
+            http_s = settings["http_s"]
+            assert isinstance(http_s, float)
+            _section(report, "HTTP door", lambda: http_servers.run(report, load, http_s))
         if "prefix_engines" in only and not args.quick:
             _section(report, "Prefix-aware routing (real engines)", lambda: prefix_engines.run(report))
         if "engines" in only and not args.quick:

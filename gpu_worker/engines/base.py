@@ -106,6 +106,8 @@ class ChatInput:
     # from: an engine that reports its prefix cache maps its blocks onto them.
     prefix_keys: tuple[int, ...] = ()
     rendered_bytes: int = 0
+    # Requests with different salts share no cached prefix in the engine (vLLM's cache_salt); "" = none.
+    cache_salt: str = ""
 
 
 @dataclass(frozen=True)
