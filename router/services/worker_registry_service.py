@@ -99,7 +99,9 @@ class WorkerRegistryServicer(worker_pb2_grpc.WorkerRegistryServiceServicer):  # 
             log.info("refused a worker registration from %s: %s", context.peer(), e.message)
             raise
 
-        worker = WorkerBackend.from_hello(first.hello, self._dialer, peer_host(context.peer()))
+        worker = WorkerBackend.from_hello(
+            first.hello, self._dialer, peer_host(context.peer()), self._config.worker_stall_timeout_s
+        )
         if self._prefixes is not None:
             # A hello is a new process or a new lease: what its engine holds is unknown until it says.
             self._prefixes.forget_worker(worker.id)
