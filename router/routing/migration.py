@@ -107,9 +107,9 @@ class Answer:
         moved.messages.add(role=pb.ROLE_ASSISTANT).content.add(text=self.text)
         return moved
 
-    def targets(self, candidates: Sequence[Candidate]) -> list[Candidate]:
+    def targets(self, candidates: Sequence[Candidate], broken: Candidate) -> list[Candidate]:
         """Candidates that may continue the answer: able to, and not one it broke on already."""
-        left = {part.candidate.backend.id for part in self.parts}
+        left = {part.candidate.backend.id for part in self.parts} | {broken.backend.id}
         return [
             c
             for c in candidates
@@ -145,7 +145,7 @@ async def relay_chat(
             return
         except MidStreamFailure as failure:
             broken, reason = attempt.chosen, _reason(failure.cause)
-            tried = answer.targets(candidates) if broken is not None else []
+            tried = answer.targets(candidates, broken) if broken is not None else []
             why_not = _why_not(answer, tried, deadline)
             if why_not or broken is None:
                 log.warning("stream broke and stays broken (%s): %s", why_not, failure.message)
