@@ -1,4 +1,4 @@
-"""`python -m bench [--quick] [--only overhead,simulation,memory,prefix,engines,prefix_engines]`: writes
+"""`python -m bench [--quick] [--only overhead,simulation,memory,prefix,faults,engines,prefix_engines]`: writes
 bench/results/.
 
 The full run is the default; `--quick` (or BENCH_QUICK=1) uses short, bounded loads and skips the
@@ -14,14 +14,14 @@ import sys
 import traceback
 from collections.abc import Callable
 
-from bench import engines, memory, overhead, prefix_engines, prefix_sim, profile, simulation
+from bench import engines, faults, memory, overhead, prefix_engines, prefix_sim, profile, simulation
 from bench.litellm_peer import Install, ensure_installed
 from bench.load import load_child
 from bench.prefix_workload import WorkloadSettings
 from bench.processes import spawn
 from bench.report import Report, Table
 
-SECTIONS = ("overhead", "memory", "simulation", "prefix", "engines", "prefix_engines")
+SECTIONS = ("overhead", "memory", "simulation", "prefix", "faults", "engines", "prefix_engines")
 # Simulated time: the same figures in quick and full mode, and on any machine.
 PREFIX_WORKLOAD = WorkloadSettings(seconds=300.0)
 QUICK = {
@@ -73,6 +73,9 @@ def main(argv: list[str] | None = None) -> int:
                 "Prefix-aware routing",
                 lambda: prefix_sim.run(report, PREFIX_WORKLOAD, prefix_sim.WorkerModel()),
             )
+        if "faults" in only:
+            fault_settings = faults.QUICK if args.quick else faults.Settings()
+            _section(report, "Faults", lambda: faults.run(report, fault_settings))
         if "prefix_engines" in only and not args.quick:
             _section(report, "Prefix-aware routing (real engines)", lambda: prefix_engines.run(report))
         if "engines" in only and not args.quick:
