@@ -18,9 +18,10 @@ import os
 import signal
 import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import grpc
 from modelyard.v1 import inference_pb2 as pb
@@ -58,7 +59,7 @@ class Outcome:
 @dataclass(frozen=True)
 class Scenario:
     name: str  # the event, as the table's first column says it
-    run: Callable[[Settings], Awaitable[Outcome]]
+    run: Callable[[Settings], Coroutine[Any, Any, Outcome]]
 
 
 def request(settings: Settings) -> pb.ChatRequest:

@@ -55,7 +55,7 @@ async def test_a_worker_killed_mid_answer_the_greedy_answer_is_unchanged(
 ) -> None:
     async with grpc.aio.insecure_channel(router.address) as channel:
         stub = router_pb2_grpc.RouterServiceStub(channel)
-        undisturbed, whole = await asyncio.wait_for(collect(stub.Chat(greedy_request())), GENEROUS_S)
+        undisturbed, _ = await asyncio.wait_for(collect(stub.Chat(greedy_request())), GENEROUS_S)
         text, usage, deltas, victim = "", pb.Usage(), 0, ""
         async with asyncio.timeout(GENEROUS_S):
             async for response in stub.Chat(greedy_request()):
@@ -64,10 +64,9 @@ async def test_a_worker_killed_mid_answer_the_greedy_answer_is_unchanged(
                     continue
                 text += response.delta.text
                 deltas += 1
-                if deltas == 3:
+                if deltas == 1:
                     (victim,) = [b.id for b in router.registry if b.in_flight]
                     two_workers[victim].process.kill()
-    assert whole.finish_reason == pb.FINISH_REASON_LENGTH  # the answer was long enough to break into
     assert text == undisturbed
     assert [p.backend for p in usage.parts] == [victim, usage.backend]
     assert usage.backend != victim
