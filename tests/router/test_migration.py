@@ -144,6 +144,15 @@ async def test_the_continuation_carries_the_text_so_far_as_a_final_assistant_mes
     assert continued[0].sampling.seed == 7  # same sampling and seed
 
 
+async def test_a_stream_that_ends_without_its_usage_migrates(start_router: Start) -> None:
+    pool = await start_router(a=Faults(end_after=4), b=Faults())
+    router = pool.router
+    await in_order(router, "a", "b")
+    text, usage = await chat(router, chat_request(WORDS))
+    assert text == ECHO
+    assert [p.migrated_because for p in usage.parts] == ["no_usage", ""]
+
+
 async def test_a_stall_after_the_first_delta_migrates(start_router: Start) -> None:
     hold = asyncio.Event()  # never set: a holds its stream after the first delta
     pool = await start_router(a=Faults(hold=hold), b=Faults())

@@ -27,6 +27,7 @@ Context = grpc.aio.ServicerContext[Any, Any]
 class Faults:
     fail_before_first: grpc.StatusCode | None = None  # abort before any chunk
     fail_after: int | None = None  # abort after this many chunks
+    end_after: int | None = None  # end the stream cleanly after this many chunks, with no usage message
     delay_s: float = 0.0  # before each chunk
     stall: bool = False  # never answer
     hold: asyncio.Event | None = None  # after the first chunk, wait until this is set
@@ -153,6 +154,8 @@ class EchoWorker(worker_pb2_grpc.WorkerServiceServicer):  # type: ignore[misc]
             if self.faults.stall:
                 await asyncio.sleep(3600)
             for i, word in enumerate(words[start:]):
+                if self.faults.end_after is not None and i == self.faults.end_after:
+                    return
                 if self.faults.fail_after is not None and i == self.faults.fail_after:
                     await context.abort(grpc.StatusCode.UNAVAILABLE, f"{self.worker_id} died mid-stream")
                 if self.faults.delay_s:
