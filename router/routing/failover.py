@@ -175,8 +175,9 @@ async def _attempt(
         except StopAsyncIteration:
             raise BackendError(f"{backend.id}: ended without answering", retryable=True) from None
         attempt.chosen = candidate
+        first_at = time.perf_counter()
         if attempt.first_item_at is None:  # a migrated answer's first item came from an earlier backend
-            attempt.first_item_at = time.perf_counter()
+            attempt.first_item_at = first_at
         if attempt.failures:  # the scheduler recorded the prefix on its first choice, not on this one
             state.prefixes.record(candidate)
         sent = 1
@@ -199,7 +200,9 @@ async def _attempt(
         if complete is not None and not complete(item):
             raise EndedEarly(backend.id)
         finished = True
-        stats.record_success(attempt.ttft_ms, (time.perf_counter() - started) * 1000)
+        # A continuation's own time to its first item, not the answer's.
+        ttft = attempt.ttft_ms if attempt.first_item_at == first_at else (first_at - started) * 1000
+        stats.record_success(ttft, (time.perf_counter() - started) * 1000)
         circuit.record_success()
     except BackendError as e:
         if e.retryable or sent:  # the caller's own mistakes say nothing about the backend

@@ -10,8 +10,8 @@ from collections.abc import AsyncIterator
 
 import grpc
 import pytest
+from modelyard.v1 import admin_pb2, admin_pb2_grpc, router_pb2_grpc
 from modelyard.v1 import inference_pb2 as pb
-from modelyard.v1 import router_pb2_grpc
 
 from router.server import RouterServer
 from tests.router.test_routing import collect
@@ -20,6 +20,7 @@ from tests.worker.process import WorkerProcess, start_worker
 
 pytestmark = pytest.mark.engines
 
+PROMPT = "Write a long essay on the history of Paris."
 GENEROUS_S = 300.0  # CPU engines on a shared machine; bounds a broken build only
 
 
@@ -43,10 +44,11 @@ async def two_workers(router: RouterServer) -> AsyncIterator[dict[str, WorkerPro
 def greedy_request() -> pb.ChatRequest:
     return pb.ChatRequest(
         model="smollm2-135m-instruct",
-        messages=[
-            pb.Message(role=pb.ROLE_USER, content=[pb.ContentPart(text="Describe Paris in a few sentences.")])
-        ],
-        sampling=pb.SamplingParams(temperature=0.0, max_tokens=64),
+        messages=[pb.Message(role=pb.ROLE_USER, content=[pb.ContentPart(text=PROMPT)])],
+        # Long enough that the answer is still being generated when its worker dies. No temperature: the
+        # model's own default is greedy (0), and a request that sets 0 would be answered again from the
+        # router's response cache.
+        sampling=pb.SamplingParams(max_tokens=400),
     )
 
 
@@ -55,18 +57,22 @@ async def test_a_worker_killed_mid_answer_the_greedy_answer_is_unchanged(
 ) -> None:
     async with grpc.aio.insecure_channel(router.address) as channel:
         stub = router_pb2_grpc.RouterServiceStub(channel)
-        undisturbed, _ = await asyncio.wait_for(collect(stub.Chat(greedy_request())), GENEROUS_S)
-        text, usage, deltas, victim = "", pb.Usage(), 0, ""
+        undisturbed, whole = await asyncio.wait_for(collect(stub.Chat(greedy_request())), GENEROUS_S)
+        # cpu-a first, so the test knows which worker serves the answer the moment it starts.
+        admin = admin_pb2_grpc.AdminServiceStub(channel)
+        for priority, worker_id in enumerate(("cpu-a", "cpu-b"), start=1):
+            await admin.UpdateBackend(admin_pb2.UpdateBackendRequest(backend=worker_id, priority=priority))
+        request = greedy_request()
+        request.routing.strategy = pb.STRATEGY_FALLBACK
+        text, usage = "", pb.Usage()
         async with asyncio.timeout(GENEROUS_S):
-            async for response in stub.Chat(greedy_request()):
+            async for response in stub.Chat(request):
                 if response.HasField("usage"):
                     usage = response.usage
                     continue
+                if not text:
+                    two_workers["cpu-a"].process.kill()
                 text += response.delta.text
-                deltas += 1
-                if deltas == 1:
-                    (victim,) = [b.id for b in router.registry if b.in_flight]
-                    two_workers[victim].process.kill()
+    assert whole.completion_tokens > 50, undisturbed  # long enough to break into
     assert text == undisturbed
-    assert [p.backend for p in usage.parts] == [victim, usage.backend]
-    assert usage.backend != victim
+    assert [p.backend for p in usage.parts] == ["cpu-a", "cpu-b"]
