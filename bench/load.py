@@ -43,6 +43,7 @@ class ChatLoad:
     warmup: int = 0
     model: str = "bench"
     api_key: str = ""  # sent as a bearer token over HTTP
+    keepalive: bool = True  # False: a new HTTP connection per request, as a client without a session makes
 
 
 @dataclass(frozen=True)
@@ -75,6 +76,7 @@ class Outcome:
     ttft_ms: float | None
     chunks: int
     error: str = ""  # status name; "" when the request succeeded
+    messages: int = 0  # text messages that carried the chunks (gRPC)
 
 
 @dataclass
@@ -107,11 +109,12 @@ def chat_request(model: str, tokens: int, strategy: str = "", provider: str = ""
 async def grpc_chat(stub: Any, request: pb.ChatRequest, began: float) -> Outcome:
     start = time.perf_counter()
     first: float | None = None
-    chunks = 0
+    chunks = messages = 0
     error = ""
     try:
         async for response in stub.Chat(request, timeout=REQUEST_TIMEOUT_S):
             if response.HasField("delta"):
+                messages += 1
                 chunks += tokens_in(response.delta.text)
                 if first is None:
                     first = time.perf_counter()
@@ -119,7 +122,7 @@ async def grpc_chat(stub: Any, request: pb.ChatRequest, began: float) -> Outcome
         error = e.code().name
     end = time.perf_counter()
     ttft = None if first is None else (first - start) * 1000
-    return Outcome(start - began, (end - start) * 1000, ttft, chunks, error)
+    return Outcome(start - began, (end - start) * 1000, ttft, chunks, error, messages)
 
 
 async def http_chat(
@@ -160,7 +163,10 @@ async def closed_loop(job: ChatLoad) -> LoadResult:
     channel = None if http else grpc.aio.insecure_channel(job.target)
     timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S)
     session = (
-        aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=job.concurrency), timeout=timeout)
+        aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=job.concurrency, force_close=not job.keepalive),
+            timeout=timeout,
+        )
         if http
         else None
     )

@@ -14,7 +14,7 @@ import multiprocessing
 import statistics
 from dataclasses import dataclass
 
-from bench import pipeline_cost
+from bench import http_door, pipeline_cost
 from bench.bare_relay import bare_relay_child
 from bench.litellm_peer import Install, LiteLLMProxy
 from bench.load import ChatLoad, LoadResult
@@ -177,6 +177,11 @@ def run(report: Report, load: Child, s: Settings, litellm: Install) -> dict[str,
             for path in paths:
                 print(f"bench: overhead: round {round_ + 1}/{s.rounds}: {path.name}", flush=True)
                 runs[path.name].append(measure(load, path, s))
+        ways = [http_door.Upstream("direct", url), http_door.Upstream("door", str(router.info["http_url"]))]
+        if proxy is not None:
+            ways.append(http_door.Upstream("LiteLLM", proxy.url, proxy.key))
+        door = http_door.Settings(min(s.requests, 2000), s.seconds, min(s.warmup, 50), s.rounds)
+        http_door.run(report, load, door, ways, f"LiteLLM {litellm_error}")
     finally:
         if proxy is not None:
             proxy.stop()

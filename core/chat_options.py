@@ -13,6 +13,7 @@ from typing import Any
 from modelyard.v1 import inference_pb2 as pb
 
 from core.errors import InvalidArgument
+from core.json_schemas import check_json_schema
 
 # The names OpenAI and Anthropic both accept for functions and schemas.
 _NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -98,6 +99,7 @@ def _validate_tools(request: pb.ChatRequest) -> None:
             raise InvalidArgument(f"tools[{i}].name: {tool.name!r} is defined twice")
         seen.add(tool.name)
         tool_parameters(tool, f"tools[{i}].parameters")
+        check_json_schema(tool.parameters, f"tools[{i}].parameters")
     choice = request.tool_choice
     kind = choice.WhichOneof("choice")
     if kind == "function":
@@ -119,6 +121,7 @@ def _validate_response_format(response_format: pb.ResponseFormat) -> None:
         if not schema.schema:
             raise InvalidArgument("response_format.json_schema.schema: required with JSON_SCHEMA")
         json_object(schema.schema, "response_format.json_schema.schema")
+        check_json_schema(schema.schema, "response_format.json_schema.schema")
         if schema.name and not _NAME.match(schema.name):
             raise InvalidArgument(
                 f"response_format.json_schema.name: {schema.name!r} must match [A-Za-z0-9_-]{{1,64}}"

@@ -7,6 +7,7 @@ bounded work on the event loop. The router reads them from config `input:`; work
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass, field
 
 # OpenAI refuses more than 2048 messages; a real conversation is far shorter.
@@ -36,6 +37,14 @@ class InputLimits:
     # "*.example.com" matches subdomains). data: URLs carry the image inline.
     image_url_schemes: tuple[str, ...] = ("https", "data")
     image_url_hosts: tuple[str, ...] = field(default=())
+    # Image URLs naming (or resolving to) loopback, private, link-local, metadata or internal addresses are
+    # refused unless allow_private, or the address is in image_url_networks (CIDRs, e.g. an on-prem server).
+    image_url_allow_private: bool = False
+    image_url_networks: tuple[str, ...] = field(default=())
+    # The router fetches image URLs itself and sends the bytes on: each redirect is checked again, and the
+    # fetch is bounded by max_image_bytes, this timeout and this many redirects.
+    image_fetch_timeout_s: float = 10.0
+    image_max_redirects: int = 3
 
     def __post_init__(self) -> None:
         for name in (
@@ -57,6 +66,15 @@ class InputLimits:
             )
         if self.default_max_tokens > self.max_tokens:
             raise ValueError("input.default_max_tokens: must not be above input.max_tokens")
+        if self.image_fetch_timeout_s <= 0 or self.image_max_redirects < 0:
+            raise ValueError("input: image_fetch_timeout_s must be > 0, image_max_redirects >= 0")
+        for net in self.image_url_networks:
+            try:
+                ipaddress.ip_network(net, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"input.image_url_networks: {net!r} is not a CIDR such as 10.1.2.0/24"
+                ) from None
         object.__setattr__(self, "image_url_schemes", tuple(s.lower() for s in self.image_url_schemes))
         object.__setattr__(self, "image_url_hosts", tuple(h.lower() for h in self.image_url_hosts))
 

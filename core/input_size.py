@@ -13,6 +13,7 @@ from modelyard.v1 import inference_pb2 as pb
 from core.constants import SAMPLE_RATE_HZ
 from core.errors import InvalidArgument
 from core.input_limits import InputLimits
+from core.url_policy import address_allowed, internal_name, literal_ip
 
 _PCM_BYTES_PER_SECOND = SAMPLE_RATE_HZ * 2  # 16-bit mono
 
@@ -69,6 +70,20 @@ def check_image_url(url: str, field: str, limits: InputLimits) -> None:
         raise InvalidArgument(f"{field}: no host")
     if limits.image_url_hosts and not any(_host_matches(host, allowed) for allowed in limits.image_url_hosts):
         raise InvalidArgument(f"{field}: host {host!r} is not in this router's image_url_hosts")
+    check_image_host(host, field, limits)
+
+
+def check_image_host(host: str, field: str, limits: InputLimits) -> None:
+    """Refuse hosts that name the operator's own network: private IP literals and internal names."""
+    ip = literal_ip(host)
+    if ip is not None:
+        if not address_allowed(ip, limits.image_url_allow_private, limits.image_url_networks):
+            raise InvalidArgument(
+                f"{field}: {host!r} is a loopback, private, link-local or metadata address; image URLs must be public"
+            )
+        return
+    if not limits.image_url_allow_private and internal_name(host):
+        raise InvalidArgument(f"{field}: {host!r} is an internal name; image URLs must name a public host")
 
 
 def _host_matches(host: str, allowed: str) -> bool:

@@ -51,6 +51,23 @@ def refusal(handler: Handler, error: StatusError) -> Handler:
     return same_shape(handler, lambda _behaviour: refuse)
 
 
+def refusal_unread(handler: Handler, error: StatusError) -> Handler:
+    """Like refusal, for callers who have shown no credential: shaped to take a request stream, because gRPC
+    reads request messages only when such a handler asks for them, so what the caller sent (however large) is
+    never read or decoded; a unary handler is handed its request whole first."""
+
+    async def refuse(_requests: object, context: grpc.aio.ServicerContext[Any, Any]) -> None:
+        await abort(context, error)
+
+    serializers = {
+        "request_deserializer": handler.request_deserializer,
+        "response_serializer": handler.response_serializer,
+    }
+    if handler.response_streaming:
+        return grpc.stream_stream_rpc_method_handler(refuse, **serializers)
+    return grpc.stream_unary_rpc_method_handler(refuse, **serializers)
+
+
 class ScopedInterceptor(grpc.aio.ServerInterceptor):
     """A server interceptor for the calls to some services: `scoped` sees their handlers; calls to any other
     service, and methods no service has, pass as they are."""
@@ -90,4 +107,4 @@ class WorkerTokenInterceptor(ScopedInterceptor):
         if token_matches(details.invocation_metadata, self._token):
             return handler
         log.warning("refused %s: missing or wrong worker token", details.method)
-        return refusal(handler, Unauthenticated("missing or wrong worker token"))
+        return refusal_unread(handler, Unauthenticated("missing or wrong worker token"))

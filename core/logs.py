@@ -31,6 +31,7 @@ _request: ContextVar[Mapping[str, str]] = ContextVar("modelyard_request", defaul
 _STANDARD = frozenset(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime"}
 _format: LogFormat = "text"
 _HANDLER_NAME = "modelyard"
+QUIET_LOGGERS = ("httpx", "httpcore")
 
 
 def bind(**fields: str) -> None:
@@ -68,16 +69,43 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(line, default=str, ensure_ascii=False)
 
 
+# Control characters (newlines above all) and Unicode line breaks, written as escapes in text logs: a value a
+# caller chose (a model name, a prompt quoted in an error) cannot start a forged line of its own.
+_ESCAPES = {c: f"\\x{c:02x}" for c in (*range(0x20), 0x7F, 0x85)} | {
+    ord("\n"): "\\n",
+    ord("\r"): "\\r",
+    ord("\t"): "\\t",
+    0x2028: "\\u2028",
+    0x2029: "\\u2029",
+}
+
+
+def escape_controls(text: str) -> str:
+    return text.translate(_ESCAPES)
+
+
 class TextFormatter(logging.Formatter):
     def __init__(self) -> None:
         super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
 
+    def formatMessage(self, record: logging.LogRecord) -> str:  # logging's name
+        """The line before any traceback (which keeps its own newlines), its message escaped."""
+        escaped = logging.makeLogRecord(record.__dict__)
+        escaped.message = escape_controls(record.message)
+        return super().formatMessage(escaped)
+
     def format(self, record: logging.LogRecord) -> str:
         text = super().format(record)
         fields = " ".join(
-            f"{key}={getattr(record, key)}" for key in REQUEST_FIELDS if getattr(record, key, "")
+            f"{key}={escape_controls(str(getattr(record, key)))}"
+            for key in REQUEST_FIELDS
+            if getattr(record, key, "")
         )
-        return f"{text} [{fields}]" if fields else text
+        if not fields:
+            return text
+        # After the first line, so a traceback below stays below.
+        first, sep, rest = text.partition("\n")
+        return f"{first} [{fields}]{sep}{rest}"
 
 
 def configure(level: str = "INFO", log_format: LogFormat = "text") -> None:
@@ -92,6 +120,9 @@ def configure(level: str = "INFO", log_format: LogFormat = "text") -> None:
     # Replace our own handler if configured before; leave others alone (a test's log capture, say).
     root.handlers[:] = [h for h in root.handlers if h.get_name() != _HANDLER_NAME] + [handler]
     root.setLevel(level.upper())
+    # httpx (under the openai and anthropic SDKs) logs every request's full URL at INFO, userinfo included.
+    for noisy in QUIET_LOGGERS:
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
     logging.captureWarnings(True)
     if log_format == "json":
         # Libraries that would write to stderr on their own: vLLM logs through the root logger instead of its

@@ -19,6 +19,7 @@ from grpc_status import rpc_status
 from core.errors import StatusError
 
 DOMAIN = "modelyard.dev"
+_DETAILS_KEY = "grpc-status-details-bin"  # where grpcio-status puts the google.rpc.Status
 
 
 def status_proto(error: StatusError) -> status_pb2.Status:
@@ -35,6 +36,17 @@ def status_proto(error: StatusError) -> status_pb2.Status:
         delay.FromNanoseconds(round(max(0.0, error.retry_after_s) * 1e9))
         details.append(_packed(error_details_pb2.RetryInfo(retry_delay=delay)))
     return status_pb2.Status(code=_code(error.code), message=error.message, details=details)
+
+
+def reason_of(trailers: grpc.aio.Metadata | None) -> str:
+    """The ErrorInfo reason in a failed call's trailers; "" when it carries none."""
+    for key, value in trailers or ():
+        if key == _DETAILS_KEY and isinstance(value, bytes):
+            for detail in status_pb2.Status.FromString(value).details:
+                info = error_details_pb2.ErrorInfo()
+                if detail.Unpack(info):
+                    return str(info.reason)
+    return ""
 
 
 def error_info(error: StatusError) -> error_details_pb2.ErrorInfo:

@@ -5,6 +5,8 @@ Used by the router before routing and by workers before touching an engine, so b
 
 from __future__ import annotations
 
+import re
+
 from modelyard.v1 import inference_pb2 as pb
 
 from core.chat_options import validate_chat_options, validate_message_tools
@@ -14,11 +16,23 @@ from core.input_limits import DEFAULT_INPUT_LIMITS, InputLimits
 from core.input_size import check_chat_size, check_image_url, check_request_id
 
 _KNOWN_ROLES = frozenset({pb.ROLE_SYSTEM, pb.ROLE_USER, pb.ROLE_ASSISTANT, pb.ROLE_TOOL})
+MAX_MODEL_CHARS = 256
+# Model names reach logs, metrics labels and routing tables: a plain charset, no spaces or control characters.
+_MODEL = re.compile(rf"[A-Za-z0-9][A-Za-z0-9._:/@+-]{{0,{MAX_MODEL_CHARS - 1}}}")
+
+
+def check_model_name(model: str, field: str = "model") -> None:
+    if not _MODEL.fullmatch(model):
+        raise InvalidArgument(
+            f"{field}: {model[:MAX_MODEL_CHARS]!r} is not a model name: 1-{MAX_MODEL_CHARS} characters of letters, "
+            "digits and . _ : / @ + -, starting with a letter or digit"
+        )
 
 
 def validate_chat(request: pb.ChatRequest, limits: InputLimits = DEFAULT_INPUT_LIMITS) -> None:
     if not request.model:
         raise InvalidArgument("model: required (a model id, a route alias, or 'auto')")
+    check_model_name(request.model)
     if not request.messages:
         raise InvalidArgument("messages: at least one message is required")
     check_request_id(request.request_id, limits)
@@ -78,6 +92,7 @@ def _validate_sampling(sampling: pb.SamplingParams, limits: InputLimits) -> None
 def validate_embed(request: pb.EmbedRequest, limits: InputLimits = DEFAULT_INPUT_LIMITS) -> None:
     if not request.model:
         raise InvalidArgument("model: required")
+    check_model_name(request.model)
     if not request.inputs:
         raise InvalidArgument("inputs: at least one input is required")
     if len(request.inputs) > limits.max_embed_inputs:
@@ -97,6 +112,7 @@ def validate_transcribe_config(
 ) -> None:
     if not config.model:
         raise InvalidArgument("config.model: required")
+    check_model_name(config.model, "config.model")
     check_request_id(config.request_id, limits, "config.request_id")
     if config.encoding == pb.AUDIO_ENCODING_PCM_S16LE and config.sample_rate_hz != SAMPLE_RATE_HZ:
         raise InvalidArgument(

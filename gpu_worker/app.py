@@ -36,6 +36,7 @@ class WorkerOptions:
     max_queue: int = 64
     grace_seconds: float = 30.0
     metrics_listen: str = ""  # host:port for /metrics; "" = off
+    stream_interval_ms: float = 0.0  # a sequence's tokens sent at most once per interval; 0: every token
     resolve_interval_s: float = DEFAULT_RESOLVE_INTERVAL_S
     security: WorkerSecurity = field(default_factory=WorkerSecurity)
 
@@ -56,7 +57,7 @@ class WorkerApp:
         self.admission = Admission(capacity, options.max_queue)
         self.metrics = WorkerMetrics(self)
         self.server = WorkerServer(
-            WorkerServicer(engines, self.admission, options.worker_id),
+            WorkerServicer(engines, self.admission, options.worker_id, options.stream_interval_ms / 1000),
             token=options.security.token,
             tls=options.security.server_tls(),
         )
@@ -65,6 +66,7 @@ class WorkerApp:
         self.address = ""
         self.draining = False
         self._drain_requested = asyncio.Event()
+        self._registered = asyncio.Event()  # with at least one router
 
     async def start(self) -> str:
         """Serve, then register with the routers; returns the advertised address."""
@@ -74,6 +76,15 @@ class WorkerApp:
             self.metrics.start(self.options.metrics_listen)
         await self.pool.start()
         return self.address
+
+    async def wait_registered(self) -> bool:
+        """Until a router has acknowledged this worker (True), or a drain began first (False)."""
+        registered = asyncio.create_task(self._registered.wait())
+        drained = asyncio.create_task(self._drain_requested.wait())
+        await asyncio.wait({registered, drained}, return_when=asyncio.FIRST_COMPLETED)
+        registered.cancel()
+        drained.cancel()
+        return self._registered.is_set()
 
     def drain(self, reason: str) -> None:
         """Begin draining (idempotent): routers are told at once, new requests are refused, then we exit."""
@@ -139,6 +150,7 @@ class WorkerApp:
             self.drain,
             cache_feed=self.cache_feed,
             security=self.options.security,
+            on_registered=self._registered.set,
         )
 
 

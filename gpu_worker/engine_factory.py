@@ -26,6 +26,7 @@ class EngineChoices:
     gpu_memory_utilization: float | None = None  # None: vLLM's default (0.9 of the GPU)
     tensor_parallel_size: int = 1  # GPUs one chat model is split across
     tool_call_parser: str | None = None  # vLLM tool parser name for the chat model
+    reasoning_parser: str | None = None  # vLLM reasoning parser name for the chat model
 
 
 def chat_model_source(choices: EngineChoices) -> tuple[str, str] | None:
@@ -66,6 +67,7 @@ def start_engines(choices: EngineChoices) -> EngineSet:
                 gpu_memory_utilization=choices.gpu_memory_utilization,
                 tensor_parallel_size=choices.tensor_parallel_size,
                 tool_parser=choices.tool_call_parser,
+                reasoning_parser=choices.reasoning_parser,
             )
         )
     if choices.embed_model is not None:

@@ -29,6 +29,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("gpu_worker")
 
+STREAM_INTERVAL_ENV = "MODELYARD_STREAM_INTERVAL_MS"
+
 # Models this machine already has (packaged, or made locally): naming them keeps Hugging Face offline.
 _PACKAGED_MODELS = frozenset(
     {"whisper-tiny.en", "tiny.en", "minilm", "all-minilm-l6-v2", TINY_MODEL_ID, *SMOLLM2_ALIASES}
@@ -70,6 +72,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="vLLM tool parser for the chat model's own tool-call syntax (e.g. hermes for Qwen); "
         "without one, tool calls come only from tool_choice required or a named function",
     )
+    parser.add_argument(
+        "--reasoning-parser",
+        metavar="NAME",
+        help="vLLM reasoning parser for the chat model's thinking (e.g. deepseek_r1, qwen3): streamed as "
+        "reasoning, apart from the answer; without one, thinking is part of the text",
+    )
     parser.add_argument("--whisper-model", default="whisper-tiny.en", metavar="NAME_OR_PATH")
     parser.add_argument("--whisper-workers", type=_positive_int, default=2, help="transcriptions run at once")
     parser.add_argument("--no-whisper", action="store_true", help="serve no speech-to-text model")
@@ -89,6 +97,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--grace-seconds", type=float, default=30.0, help="time to finish in-flight work on drain"
+    )
+    parser.add_argument(
+        "--stream-interval-ms",
+        type=_non_negative_float,
+        # A string default goes through `type` too: a bad $MODELYARD_STREAM_INTERVAL_MS is a usage error.
+        default=os.environ.get(STREAM_INTERVAL_ENV) or "0",
+        metavar="MS",
+        help="send a sequence's tokens together at most once per interval (the first never waits, none is "
+        "held past it): fewer messages for routers to relay on a busy GPU; 0 sends every token as it comes "
+        f"(default: ${STREAM_INTERVAL_ENV}, else 0)",
     )
     parser.add_argument("--kv-cache-gib", type=float, help="KV-cache size for vLLM (CPU default: 1 GiB)")
     parser.add_argument(
@@ -178,6 +196,7 @@ def main(argv: list[str] | None = None) -> int:
             max_queue=args.max_queue,
             grace_seconds=args.grace_seconds,
             metrics_listen=args.metrics_listen,
+            stream_interval_ms=args.stream_interval_ms,
             security=security_from_args(args),
         )
     except ValueError as error:
@@ -194,6 +213,7 @@ def main(argv: list[str] | None = None) -> int:
         gpu_memory_utilization=args.gpu_memory_utilization,
         tensor_parallel_size=args.tensor_parallel_size,
         tool_call_parser=args.tool_call_parser,
+        reasoning_parser=args.reasoning_parser,
     )
     named = [
         m
@@ -226,6 +246,9 @@ async def _serve(options: WorkerOptions, choices: EngineChoices) -> int:
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, app.drain, signal.Signals(signum).name)
         address = await app.start()
+        # Ready means a router can send us requests: not before one has acknowledged our registration.
+        if not await app.wait_registered():
+            return await app.run_until_drained()
         logs.announce(
             format_ready_line(address, options.worker_id, engines.model_ids()),
             event="ready",
@@ -249,6 +272,13 @@ def _fraction(text: str) -> float:
     value = float(text)
     if not 0.0 < value <= 1.0:
         raise argparse.ArgumentTypeError("must be in (0, 1]")
+    return value
+
+
+def _non_negative_float(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value < float("inf"):  # NaN fails this too
+        raise argparse.ArgumentTypeError("must be a number, 0 or more")
     return value
 
 

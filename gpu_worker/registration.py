@@ -25,6 +25,18 @@ logger = logging.getLogger(__name__)
 DEFAULT_REPORT_INTERVAL_S = 1.0
 _CLOSE_WAIT_S = 2.0
 _REPEAT_LOG_S = 60.0
+# What a router says when retrying cannot help until someone changes something (a token, the allowed models, the
+# pool's size, a clashing worker id): said as an ERROR, and asked again only about once a minute.
+REFUSALS = frozenset(
+    {
+        grpc.StatusCode.UNAUTHENTICATED,
+        grpc.StatusCode.PERMISSION_DENIED,
+        grpc.StatusCode.ALREADY_EXISTS,
+        grpc.StatusCode.RESOURCE_EXHAUSTED,
+        grpc.StatusCode.INVALID_ARGUMENT,
+    }
+)
+REFUSED_BACKOFF_S = (5.0, 60.0)  # first delay, cap
 
 
 class Backoff:
@@ -64,6 +76,8 @@ class RegistrationStream:
         backoff: Backoff | None = None,
         cache_feed: CacheFeed | None = None,
         security: WorkerSecurity | None = None,
+        on_registered: Callable[[], None] | None = None,
+        refused_backoff: Backoff | None = None,
     ) -> None:
         self.address = address
         self._cache_feed = cache_feed  # the engines' prefix-cache events, sent between load reports
@@ -73,6 +87,8 @@ class RegistrationStream:
         self._load = load
         self._on_drain = on_drain
         self._backoff = backoff or Backoff()
+        self._refused_backoff = refused_backoff or Backoff(*REFUSED_BACKOFF_S)
+        self._on_registered = on_registered
         self._interval_s = DEFAULT_REPORT_INTERVAL_S
         self._report_now = asyncio.Event()
         self._stopping = asyncio.Event()
@@ -108,12 +124,15 @@ class RegistrationStream:
             except asyncio.CancelledError:
                 raise
             except Exception as error:
-                self._log_break(error)
+                refused = isinstance(error, grpc.aio.AioRpcError) and error.code() in REFUSALS
+                self._log_break(error, refused)
+            else:
+                refused = False
             finally:
                 self.connected = False
             if self._stopping.is_set():
                 return
-            delay = self._backoff.next_delay()
+            delay = (self._refused_backoff if refused else self._backoff).next_delay()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), delay)
 
@@ -150,6 +169,7 @@ class RegistrationStream:
                 self.connected = True
                 self.sessions += 1
                 self._backoff.reset()
+                self._refused_backoff.reset()
             kind = message.WhichOneof("msg")
             if kind == "ack":
                 self.router_id = message.ack.router_id
@@ -162,6 +182,8 @@ class RegistrationStream:
                     self._interval_s,
                 )
                 self._report_now.set()  # the first report right away, so the router sees load at once
+                if self._on_registered is not None:
+                    self._on_registered()
             elif kind == "drain":
                 logger.info("router %s asks this worker to drain: %s", self.router_id, message.drain.reason)
                 self._on_drain(message.drain.reason or f"drain command from router {self.router_id}")
@@ -184,13 +206,22 @@ class RegistrationStream:
             async with self._write_lock:
                 await call.write(worker_pb2.RegisterRequest(cache=batch))
 
-    def _log_break(self, error: Exception) -> None:
+    def _log_break(self, error: Exception, refused: bool = False) -> None:
         if isinstance(error, grpc.aio.AioRpcError):
             reason = f"{error.code().name}: {error.details()}"
         else:
             reason = str(error) or type(error).__name__
-        if self.connected:
+        if self.connected and not refused:
             logger.warning("registration stream to %s broke (%s); reconnecting", self.address, reason)
+            return
+        if refused:  # every time: each is a minute apart, and someone has to act on it
+            delay = self._refused_backoff.cap
+            logger.error(
+                "router at %s refused this worker (%s); asking again in up to %.0f s",
+                self.address,
+                reason,
+                delay,
+            )
             return
         # A router that stays down would otherwise log every few seconds forever: repeat only now and then.
         now = time.monotonic()

@@ -30,10 +30,13 @@ logger = logging.getLogger(__name__)
 
 
 class WorkerServicer(worker_pb2_grpc.WorkerServiceServicer):  # type: ignore[misc]  # generated base is untyped
-    def __init__(self, engines: EngineSet, admission: Admission, worker_id: str) -> None:
+    def __init__(
+        self, engines: EngineSet, admission: Admission, worker_id: str, stream_interval_s: float = 0.0
+    ) -> None:
         self._engines = engines
         self._admission = admission
         self._worker_id = worker_id
+        self._stream_interval_s = stream_interval_s  # 0: every token as it comes (gpu_worker.coalesce)
 
     @grpc_status
     @tracing.traced_rpc("modelyard.worker/Chat")
@@ -66,8 +69,9 @@ class WorkerServicer(worker_pb2_grpc.WorkerServiceServicer):  # type: ignore[mis
                 finished = ChatFinished(0, 0, "")
                 # aclosing: if our caller goes away while we are suspended at a yield, the engine generator is
                 # closed right away (aborting the engine request), not whenever the garbage collector gets to it.
-                # coalesced: deltas that queue up while a message is being written go out as one.
-                async with aclosing(coalesced(engine.chat(chat))) as events:
+                # coalesced: deltas that queue up while a message is being written (or within the stream
+                # interval) go out as one.
+                async with aclosing(coalesced(engine.chat(chat), self._stream_interval_s)) as events:
                     async for event in events:
                         if isinstance(event, ChatFinished):
                             finished = event

@@ -13,8 +13,9 @@ import sys
 
 from core import event_loop, logs, tracing
 from core.errors import StatusError
+from core.listen_errors import ListenError
 from core.worker_token import load_worker_token
-from router.config.loader import ConfigError, load_config
+from router.config.loader import ConfigError, load_config, missing_keys
 from router.config.settings import RouterConfig
 from router.server import RouterServer
 
@@ -153,7 +154,11 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, ValueError, StatusError) as e:
         logs.announce(f"modelyard router: {_one_line(e)}", stream=sys.stderr, level="ERROR")
         return 2
-    event_loop.run(serve(config))
+    try:
+        event_loop.run(serve(config))
+    except ListenError as e:  # a busy port: one line naming the flag, not a traceback
+        logs.announce(f"modelyard router: {e}", stream=sys.stderr, level="ERROR")
+        return 1
     return 0
 
 
@@ -171,6 +176,9 @@ def check_config(argv: list[str]) -> int:
         RouterServer(config)  # strategies, routes and providers are checked where they are built
     except (ConfigError, ValueError, StatusError) as e:
         print(f"modelyard router check-config: {_one_line(e)}", file=sys.stderr)
+        return 1
+    if problems := missing_keys(config):  # it would start, with these providers unhealthy for good
+        print(f"modelyard router check-config: {'; '.join(problems)}", file=sys.stderr)
         return 1
     providers = ", ".join(p.name for p in config.providers) or "none"
     print(f"{args.file}: ok (strategy {config.strategy}; cloud providers: {providers})")

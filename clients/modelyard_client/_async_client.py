@@ -25,6 +25,7 @@ from modelyard_client._convert import ResultBuilder
 from modelyard_client._errors import from_rpc_error
 from modelyard_client._requests import Messages
 from modelyard_client._tools import Tool
+from modelyard_client._trace import with_trace
 from modelyard_client._types import (
     ChatEvent,
     ChatResult,
@@ -137,7 +138,7 @@ class AsyncClient:
         return self._chat(request)
 
     async def _chat(self, request: pb.ChatRequest) -> AsyncIterator[ChatEvent]:
-        call = self._stub.chat(request, timeout=self.timeout, metadata=self._metadata)
+        call = self._stub.chat(request, timeout=self.timeout, metadata=with_trace(self._metadata))
         try:
             async for response in call:
                 event = _convert.chat_event(response)
@@ -207,7 +208,9 @@ class AsyncClient:
     ) -> Embeddings:
         request = _requests.embed_request(texts, model, request_id)
         try:
-            response = await self._stub.embed(request, timeout=self.timeout, metadata=self._metadata)
+            response = await self._stub.embed(
+                request, timeout=self.timeout, metadata=with_trace(self._metadata)
+            )
         except grpc.RpcError as e:
             raise from_rpc_error(e) from e
         return _convert.embeddings(response)
@@ -227,7 +230,7 @@ class AsyncClient:
         # Reads of a local file between chunk writes are short; grpc.aio awaits each write in between.
         with _audio.open_audio(audio) as stream:
             call = self._stub.transcribe(
-                _audio.requests(config, stream), timeout=self.timeout, metadata=self._metadata
+                _audio.requests(config, stream), timeout=self.timeout, metadata=with_trace(self._metadata)
             )
             status = FirstStatus(call)
             try:
@@ -243,7 +246,7 @@ class AsyncClient:
     async def models(self) -> list[ModelInfo]:
         try:
             response = await self._stub.list_models(
-                router_pb2.ListModelsRequest(), timeout=self.timeout, metadata=self._metadata
+                router_pb2.ListModelsRequest(), timeout=self.timeout, metadata=with_trace(self._metadata)
             )
         except grpc.RpcError as e:
             raise from_rpc_error(e) from e
@@ -252,7 +255,7 @@ class AsyncClient:
     async def status(self) -> RouterStatus:
         try:
             response = await self._stub.get_status(
-                router_pb2.GetStatusRequest(), timeout=self.timeout, metadata=self._metadata
+                router_pb2.GetStatusRequest(), timeout=self.timeout, metadata=with_trace(self._metadata)
             )
         except grpc.RpcError as e:
             raise from_rpc_error(e) from e
@@ -265,7 +268,9 @@ class AsyncClient:
         """
         request = accounting_pb2.GetUsageRequest(days=days, tenant=tenant or "")
         try:
-            response = await self._stub.get_usage(request, timeout=self.timeout, metadata=self._metadata)
+            response = await self._stub.get_usage(
+                request, timeout=self.timeout, metadata=with_trace(self._metadata)
+            )
         except grpc.RpcError as e:
             raise from_rpc_error(e) from e
         return _convert.usage_report(response)

@@ -23,6 +23,7 @@ from modelyard_client._convert import ResultBuilder
 from modelyard_client._errors import from_rpc_error
 from modelyard_client._requests import Messages
 from modelyard_client._tools import Tool
+from modelyard_client._trace import with_trace
 from modelyard_client._types import (
     ChatEvent,
     ChatResult,
@@ -125,7 +126,7 @@ class Client:
         return self._chat(request)
 
     def _chat(self, request: pb.ChatRequest) -> Iterator[ChatEvent]:
-        call = self._stub.chat(request, timeout=self.timeout, metadata=self._metadata)
+        call = self._stub.chat(request, timeout=self.timeout, metadata=with_trace(self._metadata))
         try:
             for response in call:
                 event = _convert.chat_event(response)
@@ -193,7 +194,7 @@ class Client:
     def embed(self, texts: str | Sequence[str], *, model: str, request_id: str | None = None) -> Embeddings:
         request = _requests.embed_request(texts, model, request_id)
         try:
-            response = self._stub.embed(request, timeout=self.timeout, metadata=self._metadata)
+            response = self._stub.embed(request, timeout=self.timeout, metadata=with_trace(self._metadata))
         except grpc.RpcError as e:
             raise from_rpc_error(e) from e
         return _convert.embeddings(response)
@@ -212,7 +213,7 @@ class Client:
         config = _audio.config(model, language, word_timestamps, prompt, request_id)
         with _audio.open_audio(audio) as stream:
             call = self._stub.transcribe(
-                _audio.requests(config, stream), timeout=self.timeout, metadata=self._metadata
+                _audio.requests(config, stream), timeout=self.timeout, metadata=with_trace(self._metadata)
             )
             try:
                 for response in call:
@@ -227,7 +228,7 @@ class Client:
     def models(self) -> list[ModelInfo]:
         try:
             response = self._stub.list_models(
-                router_pb2.ListModelsRequest(), timeout=self.timeout, metadata=self._metadata
+                router_pb2.ListModelsRequest(), timeout=self.timeout, metadata=with_trace(self._metadata)
             )
         except grpc.RpcError as e:
             raise from_rpc_error(e) from e
@@ -236,7 +237,7 @@ class Client:
     def status(self) -> RouterStatus:
         try:
             response = self._stub.get_status(
-                router_pb2.GetStatusRequest(), timeout=self.timeout, metadata=self._metadata
+                router_pb2.GetStatusRequest(), timeout=self.timeout, metadata=with_trace(self._metadata)
             )
         except grpc.RpcError as e:
             raise from_rpc_error(e) from e
@@ -249,7 +250,9 @@ class Client:
         """
         request = accounting_pb2.GetUsageRequest(days=days, tenant=tenant or "")
         try:
-            response = self._stub.get_usage(request, timeout=self.timeout, metadata=self._metadata)
+            response = self._stub.get_usage(
+                request, timeout=self.timeout, metadata=with_trace(self._metadata)
+            )
         except grpc.RpcError as e:
             raise from_rpc_error(e) from e
         return _convert.usage_report(response)

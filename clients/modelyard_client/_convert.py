@@ -179,6 +179,7 @@ def status(response: router_pb2.GetStatusResponse) -> RouterStatus:
         backends=backends,
         strategy=wire.enum_name(pb.Strategy, response.strategy),
         weights=dict(sorted(response.weights.items())),
+        redacted=response.redacted,
     )
 
 

@@ -176,6 +176,7 @@ class RouterStatus:
     backends: tuple[BackendStatus, ...] = field(default_factory=tuple)
     strategy: str = ""  # the default strategy
     weights: dict[str, float] = field(default_factory=dict)  # its scorer weights
+    redacted: bool = False  # not an admin: priorities, load, addresses, counts, scores and errors left out
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from collections.abc import AsyncGenerator
 from typing import Any
 
 from vllm import SamplingParams
+from vllm.exceptions import VLLMClientError
 from vllm.inputs import TokensPrompt
 from vllm.logprobs import Logprob
 from vllm.outputs import CompletionOutput
@@ -17,8 +18,17 @@ from vllm.v1.engine.async_llm import AsyncLLM
 
 from core.errors import InvalidArgument
 from core.prefix_keys import DEFAULT_BLOCK_BYTES
-from gpu_worker.engines.base import ChatEngine, ChatEvent, ChatFinished, ChatInput, EngineLoad, TokenLogprob
+from gpu_worker.engines.base import (
+    ChatEngine,
+    ChatEvent,
+    ChatFinished,
+    ChatInput,
+    EngineLoad,
+    ReasoningText,
+    TokenLogprob,
+)
 from gpu_worker.engines.vllm_kv_events import KvEventListener
+from gpu_worker.engines.vllm_reasoning import ReasoningSplit, check_reasoning_parser
 from gpu_worker.engines.vllm_setup import batch_size, max_model_len, shutdown_async_llm, start_async_llm
 from gpu_worker.engines.vllm_stats import VllmStats
 from gpu_worker.engines.vllm_tools import (
@@ -43,9 +53,11 @@ class VllmChatEngine(ChatEngine):
         stats: VllmStats,
         tool_parser: str | None = None,
         kv_events: KvEventListener | None = None,
+        reasoning_parser: str | None = None,
     ) -> None:
         self._engine = engine
         self._tool_parser = tool_parser  # vLLM's parser for the model's own tool-call syntax (e.g. "hermes")
+        self._reasoning_parser = reasoning_parser  # vLLM's parser for its thinking (e.g. "deepseek_r1")
         self._stats = stats
         self._kv_events = kv_events
         self.cache_events = kv_events
@@ -67,9 +79,12 @@ class VllmChatEngine(ChatEngine):
         gpu_memory_utilization: float | None = None,
         tensor_parallel_size: int = 1,
         tool_parser: str | None = None,
+        reasoning_parser: str | None = None,
     ) -> VllmChatEngine:
         if tool_parser is not None and tool_parser not in known_tool_parsers():
             raise ValueError(f"tool parser {tool_parser!r}: not one of {', '.join(known_tool_parsers())}")
+        if reasoning_parser is not None:
+            check_reasoning_parser(reasoning_parser)
         stats = VllmStats()
         kv_events = KvEventListener(model_id, PrefixCacheTracker(DEFAULT_BLOCK_BYTES))
         engine = start_async_llm(
@@ -83,7 +98,7 @@ class VllmChatEngine(ChatEngine):
             tensor_parallel_size=tensor_parallel_size,
             kv_events=kv_events.engine_config(),
         )
-        return cls(engine, model_id, stats, tool_parser, kv_events)
+        return cls(engine, model_id, stats, tool_parser, kv_events, reasoning_parser)
 
     async def chat(self, request: ChatInput) -> AsyncGenerator[ChatEvent, None]:
         prompt_ids = self._render_prompt(request)
@@ -102,6 +117,11 @@ class VllmChatEngine(ChatEngine):
         # Unique per call: the caller's id may repeat (retries, several routers), and abort() goes by this id.
         engine_request_id = f"{request.request_id or 'chat'}-{uuid.uuid4().hex[:12]}"
         output_events = ToolOutput(request, parser, parser_request)
+        reasoning = (
+            ReasoningSplit(self._reasoning_parser, self._engine.get_tokenizer(), prompt_ids)
+            if self._reasoning_parser is not None
+            else None
+        )
         if self._kv_events is not None:
             # vLLM tags the blocks this request stores with its session id: the tracker maps them to our keys.
             self._kv_events.ensure_started()
@@ -119,11 +139,23 @@ class VllmChatEngine(ChatEngine):
                 logprobs = (
                     self._logprobs(completion, request.logprobs) if request.logprobs is not None else ()
                 )
-                for event in output_events.feed(completion.text, completion.token_ids, logprobs):
+                text, token_ids = completion.text, completion.token_ids
+                if reasoning is not None:
+                    thought, text = reasoning.feed(text, token_ids)
+                    if thought:
+                        yield ReasoningText(thought)
+                    token_ids = token_ids if text else []
+                for event in output_events.feed(text, token_ids, logprobs):
                     yield event
                 if output.finished:
                     finished = True
                     finish_reason = completion.finish_reason or "stop"
+        except VLLMClientError as error:
+            # vLLM refused the request itself (a schema its structured outputs cannot compile, a bad parameter):
+            # the caller's to fix, with vLLM's own words, not an engine failure.
+            raise InvalidArgument(
+                f"{self.model_id} refused the request: {error}", field=getattr(error, "parameter", None) or ""
+            ) from None
         finally:
             if not finished:
                 # The consumer left (cancelled or closed us): free the sequence and its KV blocks now.

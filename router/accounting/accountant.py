@@ -11,6 +11,7 @@ import logging
 import time
 from typing import TYPE_CHECKING
 
+from core.listen_errors import ListenError, reason
 from core.network import is_loopback
 from router.accounting.audit import AuditTrail
 from router.accounting.auth import Authenticator, load_keys
@@ -46,6 +47,10 @@ class Accounting:
         self.limiter = TenantLimiter(config.limits, self.counters)
         self.cache = open_cache(config.cache)
         target = config.usage_db or default_usage_db()
+        # The default file is per user, not per router: every router on the machine that keeps it writes there.
+        self._ledger_note = (
+            " (the default: every router of this user that keeps it shares it)" if not config.usage_db else ""
+        )
         self.writer = (
             None
             if target == LEDGER_OFF
@@ -71,14 +76,17 @@ class Accounting:
             if self.budgets.enabled:
                 await self.budgets.seed(await store.spend_since(month_start(time.time())))
             self.writer.start()
-            log.info("usage ledger: %s", store.describe())
+            log.info("usage ledger: %s%s", store.describe(), self._ledger_note)
         else:
             log.warning("usage ledger: off; requests are not recorded")
         if self.cache is not None:
             log.info("response cache: %s", self.cache.describe())
         log.info("limits and budgets counted in %s", self.counters.describe())
         if self._metrics_listen:
-            port = self.metrics_server.start(self._metrics_listen)
+            try:
+                port = self.metrics_server.start(self._metrics_listen)
+            except OSError as e:
+                raise ListenError("metrics_listen", self._metrics_listen, reason(e)) from e
             log.info("metrics on http://%s:%d/metrics", self._metrics_listen.rpartition(":")[0], port)
 
     async def stop(self) -> None:

@@ -22,6 +22,7 @@ from router.accounting.ledger.store import UsageStore
 log = logging.getLogger("modelyard.audit")
 MAX_ARGUMENT_CHARS = 2000
 MAX_LISTED = 1000
+UNAUTHENTICATED_LOG_INTERVAL_S = 60.0  # how often the count of keyless refusals is logged, at most
 
 
 def arguments_json(request: object) -> str:
@@ -32,13 +33,36 @@ def arguments_json(request: object) -> str:
 
 
 class AuditTrail:
+    """Admins' calls and tenants' refused ones are kept apart in memory, so no tenant's flood of refused calls
+    pushes an admin's event out; callers with no valid key leave no record at all, only a count (and one log
+    line a minute), since anyone can make those."""
+
     def __init__(self, router_id: str, store: UsageStore | None, memory: int = MAX_LISTED) -> None:
         self._router_id = router_id
         self._store = store
         self._recent: collections.deque[AuditRecord] = collections.deque(maxlen=memory)
+        self._refused: collections.deque[AuditRecord] = collections.deque(maxlen=memory)
         self._pending: set[asyncio.Task[None]] = set()
+        self.unauthenticated = 0  # keyless or wrong-key Admin calls refused, since start
+        self._unlogged = 0
+        self._logged_at = float("-inf")
 
-    def record(self, tenant: str, method: str, request: object, outcome: str, message: str = "") -> None:
+    def count_unauthenticated(self, method: str) -> None:
+        """A call with no valid key: counted, and logged at most once a minute with the count since."""
+        self.unauthenticated += 1
+        self._unlogged += 1
+        now = time.monotonic()
+        if now - self._logged_at >= UNAUTHENTICATED_LOG_INTERVAL_S:
+            log.warning(
+                "refused %d Admin calls without a valid key (the last: %s) in the last minute",
+                self._unlogged,
+                method,
+            )
+            self._unlogged, self._logged_at = 0, now
+
+    def record(
+        self, tenant: str, method: str, request: object, outcome: str, message: str = "", admin: bool = True
+    ) -> None:
         entry = AuditRecord(
             time.time(), self._router_id, tenant, method, arguments_json(request), outcome, message
         )
@@ -50,7 +74,7 @@ class AuditTrail:
             entry.arguments,
             json.dumps(message),
         )
-        self._recent.append(entry)
+        (self._recent if admin else self._refused).append(entry)
         if self._store is not None:
             task = asyncio.get_running_loop().create_task(self._write(entry))
             self._pending.add(task)
@@ -69,7 +93,8 @@ class AuditTrail:
         if self._store is not None:
             await self.flush()
             return await self._store.audit(since, tenant, limit)
-        chosen = [r for r in self._recent if r.ts >= since and (tenant is None or r.tenant == tenant)]
+        both = sorted([*self._recent, *self._refused], key=lambda r: r.ts)
+        chosen = [r for r in both if r.ts >= since and (tenant is None or r.tenant == tenant)]
         return chosen[::-1][:limit]
 
     async def flush(self) -> None:

@@ -22,7 +22,7 @@ import grpc
 import yaml
 
 from core.errors import PermissionDenied, StatusError, Unauthenticated
-from core.interceptors import ScopedInterceptor, refusal, service_of
+from core.interceptors import ScopedInterceptor, refusal, refusal_unread, service_of
 from router.config.accounting import OPEN_TENANT, ApiKey, parse_keys
 
 log = logging.getLogger(__name__)
@@ -92,7 +92,8 @@ class Authenticator:
             return Caller(OPEN_TENANT, admin=self._open_admin)
         token = _bearer(metadata)
         if token is None:
-            raise Unauthenticated("missing API key: send metadata 'authorization: Bearer <key>'")
+            # One message for both doors: gRPC metadata and HTTP headers carry it the same way.
+            raise Unauthenticated("missing API key: send 'authorization: Bearer <key>'")
         fingerprint = hashlib.sha256(token.encode()).digest()
         caller = self._recent.get(fingerprint)
         if caller is None:
@@ -144,6 +145,9 @@ class AuthInterceptor(ScopedInterceptor):
             caller = self._auth.authenticate(details.invocation_metadata)
             if service in self._admin_only and not caller.admin:
                 raise PermissionDenied(f"tenant {caller.tenant}: {service} needs an admin key")
+        except Unauthenticated as e:
+            log.info("refused %s: %s", details.method, e.message)
+            return refusal_unread(handler, e)  # no key: the request is never read
         except StatusError as e:
             log.info("refused %s: %s", details.method, e.message)
             return refusal(handler, e)

@@ -33,12 +33,14 @@ class BackendError(Exception):
         retryable: bool,
         status: grpc.StatusCode = grpc.StatusCode.UNAVAILABLE,
         retry_after_s: float | None = None,
+        reason: str | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
         self.retryable = retryable
         self.status = status
         self.retry_after_s = retry_after_s
+        self.reason = reason  # the caller's ErrorInfo reason, when the upstream's is worth passing on
 
 
 @dataclass(frozen=True)
@@ -98,6 +100,10 @@ class Backend(abc.ABC):
     def utilisation(self) -> float:
         """How busy it is, 0 (idle) to 1 (full): requests in flight against its concurrency limit."""
         return min(1.0, self.in_flight / max(1, self.max_concurrency))
+
+    def configuration_problem(self) -> str:
+        """Why it cannot work as configured (a missing API key), checked before any call; "" when none."""
+        return ""
 
     async def health_check(self) -> bool | None:
         """Whether it answers and accepts our credentials; None when it has no check of its own (a worker:

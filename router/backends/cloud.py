@@ -79,6 +79,11 @@ class CloudBackend(Backend):
     def base_url(self) -> str:
         """Where requests go: the configured base_url or the SDK's default."""
 
+    def configuration_problem(self) -> str:
+        if self.config.api_key_env and not self.config.api_key:
+            return f"{self.config.api_key_env} is not set"
+        return ""
+
     @abc.abstractmethod
     async def health_check(self) -> bool:
         """Whether the provider answers and accepts our credentials; never raises."""

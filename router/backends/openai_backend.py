@@ -1,5 +1,6 @@
-"""OpenAI and every OpenAI-compatible API (DeepSeek, Gemini's OpenAI surface, vLLM, Ollama): streamed chat on a
-thin aiohttp client (router.backends.openai_chat_client), the rest on the official SDK."""
+"""OpenAI and every OpenAI-compatible API (DeepSeek, Gemini's OpenAI surface, vLLM, Ollama): chat on a thin
+aiohttp client (router.backends.openai_chat_client), streamed, or whole when the caller reads only the whole
+answer (ChatRequest.whole_answer); the rest on the official SDK."""
 
 from __future__ import annotations
 
@@ -90,16 +91,7 @@ class OpenAIBackend(CloudBackend):
         sampling = request.sampling
         max_tokens = sampling.max_tokens if sampling.HasField("max_tokens") else None
         budget = self.request_timeout(timeout)
-        loop = asyncio.get_running_loop()
-        # The client's timeout bounds each read, not the whole answer; the deadline is checked per chunk.
-        deadline = loop.time() + budget
-        body: dict[str, Any] = {
-            "model": request.model,
-            "messages": messages,
-            "stream": True,
-            "stream_options": {"include_usage": True},
-            **options,
-        }
+        body: dict[str, Any] = {"model": request.model, "messages": messages, **options}
         if sampling.HasField("temperature"):
             body["temperature"] = proto_float(sampling.temperature)
         if sampling.HasField("top_p"):
@@ -110,6 +102,16 @@ class OpenAIBackend(CloudBackend):
             body["stop"] = list(sampling.stop)
         if sampling.HasField("seed"):
             body["seed"] = sampling.seed
+        if request.whole_answer:
+            # The caller reads only the whole answer: ask for it whole, not as events to rebuild it from.
+            for event in await self._whole(request, body, budget):
+                yield event
+            return
+        body["stream"] = True
+        body["stream_options"] = {"include_usage": True}
+        loop = asyncio.get_running_loop()
+        # The client's timeout bounds each read, not the whole answer; the deadline is checked per chunk.
+        deadline = loop.time() + budget
         model, finish, chars = request.model, "", 0
         usage: dict[str, Any] | None = None
         try:
@@ -144,6 +146,36 @@ class OpenAIBackend(CloudBackend):
         if not finish:
             raise broken_stream(self.id, "the stream ended before the answer did", secret=self.config.api_key)
         yield pb.ChatResponse(usage=self._chat_usage(request, model, finish, usage, chars))
+
+    async def _whole(
+        self, request: pb.ChatRequest, body: dict[str, Any], budget: float
+    ) -> list[pb.ChatResponse]:
+        """The answer fetched whole, as the events a stream of it would join into (reasoning, text with its
+        logprobs, each tool call), then its usage: failures, usage and cost as the streamed path has them."""
+        try:
+            answer = await self._chat.complete(body, budget, tracing.outgoing_headers() or None)
+            if not isinstance(answer, dict):
+                raise ValueError(f"an answer that is not an object: {str(answer)[:80]}")
+            choice = next((c for c in answer.get("choices") or () if c.get("index", 0) == 0), None)
+            if choice is None:
+                raise ValueError("no choice in the answer")
+            finish = choice.get("finish_reason")
+            if not finish or not isinstance(finish, str):
+                raise ValueError("the answer's choice has no finish_reason")
+            message = choice.get("message") or {}
+            # A whole message lists its calls without the index each fragment of a streamed one carries.
+            calls = [{**call, "index": i} for i, call in enumerate(message.get("tool_calls") or ())]
+            events = list(
+                choice_events({"delta": {**message, "tool_calls": calls}, "logprobs": choice.get("logprobs")})
+            )
+        except (ValueError, TypeError, KeyError, AttributeError) as e:  # not the shape OpenAI's answers have
+            raise broken_stream(self.id, f"malformed answer: {e}", secret=self.config.api_key) from e
+        chars = sum(_chars(event) for event in events)
+        model = answer.get("model") or request.model
+        usage = answer.get("usage")
+        usage = usage if isinstance(usage, dict) else None  # none reported: estimated, as for a stream
+        events.append(pb.ChatResponse(usage=self._chat_usage(request, model, finish, usage, chars)))
+        return events
 
     def _chat_usage(
         self, request: pb.ChatRequest, model: str, finish: str, usage: dict[str, Any] | None, chars: int

@@ -28,17 +28,18 @@ from router.backends.cloud_errors import (
     http_status_error,
     retry_after_seconds,
 )
-from router.backends.openai_sse import StreamErrorEvent, sse_batches
+from router.backends.openai_sse import MAX_LINE_BYTES, StreamErrorEvent, sse_batches
 
 _MAX_ERROR_BODY = 64 * 1024  # what is read of an error answer: enough for any provider's message
 
 
 class ChatCompletionsClient:
-    """POST {base_url}/chat/completions with "stream": true; yields the decoded JSON of the events that
-    arrived together, as a list (router.backends.openai_sse.sse_batches).
+    """POST {base_url}/chat/completions: with "stream": true, `stream` yields the decoded JSON of the events
+    that arrived together, as a list (router.backends.openai_sse.sse_batches); without, `complete` returns the
+    whole answer's decoded JSON.
 
-    Raises BackendError for every failure except a data line that is not JSON (ValueError, which the
-    backend reports with what it knows of the answer so far).
+    Raises BackendError for every failure except an answer (or a data line) that is not JSON (ValueError,
+    which the backend reports with what it knows of the answer so far).
     """
 
     def __init__(self, provider: str, base_url: str, api_key: str, max_connections: int) -> None:
@@ -50,6 +51,7 @@ class ChatCompletionsClient:
             "Content-Type": "application/json",
             "Accept": "text/event-stream",
         }
+        self._whole_headers = {**self._headers, "Accept": "application/json"}
         self._max_connections = max_connections
         self._proxy = _proxy_for(self._url)
         self._session: aiohttp.ClientSession | None = None
@@ -85,6 +87,34 @@ class ChatCompletionsClient:
         except aiohttp.ClientError as e:
             raise connection_error(self._provider, _describe(e), secret=self._secret, timed_out=False) from e
 
+    async def complete(
+        self, body: Mapping[str, Any], timeout: float, headers: Mapping[str, str] | None = None
+    ) -> Any:
+        """The whole answer's JSON (`body` without "stream"). `timeout` bounds connecting, each read and the
+        whole answer, as the backend's deadline bounds a streamed one. An answer that carries `error` raises
+        the BackendError a stream's error event does."""
+        session = self._open()
+        limits = aiohttp.ClientTimeout(total=timeout, sock_connect=timeout, sock_read=timeout)
+        sent = {**self._whole_headers, **headers} if headers else self._whole_headers
+        try:
+            async with session.post(
+                self._url, data=json.dumps(body).encode(), headers=sent, timeout=limits, proxy=self._proxy
+            ) as response:
+                if response.status >= 400:
+                    raise await self._status_error(response)
+                raw = await _bounded_body(response)
+        except TimeoutError as e:
+            raise connection_error(self._provider, _describe(e), secret=self._secret, timed_out=True) from e
+        except aiohttp.ClientError as e:
+            raise connection_error(self._provider, _describe(e), secret=self._secret, timed_out=False) from e
+        answer = json.loads(raw)  # ValueError on an answer that is not JSON: the backend says so
+        if isinstance(answer, dict) and answer.get("error"):
+            error = answer["error"]
+            message = error.get("message") if isinstance(error, dict) else None
+            detail = message if isinstance(message, str) and message else "An error occurred"
+            raise broken_stream(self._provider, detail, secret=self._secret)
+        return answer
+
     async def _status_error(self, response: aiohttp.ClientResponse) -> BackendError:
         raw = b""
         while len(raw) < _MAX_ERROR_BODY:
@@ -113,6 +143,20 @@ class ChatCompletionsClient:
         if self._session is not None:
             await self._session.close()
             self._session = None
+
+
+async def _bounded_body(response: aiohttp.ClientResponse) -> bytes:
+    """The body, refused beyond what the router could relay (a whole answer is one message)."""
+    if response.content_length is not None and response.content_length > MAX_LINE_BYTES:
+        raise ValueError(f"an answer of {response.content_length} bytes, more than {MAX_LINE_BYTES}")
+    pieces: list[bytes] = []
+    size = 0
+    async for piece in response.content.iter_any():
+        size += len(piece)
+        if size > MAX_LINE_BYTES:
+            raise ValueError(f"an answer longer than {MAX_LINE_BYTES} bytes")
+        pieces.append(piece)
+    return b"".join(pieces)
 
 
 def _describe(error: BaseException) -> str:

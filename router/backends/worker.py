@@ -12,7 +12,7 @@ from modelyard.v1 import backend_pb2
 from modelyard.v1 import inference_pb2 as pb
 from modelyard.worker.v1 import worker_pb2, worker_pb2_grpc
 
-from core import tracing
+from core import rich_status, tracing
 from router.backends.base import Backend, BackendError, ModelSpec
 from router.security.usage_bounds import bound_chat_usage, bound_embed_usage, bound_transcribe_usage
 from router.security.worker_dial import WorkerDialer
@@ -20,6 +20,9 @@ from router.security.worker_dial import WorkerDialer
 # Statuses after which another worker may be tried: the request never reached an engine, or the
 # worker is going away. Anything else (bad input, a real answer) goes back to the caller as is.
 _RETRYABLE = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.RESOURCE_EXHAUSTED})
+# A worker's reasons the caller hears as they are (the README's codes table): the engine failed on a request it
+# had accepted. Others become the router's own (UPSTREAM_FAILED and the like).
+_PASSED_ON = frozenset({"ENGINE_FAILED"})
 _AUDIO_CHUNK = 1 << 20
 
 
@@ -183,8 +186,11 @@ async def _transcribe_requests(
 
 def _backend_error(backend_id: str, error: grpc.aio.AioRpcError) -> BackendError:
     code = error.code()
+    reason = rich_status.reason_of(error.trailing_metadata())
     return BackendError(
-        f"worker {backend_id}: {code.name}: {error.details()}",
+        # The code travels as `status`; naming it here too would repeat it in what the caller reads.
+        f"worker {backend_id}: {error.details()}",
         retryable=code in _RETRYABLE,
         status=code,
+        reason=reason if reason in _PASSED_ON else None,
     )

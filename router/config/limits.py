@@ -8,6 +8,9 @@ limits:
   store: redis://redis:6379/1            # shared by every router; "" = cache.redis_url if set, else memory
   max_uploads: 8                         # transcriptions being received at once, all tenants
   upload_buffer_bytes: 536870912         # audio held in memory at once, all uploads together
+  max_uploads_per_tenant: 4              # of those, one tenant's at most
+  upload_idle_timeout_s: 10              # an upload silent this long is ended
+  upload_min_bytes_per_s: 8192           # ... or slower than this on average after that long
 input:
   max_messages: 2048
   max_tokens: 32768
@@ -18,7 +21,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, fields, replace
 
-from pydantic import NonNegativeInt, PositiveInt
+from pydantic import NonNegativeInt, PositiveFloat, PositiveInt
 
 NO_LIMIT = 0
 
@@ -57,6 +60,11 @@ class LimitsConfig:
     store: str = field(default="", repr=False)  # may hold a password
     max_uploads: PositiveInt = 8
     upload_buffer_bytes: PositiveInt = 512 << 20
+    max_uploads_per_tenant: PositiveInt = 4  # so one tenant's uploads cannot hold every slot
+    # An upload that sends nothing this long, or less than min_bytes_per_s on average once it has run this
+    # long, is ended (DEADLINE_EXCEEDED) and its slot freed.
+    upload_idle_timeout_s: PositiveFloat = 10.0
+    upload_min_bytes_per_s: NonNegativeInt = 8192
 
     def for_tenant(self, tenant: str) -> TenantLimits:
         default = self.default.over(BUILT_IN)

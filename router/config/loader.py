@@ -26,6 +26,7 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
 
@@ -73,6 +74,7 @@ def load_config(path: str | Path | None = None, env: Mapping[str, str] | None = 
     config = validate(RouterConfig, raw, source)
     config.workers = load_worker_credentials(config.workers, env, source)
     config.providers = _providers(providers_raw, env, source)
+    check_sdk_base_urls(env)
     return config
 
 
@@ -83,6 +85,15 @@ def _providers(raw: Any, env: Mapping[str, str], source: str) -> list[ProviderCo
     if not isinstance(raw, dict):
         raise ConfigError(f"{source}: providers: expected a mapping of name -> settings")
     return [_provider(str(name), settings or {}, env, source) for name, settings in raw.items()]
+
+
+def missing_keys(config: RouterConfig) -> list[str]:
+    """One line per provider whose key variable is unset: it would start, and stay unhealthy."""
+    return [
+        f"providers.{p.name}: {p.api_key_env} is not set"
+        for p in config.providers
+        if p.api_key_env and not p.api_key and p.enabled
+    ]
 
 
 def _key_env(kind: str, env: Mapping[str, str]) -> str:
@@ -112,5 +123,28 @@ def _provider(name: str, settings: Any, env: Mapping[str, str], source: str) -> 
     settings.setdefault("base_url", defaults.base_url)
     for field in ("chat_models", "embed_models", "transcribe_models", "vision_models"):
         settings.setdefault(field, list(getattr(defaults, field)))
+    _refuse_userinfo(settings.get("base_url"), f"{source}: {where}.base_url")
     api_key = env.get(key_env, "") if key_env else ""
-    return validate(ProviderConfig, {**settings, "name": name, "api_key": api_key}, source, where)
+    return validate(
+        ProviderConfig,
+        {**settings, "name": name, "api_key": api_key, "api_key_env": key_env or ""},
+        source,
+        where,
+    )
+
+
+# The SDKs' own variables, read when base_url is unset.
+_SDK_BASE_URLS = ("OPENAI_BASE_URL", "ANTHROPIC_BASE_URL")
+
+
+def _refuse_userinfo(base_url: Any, where: str) -> None:
+    """A user:password@ in a base URL ends up in libraries' log lines; credentials belong in api_key_env."""
+    if isinstance(base_url, str) and "@" in urlsplit(base_url).netloc:
+        raise ConfigError(
+            f"{where}: holds a user:password@ part; put the credential in the key setting (api_key_env)"
+        )
+
+
+def check_sdk_base_urls(env: Mapping[str, str]) -> None:
+    for variable in _SDK_BASE_URLS:
+        _refuse_userinfo(env.get(variable), f"${variable}")

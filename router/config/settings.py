@@ -6,7 +6,7 @@ import socket
 from dataclasses import dataclass, field
 from typing import Annotated
 
-from pydantic import Field, NonNegativeFloat, PositiveFloat, PositiveInt
+from pydantic import Field, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt
 
 from core.input_limits import InputLimits
 from router.config.accounting import ApiKey, Budget, CacheConfig
@@ -121,6 +121,11 @@ class RouterConfig:
     # Largest JSON body the door reads (chat with inline images, embeddings); larger gets HTTP 413.
     # Transcription uploads are bounded by input.max_audio_bytes instead.
     http_max_body_bytes: PositiveInt = 32 << 20
+    # With no API keys the door answers only Host values naming loopback (DNS rebinding), and these names.
+    http_allowed_hosts: tuple[str, ...] = ()
+    # A transcription upload's fields other than the file: how many, and their bytes in all.
+    http_max_form_fields: PositiveInt = 32
+    http_max_form_bytes: PositiveInt = 64 << 10
     # Security (see router.config.security): TLS, the registry's own port, worker credentials.
     tls_cert: str = ""
     tls_key: str = ""
@@ -128,6 +133,10 @@ class RouterConfig:
     registry_listen: str = ""  # "" = workers register on `listen`
     allow_open: bool = False  # serve a non-loopback address with no API keys or no worker credentials
     workers: WorkersConfig = field(default_factory=WorkersConfig)
+    # gRPC: the largest request message the router reads (0: what the input caps allow, input.max_text_bytes +
+    # input.max_image_bytes + 1 MiB), and the requests one connection may have open at once.
+    grpc_max_receive_bytes: NonNegativeInt = 0
+    grpc_max_concurrent_streams: PositiveInt = 256
 
 
 @dataclass
@@ -137,6 +146,9 @@ class ProviderConfig:
     name: str  # backend id, unique; e.g. "openai", "anthropic", "deepseek"
     kind: str  # openai | openai_compatible | deepseek | gemini | anthropic
     api_key: str = field(default="", repr=False)  # a secret: never logged, never in status
+    api_key_env: str = (
+        ""  # the variable api_key is read from ("" for kinds with none): named when it is unset
+    )
     base_url: str | None = (
         None  # None: the SDK's default (which honours OPENAI_BASE_URL / ANTHROPIC_BASE_URL)
     )

@@ -27,7 +27,7 @@ def backend_status(backend: Backend, state: RoutingState) -> router_pb2.BackendS
         latency=wire.duration_ms(stats.latency_ms or 0.0),
         requests=stats.requests,
         failures=stats.failures,
-        last_error=stats.last_error,
+        last_error=stats.last_error or state.health.reason(backend.id),
         last_score=stats.last_score,
         score_components=stats.score_components,
         max_concurrency=backend.max_concurrency,

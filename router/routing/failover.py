@@ -39,8 +39,14 @@ class UpstreamFailed(StatusError):
 
     reason = "UPSTREAM_FAILED"
 
-    def __init__(self, message: str, code: grpc.StatusCode, retry_after_s: float | None = None) -> None:
-        super().__init__(message, retry_after_s=retry_after_s)
+    def __init__(
+        self,
+        message: str,
+        code: grpc.StatusCode,
+        retry_after_s: float | None = None,
+        reason: str | None = None,
+    ) -> None:
+        super().__init__(message, retry_after_s=retry_after_s, reason=reason)
         self.code = code
 
 
@@ -125,7 +131,7 @@ async def stream_with_failover(
             attempt.failures.append(e.message)
             log.warning("attempt %d on %s failed: %s", index + 1, candidate.backend.id, e.message)
             if not e.retryable:
-                raise UpstreamFailed(e.message, e.status, e.retry_after_s) from e
+                raise UpstreamFailed(e.message, e.status, e.retry_after_s, e.reason) from e
             last = e
     if last is None:
         raise UpstreamFailed("the deadline left no time to try a backend", grpc.StatusCode.DEADLINE_EXCEEDED)

@@ -30,6 +30,7 @@ Target = tuple[Backend, str, int]  # backend, model it runs, priority (lower pre
 
 # A hint, not a limit: slots free up as answers finish, typically within a second or so.
 CAPACITY_RETRY_AFTER_S = 1.0
+_NO_IMAGES = "does not accept images"
 
 
 class Scheduler:
@@ -147,7 +148,7 @@ class Scheduler:
         if not self._state.circuits[backend.id].allows():
             return "circuit open"
         if needs_vision and not any(m.id == model and m.vision for m in backend.models):
-            return "does not accept images"
+            return _NO_IMAGES
         if hints.HasField("max_cost_usd") and cost > hints.max_cost_usd:
             return f"estimated cost above max_cost_usd {hints.max_cost_usd:g}"
         if not backend.available:
@@ -157,6 +158,12 @@ class Scheduler:
     def _none_left(self, model: str, reasons: dict[str, list[str]]) -> Exception:
         detail = "; ".join(f"{reason}: {', '.join(ids)}" for reason, ids in reasons.items())
         message = f"no backend can take a request for {model!r} now ({detail})"
+        if set(reasons) == {_NO_IMAGES}:  # waiting will not teach a text-only model to read images
+            return InvalidArgument(
+                f"messages: {model!r} has no backend that accepts images ({', '.join(reasons[_NO_IMAGES])}); "
+                "send text only, or name a model that takes images",
+                reason="CAPABILITY_NOT_SERVED",
+            )
         if any(r.startswith("estimated cost") for r in reasons):
             return CapacityExhausted(message, reason="COST_LIMIT")  # waiting will not lower the price
         if set(reasons) <= {"at capacity"}:
@@ -184,5 +191,6 @@ class Scheduler:
         if model in known or model in self._state.config.routes:
             return NoBackendAvailable(f"no backend serves {model!r} for {kind} now")
         routes = sorted(self._state.config.routes)
-        listing = ", ".join([*served, *routes, AUTO])
+        # `auto` stands for whatever serves the capability: nothing, when nothing does.
+        listing = ", ".join([*served, *routes, AUTO] if served else routes) or f"nothing serves {kind} now"
         return ModelNotFound(f"model {model!r} is not served for {kind}; served: {listing}")

@@ -60,8 +60,8 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):  # type: ignore[misc]
         strategies = self._state.strategies
         requested = strategy_name(request.strategy)
         name = requested or strategies.default
-        if request.weights:
-            strategies.set_weights(name, dict(request.weights))
+        if request.weights or request.reset_weights:
+            strategies.update_weights(name, dict(request.weights), reset=request.reset_weights)
         if requested:
             strategies.default = strategies.check(requested)
         return admin_pb2.SetStrategyResponse(

@@ -1,8 +1,8 @@
 """Records every call to the Admin service in the audit trail, refused ones included.
 
 It runs before the other interceptors, so it sees the handler they chose: the servicer's, or a refusal
-(no key, not an admin). Whatever that handler does, the call's tenant, method, arguments and status are
-recorded when it ends.
+(not an admin). Whatever that handler does, the call's tenant, method, arguments and status are recorded when
+it ends. Calls with no valid key are only counted (AuditTrail.count_unauthenticated).
 """
 
 from __future__ import annotations
@@ -30,13 +30,16 @@ class AuditInterceptor(ScopedInterceptor):
         self._auth = auth
 
     def scoped(self, handler: Handler, details: grpc.HandlerCallDetails) -> Handler:
+        method = details.method.rsplit("/", 1)[-1]
+        try:
+            caller = self._auth.authenticate(details.invocation_metadata)
+        except StatusError:
+            # Anyone can make these: a record each would let them flood the trail and the ledger.
+            self._trail.count_unauthenticated(method)
+            return handler
         if handler.request_streaming or handler.response_streaming or handler.unary_unary is None:
             return handler  # every Admin method is unary; a streaming one would need its own wrapper
-        try:
-            tenant = self._auth.authenticate(details.invocation_metadata).tenant
-        except StatusError:
-            tenant = ""
-        method = details.method.rsplit("/", 1)[-1]
+        tenant, admin = caller.tenant, caller.admin
         behavior = handler.unary_unary
         trail = self._trail
 
@@ -50,7 +53,7 @@ class AuditInterceptor(ScopedInterceptor):
                 message = str(context.details() or "")
                 raise
             finally:
-                trail.record(tenant, method, request, outcome, message)
+                trail.record(tenant, method, request, outcome, message, admin=admin)
 
         return grpc.unary_unary_rpc_method_handler(
             audited,

@@ -70,7 +70,7 @@ class RouterServicer(router_pb2_grpc.RouterServiceServicer):  # type: ignore[mis
         config: pb.TranscribeConfig | None = None
         problem: InvalidArgument | None = None
         chunks: list[bytes] = []
-        async for message in requests:
+        while (message := await meter.within_idle(anext(requests, None))) is not None:
             if message.HasField("config"):
                 if config is not None:
                     problem = problem or InvalidArgument("config: sent twice; send it once, first")
@@ -107,9 +107,11 @@ class RouterServicer(router_pb2_grpc.RouterServiceServicer):  # type: ignore[mis
     ) -> router_pb2.GetStatusResponse:
         registry = self._state.registry
         statuses = [backend_status(b, self._state) for b in sorted(registry, key=lambda b: b.id)]
-        if not self._pipeline.caller(_call(context)).admin:
+        hidden = not self._pipeline.caller(_call(context)).admin
+        if hidden:
             statuses = [redacted(status) for status in statuses]
         return router_pb2.GetStatusResponse(
+            redacted=hidden,
             router_id=self._config.router_id,
             version=_version(),
             uptime=wire.duration_s(time.monotonic() - self._started),

@@ -21,6 +21,7 @@ from router.routing.backend_registry import BackendRegistry
 from router.routing.prefix_routing import PrefixRouting
 from router.security.worker_dial import WorkerDialer
 from router.security.worker_identity import WorkerAdmission, peer_host, validate_names
+from router.security.worker_issuer import check_worker_issuer
 
 log = logging.getLogger(__name__)
 Context = grpc.aio.ServicerContext[Any, Any]
@@ -86,6 +87,13 @@ class WorkerRegistryServicer(worker_pb2_grpc.WorkerRegistryServiceServicer):  # 
         request_iterator: AsyncIterator[worker_pb2.RegisterRequest],
         context: Context,
     ) -> None:
+        if self._config.workers.tls_ca:
+            # The client listener may trust the clients' CA too: only a worker's certificate may register.
+            try:
+                check_worker_issuer(context, self._config.workers.tls_ca)
+            except StatusError as e:
+                log.warning("refused a worker registration from %s: %s", context.peer(), e.message)
+                raise
         try:
             first = await asyncio.wait_for(context.read(), self._config.hello_timeout_s)
         except TimeoutError:

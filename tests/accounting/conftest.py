@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import shutil
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -14,21 +13,20 @@ from router.config.settings import RetryPolicy, RouterConfig
 from router.server import RouterServer
 from tests.support.echo_worker import EchoWorker
 from tests.support.polling import wait_until
-from tests.support.servers import postgres_bin, postgres_server, redis_server
+from tests.support.servers import postgres_server, redis_server
+from tests.support.system_tools import require
 
 
 @pytest.fixture(scope="session")
 def postgres_url() -> Iterator[str]:
-    if postgres_bin() is None:
-        pytest.skip("PostgreSQL binaries (initdb, pg_ctl) not installed: apt-get install postgresql")
+    require("initdb")
     with postgres_server() as url:
         yield url
 
 
 @pytest.fixture(scope="session")
 def redis_url() -> Iterator[str]:
-    if shutil.which("redis-server") is None:
-        pytest.skip("redis-server not installed: apt-get install redis-server")
+    require("redis-server")
     with redis_server() as url:
         yield url
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 
 import grpc
@@ -100,12 +101,18 @@ async def test_redis_counters_add_all_or_nothing(redis_url: str) -> None:
         await counters.close()
 
 
-async def test_an_unreachable_redis_lets_requests_through(start_router: RouterFactory) -> None:
+async def test_an_unreachable_redis_lets_requests_through(
+    start_router: RouterFactory, caplog: pytest.LogCaptureFixture
+) -> None:
     limits = LimitsConfig(default=TenantLimits(requests_per_minute=1), store="redis://127.0.0.1:1/0")
     router = await start_router(limits=limits)
     worker = await slow_worker(router, delay_s=0.0)
+    caplog.set_level(logging.WARNING, logger="router.accounting.counters.redis_counters")
     try:
-        for _ in range(2):
+        for _ in range(2):  # a limit of 1 per minute: the second passes only because nothing counted it
             await chat(router, chat_request())
     finally:
         await worker.stop()
+    unchecked = [r for r in caplog.records if "request let through unchecked" in r.getMessage()]
+    assert len(unchecked) >= 2  # each request let through is logged, naming why
+    assert all(r.levelno == logging.WARNING and "Redis unreachable" in r.getMessage() for r in unchecked)

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 from functools import cache
 from pathlib import Path
 from typing import Any
 
-import pytest
 import yaml
+
+from tests.support.system_tools import require
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 K8S = REPO_ROOT / "deploy" / "k8s"
@@ -20,13 +20,9 @@ Doc = dict[str, Any]
 
 
 def kubectl() -> str:
-    """kubectl's path; skips the test without it, except in CI, where .ci/run installs it and it must be there."""
-    found = shutil.which("kubectl")
-    if found is None:
-        if os.environ.get("CI"):
-            pytest.fail("kubectl is missing: .ci/run installs it (Debian package kubernetes-client)")
-        pytest.skip("kubectl is not installed (Debian: apt-get install kubernetes-client)")
-    return found
+    """kubectl's path; skips the test without it (fails it under CI, where .ci/run installs it)."""
+    require("kubectl")
+    return str(shutil.which("kubectl"))
 
 
 @cache

@@ -9,8 +9,8 @@ from pathlib import Path
 import grpc
 import jsonschema
 import pytest
+from modelyard.v1 import backend_pb2, router_pb2, router_pb2_grpc
 from modelyard.v1 import inference_pb2 as pb
-from modelyard.v1 import router_pb2, router_pb2_grpc
 from modelyard_client.cli import main as cli
 
 from router.server import RouterServer
@@ -100,21 +100,24 @@ async def test_cancelled_chat_frees_the_engine(router: RouterServer, engine_work
         call = stub.Chat(request)
         await call.read()
 
-        async def running() -> int:
+        async def load() -> backend_pb2.LoadReport:
             status: router_pb2.GetStatusResponse = await stub.GetStatus(router_pb2.GetStatusRequest())
-            worker = next(b for b in status.backends if b.id == engine_worker.worker_id)
-            return int(worker.load.running + worker.load.waiting)
+            return next(b for b in status.backends if b.id == engine_worker.worker_id).load
 
         async def busy() -> bool:
-            return await running() > 0
-
-        async def idle() -> bool:
-            return await running() == 0
+            report = await load()
+            return report.running + report.waiting > 0
 
         await wait_until(busy)
+        aborted = (await load()).aborted_total
         call.cancel()
-        # The worker's running count drops to zero within a second (load reports every 500 ms).
-        await wait_until(idle, timeout=1.0, message="the cancelled request still runs on the worker")
+
+        async def aborted_and_idle() -> bool:
+            # Aborted, not finished: the engine counts the abort, and nothing runs on it any more.
+            report = await load()
+            return report.aborted_total > aborted and report.running + report.waiting == 0
+
+        await wait_until(aborted_and_idle, timeout=60.0, message="the cancelled request was not aborted")
 
 
 async def test_required_tool_choice_on_a_worker_prints_schema_valid_arguments(

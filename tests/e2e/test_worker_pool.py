@@ -12,6 +12,7 @@ import pytest
 from modelyard_client import AsyncClient, Segment, Usage
 
 from router.backends.base import Backend
+from router.config.settings import RouterConfig
 from router.server import RouterServer
 from tests.e2e.conftest import start_router
 from tests.support.polling import wait_until
@@ -40,13 +41,16 @@ async def transcribe(address: str, speech: Path) -> tuple[str, Usage]:
     return text, usage
 
 
-async def test_sigkilled_worker_leaves_the_pool_within_a_second() -> None:
-    router = await start_router()
+async def test_sigkilled_worker_leaves_the_pool_when_its_stream_breaks() -> None:
+    # A lease of 1000 missed reports (over eight minutes): within the wait below, only the broken
+    # registration stream can take the worker out of the pool, not the missed-report timeout.
+    router = RouterServer(RouterConfig(listen="127.0.0.1:0", report_interval_ms=500, missed_reports=1000))
+    await router.start()
     try:
         worker = await start_worker(router.address, *WHISPER_ONLY, "--worker-id", "doomed")
         await wait_until(lambda: router.registry.get("doomed") is not None)
         os.kill(worker.pid, signal.SIGKILL)
-        await wait_until(lambda: router.registry.get("doomed") is None, timeout=1.0)
+        await wait_until(lambda: router.registry.get("doomed") is None, timeout=60.0)
         await worker.stop()
     finally:
         await router.stop(0)
@@ -60,7 +64,7 @@ async def test_worker_rejoins_a_restarted_router_by_itself() -> None:
         await router.stop(0)
         router = await start_router(listen)
         try:
-            await wait_until(lambda: router.registry.get("faithful") is not None, timeout=5.0)
+            await wait_until(lambda: router.registry.get("faithful") is not None, timeout=60.0)
         finally:
             await router.stop(0)
 
@@ -94,9 +98,9 @@ async def test_sigterm_under_load_finishes_every_request_and_exits_zero(long_spe
         backend = router.registry.get("leaving")
         assert backend is not None
         # Held by the worker itself (its load report), not only sent: what SIGTERM must not lose.
-        await wait_until(lambda: held(backend) == 3, timeout=10.0)
+        await wait_until(lambda: held(backend) == 3, timeout=60.0)
         os.kill(worker.pid, signal.SIGTERM)
-        await wait_until(lambda: draining_or_gone(router.registry.get("leaving")), timeout=3.0)
+        await wait_until(lambda: draining_or_gone(router.registry.get("leaving")), timeout=60.0)
         results = await asyncio.gather(*requests)
         expected = ("quick", "brown", "lazy", "stitch", "cloud", "silver", "never")
         assert all(sum(word in text.lower() for word in expected) >= 3 for text, _ in results), results

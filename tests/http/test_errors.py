@@ -145,11 +145,12 @@ async def test_http_layer_errors_keep_the_shape(router: RouterServer) -> None:
     headers = {"Authorization": f"Bearer {KEY}"}
     async with aiohttp.ClientSession() as session:
         url = router.http.base_url
-        async with session.post(f"{url}/chat/completions", data=b"{not json", headers=headers) as r:
+        json_type = {**headers, "Content-Type": "application/json"}
+        async with session.post(f"{url}/chat/completions", data=b"{not json", headers=json_type) as r:
             assert r.status == 400
             assert (await r.json())["error"]["param"] == "body"
         too_big = b"x" * (router.config.http_max_body_bytes + 1)
-        async with session.post(f"{url}/chat/completions", data=io.BytesIO(too_big), headers=headers) as r:
+        async with session.post(f"{url}/chat/completions", data=io.BytesIO(too_big), headers=json_type) as r:
             assert r.status == 413
             assert "http_max_body_bytes" in (await r.json())["error"]["message"]
         async with session.get(f"{url}/nothing-here", headers=headers) as r:

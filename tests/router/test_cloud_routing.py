@@ -30,8 +30,8 @@ async def clouds(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[tuple[FakeOpe
         yield openai, anthropic
 
 
-async def start_router() -> RouterServer:
-    config = load_config(env=os.environ)
+async def start_router(config_file: Path | None = None) -> RouterServer:
+    config = load_config(config_file, env=os.environ)
     config.listen = "127.0.0.1:0"
     server = RouterServer(config)
     await server.start()
@@ -43,15 +43,24 @@ async def run_cli(*argv: str) -> int:
 
 
 async def test_auto_survives_a_failing_openai_and_answers_from_anthropic(
-    clouds: tuple[FakeOpenAI, FakeAnthropic], capsys: pytest.CaptureFixture[str]
+    clouds: tuple[FakeOpenAI, FakeAnthropic], capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     openai, anthropic = clouds
-    openai.inject(*[Fault(status=500)] * 50)  # every OpenAI call fails, health checks included
-    server = await start_router()
+    # OpenAI is preferred (fallback strategy, priority 1) and stays healthy (its model list answers), but
+    # every chat it is sent fails: the answer can only come from Anthropic after a failed attempt on OpenAI.
+    config_file = tmp_path / "router.yaml"
+    config_file.write_text(
+        "providers: {openai: {kind: openai, priority: 1}, anthropic: {kind: anthropic, priority: 2}}\n"
+    )
+    openai.inject(*[Fault(status=500, path="/v1/chat/completions")] * 50)
+    server = await start_router(config_file)
     try:
-        code = await run_cli("chat", "--model", "auto", "hi", "--json", "--router", server.address)
+        code = await run_cli(
+            "chat", "--model", "auto", "--strategy", "fallback", "hi", "--json", "--router", server.address
+        )
     finally:
         await server.stop(0)
+    assert [r.path for r in openai.requests if r.path == "/v1/chat/completions"]  # the failed attempt
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert code == 0
     usage = lines[-1]["usage"]

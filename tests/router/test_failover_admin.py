@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import time
+import re
 from collections.abc import AsyncIterator
 from typing import cast
 
@@ -42,13 +42,18 @@ async def test_stalled_first_backend_leaves_time_for_the_second(
     staller = await echo_workers("a-stalls", faults=Faults(stall=True))
     await echo_workers("b-answers")
     await admin.UpdateBackend(admin_pb2.UpdateBackendRequest(backend="a-stalls", priority=1))
-    started = time.monotonic()
-    text, usage = await collect(stub.Chat(pinned_order("x y"), timeout=2.0))
+    deadline_s = 4.0
+    # gRPC enforces the deadline: an answer at all means it came within it.
+    text, usage = await collect(stub.Chat(pinned_order("x y"), timeout=deadline_s))
     assert text == "x y "
     assert usage.backend == "b-answers"
-    assert time.monotonic() - started < 2.0  # answered within the caller's deadline, not after it
     assert staller.served == 0
-    assert router.state.stats["a-stalls"].failures == 1
+    stats = router.state.stats["a-stalls"]
+    assert stats.failures == 1
+    # The stalled attempt was given its share of the deadline (half: two candidates), not all of it.
+    waited = re.fullmatch(r"a-stalls: nothing after ([\d.]+) s; trying the next backend", stats.last_error)
+    assert waited is not None, stats.last_error
+    assert 0 < float(waited.group(1)) <= deadline_s / 2
 
 
 async def test_disabled_backend_is_avoided_without_restart(

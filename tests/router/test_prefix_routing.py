@@ -56,11 +56,16 @@ def plan(scheduler: Scheduler, state: RoutingState, request: pb.ChatRequest) -> 
 
 
 def test_the_next_turn_goes_to_the_worker_that_served_the_last() -> None:
-    scheduler, state = pool(worker("a"), worker("b"), worker("c"))
-    first = plan(scheduler, state, conversation("Which scorers are there?", model="m"))
+    a, b, c = worker("a"), worker("b"), worker("c")
+    scheduler, state = pool(a, b, c)
+    # The first turn lands on c, the worker ties would never pick (they break by id: a first), because
+    # a and b are busier then. Afterwards all three are idle and alike: only c's cached prefix sets it apart.
+    a.in_flight = b.in_flight = 1
+    assert plan(scheduler, state, conversation("Which scorers are there?", model="m")) == "c"
+    a.in_flight = b.in_flight = 0
     for turn in range(2, 6):
         turns = [f"question {i}" for i in range(turn)]
-        assert plan(scheduler, state, conversation(*turns, model="m")) == first
+        assert plan(scheduler, state, conversation(*turns, model="m")) == "c"
 
 
 @pytest.mark.parametrize(
@@ -138,10 +143,14 @@ async def test_conversation_sticks_to_its_worker_through_the_router(
 ) -> None:
     for name in ("w1", "w2", "w3"):
         await echo_workers(name)
-    first = await chat(stub, conversation("How does failover work?"))
-    assert router.state.prefixes.index.keys_held(first) > 0
+    # The first turn is sent to w3, the worker ties would never pick (they break by id: w1 first); the
+    # later turns name no provider, and only the prefix the router recorded on w3 can bring them back there.
+    opening = conversation("How does failover work?")
+    opening.routing.provider = "w3"
+    assert await chat(stub, opening) == "w3"
+    assert router.state.prefixes.index.keys_held("w3") > 0
     for turn in range(2, 5):
-        assert await chat(stub, conversation(*(f"turn {i}" for i in range(turn)))) == first
+        assert await chat(stub, conversation(*(f"turn {i}" for i in range(turn)))) == "w3"
 
 
 async def test_a_worker_that_restarts_or_leaves_starts_with_an_empty_prefix_view(

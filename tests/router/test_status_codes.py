@@ -14,15 +14,17 @@ from pathlib import Path
 
 import grpc
 import pytest
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
 from modelyard.v1 import admin_pb2, admin_pb2_grpc, router_pb2_grpc
 from modelyard.v1 import inference_pb2 as pb
+from modelyard.worker.v1 import worker_pb2, worker_pb2_grpc
 
 from router.accounting.auth import hash_key
 from router.config.accounting import ApiKey
 from router.config.settings import RouterConfig
 from router.server import RouterServer
 from tests.router.conftest import WorkerFactory
-from tests.security.helpers import register_once
 from tests.support.echo_worker import EchoWorker, Faults
 
 README = Path(__file__).resolve().parents[2] / "README.md"
@@ -36,7 +38,7 @@ class Setting:
     workers: WorkerFactory
 
 
-Outcome = tuple[grpc.StatusCode, str]  # the code and message the caller got
+Outcome = tuple[grpc.StatusCode, str, str]  # the code, message and ErrorInfo reason the caller got
 Provoke = Callable[[Setting], Awaitable[Outcome]]
 
 
@@ -46,17 +48,31 @@ def chat(text: str = "a b", model: str = "echo") -> pb.ChatRequest:
     )
 
 
+def reason_of(error: grpc.RpcError) -> str:
+    """ErrorInfo.reason, or "" when the status carries no google.rpc details (gRPC's own, e.g. CANCELLED)."""
+    status = rpc_status.from_call(error)  # type: ignore[arg-type]
+    for detail in status.details if status is not None else ():
+        info = error_details_pb2.ErrorInfo()
+        if detail.Unpack(info):
+            return str(info.reason)
+    return ""
+
+
+def outcome(error: grpc.aio.AioRpcError) -> Outcome:
+    return error.code(), error.details() or "", reason_of(error)
+
+
 async def refused(call: grpc.aio.UnaryStreamCall) -> Outcome:  # type: ignore[type-arg]
     with pytest.raises(grpc.aio.AioRpcError) as error:
         async for _ in call:
             pass
-    return error.value.code(), error.value.details() or ""
+    return outcome(error.value)
 
 
 async def refused_unary(call: Awaitable[object]) -> Outcome:
     with pytest.raises(grpc.aio.AioRpcError) as error:
         await call
-    return error.value.code(), error.value.details() or ""
+    return outcome(error.value)
 
 
 async def empty_messages(s: Setting) -> Outcome:
@@ -88,7 +104,12 @@ async def worker_id_taken(s: Setting) -> Outcome:
     await s.workers("w1")
     impostor = EchoWorker("w1").hello()
     impostor.address = "127.0.0.1:1"  # the live w1 is elsewhere
-    return await register_once(s.router.address, impostor), ""
+    async with grpc.aio.insecure_channel(s.router.address) as channel:
+        call = worker_pb2_grpc.WorkerRegistryServiceStub(channel).Register()
+        await call.write(worker_pb2.RegisterRequest(hello=impostor))
+        with pytest.raises(grpc.aio.AioRpcError) as error:
+            await call.read()
+        return outcome(error.value)
 
 
 async def unknown_model(s: Setting) -> Outcome:
@@ -137,11 +158,25 @@ async def caller_cancels(s: Setting) -> Outcome:
     await call.read()
     call.cancel()
     hold.set()
-    return await call.code(), await call.details()
+    return await call.code(), await call.details(), ""
 
 
 async def engine_failure(s: Setting) -> Outcome:
     await s.workers("w1", faults=Faults(fail_before_first=grpc.StatusCode.INTERNAL))
+    return await refused(s.stub.Chat(chat()))
+
+
+async def over_max_cost(s: Setting) -> Outcome:
+    await s.workers("w1", models=("gpt-4o",))  # a model with a list price: the estimate is above zero
+    request = chat(model="gpt-4o")
+    request.routing.max_cost_usd = 1e-12
+    return await refused(s.stub.Chat(request))
+
+
+async def router_stopping(s: Setting) -> Outcome:
+    # Once the router refuses new calls (its gate closed, whenever a stop closes it), it says why.
+    await s.workers("w1")
+    s.router.gate.close()
     return await refused(s.stub.Chat(chat()))
 
 
@@ -178,7 +213,44 @@ ROWS: list[tuple[str, Provoke, grpc.StatusCode, tuple[str, ...], bool]] = [
     ("stalled", stalled_backend, grpc.StatusCode.DEADLINE_EXCEEDED, (), False),
     ("cancelled", caller_cancels, grpc.StatusCode.CANCELLED, (), False),
     ("engine-failed", engine_failure, grpc.StatusCode.INTERNAL, (), False),
+    (
+        "over-max-cost",
+        over_max_cost,
+        grpc.StatusCode.RESOURCE_EXHAUSTED,
+        ("max_cost_usd", "w1", "'gpt-4o'"),
+        False,
+    ),
+    ("router-stopping", router_stopping, grpc.StatusCode.UNAVAILABLE, ("stopping",), False),
 ]
+
+# The ErrorInfo reason each row must carry (the README table's third column); rows not named here carry none
+# worth pinning (gRPC's own CANCELLED, and DEADLINE_EXCEEDED, which the caller's own timer may end first).
+REASONS = {
+    "empty-messages": "INVALID_ARGUMENT",
+    "unknown-provider": "INVALID_ARGUMENT",
+    "negative-max-cost": "INVALID_ARGUMENT",
+    "capability-missing": "CAPABILITY_NOT_SERVED",
+    "unknown-model": "MODEL_NOT_FOUND",
+    "worker-id-taken": "ALREADY_EXISTS",
+    "no-key": "UNAUTHENTICATED",
+    "tenant-key-on-admin": "PERMISSION_DENIED",
+    "at-capacity": "CAPACITY_EXHAUSTED",
+    "no-backend": "NO_BACKEND_AVAILABLE",
+    "engine-failed": "ENGINE_FAILED",
+    "over-max-cost": "COST_LIMIT",
+    "router-stopping": "ROUTER_STOPPING",
+}
+# Reasons the README lists that other tests provoke (they need a ledger, Redis, a cloud double or a real
+# engine): the file that asserts each one.
+REASONS_ELSEWHERE = {
+    "NOT_FOUND": "tests/router/test_drain_through_router.py",
+    "BUDGET_EXCEEDED": "tests/accounting/test_usage_and_budgets.py",
+    "RATE_LIMITED": "tests/accounting/test_tenant_limits.py",
+    "UPSTREAM_FAILED": "tests/router/test_rich_errors.py",
+    "CIRCUITS_OPEN": "tests/router/test_rich_errors.py",
+    "STREAM_BROKEN": "tests/router/test_rich_errors.py",
+    "ENGINE_FAILED": "tests/worker/test_engine_failure.py",
+}
 
 
 @pytest.fixture
@@ -206,12 +278,14 @@ async def test_each_cause_gets_its_code(
 ) -> None:
     target = keyed_router if keyed else router
     async with grpc.aio.insecure_channel(target.address) as channel:
-        got, message = await provoke(
+        got, message, reason = await provoke(
             Setting(target, router_pb2_grpc.RouterServiceStub(channel), echo_workers)
         )
     assert got == code, message
     for word in words:
         assert word in message, message
+    row = next(r[0] for r in ROWS if r[1] is provoke)
+    assert reason == REASONS.get(row, reason), message
 
 
 def test_the_table_covers_every_code_the_readme_lists() -> None:
@@ -222,3 +296,17 @@ def test_the_table_covers_every_code_the_readme_lists() -> None:
         for code in re.findall(r"\b[A-Z][A-Z_]{3,}\b", line.split("|")[1])
     }
     assert listed == {row[2].name for row in ROWS}
+
+
+def test_every_reason_the_readme_lists_is_asserted() -> None:
+    table = README.read_text(encoding="utf-8").split("| code | meaning |", 1)[1].split("\n\n", 1)[0]
+    listed = {
+        reason
+        for line in table.splitlines()[2:]
+        for reason in re.findall(r"\b[A-Z][A-Z_]{3,}\b", line.split("|")[3])
+    }
+    here = set(REASONS.values())
+    assert listed - here <= set(REASONS_ELSEWHERE), sorted(listed - here - set(REASONS_ELSEWHERE))
+    root = README.parent
+    for reason, path in REASONS_ELSEWHERE.items():
+        assert f'"{reason}"' in (root / path).read_text(encoding="utf-8"), f"{path} does not assert {reason}"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -39,6 +40,9 @@ def args(**overrides: object) -> argparse.Namespace:
         "chat_model": None,
         "whisper_model": None,
         "embed_model": None,
+        "no_embed": False,
+        "grace_seconds": None,
+        "verbose": False,
         "worker_listen": "127.0.0.1:0",
         "http_listen": None,
         "ready_timeout": 30.0,
@@ -66,6 +70,28 @@ def test_the_worker_command_passes_the_models_on() -> None:
         "--embed-model",
         "minilm",
     ]
+
+
+def test_up_serves_the_packaged_embedding_model_unless_told_not_to(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_up, "packaged_embed_model", lambda: "minilm")
+    assert _up.worker_command("127.0.0.1:5", args())[-2:] == ["--embed-model", "minilm"]
+    assert "--embed-model" not in _up.worker_command("127.0.0.1:5", args(no_embed=True))
+    monkeypatch.setattr(_up, "packaged_embed_model", lambda: None)  # an install without the package
+    assert "--embed-model" not in _up.worker_command("127.0.0.1:5", args())
+
+
+def test_the_try_lines_name_modelyard_by_a_path_that_works(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    venv_bin = tmp_path / "bin"
+    venv_bin.mkdir()
+    (venv_bin / "modelyard").write_text("")
+    monkeypatch.setattr(sys, "executable", str(venv_bin / "python"))
+    monkeypatch.setenv("PATH", "/nonexistent")
+    assert _up.modelyard_command() == str(venv_bin / "modelyard")  # not activated: the full path
+    (venv_bin / "modelyard").chmod(0o755)
+    monkeypatch.setenv("PATH", str(venv_bin))
+    assert _up.modelyard_command() == "modelyard"  # on PATH (an activated venv): the name
 
 
 async def test_up_serves_until_stopped_then_stops_the_worker(
@@ -112,8 +138,84 @@ async def test_a_bad_router_config_is_a_usage_error(tmp_path: Path) -> None:
 async def test_up_fails_when_the_worker_dies_before_registering(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    engine_noise = (
+        "import sys; print('(EngineCore pid=1) INFO 12-03 12:41:27 [core.py:1] config dump', file=sys.stderr); "
+        "print('2026-12-03 12:40:44,786 INFO gpu_worker.engines.vllm_setup: starting vLLM', file=sys.stderr); "
+        "raise SystemExit(3)"
+    )
+    monkeypatch.setattr(_up, "worker_command", lambda _router, _args: [sys.executable, "-c", engine_noise])
+    assert await asyncio.wait_for(_up.serve(args(), asyncio.Event()), 30) == 1
+    err = capsys.readouterr().err.splitlines()
+    assert "error: the worker exited with status 3 before registering" in err
+    # Quiet while it ran (only Modelyard's own line), then what was held back, for the reason it failed.
+    shown = err.index("2026-12-03 12:40:44,786 INFO gpu_worker.engines.vllm_setup: starting vLLM")
+    assert err[shown + 1 :].count("  (EngineCore pid=1) INFO 12-03 12:41:27 [core.py:1] config dump") == 1
+
+
+async def test_a_drained_worker_leaves_up_serving(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`admin drain` makes the local worker finish its calls and exit 0: the router and HTTP door stay up."""
+    pids: list[int] = []
+
+    def echo_worker(router: str, _args: argparse.Namespace) -> list[str]:
+        return [sys.executable, "-m", "tests.client.echo_worker_process", "--router", router]
+
+    monkeypatch.setattr(_up, "worker_command", echo_worker)
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(str(REPO / d) for d in ("", "proto", "clients")))
+    started = _up.asyncio.create_subprocess_exec
+
+    async def remember_pid(*command: str, **kwargs: object) -> asyncio.subprocess.Process:
+        process = await started(*command, **kwargs)  # type: ignore[arg-type]
+        pids.append(process.pid)
+        return process
+
+    monkeypatch.setattr(_up.asyncio, "create_subprocess_exec", remember_pid)
+    stop = asyncio.Event()
+    serving = asyncio.create_task(_up.serve(args(), stop))
+    printed: list[str] = []
+
+    def says_ready() -> bool:
+        printed.append(capsys.readouterr().out)
+        assert not serving.done()
+        return "modelyard ready" in "".join(printed)
+
+    await wait_until(says_ready, timeout=30.0)
+    address = "".join(printed).split()[4].rstrip(",")
+    os.kill(pids[0], signal.SIGTERM)  # a drained worker exits 0, as this one does on SIGTERM
+    err: list[str] = []
+
+    def says_drained() -> bool:
+        err.append(capsys.readouterr().err)
+        return "the worker drained and exited; the router keeps serving" in "".join(err)
+
+    await wait_until(says_drained, timeout=30.0)
+    assert not serving.done()
+    async with AsyncClient(address) as client:
+        status = await client.status()  # the router still answers
+        assert status.backends == [] or all(b.kind != "worker" for b in status.backends)
+    stop.set()
+    assert await asyncio.wait_for(serving, 30) == 0
+
+
+def test_grace_seconds_reach_the_worker() -> None:
+    command = _up.worker_command("127.0.0.1:5", args(grace_seconds=7.0))
+    assert command[command.index("--grace-seconds") + 1] == "7"
+
+
+async def test_up_stops_its_router_with_the_grace_it_was_given(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    graces: list[float | None] = []
+    stop_router = _up.RouterServer.stop
+
+    async def record(self: _up.RouterServer, grace: float | None = None) -> None:
+        graces.append(grace)
+        await stop_router(self, grace)
+
+    monkeypatch.setattr(_up.RouterServer, "stop", record)
     monkeypatch.setattr(
         _up, "worker_command", lambda _router, _args: [sys.executable, "-c", "raise SystemExit(3)"]
     )
-    assert await asyncio.wait_for(_up.serve(args(), asyncio.Event()), 30) == 1
-    assert "the worker exited with status 3 before registering" in capsys.readouterr().err
+    assert await asyncio.wait_for(_up.serve(args(grace_seconds=7.0), asyncio.Event()), 30) == 1
+    assert graces == [7.0]

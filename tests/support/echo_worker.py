@@ -18,9 +18,18 @@ from modelyard.v1 import backend_pb2
 from modelyard.v1 import inference_pb2 as pb
 from modelyard.worker.v1 import worker_pb2, worker_pb2_grpc
 
+from core.errors import StatusError
+from core.grpc_status import abort
 from core.worker_token import token_metadata
 
 Context = grpc.aio.ServicerContext[Any, Any]
+
+
+class _EngineFailed(StatusError):
+    """gpu_worker.servicer.EngineFailed's status (not imported: that module loads the engine interfaces)."""
+
+    code = grpc.StatusCode.INTERNAL
+    reason = "ENGINE_FAILED"
 
 
 @dataclass
@@ -124,6 +133,12 @@ class EchoWorker(worker_pb2_grpc.WorkerServiceServicer):  # type: ignore[misc]
         if self._server is not None:
             await self._server.stop(0)
 
+    async def _fail(self, context: Context, code: grpc.StatusCode) -> None:
+        message = f"{self.worker_id} injected failure"
+        if code == grpc.StatusCode.INTERNAL:  # as gpu_worker's engine_failures() reports an engine's failure
+            await abort(context, _EngineFailed(message))
+        await context.abort(code, message)
+
     async def Chat(self, request: pb.ChatRequest, context: Context) -> AsyncIterator[pb.ChatResponse]:
         self.last_chat = request
         async for response in self._echo(request, context, request.messages[-1].content[0].text.split(), 0):
@@ -148,7 +163,7 @@ class EchoWorker(worker_pb2_grpc.WorkerServiceServicer):  # type: ignore[misc]
     ) -> AsyncIterator[pb.ChatResponse]:
         """`words` from `start` on, one delta each; the faults count this stream's deltas."""
         if self.faults.fail_before_first is not None:
-            await context.abort(self.faults.fail_before_first, f"{self.worker_id} injected failure")
+            await self._fail(context, self.faults.fail_before_first)
         self.running += 1
         try:
             if self.faults.stall:
@@ -180,7 +195,7 @@ class EchoWorker(worker_pb2_grpc.WorkerServiceServicer):  # type: ignore[misc]
 
     async def Embed(self, request: pb.EmbedRequest, context: Context) -> pb.EmbedResponse:
         if self.faults.fail_before_first is not None:
-            await context.abort(self.faults.fail_before_first, f"{self.worker_id} injected failure")
+            await self._fail(context, self.faults.fail_before_first)
         vectors = [pb.Embedding(values=[float(len(text)), 1.0]) for text in request.inputs]
         return pb.EmbedResponse(
             embeddings=vectors, usage=pb.Usage(model=request.model, prompt_tokens=len(vectors))

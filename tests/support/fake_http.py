@@ -87,6 +87,10 @@ class FakeServer:
         """Faults for the next requests, in order, one per request (matching `path` when given)."""
         self._faults.extend(faults)
 
+    def clear_faults(self) -> None:
+        """Drop the faults not yet used: the server answers normally from now on."""
+        self._faults.clear()
+
     async def __aenter__(self) -> Self:
         app = web.Application(middlewares=[self._middleware])
         app.add_routes(self.routes())

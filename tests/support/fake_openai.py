@@ -104,12 +104,7 @@ class FakeOpenAI(FakeServer):
             "total_tokens": self.prompt_tokens + len(words),
         }
         if not body.get("stream"):
-            message = {"role": "assistant", "content": "".join(words), "refusal": None}
-            return web.json_response(
-                _envelope("chat.completion", model)
-                | {"choices": [{"index": 0, "message": message, "finish_reason": finish, "logprobs": None}]}
-                | {"usage": usage}
-            )
+            return self._whole(request, body, model, words, finish, usage, fault)
         calls = self._tools_to_call(body)
         chunks = [_chunk(model, {"role": "assistant", "content": "" if not calls else None}, None)]
         if self.reasoning:
@@ -129,6 +124,54 @@ class FakeOpenAI(FakeServer):
         frames = [f"data: {json.dumps(chunk)}\n\n".encode() for chunk in chunks]
         frames.append(b"data: [DONE]\n\n")
         return await self.stream(request, frames, fault)
+
+    def _whole(
+        self,
+        request: web.Request,
+        body: dict[str, Any],
+        model: str,
+        words: list[str],
+        finish: str,
+        usage: dict[str, int],
+        fault: Fault | None,
+    ) -> web.Response:
+        """The answer as one chat.completion object: what the stream's chunks add up to."""
+        if fault is not None and fault.malformed_after is not None:
+            return web.Response(
+                body=b'{"id": "chatcmpl-x", "choices": [{"mess', content_type="application/json"
+            )
+        if fault is not None and fault.cut_after is not None:  # the connection drops before the answer
+            assert request.transport is not None
+            request.transport.abort()
+            return web.Response()
+        if fault is not None and fault.error_event_after is not None:  # an error in a 200 answer
+            error = {"message": fault.message, "type": "server_error", "code": fault.code}
+            return web.json_response({"error": error})
+        calls = self._tools_to_call(body)
+        message: dict[str, Any] = {"role": "assistant", "content": None, "refusal": None}
+        logprobs = None
+        if calls:
+            finish = "tool_calls"
+            message["tool_calls"] = [
+                {
+                    "id": f"call_{index}_{name}",
+                    "type": "function",
+                    "function": {"name": name, "arguments": self.tool_arguments},
+                }
+                for index, name in enumerate(calls)
+            ]
+        else:
+            message["content"] = "".join(words)
+            if body.get("logprobs"):
+                top = body.get("top_logprobs") or 0
+                logprobs = {"content": [_logprobs(w, top)["content"][0] for w in words], "refusal": None}
+        if self.reasoning:
+            message["reasoning_content"] = self.reasoning
+        choice = {"index": 0, "message": message, "finish_reason": finish, "logprobs": logprobs}
+        answer = _envelope("chat.completion", model) | {"choices": [choice]}
+        if self.include_usage:  # False: a server that reports no usage at all
+            answer["usage"] = usage
+        return web.json_response(answer)
 
     def _tools_to_call(self, body: dict[str, Any]) -> list[str]:
         tools = [t["function"]["name"] for t in body.get("tools") or ()]

@@ -25,10 +25,11 @@ async def serving(
     max_queue: int = 16,
     worker_id: str = "test-worker",
     admission: Admission | None = None,
+    stream_interval_s: float = 0.0,
 ) -> AsyncIterator[worker_pb2_grpc.WorkerServiceStub]:
     """Serve `engines` on a free port and yield a real stub connected to it. Pass `admission` to watch it."""
     admission = admission or Admission(max_concurrency, max_queue)
-    server = WorkerServer(WorkerServicer(engines, admission, worker_id))
+    server = WorkerServer(WorkerServicer(engines, admission, worker_id, stream_interval_s))
     port = await server.start("127.0.0.1:0")
     try:
         async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:

@@ -28,3 +28,23 @@ def test_ready_line_round_trip() -> None:
     assert ready.worker_id == "gpu-7"
     assert ready.models == ("tiny-random-llama", "whisper-tiny.en")
     assert parse_ready_line("INFO something else") is None
+
+
+def test_stream_interval_defaults_to_every_token_and_reads_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("MODELYARD_STREAM_INTERVAL_MS", raising=False)
+    assert build_parser().parse_args([]).stream_interval_ms == 0.0
+    monkeypatch.setenv("MODELYARD_STREAM_INTERVAL_MS", "20")
+    assert build_parser().parse_args([]).stream_interval_ms == 20.0
+    assert build_parser().parse_args(["--stream-interval-ms", "50"]).stream_interval_ms == 50.0
+
+
+@pytest.mark.parametrize("bad", ["-1", "nan", "inf", "soon"])
+def test_a_bad_stream_interval_is_a_usage_error_naming_the_flag(
+    bad: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        build_parser().parse_args(["--stream-interval-ms", bad])
+    assert exit_.value.code == 2
+    assert "--stream-interval-ms" in capsys.readouterr().err

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator, Iterable
+from pathlib import Path
 
 import grpc
 import pytest
@@ -15,7 +15,7 @@ from gpu_worker.engine_set import EngineSet
 from gpu_worker.engines.whisper import WhisperEngine
 from tests.support.polling import wait_until
 from tests.worker.servers import read_rest, serving
-from tests.worker.speech import SENTENCE
+from tests.worker.speech import SENTENCE, make_speech_wav
 
 pytestmark = pytest.mark.engines
 
@@ -65,22 +65,46 @@ async def test_raw_pcm(whisper_engine: WhisperEngine, speech_pcm: bytes) -> None
     assert len(_words_heard(segments) & set(SENTENCE.split())) >= 5
 
 
-async def test_concurrent_transcriptions(whisper_engine: WhisperEngine, speech_file: bytes) -> None:
-    audio = speech_file
+THREE_SENTENCES = (
+    "the quick brown fox jumps over the lazy dog",
+    "seven purple elephants were singing in the garden",
+    "my computer keyboard needs a new battery tomorrow",
+)
+
+
+def _distinct(sentence: str) -> set[str]:
+    return {word for word in sentence.split() if len(word) >= 5}
+
+
+async def test_concurrent_transcriptions_each_get_their_own_transcript(
+    whisper_engine: WhisperEngine, tmp_path: Path
+) -> None:
+    """Three different recordings at once: each stream hears its own sentence, none another's, and the
+    engine held more than one of them at a time (nothing serialised them ahead of it)."""
+    audio = [
+        make_speech_wav(tmp_path, text, name=f"s{i}").read_bytes() for i, text in enumerate(THREE_SENTENCES)
+    ]
     config = pb.TranscribeConfig(model="whisper-tiny.en")
+    most = 0
+
+    async def watch() -> None:
+        nonlocal most
+        while True:
+            most = max(most, whisper_engine.load().running)
+            await asyncio.sleep(0.001)
+
     async with serving(EngineSet(transcribe=[whisper_engine])) as stub:
-        started = time.monotonic()
-        results = await asyncio.gather(
-            *(read_rest(stub.Transcribe(_requests(config, audio))) for _ in range(3))
-        )
-        elapsed = time.monotonic() - started
-    for responses in results:
-        segments = [r.segment for r in responses if r.WhichOneof("event") == "segment"]
-        assert len(_words_heard(segments) & set(SENTENCE.split())) >= 5
-    audio_seconds = sum(responses[-1].usage.audio_seconds for responses in results)
-    print(
-        f"whisper tiny.en: {audio_seconds:.1f}s of audio in {elapsed:.1f}s, RTF {elapsed / audio_seconds:.2f}"
-    )
+        watcher = asyncio.create_task(watch())
+        try:
+            results = await asyncio.gather(*(read_rest(stub.Transcribe(_requests(config, a))) for a in audio))
+        finally:
+            watcher.cancel()
+    for mine, responses in zip(THREE_SENTENCES, results, strict=True):
+        heard = _words_heard(r.segment for r in responses if r.WhichOneof("event") == "segment")
+        others = set().union(*(_distinct(s) for s in THREE_SENTENCES if s != mine))
+        assert len(heard & _distinct(mine)) >= 2, (mine, heard)
+        assert not heard & others, (mine, heard)
+    assert most >= 2
     await wait_until(lambda: whisper_engine.load().running == 0)
     assert whisper_engine.load().queued_audio_seconds == 0
 

@@ -55,8 +55,11 @@ def main(argv: list[str] | None = None) -> int:
     servers = server_commands()
     if argv and argv[0] in servers:
         return servers[argv[0]].run(argv[1:])
+    parser = build_parser(servers)
     try:
-        args = build_parser(servers).parse_args(argv)
+        args, extra = parser.parse_known_args(argv)
+        if extra:  # said by the command's own parser, with its usage, not the top level's
+            _innermost(parser, args).error(f"unrecognized arguments: {' '.join(extra)}")
     except SystemExit as e:  # argparse exits on --help (0) and bad usage (2); callers get a status back
         return e.code if isinstance(e.code, int) else EXIT_USAGE
     try:
@@ -75,6 +78,18 @@ def main(argv: list[str] | None = None) -> int:
         # The reader went away (`| head`); point stdout at /dev/null so the exit flush does not fail again.
         _silence_stdout()
         return EXIT_SERVER_ERROR
+
+
+def _innermost(parser: argparse.ArgumentParser, args: argparse.Namespace) -> argparse.ArgumentParser:
+    """The (sub)command parser that parsed `args`: `models` for `modelyard models --bogus`."""
+    while True:
+        chosen = None
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction) and action.dest:
+                chosen = action.choices.get(getattr(args, action.dest, None) or "")
+        if chosen is None:
+            return parser
+        parser = chosen
 
 
 def _silence_stdout() -> None:

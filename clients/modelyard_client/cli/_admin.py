@@ -13,6 +13,7 @@ from core import wire
 from core.tls import TlsConfigError
 from modelyard_client._admin import AdminClient
 from modelyard_client._channel import ADDRESS_ENV
+from modelyard_client._client import Client
 from modelyard_client.cli._common import UsageError, add_client_args, print_json, table, tls
 
 
@@ -37,12 +38,23 @@ def register(subparsers: Any) -> None:
     update.add_argument("--priority", type=int, help="lower is preferred")
     update.set_defaults(run=_update_backend)
 
-    strategy = _action(commands, "strategy", "set the default strategy and/or its weights")
+    strategy = _action(
+        commands,
+        "strategy",
+        "show the default strategy and its weights, or set them (only what is named changes)",
+    )
     strategy.add_argument(
         "name", nargs="?", help="composite, fallback, priority, cost_optimized, latency, least_loaded"
     )
     strategy.add_argument(
-        "--weight", action="append", default=[], metavar="SCORER=W", help="e.g. --weight cost=3 (repeatable)"
+        "--weight",
+        action="append",
+        default=[],
+        metavar="SCORER=W",
+        help="e.g. --weight cost=3 (repeatable); the scorers not named keep their weights",
+    )
+    strategy.add_argument(
+        "--reset", action="store_true", help="restore the strategy's built-in weights (before any --weight)"
     )
     strategy.set_defaults(run=_strategy)
 
@@ -108,12 +120,30 @@ def _strategy(args: argparse.Namespace) -> int:
             weights[name] = float(value)
         except ValueError:
             raise UsageError(f"--weight {item!r}: expected SCORER=NUMBER") from None
+    if not (args.name or weights or args.reset):  # a read: no change, nothing to audit, any key may ask
+        return _show_strategy(args)
     with _client(args) as admin:
-        response = admin.set_strategy(args.name, weights)
+        response = admin.set_strategy(args.name, weights, reset=args.reset)
     shown = ", ".join(f"{k}={v:g}" for k, v in sorted(response.weights.items()))
     return _show(
         args, response, f"strategy {wire.enum_name(inference_pb2.Strategy, response.strategy)}: {shown}"
     )
+
+
+def _show_strategy(args: argparse.Namespace) -> int:
+    address = args.router or os.environ.get(ADDRESS_ENV) or None
+    try:
+        client = Client(address, api_key=args.api_key, timeout=args.timeout, tls=tls(args))
+    except TlsConfigError as e:
+        raise UsageError(str(e)) from e
+    with client:
+        status = client.status()
+    if args.json:
+        print_json({"strategy": status.strategy, "weights": status.weights})
+        return 0
+    shown = ", ".join(f"{k}={v:g}" for k, v in sorted(status.weights.items()))
+    print(f"strategy {status.strategy}: {shown}")
+    return 0
 
 
 def _compare_cost(args: argparse.Namespace) -> int:

@@ -124,6 +124,10 @@ def _tools(path: str | None) -> list[dict[str, Any]] | None:
 def _response_format(value: str | None) -> str | dict[str, Any] | None:
     if value is None or value in ("json", "text"):
         return value
+    if not Path(value).exists():
+        raise UsageError(
+            f"--response-format {value}: expected json, text or a JSON Schema file (no file {value!r} here)"
+        )
     schema = _json_file(value, "--response-format")
     if not isinstance(schema, dict):
         raise UsageError(f"--response-format {value}: expected a JSON Schema object")

@@ -31,6 +31,8 @@ WIDE = (
     "IN-FLIGHT",
     "MODELS",
 )
+# What a redacted status leaves out (router.routing.backend_status.redacted).
+_HIDDEN = ("ADDRESS", "PRIO", "SUCCESS", "REQUESTS", "FAILURES", "TTFT", "LATENCY", "SCORE", "IN-FLIGHT")
 _COLOURS = {
     "healthy": "green",
     "closed": "green",
@@ -47,7 +49,7 @@ def format_status(status: RouterStatus, *, wide: bool = False, colour: bool = Fa
     if not status.backends:
         return "\n".join([*lines, "no backends registered"])
     header = WIDE if wide else NARROW
-    rows = [[_cells(b)[column] for column in header] for b in status.backends]
+    rows = [[_cells(b, status.redacted)[column] for column in header] for b in status.backends]
     lines.append(table(header, rows, _cell_colour if colour else None))
     lines += _notes(status.backends, wide)
     return "\n".join(lines)
@@ -61,10 +63,10 @@ def _head(status: RouterStatus) -> str:
     return head
 
 
-def _cells(b: BackendStatus) -> dict[str, str]:
+def _cells(b: BackendStatus, redacted: bool = False) -> dict[str, str]:
     load = b.load
     measured = b.requests > 0
-    return {
+    cells = {
         "BACKEND": b.id,
         "KIND": b.kind or "?",
         "ADDRESS": b.address or "-",
@@ -85,6 +87,9 @@ def _cells(b: BackendStatus) -> dict[str, str]:
         "IN-FLIGHT": f"{b.in_flight}/{b.max_concurrency}" if b.max_concurrency else str(b.in_flight),
         "MODELS": ", ".join(m.id for m in b.models) or "-",
     }
+    if redacted:  # left out for a caller who is no admin: a dash, never a zero that reads as a fact
+        cells.update({column: "-" for column in _HIDDEN})
+    return cells
 
 
 def _notes(backends: tuple[BackendStatus, ...], wide: bool) -> list[str]:

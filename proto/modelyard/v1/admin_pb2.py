@@ -27,7 +27,7 @@ from modelyard.v1 import inference_pb2 as modelyard_dot_v1_dot_inference__pb2
 from modelyard.v1 import router_pb2 as modelyard_dot_v1_dot_router__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18modelyard/v1/admin.proto\x12\x0cmodelyard.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1cmodelyard/v1/inference.proto\x1a\x19modelyard/v1/router.proto\"m\n\x14UpdateBackendRequest\x12\x0f\n\x07\x62\x61\x63kend\x18\x01 \x01(\t\x12\x14\n\x07\x65nabled\x18\x02 \x01(\x08H\x00\x88\x01\x01\x12\x15\n\x08priority\x18\x03 \x01(\x05H\x01\x88\x01\x01\x42\n\n\x08_enabledB\x0b\n\t_priority\"E\n\x15UpdateBackendResponse\x12,\n\x07\x62\x61\x63kend\x18\x01 \x01(\x0b\x32\x1b.modelyard.v1.BackendStatus\"\xae\x01\n\x12SetStrategyRequest\x12(\n\x08strategy\x18\x01 \x01(\x0e\x32\x16.modelyard.v1.Strategy\x12>\n\x07weights\x18\x02 \x03(\x0b\x32-.modelyard.v1.SetStrategyRequest.WeightsEntry\x1a.\n\x0cWeightsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"\xb0\x01\n\x13SetStrategyResponse\x12(\n\x08strategy\x18\x01 \x01(\x0e\x32\x16.modelyard.v1.Strategy\x12?\n\x07weights\x18\x02 \x03(\x0b\x32..modelyard.v1.SetStrategyResponse.WeightsEntry\x1a.\n\x0cWeightsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"=\n\x12\x43ompareCostRequest\x12\'\n\x04\x63hat\x18\x01 \x01(\x0b\x32\x19.modelyard.v1.ChatRequest\"\x85\x01\n\x0c\x43ostEstimate\x12\x0f\n\x07\x62\x61\x63kend\x18\x01 \x01(\t\x12\r\n\x05model\x18\x02 \x01(\t\x12\x15\n\rprompt_tokens\x18\x03 \x01(\r\x12\x19\n\x11\x63ompletion_tokens\x18\x04 \x01(\r\x12\x10\n\x08\x63ost_usd\x18\x05 \x01(\x01\x12\x11\n\tavailable\x18\x06 \x01(\x08\"D\n\x13\x43ompareCostResponse\x12-\n\testimates\x18\x01 \x03(\x0b\x32\x1a.modelyard.v1.CostEstimate\"7\n\x12\x44rainWorkerRequest\x12\x11\n\tworker_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"\'\n\x13\x44rainWorkerResponse\x12\x10\n\x08\x64raining\x18\x01 \x01(\x08\"E\n\x16ListAuditEventsRequest\x12\x0c\n\x04\x64\x61ys\x18\x01 \x01(\r\x12\x0e\n\x06tenant\x18\x02 \x01(\t\x12\r\n\x05limit\x18\x03 \x01(\r\"\x9e\x01\n\nAuditEvent\x12(\n\x04time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\trouter_id\x18\x02 \x01(\t\x12\x0e\n\x06tenant\x18\x03 \x01(\t\x12\x0e\n\x06method\x18\x04 \x01(\t\x12\x11\n\targuments\x18\x05 \x01(\t\x12\x0f\n\x07outcome\x18\x06 \x01(\t\x12\x0f\n\x07message\x18\x07 \x01(\t\"C\n\x17ListAuditEventsResponse\x12(\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x18.modelyard.v1.AuditEvent2\xc4\x03\n\x0c\x41\x64minService\x12X\n\rUpdateBackend\x12\".modelyard.v1.UpdateBackendRequest\x1a#.modelyard.v1.UpdateBackendResponse\x12R\n\x0bSetStrategy\x12 .modelyard.v1.SetStrategyRequest\x1a!.modelyard.v1.SetStrategyResponse\x12R\n\x0b\x43ompareCost\x12 .modelyard.v1.CompareCostRequest\x1a!.modelyard.v1.CompareCostResponse\x12R\n\x0b\x44rainWorker\x12 .modelyard.v1.DrainWorkerRequest\x1a!.modelyard.v1.DrainWorkerResponse\x12^\n\x0fListAuditEvents\x12$.modelyard.v1.ListAuditEventsRequest\x1a%.modelyard.v1.ListAuditEventsResponseBo\n\x10\x63om.modelyard.v1B\nAdminProtoP\x01Z>github.com/modelyard/modelyard/gen/go/modelyard/v1;modelyardv1\xaa\x02\x0cModelyard.V1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18modelyard/v1/admin.proto\x12\x0cmodelyard.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1cmodelyard/v1/inference.proto\x1a\x19modelyard/v1/router.proto\"m\n\x14UpdateBackendRequest\x12\x0f\n\x07\x62\x61\x63kend\x18\x01 \x01(\t\x12\x14\n\x07\x65nabled\x18\x02 \x01(\x08H\x00\x88\x01\x01\x12\x15\n\x08priority\x18\x03 \x01(\x05H\x01\x88\x01\x01\x42\n\n\x08_enabledB\x0b\n\t_priority\"E\n\x15UpdateBackendResponse\x12,\n\x07\x62\x61\x63kend\x18\x01 \x01(\x0b\x32\x1b.modelyard.v1.BackendStatus\"\xc5\x01\n\x12SetStrategyRequest\x12(\n\x08strategy\x18\x01 \x01(\x0e\x32\x16.modelyard.v1.Strategy\x12>\n\x07weights\x18\x02 \x03(\x0b\x32-.modelyard.v1.SetStrategyRequest.WeightsEntry\x12\x15\n\rreset_weights\x18\x03 \x01(\x08\x1a.\n\x0cWeightsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"\xb0\x01\n\x13SetStrategyResponse\x12(\n\x08strategy\x18\x01 \x01(\x0e\x32\x16.modelyard.v1.Strategy\x12?\n\x07weights\x18\x02 \x03(\x0b\x32..modelyard.v1.SetStrategyResponse.WeightsEntry\x1a.\n\x0cWeightsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"=\n\x12\x43ompareCostRequest\x12\'\n\x04\x63hat\x18\x01 \x01(\x0b\x32\x19.modelyard.v1.ChatRequest\"\x85\x01\n\x0c\x43ostEstimate\x12\x0f\n\x07\x62\x61\x63kend\x18\x01 \x01(\t\x12\r\n\x05model\x18\x02 \x01(\t\x12\x15\n\rprompt_tokens\x18\x03 \x01(\r\x12\x19\n\x11\x63ompletion_tokens\x18\x04 \x01(\r\x12\x10\n\x08\x63ost_usd\x18\x05 \x01(\x01\x12\x11\n\tavailable\x18\x06 \x01(\x08\"D\n\x13\x43ompareCostResponse\x12-\n\testimates\x18\x01 \x03(\x0b\x32\x1a.modelyard.v1.CostEstimate\"7\n\x12\x44rainWorkerRequest\x12\x11\n\tworker_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"\'\n\x13\x44rainWorkerResponse\x12\x10\n\x08\x64raining\x18\x01 \x01(\x08\"E\n\x16ListAuditEventsRequest\x12\x0c\n\x04\x64\x61ys\x18\x01 \x01(\r\x12\x0e\n\x06tenant\x18\x02 \x01(\t\x12\r\n\x05limit\x18\x03 \x01(\r\"\x9e\x01\n\nAuditEvent\x12(\n\x04time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\trouter_id\x18\x02 \x01(\t\x12\x0e\n\x06tenant\x18\x03 \x01(\t\x12\x0e\n\x06method\x18\x04 \x01(\t\x12\x11\n\targuments\x18\x05 \x01(\t\x12\x0f\n\x07outcome\x18\x06 \x01(\t\x12\x0f\n\x07message\x18\x07 \x01(\t\"C\n\x17ListAuditEventsResponse\x12(\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x18.modelyard.v1.AuditEvent2\xc4\x03\n\x0c\x41\x64minService\x12X\n\rUpdateBackend\x12\".modelyard.v1.UpdateBackendRequest\x1a#.modelyard.v1.UpdateBackendResponse\x12R\n\x0bSetStrategy\x12 .modelyard.v1.SetStrategyRequest\x1a!.modelyard.v1.SetStrategyResponse\x12R\n\x0b\x43ompareCost\x12 .modelyard.v1.CompareCostRequest\x1a!.modelyard.v1.CompareCostResponse\x12R\n\x0b\x44rainWorker\x12 .modelyard.v1.DrainWorkerRequest\x1a!.modelyard.v1.DrainWorkerResponse\x12^\n\x0fListAuditEvents\x12$.modelyard.v1.ListAuditEventsRequest\x1a%.modelyard.v1.ListAuditEventsResponseBo\n\x10\x63om.modelyard.v1B\nAdminProtoP\x01Z>github.com/modelyard/modelyard/gen/go/modelyard/v1;modelyardv1\xaa\x02\x0cModelyard.V1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -44,29 +44,29 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_UPDATEBACKENDRESPONSE']._serialized_start=243
   _globals['_UPDATEBACKENDRESPONSE']._serialized_end=312
   _globals['_SETSTRATEGYREQUEST']._serialized_start=315
-  _globals['_SETSTRATEGYREQUEST']._serialized_end=489
-  _globals['_SETSTRATEGYREQUEST_WEIGHTSENTRY']._serialized_start=443
-  _globals['_SETSTRATEGYREQUEST_WEIGHTSENTRY']._serialized_end=489
-  _globals['_SETSTRATEGYRESPONSE']._serialized_start=492
-  _globals['_SETSTRATEGYRESPONSE']._serialized_end=668
-  _globals['_SETSTRATEGYRESPONSE_WEIGHTSENTRY']._serialized_start=443
-  _globals['_SETSTRATEGYRESPONSE_WEIGHTSENTRY']._serialized_end=489
-  _globals['_COMPARECOSTREQUEST']._serialized_start=670
-  _globals['_COMPARECOSTREQUEST']._serialized_end=731
-  _globals['_COSTESTIMATE']._serialized_start=734
-  _globals['_COSTESTIMATE']._serialized_end=867
-  _globals['_COMPARECOSTRESPONSE']._serialized_start=869
-  _globals['_COMPARECOSTRESPONSE']._serialized_end=937
-  _globals['_DRAINWORKERREQUEST']._serialized_start=939
-  _globals['_DRAINWORKERREQUEST']._serialized_end=994
-  _globals['_DRAINWORKERRESPONSE']._serialized_start=996
-  _globals['_DRAINWORKERRESPONSE']._serialized_end=1035
-  _globals['_LISTAUDITEVENTSREQUEST']._serialized_start=1037
-  _globals['_LISTAUDITEVENTSREQUEST']._serialized_end=1106
-  _globals['_AUDITEVENT']._serialized_start=1109
-  _globals['_AUDITEVENT']._serialized_end=1267
-  _globals['_LISTAUDITEVENTSRESPONSE']._serialized_start=1269
-  _globals['_LISTAUDITEVENTSRESPONSE']._serialized_end=1336
-  _globals['_ADMINSERVICE']._serialized_start=1339
-  _globals['_ADMINSERVICE']._serialized_end=1791
+  _globals['_SETSTRATEGYREQUEST']._serialized_end=512
+  _globals['_SETSTRATEGYREQUEST_WEIGHTSENTRY']._serialized_start=466
+  _globals['_SETSTRATEGYREQUEST_WEIGHTSENTRY']._serialized_end=512
+  _globals['_SETSTRATEGYRESPONSE']._serialized_start=515
+  _globals['_SETSTRATEGYRESPONSE']._serialized_end=691
+  _globals['_SETSTRATEGYRESPONSE_WEIGHTSENTRY']._serialized_start=466
+  _globals['_SETSTRATEGYRESPONSE_WEIGHTSENTRY']._serialized_end=512
+  _globals['_COMPARECOSTREQUEST']._serialized_start=693
+  _globals['_COMPARECOSTREQUEST']._serialized_end=754
+  _globals['_COSTESTIMATE']._serialized_start=757
+  _globals['_COSTESTIMATE']._serialized_end=890
+  _globals['_COMPARECOSTRESPONSE']._serialized_start=892
+  _globals['_COMPARECOSTRESPONSE']._serialized_end=960
+  _globals['_DRAINWORKERREQUEST']._serialized_start=962
+  _globals['_DRAINWORKERREQUEST']._serialized_end=1017
+  _globals['_DRAINWORKERRESPONSE']._serialized_start=1019
+  _globals['_DRAINWORKERRESPONSE']._serialized_end=1058
+  _globals['_LISTAUDITEVENTSREQUEST']._serialized_start=1060
+  _globals['_LISTAUDITEVENTSREQUEST']._serialized_end=1129
+  _globals['_AUDITEVENT']._serialized_start=1132
+  _globals['_AUDITEVENT']._serialized_end=1290
+  _globals['_LISTAUDITEVENTSRESPONSE']._serialized_start=1292
+  _globals['_LISTAUDITEVENTSRESPONSE']._serialized_end=1359
+  _globals['_ADMINSERVICE']._serialized_start=1362
+  _globals['_ADMINSERVICE']._serialized_end=1814
 # @@protoc_insertion_point(module_scope)

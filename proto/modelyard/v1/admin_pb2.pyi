@@ -28,7 +28,7 @@ class UpdateBackendResponse(_message.Message):
     def __init__(self, backend: _Optional[_Union[_router_pb2.BackendStatus, _Mapping]] = ...) -> None: ...
 
 class SetStrategyRequest(_message.Message):
-    __slots__ = ("strategy", "weights")
+    __slots__ = ("strategy", "weights", "reset_weights")
     class WeightsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -38,9 +38,11 @@ class SetStrategyRequest(_message.Message):
         def __init__(self, key: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
     STRATEGY_FIELD_NUMBER: _ClassVar[int]
     WEIGHTS_FIELD_NUMBER: _ClassVar[int]
+    RESET_WEIGHTS_FIELD_NUMBER: _ClassVar[int]
     strategy: _inference_pb2.Strategy
     weights: _containers.ScalarMap[str, float]
-    def __init__(self, strategy: _Optional[_Union[_inference_pb2.Strategy, str]] = ..., weights: _Optional[_Mapping[str, float]] = ...) -> None: ...
+    reset_weights: bool
+    def __init__(self, strategy: _Optional[_Union[_inference_pb2.Strategy, str]] = ..., weights: _Optional[_Mapping[str, float]] = ..., reset_weights: _Optional[bool] = ...) -> None: ...
 
 class SetStrategyResponse(_message.Message):
     __slots__ = ("strategy", "weights")

@@ -118,7 +118,7 @@ class BackendStatus(_message.Message):
     def __init__(self, id: _Optional[str] = ..., kind: _Optional[_Union[BackendKind, str]] = ..., address: _Optional[str] = ..., models: _Optional[_Iterable[_Union[_backend_pb2.ServedModel, _Mapping]]] = ..., healthy: _Optional[bool] = ..., draining: _Optional[bool] = ..., load: _Optional[_Union[_backend_pb2.LoadReport, _Mapping]] = ..., max_concurrency: _Optional[int] = ..., in_flight: _Optional[int] = ..., connected_for: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., enabled: _Optional[bool] = ..., priority: _Optional[int] = ..., circuit: _Optional[_Union[CircuitState, str]] = ..., success_rate: _Optional[float] = ..., ttft: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., latency: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., requests: _Optional[int] = ..., failures: _Optional[int] = ..., last_error: _Optional[str] = ..., last_score: _Optional[float] = ..., score_components: _Optional[_Mapping[str, float]] = ...) -> None: ...
 
 class GetStatusResponse(_message.Message):
-    __slots__ = ("router_id", "version", "uptime", "backends", "strategy", "weights")
+    __slots__ = ("router_id", "version", "uptime", "backends", "strategy", "weights", "redacted")
     class WeightsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -132,10 +132,12 @@ class GetStatusResponse(_message.Message):
     BACKENDS_FIELD_NUMBER: _ClassVar[int]
     STRATEGY_FIELD_NUMBER: _ClassVar[int]
     WEIGHTS_FIELD_NUMBER: _ClassVar[int]
+    REDACTED_FIELD_NUMBER: _ClassVar[int]
     router_id: str
     version: str
     uptime: _duration_pb2.Duration
     backends: _containers.RepeatedCompositeFieldContainer[BackendStatus]
     strategy: _inference_pb2.Strategy
     weights: _containers.ScalarMap[str, float]
-    def __init__(self, router_id: _Optional[str] = ..., version: _Optional[str] = ..., uptime: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., backends: _Optional[_Iterable[_Union[BackendStatus, _Mapping]]] = ..., strategy: _Optional[_Union[_inference_pb2.Strategy, str]] = ..., weights: _Optional[_Mapping[str, float]] = ...) -> None: ...
+    redacted: bool
+    def __init__(self, router_id: _Optional[str] = ..., version: _Optional[str] = ..., uptime: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., backends: _Optional[_Iterable[_Union[BackendStatus, _Mapping]]] = ..., strategy: _Optional[_Union[_inference_pb2.Strategy, str]] = ..., weights: _Optional[_Mapping[str, float]] = ..., redacted: _Optional[bool] = ...) -> None: ...

@@ -36,6 +36,7 @@ def chat_key(request: pb.ChatRequest, tenant: str) -> str | None:
     normal = pb.ChatRequest()
     normal.CopyFrom(request)
     normal.ClearField("request_id")
+    normal.ClearField("whole_answer")  # how the caller reads the answer, not what it is
     normal.ClearField("routing")
     normal.routing.provider = request.routing.provider
     digest = hashlib.sha256(tenant.encode() + b"\0" + normal.SerializeToString(deterministic=True))

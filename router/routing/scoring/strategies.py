@@ -73,6 +73,12 @@ class Strategies:
     def weights(self, name: str | None = None) -> dict[str, float]:
         return dict(self._weights[self.check(name or self.default)])
 
+    def update_weights(self, name: str, changes: Mapping[str, float], reset: bool = False) -> None:
+        """Change the named scorers' weights and keep the others (after restoring the built-ins with `reset`)."""
+        current = self._weights[self.check(name)]
+        base = DEFAULT_STRATEGIES.get(name, current) if reset else current
+        self.set_weights(name, {**base, **changes})
+
     def set_weights(self, name: str, weights: Mapping[str, float]) -> None:
         unknown = set(weights) - set(SCORERS)
         if unknown:

@@ -45,6 +45,8 @@ async def json_body(request: web.Request) -> Json:
         body = json.loads(raw)
     except ValueError as e:
         raise InvalidArgument(f"body: not valid JSON ({e})") from None
+    except RecursionError:
+        raise InvalidArgument("body: JSON nested too deeply") from None
     if not isinstance(body, dict):
         raise InvalidArgument("body: expected a JSON object")
     return body

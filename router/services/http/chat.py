@@ -43,6 +43,7 @@ class ChatHandler:
         request.routing.CopyFrom(routing_hints(http.headers, body))
         request.request_id = request_id(http.headers, body)
         if not opt_bool(body, "stream"):
+            request.whole_answer = True  # an upstream that can may answer whole, not as events to rebuild
             collector = AnswerCollector(request)
             async with (
                 within_deadline(call),
@@ -60,6 +61,7 @@ class ChatHandler:
         self, http: web.Request, request: pb.ChatRequest, call: Call, encoder: ChunkEncoder
     ) -> web.StreamResponse:
         response: web.StreamResponse | None = None
+        last = b""  # the finish frames, sent with what ends the body in one write
         async with contextlib.aclosing(_generator(self._pipeline.chat(request, call))) as events:
             try:
                 async with within_deadline(call):
@@ -67,20 +69,27 @@ class ChatHandler:
                         if (
                             response is None
                         ):  # headers wait for the first event: an early error keeps its status
-                            response = web.StreamResponse(headers=_SSE_HEADERS)
+                            response = _EventStream(headers=_SSE_HEADERS)
                             await response.prepare(http)
-                        await response.write(encoder.event(event))
+                        if event.WhichOneof("event") == "usage":  # the last event: the body ends with it
+                            last += encoder.event(event)
+                        else:
+                            await response.write(encoder.event(event))
             except StatusError as e:
                 if response is None:
                     raise
-                await response.write(http_error(e).sse_event())
-                await response.write_eof()
+                await response.write_eof(last + http_error(e).sse_event())
                 return response
         if response is None:  # the pipeline always ends with usage; an empty stream would be a bug
             raise AssertionError("chat stream ended without an event")
-        await response.write(SSE_DONE)
-        await response.write_eof()
+        await response.write_eof(last + SSE_DONE)
         return response
+
+
+class _EventStream(web.StreamResponse):
+    """Its headers go out with the first event, in one send (a StreamResponse sends them at prepare)."""
+
+    _send_headers_immediately = False
 
 
 def _generator(events: AsyncIterator[pb.ChatResponse]) -> AsyncGenerator[pb.ChatResponse, None]:

@@ -13,6 +13,7 @@ from modelyard.v1 import inference_pb2 as pb
 
 from core.errors import InvalidArgument
 from router.services.http.fields import (
+    INT64_MAX,
     Json,
     obj,
     opt_bool,
@@ -98,7 +99,7 @@ def _sampling(body: Json, sampling: pb.SamplingParams) -> None:
         sampling.stop.extend(stop)
     elif stop is not None:
         raise InvalidArgument("stop: expected a string or an array of strings")
-    if (seed := opt_int(body, "seed", minimum=-(2**63))) is not None:
+    if (seed := opt_int(body, "seed", minimum=-(2**63), maximum=INT64_MAX)) is not None:
         sampling.seed = seed
     for key in ("presence_penalty", "frequency_penalty"):
         value = opt_number(body, key)

@@ -88,6 +88,7 @@ class ChunkEncoder:
         self._include_usage = include_usage
         self._created = int(time.time())
         self._started = False
+        self._text_head = self._text_tail = b""
 
     def _chunk(self, delta: dict[str, Any], finish: str | None = None, **extra: Any) -> dict[str, Any]:
         choice: dict[str, Any] = {"index": 0, "delta": delta, "finish_reason": finish}
@@ -105,7 +106,14 @@ class ChunkEncoder:
         if not self._started:
             self._started = True
             frames = sse(self._chunk({"role": "assistant", "content": ""}))
+            # Text deltas are most of a stream: their frame around the text, encoded once (the request id is
+            # known by the first event). Nothing follows the empty content that could read `""`.
+            empty = sse(self._chunk({"content": ""}, logprobs=None))
+            self._text_head, self._text_tail = empty.rsplit(b'""', 1)
         kind = response.WhichOneof("event")
+        if kind == "delta" and not response.delta.logprobs:
+            text = json.dumps(response.delta.text, ensure_ascii=False).encode()
+            return frames + self._text_head + text + self._text_tail
         if kind == "delta":
             logprobs = logprobs_json(response.delta.logprobs) if response.delta.logprobs else None
             return frames + sse(self._chunk({"content": response.delta.text}, logprobs=logprobs))

@@ -55,7 +55,11 @@ def opt_number(body: Json, key: str, field: str = "") -> float | None:
     return float(value)
 
 
-def opt_int(body: Json, key: str, field: str = "", minimum: int = 0) -> int | None:
+UINT32_MAX = 2**32 - 1  # most counts travel as uint32; a larger value would fail deep in protobuf instead
+INT64_MAX = 2**63 - 1
+
+
+def opt_int(body: Json, key: str, field: str = "", minimum: int = 0, maximum: int = UINT32_MAX) -> int | None:
     value = body.get(key)
     if value is None:
         return None
@@ -63,6 +67,8 @@ def opt_int(body: Json, key: str, field: str = "", minimum: int = 0) -> int | No
         raise InvalidArgument(f"{field or key}: expected a whole number")
     if value < minimum:
         raise InvalidArgument(f"{field or key}: must be at least {minimum}")
+    if value > maximum:
+        raise InvalidArgument(f"{field or key}: must be at most {maximum}")
     return value
 
 

@@ -12,7 +12,9 @@ from typing import Any, cast
 from aiohttp import web
 from modelyard.v1 import inference_pb2 as pb
 
+from core import logs
 from core.errors import StatusError
+from router.accounting.estimates import estimate_chat
 from router.pipeline import Call, RequestPipeline
 from router.services.http.call import call_of, json_body, within_deadline
 from router.services.http.errors import http_error
@@ -82,7 +84,15 @@ class _Blocks:
             out += self._close()
             stop = {"stop_reason": _STOP.get(self.usage.finish_reason, "end_turn"), "stop_sequence": None}
             out += _event(
-                "message_delta", {"delta": stop, "usage": {"output_tokens": self.usage.completion_tokens}}
+                "message_delta",
+                {
+                    "delta": stop,
+                    # The prompt's real count corrects message_start's estimate (the SDKs take it from here).
+                    "usage": {
+                        "input_tokens": self.usage.prompt_tokens,
+                        "output_tokens": self.usage.completion_tokens,
+                    },
+                },
             )
             out += _event("message_stop", {})
         return out
@@ -103,6 +113,16 @@ class _Blocks:
             return b""
         self.open = None
         return _event("content_block_stop", {"index": self.index})
+
+
+def _stream_start(request: pb.ChatRequest) -> dict[str, Any]:
+    """message_start, sent with the first event: the model that is answering (the pipeline binds it to the
+    request's log fields as the attempt starts; a cached answer has none bound) and the prompt's estimated
+    tokens, which message_delta corrects once the backend has counted them."""
+    start = _message(request, [], pb.Usage())
+    start["model"] = logs.request_fields().get("model") or request.model
+    start["usage"]["input_tokens"] = estimate_chat(request).prompt_tokens
+    return start
 
 
 def _message(request: pb.ChatRequest, content: list[dict[str, Any]], usage: pb.Usage) -> dict[str, Any]:
@@ -130,6 +150,7 @@ class MessagesHandler:
         request.request_id = request_id(http.headers, body)
         if opt_bool(body, "stream"):
             return await self._stream(http, request, call)
+        request.whole_answer = True  # an upstream that can may answer whole, not as events to rebuild
         content: list[dict[str, Any]] = []
         usage = pb.Usage()
         calls: dict[int, dict[str, Any]] = {}
@@ -173,7 +194,7 @@ class MessagesHandler:
                         if response is None:
                             response = web.StreamResponse(headers=_SSE_HEADERS)
                             await response.prepare(http)
-                            start = _message(request, [], pb.Usage())
+                            start = _stream_start(request)
                             await response.write(_event("message_start", {"message": start}))
                         await response.write(blocks.events(event))
             except StatusError as e:

@@ -30,8 +30,9 @@ from router.services.http.embeddings import EmbeddingsHandler
 from router.services.http.errors import http_error, plain_error
 from router.services.http.messages import MessagesHandler, anthropic_error
 from router.services.http.models import HealthHandler, ModelsHandler
+from router.services.http.origin import content_type_refusal, origin_refusal
 from router.services.http.tls import DoorTls
-from router.services.http.transcriptions import TranscriptionsHandler
+from router.services.http.transcriptions import FormLimits, TranscriptionsHandler
 
 log = logging.getLogger(__name__)
 _API = "/v1/"
@@ -62,7 +63,11 @@ class HttpDoor:
                 web.post(_ANTHROPIC, MessagesHandler(pipeline).handle),
                 web.post(
                     "/v1/audio/transcriptions",
-                    TranscriptionsHandler(pipeline, config.input.max_audio_bytes).handle,
+                    TranscriptionsHandler(
+                        pipeline,
+                        config.input.max_audio_bytes,
+                        FormLimits(config.http_max_form_fields, config.http_max_form_bytes),
+                    ).handle,
                 ),
                 web.get("/v1/models", models.list),
                 web.get("/v1/models/{model}", models.retrieve),
@@ -110,9 +115,14 @@ class HttpDoor:
         try:
             if not request.path.startswith(_API):
                 return await handler(request)
+            refused = origin_refusal(request, self._auth.open, self._config.http_allowed_hosts)
+            if refused is not None:
+                return refused.response()
             with self._gate.admitted():
                 # The key before the body: nobody unknown gets a large upload read or a parse error back.
                 self._auth.authenticate(call_of(request).metadata)
+                if (refused := content_type_refusal(request)) is not None:
+                    return refused.response()
                 return await handler(request)
         except StatusError as e:
             return anthropic_error(e) if request.path == _ANTHROPIC else http_error(e).response()
@@ -122,6 +132,8 @@ class HttpDoor:
             return plain_error(e.status, e.reason if e.status != 413 else _too_large(self._config)).response()
         except asyncio.CancelledError:
             raise
+        except RecursionError:  # JSON that parsed but nests too deep for a later step (schemas, conversion)
+            return plain_error(400, "body: JSON nested too deeply").response()
         except Exception:
             log.exception("HTTP door: %s %s failed", request.method, request.path)
             return plain_error(500, "internal error; the router logged it", "server_error").response()

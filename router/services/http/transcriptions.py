@@ -25,8 +25,15 @@ from router.services.http.routing_hints import request_id, routing_hints
 from router.upload_gate import UploadMeter
 
 FORMATS = ("json", "text", "verbose_json")
-_FIELD_MAX_BYTES = 64 << 10  # a prompt or a language code; nothing legitimate comes close
 _CHUNK = 1 << 16
+
+
+@dataclass(frozen=True)
+class FormLimits:
+    """The upload's fields other than the file (model, language, prompt, ...): how many, how many bytes."""
+
+    max_fields: int = 32
+    max_bytes: int = 64 << 10
 
 
 @dataclass
@@ -41,9 +48,12 @@ class _Form:
 
 
 class TranscriptionsHandler:
-    def __init__(self, pipeline: RequestPipeline, max_audio_bytes: int) -> None:
+    def __init__(
+        self, pipeline: RequestPipeline, max_audio_bytes: int, form: FormLimits | None = None
+    ) -> None:
         self._pipeline = pipeline
         self._max_audio_bytes = max_audio_bytes
+        self._form = form or FormLimits()
 
     async def handle(self, http: web.Request) -> web.Response:
         call = call_of(http)
@@ -73,23 +83,32 @@ class TranscriptionsHandler:
             raise InvalidArgument("body: expected multipart/form-data with a `file` part")
         reader = await http.multipart()
         size = 0
-        async for part in reader:
+        fields, field_bytes = 0, 0
+        while (part := await meter.within_idle(reader.next())) is not None:
             if not isinstance(part, BodyPartReader) or not part.name:
                 continue
             if part.name == "file":
                 form.audio_seen = True
-                while chunk := await part.read_chunk(_CHUNK):
+                while chunk := await meter.within_idle(part.read_chunk(_CHUNK)):
                     size += len(chunk)
                     if size > self._max_audio_bytes:
                         raise InvalidArgument(f"file: larger than the {self._max_audio_bytes} byte limit")
                     meter.take(len(chunk))  # the router's upload capacity, before the chunk is kept
                     form.audio.append(chunk)
                 continue
+            fields += 1
+            if fields > self._form.max_fields:
+                raise InvalidArgument(
+                    f"body: more than {self._form.max_fields} form fields (http_max_form_fields)"
+                )
             value = bytearray()
-            while chunk := await part.read_chunk(_CHUNK):
+            while chunk := await meter.within_idle(part.read_chunk(_CHUNK)):
                 value += chunk
-                if len(value) > _FIELD_MAX_BYTES:
-                    raise InvalidArgument(f"{part.name}: longer than {_FIELD_MAX_BYTES} bytes")
+                field_bytes += len(chunk)
+                if field_bytes > self._form.max_bytes:
+                    raise InvalidArgument(
+                        f"{part.name}: the form's fields pass {self._form.max_bytes} bytes (http_max_form_bytes)"
+                    )
             form.fields.setdefault(part.name, []).append(value.decode(errors="replace"))
         if not form.audio_seen:
             raise InvalidArgument("file: required (the audio file, as a multipart file part)")
