@@ -1,7 +1,8 @@
 """Counts the client calls in flight, and refuses new ones once the router is stopping.
 
 A graceful stop closes the gate (new client calls get UNAVAILABLE, so clients go to another router), waits for
-the calls already running to finish, then stops the server. Worker registrations, health checks and reflection
+the calls already running to finish, then stops the server. On SIGTERM the drain (router.drain) comes first, with
+the gate open: by the time it closes, clients have been sent elsewhere and nothing should arrive. Worker registrations, health checks and reflection
 pass untouched: workers keep serving the calls in flight, and probes see NOT_SERVING.
 """
 

@@ -47,6 +47,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="on SIGTERM/SIGINT, how long calls in flight may take to finish (default 30; a second signal "
         "stops at once)",
     )
+    parser.add_argument(
+        "--drain-seconds",
+        type=_non_negative_float,
+        help="on SIGTERM/SIGINT, how long to keep serving while reporting NOT_SERVING and sending clients "
+        "elsewhere, before the grace period (default 10; 0: refuse new calls at once)",
+    )
     security = parser.add_argument_group("security (see README: Security)")
     security.add_argument("--tls-cert", metavar="FILE", help="serve TLS with this certificate (PEM)")
     security.add_argument("--tls-key", metavar="FILE", help="the certificate's private key (PEM)")
@@ -96,6 +102,8 @@ def config_from_args(args: argparse.Namespace) -> RouterConfig:
         config.usage_db = args.usage_db
     if args.grace_seconds is not None:
         config.grace_seconds = args.grace_seconds
+    if args.drain_seconds is not None:
+        config.shutdown = dataclasses.replace(config.shutdown, drain_s=args.drain_seconds)
     for name in ("tls_cert", "tls_key", "tls_client_ca", "registry_listen"):
         if getattr(args, name):
             setattr(config, name, getattr(args, name))
@@ -129,11 +137,16 @@ async def serve(config: RouterConfig) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
-    log.info("stopping: finishing calls in flight for up to %.0f s", config.grace_seconds)
-    stopping = asyncio.create_task(server.stop())
     for sig in (signal.SIGINT, signal.SIGTERM):  # a second signal: stop now
-        loop.add_signal_handler(sig, server.gate.give_up)
-    await stopping
+        loop.add_signal_handler(sig, server.give_up)
+    log.info(
+        "stopping: draining for %.0f s (NOT_SERVING, clients sent elsewhere, arrivals served), then "
+        "finishing calls in flight for up to %.0f s",
+        config.shutdown.drain_s,
+        config.grace_seconds,
+    )
+    await server.drain()
+    await server.stop()
 
 
 def main(argv: list[str] | None = None) -> int:

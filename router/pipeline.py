@@ -32,6 +32,7 @@ from router.routing.request_facts import for_model, has_images
 from router.routing.scheduler import Scheduler
 from router.routing.scoring.base import Candidate
 from router.routing.state import RoutingState
+from router.routing.warm_start import WarmStart
 from router.security.failure_text import for_tenant
 from router.security.image_fetch import inline_image_urls
 from router.upload_gate import UploadGate, UploadMeter
@@ -66,6 +67,7 @@ class RequestPipeline:
             idle_timeout_s=limits.upload_idle_timeout_s,
             min_bytes_per_s=limits.upload_min_bytes_per_s,
         )
+        self.warm_start = WarmStart(state.registry, state.config.startup_wait_s)
 
     def caller(self, call: Call) -> Caller:
         """Who is calling (raises Unauthenticated): for answers that depend on it, such as a redacted status."""
@@ -101,6 +103,7 @@ class RequestPipeline:
                 estimate,
                 needs_vision=has_images(request),
                 prefix_keys=lambda: self._state.prefixes.keys(request),
+                deadline=call.deadline,
             )
             answer = Answer(request, self._state.config.migration)
             async for response in self._relay(
@@ -121,7 +124,9 @@ class RequestPipeline:
                 _describe(trace, request.request_id, ticket.tenant, request.model)
                 estimate = estimate_embed(request)
                 await ticket.admit(estimate)
-            candidates = await self._plan(trace, ticket, request, pb.CAPABILITY_EMBED, estimate)
+            candidates = await self._plan(
+                trace, ticket, request, pb.CAPABILITY_EMBED, estimate, deadline=call.deadline
+            )
             answer: pb.EmbedResponse | None = None
             # To the end of the one-item stream, so failover records the attempt as a success.
             async for response in self._relay(
@@ -156,7 +161,9 @@ class RequestPipeline:
                     raise InvalidArgument("audio: no audio bytes were sent")
                 _assign_request_id(config)
                 _describe(trace, config.request_id, ticket.tenant, config.model)
-                candidates = await self._plan(trace, ticket, config, pb.CAPABILITY_TRANSCRIBE, NO_ESTIMATE)
+                candidates = await self._plan(
+                    trace, ticket, config, pb.CAPABILITY_TRANSCRIBE, NO_ESTIMATE, deadline=call.deadline
+                )
                 async for response in self._relay(
                     trace,
                     ticket,
@@ -176,22 +183,27 @@ class RequestPipeline:
         estimate: TokenEstimate,
         needs_vision: bool = False,
         prefix_keys: Callable[[], Sequence[int]] | None = None,
+        deadline: float | None = None,
     ) -> list[Candidate]:
         """Tokens reserved against the budget, candidates best first (cheaper ones once the budget runs low),
-        then the first one's estimated cost reserved too."""
+        then the first one's estimated cost reserved too. Just after start, a plan that finds no backend
+        waits for workers to register (router.routing.warm_start)."""
         self._scheduler.check_hints(request.routing)  # a wrong request hears so before any budget answer
         with tracing.stage(trace, "scheduling") as span:
             preferred = await ticket.preferred_strategy()
             await ticket.reserve_budget(estimate)
             prices = self._state.prices
-            candidates = self._scheduler.plan(
-                request.model,
-                capability,
-                request.routing,
-                estimate_cost=lambda model: estimate.cost(prices, model),
-                needs_vision=needs_vision,
-                prefix_keys=prefix_keys,
-                strategy=preferred,
+            candidates = await self.warm_start.plan(
+                lambda: self._scheduler.plan(
+                    request.model,
+                    capability,
+                    request.routing,
+                    estimate_cost=lambda model: estimate.cost(prices, model),
+                    needs_vision=needs_vision,
+                    prefix_keys=prefix_keys,
+                    strategy=preferred,
+                ),
+                deadline,
             )
             await ticket.reserve_cost(candidates[0].estimated_cost_usd)
             if tracing.enabled():

@@ -7,10 +7,11 @@ client-facing Service need not expose it. Each listener serves TLS when configur
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 
 import grpc
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_health.v1 import health, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from modelyard.v1 import (
     accounting_pb2,
@@ -31,7 +32,9 @@ from router.accounting.auth import AuthInterceptor
 from router.backends.factory import create_backend
 from router.call_gate import CallGate
 from router.config.settings import RouterConfig
+from router.drain import connection_options, stop_accepting
 from router.pipeline import RequestPipeline
+from router.readiness import Readiness
 from router.routing.scheduler import Scheduler
 from router.routing.state import RoutingState
 from router.security.exposure import check_exposure
@@ -89,9 +92,11 @@ class RouterServer:
         audit = AuditInterceptor(self.accounting.audit, self.accounting.auth, (_ADMIN,))
         # DecodeGuard before it: it wraps what the others return, so a request that does not decode is
         # INVALID_ARGUMENT (not grpcio's UNKNOWN) and never reaches them.
+        # Client connections age out (GOAWAY) within the drain window: router.drain.
+        drain_options = connection_options(self.config.shutdown.connection_max_age_ms)
         self._server = grpc.aio.server(
             interceptors=[DecodeGuard(), audit, self.gate, auth, *worker_auth],
-            options=server_options(self.config),
+            options=[*server_options(self.config), *drain_options],
         )
         # The transport-free request pipeline; the gRPC Router service is one door to it.
         self.pipeline = RequestPipeline(self.state, self.scheduler, self.accounting)
@@ -111,6 +116,10 @@ class RouterServer:
             )
         worker_pb2_grpc.add_WorkerRegistryServiceServicer_to_server(self.workers, self._registry_server)
         self._servers = list(dict.fromkeys((self._server, self._registry_server)))
+        self.readiness = Readiness(
+            self.health, self.pipeline.warm_start, self.registry, _CLIENT_SERVICES, (_REGISTRY,)
+        )
+        self._give_up = asyncio.Event()
         for server in self._servers:
             services = [*_CLIENT_SERVICES] if server is self._server else []
             if server is self._registry_server:
@@ -121,7 +130,7 @@ class RouterServer:
             )
         # The OpenAI-compatible HTTP door: the same pipeline, keys and gate, in this process and loop.
         self.http = (
-            HttpDoor(self.config, self.state, self.pipeline, self.accounting.auth, self.gate)
+            HttpDoor(self.config, self.state, self.pipeline, self.accounting.auth, self.gate, self.readiness)
             if self.config.http_listen
             else None
         )
@@ -152,13 +161,30 @@ class RouterServer:
             await self.accounting.stop()
             await asyncio.gather(*(server.stop(0) for server in self._servers))
             raise
-        for service in ("", *_CLIENT_SERVICES, _REGISTRY):
-            await self.health.set(service, health_pb2.HealthCheckResponse.SERVING)
+        self.pipeline.warm_start.begin()
+        await self.readiness.start()
         self.state.health.start()
         log.info("router %s listening on %s", self.config.router_id, self.address)
         if self._registry_server is not self._server:
             log.info("worker registry listening on %s", self.registry_address)
         return self.port
+
+    async def drain(self, seconds: float | None = None) -> None:
+        """The drain before `stop` (router.drain): NOT_SERVING, no new connections, every client connection
+        told to go (GOAWAY by its age limit), and everything that still arrives served, for `seconds`
+        (default: config.shutdown.drain_s) or until `give_up`."""
+        seconds = self.config.shutdown.drain_s if seconds is None else seconds
+        await self.readiness.drain()
+        if seconds <= 0:
+            return
+        stop_accepting(self.port)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._give_up.wait(), seconds)
+
+    def give_up(self) -> None:
+        """Cut the drain and the grace short (a second stop signal)."""
+        self._give_up.set()
+        self.gate.give_up()
 
     async def _bind_and_start(self) -> None:
         # The HTTP and metrics ports bind later: a busy one should stop the router before anything starts.
@@ -188,6 +214,7 @@ class RouterServer:
         """Stop gracefully: report NOT_SERVING, refuse new client calls, let those in flight finish for up to
         `grace` seconds (default: config.grace_seconds), cancel what is left, then flush the usage ledger."""
         grace = self.config.grace_seconds if grace is None else grace
+        await self.readiness.stop()
         await self.health.enter_graceful_shutdown()
         self.gate.close()
         await self.state.health.stop()

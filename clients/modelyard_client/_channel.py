@@ -13,6 +13,7 @@ from modelyard.v1 import inference_pb2 as pb
 
 from core.constants import GRPC_MESSAGE_OPTIONS
 from core.tls import ChannelTls, channel_tls_from_env
+from modelyard_client._service_config import service_config_option
 
 DEFAULT_ADDRESS = "127.0.0.1:50051"
 ADDRESS_ENV = "MODELYARD_ROUTER"
@@ -43,7 +44,7 @@ def _user_agent() -> str:
 
 
 def options() -> list[tuple[str, Any]]:
-    return [*GRPC_MESSAGE_OPTIONS, ("grpc.primary_user_agent", _user_agent())]
+    return [*GRPC_MESSAGE_OPTIONS, ("grpc.primary_user_agent", _user_agent()), service_config_option()]
 
 
 @dataclass(frozen=True)

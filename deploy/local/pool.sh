@@ -110,7 +110,8 @@ setsid "$MODELYARD" router --listen "$ROUTER_LISTEN" "${metrics_args[@]}" "${rou
 router_pid=$!
 echo "router pid $router_pid on $router_address"
 
-# Wait until the router answers its health check (or dies) before starting workers.
+# Wait until the router is up (its "liveness" health service; "" stays NOT_SERVING until a worker registers)
+# or dies before starting workers.
 python=$(dirname "$(command -v "$MODELYARD")")/python
 [[ -x "$python" ]] || python=python3
 ready=0
@@ -126,7 +127,8 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 with grpc.insecure_channel(sys.argv[1]) as channel:
-    reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=1)
+    request = health_pb2.HealthCheckRequest(service="liveness")
+    reply = health_pb2_grpc.HealthStub(channel).Check(request, timeout=1)
 sys.exit(reply.status != health_pb2.HealthCheckResponse.SERVING)
 EOF
         ready=1

@@ -17,7 +17,13 @@ from router.backends.anthropic_convert import FINISH_REASONS, split_system
 from router.backends.anthropic_options import anthropic_options
 from router.backends.anthropic_stream import BlockEvents
 from router.backends.base import BackendError
-from router.backends.cloud import HEALTH_TIMEOUT_S, NO_API_KEY, CloudBackend, proto_float
+from router.backends.cloud import (
+    HEALTH_TIMEOUT_S,
+    NO_API_KEY,
+    CloudBackend,
+    probe_answer_healthy,
+    proto_float,
+)
 from router.backends.cloud_errors import (
     broken_stream,
     connection_error,
@@ -175,6 +181,8 @@ class AnthropicBackend(CloudBackend):
     async def health_check(self) -> bool:
         try:
             await self._client.models.list(limit=1, timeout=HEALTH_TIMEOUT_S)
+        except anthropic.APIStatusError as e:
+            return probe_answer_healthy(e.status_code)
         except (anthropic.AnthropicError, httpx2.HTTPError):
             return False
         return True

@@ -20,6 +20,8 @@ from router.config.settings import ProviderConfig
 
 # Health checks only ask "are you there and do you accept our key": a slow answer is a bad answer.
 HEALTH_TIMEOUT_S = 5.0
+# Answers to the probe (GET /models) that still mean the key was refused.
+_KEY_REFUSED = frozenset({401, 403})
 # What the SDKs get when the config has no key. Keyless OpenAI-compatible servers (vLLM, Ollama)
 # ignore it, and an explicit value stops the SDK from falling back to OPENAI_API_KEY /
 # ANTHROPIC_API_KEY, which would send one provider's key to another provider's host.
@@ -117,6 +119,13 @@ class CloudBackend(Backend):
         return BackendError(
             f"provider {self.id}: {message}", retryable=False, status=grpc.StatusCode.INVALID_ARGUMENT
         )
+
+
+def probe_answer_healthy(status: int) -> bool:
+    """Whether an HTTP error status from the probe still means the upstream is there. Anything short of 5xx
+    does (many OpenAI-compatible servers answer 404 or 405 to GET /models yet serve chat), except a refused
+    key, which every request would meet too."""
+    return status < 500 and status not in _KEY_REFUSED
 
 
 def proto_float(value: float) -> float:

@@ -18,7 +18,13 @@ from openai import AsyncOpenAI, omit
 from core import tracing
 from router.accounting.pricing import CHARS_PER_TOKEN, estimate_prompt_tokens
 from router.backends.base import BackendError
-from router.backends.cloud import HEALTH_TIMEOUT_S, NO_API_KEY, CloudBackend, proto_float
+from router.backends.cloud import (
+    HEALTH_TIMEOUT_S,
+    NO_API_KEY,
+    CloudBackend,
+    probe_answer_healthy,
+    proto_float,
+)
 from router.backends.cloud_errors import (
     broken_stream,
     connection_error,
@@ -280,6 +286,8 @@ class OpenAIBackend(CloudBackend):
     async def health_check(self) -> bool:
         try:
             await self._client.models.list(timeout=HEALTH_TIMEOUT_S)
+        except openai.APIStatusError as e:
+            return probe_answer_healthy(e.status_code)
         except openai.OpenAIError:
             return False
         return True

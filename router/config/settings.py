@@ -10,6 +10,7 @@ from pydantic import Field, NonNegativeFloat, NonNegativeInt, PositiveFloat, Pos
 
 from core.input_limits import InputLimits
 from router.config.accounting import ApiKey, Budget, CacheConfig
+from router.config.lifecycle import ShutdownConfig
 from router.config.limits import LimitsConfig
 from router.config.migration import MigrationConfig
 from router.config.security import WorkersConfig
@@ -113,8 +114,13 @@ class RouterConfig:
     # retry it.
     input: InputLimits = field(default_factory=InputLimits)
     metrics_listen: str = ""  # host:port for Prometheus /metrics; "" = off
-    # On SIGTERM: NOT_SERVING, new client calls refused, calls in flight get this long to finish.
+    # On SIGTERM: NOT_SERVING and a drain (shutdown.drain_s) that serves what still arrives, then new
+    # client calls refused and those in flight given this long to finish.
     grace_seconds: NonNegativeFloat = 30.0
+    shutdown: ShutdownConfig = field(default_factory=ShutdownConfig)
+    # A router just started holds a request for a model no backend serves yet this long at most (never past
+    # its deadline) while workers register; its readiness stays NOT_SERVING until one has. 0: no wait.
+    startup_wait_s: NonNegativeFloat = 10.0
     # The OpenAI-compatible HTTP door (router.services.http): host:port; "" = off. Off loopback it needs
     # API keys, like the gRPC listener.
     http_listen: str = ""

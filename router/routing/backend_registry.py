@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import Iterator
 
@@ -15,12 +17,20 @@ log = logging.getLogger(__name__)
 class BackendRegistry:
     def __init__(self) -> None:
         self._backends: dict[str, Backend] = {}
+        self._added = asyncio.Event()  # set, and replaced, on every add: wakes whoever waits for a backend
 
     def add(self, backend: Backend) -> Backend | None:
         """Add or replace a backend; returns the one it replaced, if any."""
         previous = self._backends.get(backend.id)
         self._backends[backend.id] = backend
+        self._added.set()
+        self._added = asyncio.Event()
         return previous
+
+    async def wait_added(self, timeout: float) -> None:
+        """Return when a backend is added or after `timeout` seconds, whichever is first."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._added.wait(), max(timeout, 0.0))
 
     def remove(self, backend: Backend) -> bool:
         """Remove this exact backend object (a newer one under the same id stays)."""

@@ -2,6 +2,10 @@
 
 A backend never checked counts as healthy: the first request is as good a probe as any. Workers have
 no check here: their open lease and load reports are their health.
+
+Request outcomes outrank probes: a backend that answered a request within the last two check intervals stays
+healthy whatever its probe says (a probe is one GET /models; an answered request is the real thing), and a
+backend whose requests fail is taken out by its circuit breaker, not here.
 """
 
 from __future__ import annotations
@@ -9,9 +13,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 
 from router.backends.base import Backend
 from router.routing.backend_registry import BackendRegistry
+from router.routing.stats import StatsBook
 
 log = logging.getLogger(__name__)
 
@@ -19,15 +25,27 @@ CHECK_TIMEOUT_S = 5.0
 
 
 class HealthChecker:
-    def __init__(self, registry: BackendRegistry, interval_s: float = 30.0) -> None:
+    def __init__(
+        self, registry: BackendRegistry, interval_s: float = 30.0, stats: StatsBook | None = None
+    ) -> None:
         self._registry = registry
         self.interval_s = interval_s
+        self._stats = stats or StatsBook()
         self._healthy: dict[str, bool] = {}
         self._reasons: dict[str, str] = {}  # why a backend is unhealthy, for status's last_error
         self._task: asyncio.Task[None] | None = None
 
     def is_healthy(self, backend_id: str) -> bool:
+        return self.probe_healthy(backend_id) or self._answered_lately(backend_id)
+
+    def probe_healthy(self, backend_id: str) -> bool:
         return self._healthy.get(backend_id, True)
+
+    def _answered_lately(self, backend_id: str) -> bool:
+        if backend_id not in self._stats:
+            return False
+        answered = self._stats[backend_id].last_success_at
+        return answered is not None and time.monotonic() - answered <= 2 * self.interval_s
 
     def reason(self, backend_id: str) -> str:
         """Why the last check found it unhealthy; "" while healthy or unchecked."""
@@ -42,9 +60,9 @@ class HealthChecker:
             if healthy is None:
                 continue
             checked[backend.id] = healthy
-            if self.is_healthy(backend.id) != healthy or self.reason(backend.id) != reason:
+            if self.probe_healthy(backend.id) != healthy or self.reason(backend.id) != reason:
                 log.warning(
-                    "backend %s is now %s", backend.id, "healthy" if healthy else f"unhealthy: {reason}"
+                    "backend %s: probe now %s", backend.id, "passes" if healthy else f"fails: {reason}"
                 )
             self._healthy[backend.id] = healthy
             self._reasons[backend.id] = reason

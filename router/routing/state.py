@@ -29,7 +29,7 @@ class RoutingState:
 
     def __post_init__(self) -> None:
         self.circuits = CircuitBook(self.config.circuit_failure_threshold, self.config.circuit_cooldown_s)
-        self.health = HealthChecker(self.registry, self.config.health_interval_s)
+        self.health = HealthChecker(self.registry, self.config.health_interval_s, self.stats)
         self.strategies = Strategies(self.config.strategy, self.config.weights)
         self.prices = PriceTable().with_overrides(self.config.prices)
         self.prefixes = PrefixRouting(self.config.prefix)

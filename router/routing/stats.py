@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
 # Weight of the newest observation. 0.2 forgets a bad spell within ~10 requests.
@@ -22,9 +23,11 @@ class BackendStats:
     last_error: str = ""
     last_score: float = 0.0
     score_components: dict[str, float] = field(default_factory=dict)
+    last_success_at: float | None = None  # time.monotonic() of the last request it answered
 
     def record_success(self, ttft_ms: float | None, latency_ms: float) -> None:
         self.requests += 1
+        self.last_success_at = time.monotonic()
         self.success_rate = ewma(self.success_rate, 1.0)
         if ttft_ms is not None:
             self.ttft_ms = ewma(self.ttft_ms, ttft_ms)

@@ -16,6 +16,7 @@ from router.backends.presets import PRESETS
 from router.config.loader import load_config
 from router.main import build_parser as router_parser
 from router.main import config_from_args
+from router.readiness import LIVENESS
 from router.security.exposure import check_exposure
 from tests.deploy.render import OVERLAYS, Doc, container, flag, of_kind, one, render
 
@@ -79,10 +80,16 @@ def test_router_config_loads_and_its_hash_rolls_the_pods(overlay: Path, tmp_path
     args = container(router)["args"]
     assert flag(args, "--config") == "/etc/modelyard/config/router.yaml"
 
-    # The pod outlives the preStop pause plus the grace the router gives calls in flight.
+    # The pod outlives the preStop pause, the drain (NOT_SERVING, clients moved off, arrivals served) and the
+    # grace the router gives calls in flight.
     grace = float(flag(args, "--grace-seconds") or config.grace_seconds)
+    drain = float(flag(args, "--drain-seconds") or config.shutdown.drain_s)
     pause = float(container(router)["lifecycle"]["preStop"]["exec"]["command"][-1])
-    assert router["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] > pause + grace
+    assert router["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] > pause + drain + grace
+    # Readiness asks for "" (off while warming up and draining); liveness for the service that stays on.
+    probes = container(router)
+    assert probes["readinessProbe"]["grpc"].get("service", "") == ""
+    assert probes["livenessProbe"]["grpc"]["service"] == LIVENESS
 
 
 @overlays

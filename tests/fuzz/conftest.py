@@ -72,7 +72,9 @@ def router_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RouterP
     config.write_text(CONFIG)
     command = [sys.executable, "-m", "router", "--listen", "127.0.0.1:0", "--usage-db", "off"]
     router = subprocess.Popen(
-        [*command, "--config", str(config), "--grace-seconds", "0"], stderr=subprocess.PIPE, text=True
+        [*command, "--config", str(config), "--grace-seconds", "0", "--drain-seconds", "0"],
+        stderr=subprocess.PIPE,
+        text=True,
     )
     worker: subprocess.Popen[bytes] | None = None
     try:

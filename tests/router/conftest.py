@@ -19,6 +19,7 @@ async def router() -> AsyncIterator[RouterServer]:
         router_id="test-router",
         report_interval_ms=100,
         retry=RetryPolicy(max_attempts=3, backoff_base_s=0.01, backoff_max_s=0.05),
+        startup_wait_s=0,  # some tests want the refusal with no worker; warm start has its own tests
     )
     server = RouterServer(config)
     await server.start()

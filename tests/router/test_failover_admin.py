@@ -83,10 +83,12 @@ async def test_strategy_and_weights_change_at_runtime(
     response = await admin.SetStrategy(admin_pb2.SetStrategyRequest(strategy=pb.STRATEGY_LEAST_LOADED))
     assert response.strategy == pb.STRATEGY_LEAST_LOADED
     response = await admin.SetStrategy(admin_pb2.SetStrategyRequest(weights={"cost": 5, "load": 1}))
-    assert dict(response.weights) == {"cost": 5.0, "load": 1.0}
+    # Only the named weights change; least_loaded's others stay.
+    merged = {"cost": 5.0, "load": 1.0, "success_rate": 2.0, "latency": 1.0}
+    assert dict(response.weights) == merged
     status = await stub.GetStatus(router_pb2.GetStatusRequest())
     assert status.strategy == pb.STRATEGY_LEAST_LOADED
-    assert dict(status.weights) == {"cost": 5.0, "load": 1.0}
+    assert dict(status.weights) == merged
     with pytest.raises(grpc.aio.AioRpcError) as error:
         await admin.SetStrategy(admin_pb2.SetStrategyRequest(strategy=UNKNOWN_STRATEGY))
     assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT

@@ -134,9 +134,10 @@ async def test_an_image_goes_only_to_a_model_that_takes_images(pool: Pool) -> No
     assert any(part.get("type") == "image_url" for part in last["messages"][-1]["content"])
     # No candidate for this model takes images: refused before anything is sent, saying why.
     refused = await refusal(pool.stub, ask("text-only", image=True))
-    assert refused.code() == grpc.StatusCode.UNAVAILABLE
-    assert reason_of(refused) == "NO_BACKEND_AVAILABLE"
-    assert "does not accept images: first" in (refused.details() or "")
+    # Waiting will not make it take images: INVALID_ARGUMENT, so no SDK retries it.
+    assert refused.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert reason_of(refused) == "CAPABILITY_NOT_SERVED"
+    assert "no backend that accepts images (first)" in (refused.details() or "")
     assert chats(pool.first) == sent
 
 

@@ -257,7 +257,9 @@ REASONS_ELSEWHERE = {
 async def keyed_router() -> AsyncIterator[RouterServer]:
     keys = [ApiKey("acme", hash_key(TENANT_KEY)), ApiKey("ops", hash_key(ADMIN_KEY), admin=True)]
     server = RouterServer(
-        RouterConfig(listen="127.0.0.1:0", router_id="keyed", report_interval_ms=100, keys=keys)
+        RouterConfig(
+            listen="127.0.0.1:0", router_id="keyed", report_interval_ms=100, keys=keys, startup_wait_s=0
+        )
     )
     await server.start()
     yield server

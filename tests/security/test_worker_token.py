@@ -15,6 +15,7 @@ from modelyard_client import AsyncClient
 
 from core.worker_token import token_metadata
 from gpu_worker.security import WorkerSecurity
+from router.backends.base import BackendError
 from router.backends.worker import WorkerBackend
 from router.config.loader import load_config
 from router.config.security import WorkersConfig
@@ -113,9 +114,10 @@ async def test_a_router_without_the_token_cannot_use_the_worker() -> None:
         request = pb.ChatRequest(
             model="gated", messages=[pb.Message(role=pb.ROLE_USER, content=[pb.ContentPart(text="x")])]
         )
-        with pytest.raises(Exception, match="UNAUTHENTICATED"):
+        with pytest.raises(BackendError, match="missing or wrong worker token") as refused:
             async for _ in worker.chat(request, timeout=5):
                 pass
+        assert refused.value.status == grpc.StatusCode.UNAUTHENTICATED
         assert engine.started == 0
 
 

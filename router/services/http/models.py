@@ -1,5 +1,5 @@
 """GET /v1/models (and /v1/models/{id}): the models backends serve now, the configured route aliases and
-"auto", each as OpenAI's model object. GET /health: 200 while serving, 503 once the router is stopping."""
+"auto", each as OpenAI's model object. GET /health and /ready: see HealthHandler."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from aiohttp import web
 
 from core.errors import ModelNotFound
 from router.call_gate import CallGate
+from router.readiness import Readiness
 from router.routing.scheduler import AUTO
 from router.routing.state import RoutingState
 
@@ -52,10 +53,21 @@ def _model(model: str, backends: list[str]) -> dict[str, Any]:
 
 
 class HealthHandler:
-    def __init__(self, gate: CallGate) -> None:
+    """GET /health: 200 until the router starts stopping (its drain), then 503. GET /ready: 200 only while it
+    takes traffic: warmed up (router.readiness) and not stopping."""
+
+    def __init__(self, readiness: Readiness, gate: CallGate) -> None:
+        self._readiness = readiness
         self._gate = gate
 
-    async def handle(self, http: web.Request) -> web.Response:
-        if self._gate.closed:
+    async def live(self, http: web.Request) -> web.Response:
+        if self._readiness.draining or self._gate.closed:
             return web.json_response({"status": "stopping"}, status=503)
+        return web.json_response({"status": "ok"})
+
+    async def ready(self, http: web.Request) -> web.Response:
+        if self._readiness.draining or self._gate.closed:
+            return web.json_response({"status": "stopping"}, status=503)
+        if not self._readiness.ready:
+            return web.json_response({"status": "starting"}, status=503)
         return web.json_response({"status": "ok"})

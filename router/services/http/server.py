@@ -23,6 +23,7 @@ from router.accounting.auth import Authenticator
 from router.call_gate import CallGate
 from router.config.settings import RouterConfig
 from router.pipeline import RequestPipeline
+from router.readiness import Readiness
 from router.routing.state import RoutingState
 from router.services.http.call import call_of
 from router.services.http.chat import ChatHandler
@@ -47,6 +48,7 @@ class HttpDoor:
         pipeline: RequestPipeline,
         auth: Authenticator,
         gate: CallGate,
+        readiness: Readiness,
     ) -> None:
         if config.http_max_body_bytes < 1:
             raise ValueError("http_max_body_bytes: must be at least 1")
@@ -71,7 +73,8 @@ class HttpDoor:
                 ),
                 web.get("/v1/models", models.list),
                 web.get("/v1/models/{model}", models.retrieve),
-                web.get("/health", HealthHandler(gate).handle),
+                web.get("/health", HealthHandler(readiness, gate).live),
+                web.get("/ready", HealthHandler(readiness, gate).ready),
             ]
         )
         # The gate has drained the calls by the time it stops; what is left is cut at once.
