@@ -21,12 +21,13 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import grpc
 from modelyard.v1 import inference_pb2 as pb
 from modelyard.v1 import router_pb2, router_pb2_grpc
 
+from bench import fault_routers
 from bench.processes import Child, spawn
 from bench.report import Report, Table, percentile
 from bench.router_proc import RouterOptions, router_child
@@ -56,10 +57,29 @@ class Outcome:
     errors: tuple[str, ...] = ()  # distinct failure statuses, for the notes
 
 
+class Figures(Protocol):
+    """What the table reads of a scenario's result (an Outcome, or a scenario module's own result)."""
+
+    @property
+    def requests(self) -> int: ...
+
+    @property
+    def failed(self) -> int: ...
+
+    @property
+    def migrated(self) -> int: ...
+
+    @property
+    def p99_s(self) -> float: ...
+
+    @property
+    def errors(self) -> tuple[str, ...]: ...
+
+
 @dataclass(frozen=True)
 class Scenario:
     name: str  # the event, as the table's first column says it
-    run: Callable[[Settings], Coroutine[Any, Any, Outcome]]
+    run: Callable[[Settings], Coroutine[Any, Any, Figures]]
 
 
 def request(settings: Settings) -> pb.ChatRequest:
@@ -188,6 +208,8 @@ async def worker_frozen(settings: Settings) -> Outcome:
 SCENARIOS: list[Scenario] = [
     Scenario("a worker SIGKILLed", worker_killed),
     Scenario("a worker frozen (SIGSTOP) for 10 s", worker_frozen),
+    Scenario("two routers rolled (bench.fault_routers)", fault_routers.rolling_restart),
+    Scenario("a router restarted (bench.fault_routers)", fault_routers.router_restart),
 ]
 
 
@@ -198,7 +220,8 @@ def run(report: Report, settings: Settings) -> Table:
         notes=[
             f"{settings.concurrency} streams at a time; each answer {settings.deltas} deltas "
             f"{settings.delta_s * 1000:.0f} ms apart from workers of our own (tests.client.echo_worker_process); "
-            f"the event {settings.event_after_s:g} s into the load; router defaults (stall timeout 5 s)."
+            f"the event {settings.event_after_s:g} s into the load; router defaults (stall timeout 5 s). "
+            "The router rows run bench.fault_routers with the same load shape (its own request count)."
         ],
     )
     for scenario in SCENARIOS:
