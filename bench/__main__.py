@@ -1,5 +1,5 @@
-"""`python -m bench [--quick] [--only overhead,stream_interval,simulation,memory,prefix,faults,engines,prefix_engines]`: writes
-bench/results/.
+"""`python -m bench [--quick] [--only overhead,stream_interval,simulation,memory,prefix,faults,engines,
+prefix_engines,fairness,spill]`: writes bench/results/.
 
 The full run is the default; `--quick` (or BENCH_QUICK=1) uses short, bounded loads and skips the
 engines. Figures are printed, never asserted. Each section that fails says so in the report and the
@@ -16,6 +16,7 @@ from collections.abc import Callable
 
 from bench import (
     engines,
+    fairness,
     faults,
     memory,
     overhead,
@@ -23,6 +24,7 @@ from bench import (
     prefix_sim,
     profile,
     simulation,
+    spill,
     stream_interval,
 )
 from bench.litellm_peer import Install, ensure_installed
@@ -40,6 +42,8 @@ SECTIONS = (
     "faults",
     "engines",
     "prefix_engines",
+    "fairness",
+    "spill",
 )
 # Simulated time: the same figures in quick and full mode, and on any machine.
 PREFIX_WORKLOAD = WorkloadSettings(seconds=300.0)
@@ -48,12 +52,16 @@ QUICK = {
     "stream_interval": stream_interval.Settings(seconds=3.0, concurrency=32),
     "simulation": simulation.Settings(seconds=10.0, rate=40.0, tokens=16),
     "profile_s": 3.0,
+    "fairness": fairness.Settings(seconds=8.0),
+    "spill": spill.Settings(phase_s=5.0),
 }
 FULL = {
     "overhead": overhead.Settings(requests=500_000, seconds=10.0, warmup=500, rounds=3),
     "stream_interval": stream_interval.Settings(seconds=10.0, rounds=3),
     "simulation": simulation.Settings(seconds=40.0, rate=40.0, tokens=16),
     "profile_s": 10.0,
+    "fairness": fairness.Settings(seconds=30.0),
+    "spill": spill.Settings(phase_s=20.0),
 }
 
 
@@ -101,6 +109,14 @@ def main(argv: list[str] | None = None) -> int:
         if "faults" in only:
             fault_settings = faults.QUICK if args.quick else faults.Settings()
             _section(report, "Faults", lambda: faults.run(report, fault_settings))
+        if "fairness" in only:
+            fair = settings["fairness"]
+            assert isinstance(fair, fairness.Settings)
+            _section(report, "Fairness", lambda: fairness.run(report, fair))
+        if "spill" in only:
+            sp = settings["spill"]
+            assert isinstance(sp, spill.Settings)
+            _section(report, "Spill", lambda: spill.run(report, sp))
         if "prefix_engines" in only and not args.quick:
             _section(report, "Prefix-aware routing (real engines)", lambda: prefix_engines.run(report))
         if "engines" in only and not args.quick:

@@ -14,7 +14,7 @@ import statistics
 from dataclasses import dataclass
 
 from bench.load import ChatLoad, LoadResult
-from bench.processes import Child
+from bench.processes import Child, cpu_seconds
 from bench.report import Report, Table, Target, ms, percentile
 from bench.stack import HTTP_MODEL
 
@@ -38,9 +38,11 @@ class Upstream:
     name: str
     url: str
     api_key: str = ""
+    pid: int = 0  # the process in the middle, whose CPU per request is reported; 0: none
 
 
-def _p50(load: Child, way: Upstream, stream: bool, keepalive: bool, s: Settings) -> float:
+def _measure(load: Child, way: Upstream, stream: bool, keepalive: bool, s: Settings) -> tuple[float, float]:
+    """The p50 in ms, and the middle process's CPU µs per request (warm-up included; NaN without one)."""
     job = ChatLoad(
         way.url,
         "http-stream" if stream else "http",
@@ -53,16 +55,19 @@ def _p50(load: Child, way: Upstream, stream: bool, keepalive: bool, s: Settings)
         way.api_key,
         keepalive=keepalive,
     )
+    before = cpu_seconds(way.pid) if way.pid else math.nan
     result: LoadResult = load.request(job, s.seconds + 120)
-    if len(result.ok) < len(result.outcomes):
-        return math.nan  # a failing path gets no figure
-    return percentile([o.total_ms for o in result.ok], 0.5)
+    used = cpu_seconds(way.pid) - before if way.pid else math.nan
+    if len(result.ok) < len(result.outcomes) or not result.ok:
+        return math.nan, math.nan  # a failing path gets no figure
+    return percentile([o.total_ms for o in result.ok], 0.5), used / (len(result.outcomes) + s.warmup) * 1e6
 
 
 def run(report: Report, load: Child, s: Settings, ways: list[Upstream], peer_note: str = "") -> None:
     """`ways[0]` is direct, `ways[1]` the router's door, any further one a peer (LiteLLM)."""
     kinds = [(stream, keepalive) for keepalive in (True, False) for stream in (False, True)]
     p50s: dict[tuple[str, bool, bool], list[float]] = {}
+    cpus: dict[tuple[str, bool, bool], list[float]] = {}
     for round_ in range(s.rounds):
         for stream, keepalive in kinds:
             for way in ways:
@@ -71,9 +76,9 @@ def run(report: Report, load: Child, s: Settings, ways: list[Upstream], peer_not
                     f"{'SSE' if stream else 'JSON'}, keep-alive {'on' if keepalive else 'off'}",
                     flush=True,
                 )
-                p50s.setdefault((way.name, stream, keepalive), []).append(
-                    _p50(load, way, stream, keepalive, s)
-                )
+                p50, cpu = _measure(load, way, stream, keepalive, s)
+                p50s.setdefault((way.name, stream, keepalive), []).append(p50)
+                cpus.setdefault((way.name, stream, keepalive), []).append(cpu)
     direct, door, peers = ways[0], ways[1], ways[2:]
 
     def added(way: Upstream, stream: bool, keepalive: bool) -> float:
@@ -82,13 +87,15 @@ def run(report: Report, load: Child, s: Settings, ways: list[Upstream], peer_not
         values = [a - b for a, b in pairs if not (math.isnan(a) or math.isnan(b))]
         return statistics.median(values) if values else math.nan
 
-    def mid(way: Upstream, stream: bool, keepalive: bool) -> float:
-        values = [v for v in p50s[(way.name, stream, keepalive)] if not math.isnan(v)]
+    def mid(
+        way: Upstream, stream: bool, keepalive: bool, of: dict[tuple[str, bool, bool], list[float]]
+    ) -> float:
+        values = [v for v in of[(way.name, stream, keepalive)] if not math.isnan(v)]
         return statistics.median(values) if values else math.nan
 
     table = Table(
         f"HTTP door at c=1 ({CHUNKS}-chunk answers, a plain aiohttp client)",
-        ["answer", "keep-alive", "direct p50 ms", "door p50 ms", "door added ms"]
+        ["answer", "keep-alive", "direct p50 ms", "door p50 ms", "door added ms", "router CPU µs per request"]
         + [f"{p.name} added ms" for p in peers]
         + [f"{p.name} added / door added" for p in peers],
     )
@@ -99,9 +106,10 @@ def run(report: Report, load: Child, s: Settings, ways: list[Upstream], peer_not
             [
                 "streamed (SSE)" if stream else "whole (JSON)",
                 "on" if keepalive else "off",
-                ms(mid(direct, stream, keepalive)),
-                ms(mid(door, stream, keepalive)),
+                ms(mid(direct, stream, keepalive, p50s)),
+                ms(mid(door, stream, keepalive, p50s)),
                 ms(door_added),
+                _us(mid(door, stream, keepalive, cpus)),
                 *[ms(a) for a in peer_added],
                 *[_ratio(a, door_added) for a in peer_added],
             ]
@@ -135,10 +143,17 @@ def run(report: Report, load: Child, s: Settings, ways: list[Upstream], peer_not
         "(paths take turns within a round); added = path minus direct, same round, same kind.",
         "Keep-alive on: one aiohttp session keeping its connection; off: force_close, a new TCP connection per "
         "request to whichever server is asked (the router keeps its own upstream connections either way).",
+        "Router CPU: user and system time of the router process, all threads, per request through the door "
+        "(warm-up included): what a quiet machine's added time is mostly made of; a shared one adds waits for a "
+        "core at each of the router's wake-ups.",
         "The door asks the upstream for a whole answer when the client asked for one, and for a stream when "
         "the client asked for a stream.",
     ]
     report.tables.append(table)
+
+
+def _us(value: float) -> str:
+    return "—" if math.isnan(value) else f"{value:,.0f}"
 
 
 def _ratio(theirs: float, ours: float) -> str:

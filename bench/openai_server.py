@@ -1,4 +1,5 @@
-"""A local server speaking OpenAI's chat-completions wire format, answering at once.
+"""A local server speaking OpenAI's chat-completions wire format, answering at once (or, as a cloud double for
+the spill bench, after `first_token_s`).
 
 POST /v1/chat/completions answers `max_tokens` (or `max_completion_tokens`, default 1) tokens: as one
 JSON body, or with "stream": true as server-sent events, one chunk per token, then a finish chunk,
@@ -21,6 +22,7 @@ from bench.processes import next_command
 from bench.tokens import TOKEN
 
 MODEL = "bench"
+FIRST_TOKEN_S = web.AppKey("first_token_s", float)
 _SSE_HEADERS = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
 
 
@@ -46,6 +48,8 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     body = await request.json()
     model = str(body.get("model") or MODEL)
     tokens = int(body.get("max_tokens") or body.get("max_completion_tokens") or 1)
+    if delay := request.app.get(FIRST_TOKEN_S, 0.0):
+        await asyncio.sleep(delay)
     if not body.get("stream"):
         return web.json_response(
             {
@@ -83,10 +87,16 @@ async def models(request: web.Request) -> web.Response:
     )
 
 
-async def _serve(conn: Connection) -> None:
+def make_app(first_token_s: float = 0.0) -> web.Application:
     app = web.Application()
+    app[FIRST_TOKEN_S] = first_token_s
     app.router.add_post("/v1/chat/completions", chat_completions)
     app.router.add_get("/v1/models", models)
+    return app
+
+
+async def _serve(conn: Connection, first_token_s: float) -> None:
+    app = make_app(first_token_s)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     listener = socket.socket()
@@ -101,7 +111,7 @@ async def _serve(conn: Connection) -> None:
     conn.send("stopped")
 
 
-def openai_child(conn: Connection) -> None:
+def openai_child(conn: Connection, first_token_s: float = 0.0) -> None:
     """Process entry: serve the OpenAI-format endpoint until told to stop."""
     logging.basicConfig(level=logging.ERROR)
-    asyncio.run(_serve(conn))
+    asyncio.run(_serve(conn, first_token_s))

@@ -177,7 +177,10 @@ def run(report: Report, load: Child, s: Settings, litellm: Install) -> dict[str,
             for path in paths:
                 print(f"bench: overhead: round {round_ + 1}/{s.rounds}: {path.name}", flush=True)
                 runs[path.name].append(measure(load, path, s))
-        ways = [http_door.Upstream("direct", url), http_door.Upstream("door", str(router.info["http_url"]))]
+        ways = [
+            http_door.Upstream("direct", url),
+            http_door.Upstream("door", str(router.info["http_url"]), pid=router.pid),
+        ]
         if proxy is not None:
             ways.append(http_door.Upstream("LiteLLM", proxy.url, proxy.key))
         door = http_door.Settings(min(s.requests, 2000), s.seconds, min(s.warmup, 50), s.rounds)

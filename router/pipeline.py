@@ -28,6 +28,7 @@ from router.accounting.estimates import NO_ESTIMATE, TokenEstimate, estimate_cha
 from router.accounting.ticket import Metadata, Ticket
 from router.routing.failover import Attempt, MidStreamFailure, UpstreamFailed, stream_with_failover
 from router.routing.migration import Answer, relay_chat, settle_parts
+from router.routing.placement import Hold, Placement
 from router.routing.request_facts import for_model, has_images
 from router.routing.scheduler import Scheduler
 from router.routing.scoring.base import Candidate
@@ -68,6 +69,8 @@ class RequestPipeline:
             min_bytes_per_s=limits.upload_min_bytes_per_s,
         )
         self.warm_start = WarmStart(state.registry, state.config.startup_wait_s)
+        # The admission queue and local-first placement (router.routing.placement): one Hold per request.
+        self.placement = Placement(state, scheduler, accounting.metrics.registry)
 
     def caller(self, call: Call) -> Caller:
         """Who is calling (raises Unauthenticated): for answers that depend on it, such as a redacted status."""
@@ -77,6 +80,7 @@ class RequestPipeline:
         with (
             tracing.request_span("modelyard.router/Chat", call.metadata) as trace,
             self._accounting.ticket("chat", call.metadata, request) as ticket,
+            self.placement.hold() as hold,
         ):
             with tracing.stage(trace, "admission"):
                 ticket.authenticate()
@@ -95,6 +99,7 @@ class RequestPipeline:
                 for response in cached:
                     yield response
                 return
+            await hold.admit(ticket, request, pb.CAPABILITY_CHAT, call.deadline)
             candidates = await self._plan(
                 trace,
                 ticket,
@@ -104,17 +109,20 @@ class RequestPipeline:
                 needs_vision=has_images(request),
                 prefix_keys=lambda: self._state.prefixes.keys(request),
                 deadline=call.deadline,
+                hold=hold,
             )
             answer = Answer(request, self._state.config.migration)
             async for response in self._relay(
                 trace, ticket, candidates, answer.open, request.request_id, call.deadline, answer
             ):
+                hold.annotate(response)
                 yield response
 
     async def embed(self, request: pb.EmbedRequest, call: Call) -> pb.EmbedResponse:
         with (
             tracing.request_span("modelyard.router/Embed", call.metadata) as trace,
             self._accounting.ticket("embed", call.metadata, request) as ticket,
+            self.placement.hold() as hold,
         ):
             with tracing.stage(trace, "admission"):
                 ticket.authenticate()
@@ -124,8 +132,9 @@ class RequestPipeline:
                 _describe(trace, request.request_id, ticket.tenant, request.model)
                 estimate = estimate_embed(request)
                 await ticket.admit(estimate)
+            await hold.admit(ticket, request, pb.CAPABILITY_EMBED, call.deadline)
             candidates = await self._plan(
-                trace, ticket, request, pb.CAPABILITY_EMBED, estimate, deadline=call.deadline
+                trace, ticket, request, pb.CAPABILITY_EMBED, estimate, deadline=call.deadline, hold=hold
             )
             answer: pb.EmbedResponse | None = None
             # To the end of the one-item stream, so failover records the attempt as a success.
@@ -137,6 +146,7 @@ class RequestPipeline:
                 request.request_id,
                 call.deadline,
             ):
+                hold.annotate(response)
                 answer = response
         if answer is None:
             raise AssertionError("unreachable: failover yields or raises")
@@ -148,6 +158,7 @@ class RequestPipeline:
         with (
             tracing.request_span("modelyard.router/Transcribe", call.metadata) as trace,
             self._accounting.ticket("transcribe", call.metadata, pb.TranscribeConfig()) as ticket,
+            self.placement.hold() as hold,
         ):
             with tracing.stage(trace, "admission"):
                 ticket.authenticate()
@@ -161,8 +172,15 @@ class RequestPipeline:
                     raise InvalidArgument("audio: no audio bytes were sent")
                 _assign_request_id(config)
                 _describe(trace, config.request_id, ticket.tenant, config.model)
+                await hold.admit(ticket, config, pb.CAPABILITY_TRANSCRIBE, call.deadline)
                 candidates = await self._plan(
-                    trace, ticket, config, pb.CAPABILITY_TRANSCRIBE, NO_ESTIMATE, deadline=call.deadline
+                    trace,
+                    ticket,
+                    config,
+                    pb.CAPABILITY_TRANSCRIBE,
+                    NO_ESTIMATE,
+                    deadline=call.deadline,
+                    hold=hold,
                 )
                 async for response in self._relay(
                     trace,
@@ -172,6 +190,7 @@ class RequestPipeline:
                     config.request_id,
                     call.deadline,
                 ):
+                    hold.annotate(response)
                     yield response
 
     async def _plan(
@@ -184,6 +203,7 @@ class RequestPipeline:
         needs_vision: bool = False,
         prefix_keys: Callable[[], Sequence[int]] | None = None,
         deadline: float | None = None,
+        hold: Hold | None = None,
     ) -> list[Candidate]:
         """Tokens reserved against the budget, candidates best first (cheaper ones once the budget runs low),
         then the first one's estimated cost reserved too. Just after start, a plan that finds no backend
@@ -202,6 +222,7 @@ class RequestPipeline:
                     needs_vision=needs_vision,
                     prefix_keys=prefix_keys,
                     strategy=preferred,
+                    order=hold.order if hold is not None else None,
                 ),
                 deadline,
             )

@@ -20,6 +20,7 @@ from modelyard_client._types import (
     RouterStatus,
     Segment,
     ServedModel,
+    TenantQueue,
     TextDelta,
     TranscribeEvent,
     TranscriptionInfo,
@@ -43,6 +44,8 @@ def usage(u: pb.Usage) -> Usage:
         latency_ms=wire.ms_of(u.latency),
         finish_reason=wire.enum_name(pb.FinishReason, u.finish_reason),
         cache_hit=u.cache_hit,
+        queue_wait_ms=wire.ms_of(u.queue_wait),
+        spill_reason=u.spill_reason,
     )
 
 
@@ -169,8 +172,21 @@ def status(response: router_pb2.GetStatusResponse) -> RouterStatus:
             last_error=b.last_error,
             last_score=b.last_score,
             score_components=dict(sorted(b.score_components.items())),
+            predicted_ttft_ms=wire.ms_of(b.predicted_ttft),
         )
         for b in response.backends
+    )
+    queues = tuple(
+        TenantQueue(
+            tenant=q.tenant,
+            queued=q.queued,
+            oldest_wait_seconds=wire.ms_of(q.oldest_wait) / 1000,
+            mean_wait_seconds=wire.ms_of(q.mean_wait) / 1000,
+            dispatched=q.dispatched,
+            refused=q.refused,
+            weight=q.weight,
+        )
+        for q in response.queues
     )
     return RouterStatus(
         router_id=response.router_id,
@@ -180,6 +196,7 @@ def status(response: router_pb2.GetStatusResponse) -> RouterStatus:
         strategy=wire.enum_name(pb.Strategy, response.strategy),
         weights=dict(sorted(response.weights.items())),
         redacted=response.redacted,
+        queues=queues,
     )
 
 

@@ -51,6 +51,8 @@ class Usage:
     latency_ms: float
     finish_reason: str
     cache_hit: bool
+    queue_wait_ms: float = 0.0  # held in the router's admission queue
+    spill_reason: str = ""  # why it went to a cloud although a local worker could serve it
 
 
 @dataclass(frozen=True)
@@ -166,6 +168,20 @@ class BackendStatus:
     last_error: str = ""
     last_score: float = 0.0  # the score when the scheduler last considered it
     score_components: dict[str, float] = field(default_factory=dict)  # each scorer's value behind last_score
+    predicted_ttft_ms: float = 0.0  # of a request sent now; 0 until measured (admins only)
+
+
+@dataclass(frozen=True)
+class TenantQueue:
+    """One tenant's requests waiting in the router's admission queue."""
+
+    tenant: str
+    queued: int
+    oldest_wait_seconds: float
+    mean_wait_seconds: float  # EWMA of the waits of those dispatched
+    dispatched: int
+    refused: int
+    weight: float
 
 
 @dataclass(frozen=True)
@@ -177,6 +193,7 @@ class RouterStatus:
     strategy: str = ""  # the default strategy
     weights: dict[str, float] = field(default_factory=dict)  # its scorer weights
     redacted: bool = False  # not an admin: priorities, load, addresses, counts, scores and errors left out
+    queues: tuple[TenantQueue, ...] = ()  # admission queue by tenant (a tenant sees its own)
 
 
 @dataclass(frozen=True)

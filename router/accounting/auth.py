@@ -59,6 +59,7 @@ def load_keys(keys: Sequence[ApiKey], keys_file: str) -> list[ApiKey]:
 class Caller:
     tenant: str
     admin: bool
+    priority: str = "standard"  # the key's admission band (router.routing.admission)
 
 
 class Authenticator:
@@ -70,7 +71,7 @@ class Authenticator:
                 salt, digest = _parse(key.key_sha256)
             except ValueError as e:  # the message names the tenant, never the hash
                 raise ValueError(f"keys: tenant {key.tenant}: key_sha256 is not a hash-key value") from e
-            self._entries.append((Caller(key.tenant, key.admin), salt, digest))
+            self._entries.append((Caller(key.tenant, key.admin, key.priority), salt, digest))
         self._recent: dict[bytes, Caller] = {}
 
     @property

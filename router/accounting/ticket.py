@@ -168,6 +168,8 @@ class Ticket:
             latency_ms=latency_s * 1000,
             error_class=type(self.error).__name__ if self.error else (exc_type.__name__ if exc_type else ""),
             cache_hit=usage.cache_hit,
+            queue_wait_ms=wire.ms_of(usage.queue_wait),
+            spill_reason=usage.spill_reason,
         )
         used = (0, 0.0) if record.cache_hit else (record.tokens, record.cost_usd)
         if self._admission is not None:

@@ -15,6 +15,7 @@ import abc
 import asyncio
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import grpc
 from modelyard.v1 import backend_pb2
@@ -73,6 +74,9 @@ class Backend(abc.ABC):
     priority: int = DEFAULT_PRIORITY
     # A chat stream that sends nothing this long has stalled (failover, or migration once it started); 0: never.
     stall_timeout_s: float = 0.0
+    # True where a chat that asks for a whole answer (ChatRequest.whole_answer) is fetched whole: its first
+    # item is then its end, and failover gives such an attempt no first-chunk timeout.
+    fetches_whole: ClassVar[bool] = False
 
     def serves(self, model: str, capability: pb.Capability) -> bool:
         return any(m.id == model and capability in m.capabilities for m in self.models)
@@ -114,6 +118,12 @@ class Backend(abc.ABC):
         """Its own last report of its load, for status and metrics; None when it sends none."""
         return None
 
+    def others_in_flight(self) -> int:
+        """Requests its last load report holds beyond what this router had there when the report came (other
+        routers'); 0 when it sends none. A report lags, so read against our count now it would show our own
+        requests that just ended as still there."""
+        return 0
+
     def connected_seconds(self) -> float | None:
         """How long it has been connected to this router; None for a backend that never connects to us."""
         return None
@@ -121,6 +131,12 @@ class Backend(abc.ABC):
     @property
     def address(self) -> str:
         return ""
+
+    @property
+    def local(self) -> bool:
+        """Runs on our own machines (a worker): free to use, and private data may go there. A cloud API
+        is neither, so local-first placement sends there only what workers cannot serve in time."""
+        return False
 
     @property
     def keeps_prefix_cache(self) -> bool:

@@ -41,7 +41,7 @@ from router.backends.openai_convert import (
     transcription_events,
     wav_duration,
 )
-from router.backends.openai_options import chat_options, choice_events
+from router.backends.openai_options import chat_options, choice_events, plain_text
 from router.config.settings import ProviderConfig
 
 # OpenAI's own API wants max_completion_tokens (its reasoning models refuse max_tokens); most
@@ -63,6 +63,8 @@ _FINISH_REASONS = {
 
 
 class OpenAIBackend(CloudBackend):
+    fetches_whole = True  # a chat with whole_answer is asked for whole (_whole)
+
     def __init__(
         self,
         config: ProviderConfig,
@@ -133,6 +135,7 @@ class OpenAIBackend(CloudBackend):
                             status=grpc.StatusCode.DEADLINE_EXCEEDED,
                         )
                     events: list[pb.ChatResponse] = []
+                    texts: list[str] = []  # a run of text-only chunks, made one event when the run ends
                     for chunk in batch:
                         if not isinstance(chunk, dict):
                             raise ValueError(f"a chunk that is not an object: {str(chunk)[:80]}")
@@ -142,7 +145,17 @@ class OpenAIBackend(CloudBackend):
                             if choice.get("index", 0) != 0:
                                 continue
                             finish = choice.get("finish_reason") or finish
+                            text = plain_text(choice)
+                            if text is not None:
+                                if text:
+                                    texts.append(text)
+                                continue
+                            if texts:
+                                events.append(pb.ChatResponse(delta=pb.ChatDelta(text="".join(texts))))
+                                texts = []
                             events.extend(choice_events(choice))
+                    if texts:
+                        events.append(pb.ChatResponse(delta=pb.ChatDelta(text="".join(texts))))
                     # Chunks that arrived together while we were busy go on as one message each kind.
                     for event in joined(events):
                         chars += _chars(event)

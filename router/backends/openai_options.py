@@ -83,6 +83,23 @@ def _response_format(response_format: pb.ResponseFormat) -> dict[str, Any] | Non
     return None
 
 
+def plain_text(choice: dict[str, Any]) -> str | None:
+    """The text of a streamed choice that carries text alone ("" for none), which is most of a stream's
+    chunks; None when it carries anything else (reasoning, logprobs, tool calls): choice_events says what."""
+    delta = choice.get("delta") or {}
+    if (
+        choice.get("logprobs")
+        or delta.get("tool_calls")
+        or delta.get("reasoning_content")
+        or delta.get("reasoning")
+    ):
+        return None
+    content = delta.get("content")
+    if content is None:
+        return ""
+    return content if isinstance(content, str) else None
+
+
 def choice_events(choice: dict[str, Any]) -> Iterator[pb.ChatResponse]:
     """One streamed choice (the chunk's JSON, as decoded) as our events: reasoning first, then text (with its
     logprobs), then tool calls."""

@@ -33,6 +33,7 @@ class WorkerBackend(Backend):
     max_queue: int = 0
     gpus: Sequence[backend_pb2.GpuInfo] = ()
     load: backend_pb2.LoadReport = field(default_factory=backend_pb2.LoadReport)
+    in_flight_at_report: int = field(default=0, init=False)  # this router's requests there as `load` came
     draining: bool = False
     connected_at: float = field(default_factory=time.monotonic)
     peer_host: str = ""  # the machine the registration came from: only it may take this id over
@@ -91,6 +92,13 @@ class WorkerBackend(Backend):
     @property
     def keeps_prefix_cache(self) -> bool:
         return True
+
+    @property
+    def local(self) -> bool:
+        return True
+
+    def others_in_flight(self) -> int:
+        return max(0, self.load.running + self.load.waiting - self.in_flight_at_report)
 
     def _worker_stub(self) -> Any:
         stamp = self.dialer.stamp()

@@ -3,6 +3,7 @@
 keys:                                  # none: the router runs open, every caller is tenant "local"
   - {tenant: acme, key_sha256: "sha256$9f..$4c.."}   # from `modelyard router hash-key`
   - {tenant: ops, key_sha256: "sha256$..", admin: true}  # may read every tenant's usage
+  - {tenant: etl, key_sha256: "sha256$..", priority: batch}  # admission band when a request names none
 keys_file: /etc/modelyard/keys.yaml    # the same list, kept out of the main file
 usage_db: ~/.local/share/modelyard/usage.sqlite3     # or postgresql://user@host/db
 budgets:
@@ -21,6 +22,7 @@ from typing import Any
 
 from pydantic import NonNegativeFloat, NonNegativeInt, PositiveFloat
 
+from router.config.admission import DEFAULT_PRIORITY, PRIORITIES
 from router.config.schema import validate
 
 OPEN_TENANT = "local"
@@ -32,10 +34,14 @@ class ApiKey:
     tenant: str
     key_sha256: str = field(repr=False)  # "sha256$<salt hex>$<digest hex>"; never the key itself
     admin: bool = False  # may read every tenant's usage
+    # Admission band of this key's requests when they name none: interactive | standard | batch.
+    priority: str = DEFAULT_PRIORITY
 
     def __post_init__(self) -> None:
         if not self.tenant or not self.key_sha256.startswith("sha256$"):
             raise ValueError("needs a tenant and a key_sha256 from `modelyard router hash-key`")
+        if self.priority not in PRIORITIES:
+            raise ValueError(f"priority: expected one of {', '.join(PRIORITIES)}, got {self.priority!r}")
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from pydantic import Field, NonNegativeFloat, NonNegativeInt, PositiveFloat, Pos
 
 from core.input_limits import InputLimits
 from router.config.accounting import ApiKey, Budget, CacheConfig
+from router.config.admission import AdmissionConfig, LocalFirstConfig
 from router.config.lifecycle import ShutdownConfig
 from router.config.limits import LimitsConfig
 from router.config.migration import MigrationConfig
@@ -110,6 +111,9 @@ class RouterConfig:
     cache: CacheConfig = field(default_factory=CacheConfig)
     # Per-tenant rate and concurrency limits, and how many uploads are buffered at once (router.config.limits).
     limits: LimitsConfig = field(default_factory=LimitsConfig)
+    # The admission queue (fair between tenants) and local-first placement (router.config.admission).
+    admission: AdmissionConfig = field(default_factory=AdmissionConfig)
+    local_first: LocalFirstConfig = field(default_factory=LocalFirstConfig)
     # Caps on what one request may hold (core.input_limits); audio is held in memory so another worker can
     # retry it.
     input: InputLimits = field(default_factory=InputLimits)

@@ -102,11 +102,15 @@ async def stream_with_failover(
     state: RoutingState,
     deadline: float | None,
     attempt: Attempt,
+    *,
+    whole: bool = False,
     watch_stalls: bool = False,
     complete: Callable[[T], bool] | None = None,
 ) -> AsyncIterator[T]:
-    """Yield the items of the first candidate that answers. `deadline` is a time.monotonic() value.
-    `complete`, when given, says whether a stream's last item ends it properly (else `EndedEarly`)."""
+    """Yield the items of the first candidate that answers. `deadline` is a time.monotonic() value. `whole`:
+    the caller asked for a whole answer (ChatRequest.whole_answer); a backend that fetches it whole
+    (Backend.fetches_whole) sends its first item at its end. `complete`, when given, says whether a stream's
+    last item ends it properly (else `EndedEarly`)."""
     policy = state.config.retry
     tried = candidates[: policy.max_attempts]
     last: BackendError | None = None
@@ -117,11 +121,16 @@ async def stream_with_failover(
                 break
             await asyncio.sleep(delay)
         remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
-        first_timeout = state.config.first_chunk_timeout_s
-        if remaining is not None:
-            first_timeout = min(first_timeout, remaining / (len(tried) - index))
+        first_timeout: float | None = state.config.first_chunk_timeout_s
+        if whole and candidate.backend.fetches_whole:
+            # No first chunk comes before the end: an attempt has what time is left, as a stream has for its
+            # end, and the backend's own timeout bounds the answer as it bounds a stream's.
+            first_timeout = remaining
+        elif remaining is not None:
+            first_timeout = min(state.config.first_chunk_timeout_s, remaining / (len(tried) - index))
         try:
-            stall = candidate.backend.stall_timeout_s if watch_stalls else 0.0
+            fetched_whole = whole and candidate.backend.fetches_whole  # silent until its end, by design
+            stall = candidate.backend.stall_timeout_s if watch_stalls and not fetched_whole else 0.0
             async for item in _attempt(
                 candidate, open_stream(candidate, remaining), first_timeout, stall, complete, state, attempt
             ):
@@ -152,7 +161,7 @@ async def stream_with_failover(
 async def _attempt(
     candidate: Candidate,
     stream: AsyncIterator[T],
-    first_timeout: float,
+    first_timeout: float | None,
     stall_s: float,
     complete: Callable[[T], bool] | None,
     state: RoutingState,
@@ -167,7 +176,7 @@ async def _attempt(
     sent = 0
     finished = False
     try:
-        stalls_first = 0 < stall_s < first_timeout
+        stalls_first = stall_s > 0 and (first_timeout is None or stall_s < first_timeout)
         try:
             # asyncio.timeout rather than wait_for: no extra Task on every request's hot path.
             async with asyncio.timeout(stall_s if stalls_first else first_timeout):

@@ -138,7 +138,14 @@ async def relay_chat(
     while True:
         try:
             async for response in stream_with_failover(
-                tried, open_stream, state, deadline, attempt, watch_stalls=True, complete=_has_usage
+                tried,
+                open_stream,
+                state,
+                deadline,
+                attempt,
+                whole=answer.request.whole_answer,
+                watch_stalls=True,
+                complete=_has_usage,
             ):
                 answer.see(response)
                 yield response

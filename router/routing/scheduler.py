@@ -46,12 +46,14 @@ class Scheduler:
         needs_vision: bool = False,
         prefix_keys: Callable[[], Sequence[int]] | None = None,
         strategy: str | None = None,
+        order: Callable[[list[Candidate]], list[Candidate]] | None = None,
     ) -> list[Candidate]:
         """Candidates best first. Raises NOT_FOUND, UNAVAILABLE or RESOURCE_EXHAUSTED saying why none.
 
         `prefix_keys` gives the request's conversation prefix keys (chat only), computed only when the
         strategy weighs the prefix scorer and a candidate keeps a prefix cache. `strategy` ranks them when
-        the request names none (hints.strategy wins); else the default does.
+        the request names none (hints.strategy wins); else the default does. `order`, when given, puts
+        the ranking in its final order (router.routing.placement: local first, against a TTFT target).
         """
         self.check_hints(hints)
         named = strategy_name(hints.strategy) or strategy
@@ -75,6 +77,8 @@ class Scheduler:
         if prefix_keys is not None and weights.get("prefix"):
             self._state.prefixes.annotate(candidates, prefix_keys)
         ranked = rank(candidates, weights)
+        if order is not None:
+            ranked = order(ranked)
         self._state.prefixes.record(ranked[0])
         for candidate in ranked:
             candidate.stats.last_score = candidate.score

@@ -18,6 +18,7 @@ from core.errors import InvalidArgument, StatusError
 from core.grpc_status import grpc_status
 from router.pipeline import Call, RequestPipeline, Upload
 from router.routing.backend_status import backend_status, redacted
+from router.routing.placement_status import placement_status
 from router.routing.state import RoutingState
 from router.upload_gate import UploadMeter
 
@@ -107,7 +108,9 @@ class RouterServicer(router_pb2_grpc.RouterServiceServicer):  # type: ignore[mis
     ) -> router_pb2.GetStatusResponse:
         registry = self._state.registry
         statuses = [backend_status(b, self._state) for b in sorted(registry, key=lambda b: b.id)]
-        hidden = not self._pipeline.caller(_call(context)).admin
+        caller = self._pipeline.caller(_call(context))
+        queues = placement_status(self._pipeline.placement, statuses, caller)
+        hidden = not caller.admin
         if hidden:
             statuses = [redacted(status) for status in statuses]
         return router_pb2.GetStatusResponse(
@@ -118,6 +121,7 @@ class RouterServicer(router_pb2_grpc.RouterServiceServicer):  # type: ignore[mis
             backends=statuses,
             strategy=wire.strategy(self._state.strategies.default),
             weights=self._state.strategies.weights(),
+            queues=queues,
         )
 
 

@@ -171,6 +171,7 @@ class WorkerRegistryServicer(worker_pb2_grpc.WorkerRegistryServiceServicer):  # 
             kind = message.WhichOneof("msg")
             if kind == "load":
                 worker.load = message.load
+                worker.in_flight_at_report = worker.in_flight  # what of the report is ours (load_view)
                 worker.draining = message.load.draining
             elif kind == "cache" and cache_events and self._prefixes is not None:
                 self._apply_cache_events(worker, message.cache)

@@ -219,3 +219,21 @@ async def test_a_full_batch_is_written_without_waiting_the_interval(tmp_path: Pa
     assert store.batches[:2] == [10, 10]
     await writer.stop()
     await store.close()
+
+
+async def test_a_file_from_before_the_admission_columns_gets_them_and_keeps_its_rows(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite3"
+    with sqlite3.connect(path) as db:  # the first schema's usage table, with one row
+        columns = ", ".join(f"{name} TEXT" for name in UsageRecord.__dataclass_fields__ if name not in _NEW)
+        db.execute(f"CREATE TABLE usage (id INTEGER PRIMARY KEY, {columns})")
+        db.execute("INSERT INTO usage (request_id) VALUES ('old')")
+    store = SqliteStore(str(path))
+    await store.open()
+    await store.write([record(1, queue_wait_ms=12.5, spill_reason="predicted local TTFT 420 ms > 210 ms")])
+    await store.close()
+    with sqlite3.connect(path) as db:
+        rows = db.execute("SELECT request_id, queue_wait_ms, spill_reason FROM usage ORDER BY id").fetchall()
+    assert rows == [("old", 0, ""), ("r1", 12.5, "predicted local TTFT 420 ms > 210 ms")]
+
+
+_NEW = ("queue_wait_ms", "spill_reason")

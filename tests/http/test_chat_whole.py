@@ -7,6 +7,7 @@ Two FakeOpenAI servers (tests.support.fake_openai, OpenAI's wire format) are pro
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -51,13 +52,16 @@ def _provider(name: str, upstream: FakeOpenAI, priority: int) -> ProviderConfig:
     )
 
 
-@pytest.fixture
-async def door() -> AsyncIterator[Door]:
+# Short enough for a test to outlast it, long enough for a first request on a busy machine (its TLS context
+# and connection are made then).
+FIRST_CHUNK_TIMEOUT_S = 5.0
+
+
+@contextlib.asynccontextmanager
+async def _door(**config: object) -> AsyncIterator[Door]:
     async with FakeOpenAI(reasoning="") as first, FakeOpenAI(reply="Answer from the second") as second:
-        config = door_config(
-            providers=[_provider("first", first, 1), _provider("second", second, 2)], strategy="priority"
-        )
-        server = RouterServer(config)
+        providers = [_provider("first", first, 1), _provider("second", second, 2)]
+        server = RouterServer(door_config(providers=providers, strategy="priority", **config))
         await server.start()
         assert server.http is not None
         try:
@@ -65,6 +69,18 @@ async def door() -> AsyncIterator[Door]:
                 yield Door(client, first, second)
         finally:
             await server.stop(0)
+
+
+@pytest.fixture
+async def door() -> AsyncIterator[Door]:
+    async with _door() as door:
+        yield door
+
+
+@pytest.fixture
+async def timed_door() -> AsyncIterator[Door]:
+    async with _door(first_chunk_timeout_s=FIRST_CHUNK_TIMEOUT_S) as door:
+        yield door
 
 
 def _chat_posts(upstream: FakeOpenAI) -> list[dict[str, object]]:
@@ -165,3 +181,25 @@ async def test_tool_calls_reasoning_and_logprobs_come_whole(door: Door) -> None:
     assert "".join(t.token for t in logprobs.content) == "Hello from the fake model"
     assert all(len(t.top_logprobs) == 2 for t in logprobs.content)
     assert all("stream" not in sent for sent in _chat_posts(door.first))
+
+
+async def test_a_whole_answer_longer_than_the_first_chunk_timeout_is_not_abandoned(timed_door: Door) -> None:
+    door = timed_door
+    # Its first item is its end: the first-chunk timeout would cut every long answer, so it does not apply.
+    door.first.whole_delay_s = FIRST_CHUNK_TIMEOUT_S + 1.0
+    answer = await door.client.chat.completions.create(
+        model=MODEL, messages=[{"role": "user", "content": "hi"}]
+    )
+    assert (answer.model_extra or {})["modelyard"]["backend"] == "first"
+    assert answer.choices[0].message.content == "Hello from the fake model"
+    assert _chat_posts(door.second) == []
+
+
+async def test_a_stalled_stream_still_gives_way_after_the_first_chunk_timeout(timed_door: Door) -> None:
+    door = timed_door
+    door.first.inject(Fault(stall=True, path="/v1/chat/completions"))
+    stream = await door.client.chat.completions.create(
+        model=MODEL, messages=[{"role": "user", "content": "hi"}], stream=True
+    )
+    text = "".join([c.choices[0].delta.content or "" async for c in stream if c.choices])
+    assert text == "Answer from the second"

@@ -23,6 +23,9 @@ _RENAMED = {
     "connected_for": "connected_seconds",
     "ttft": "ttft_ms",
     "latency": "latency_ms",
+    "predicted_ttft": "predicted_ttft_ms",
+    "oldest_wait": "oldest_wait_seconds",
+    "mean_wait": "mean_wait_seconds",
 }
 
 

@@ -12,6 +12,7 @@ carries its token's logprob and top_logprobs.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import io
 import json
@@ -51,6 +52,7 @@ class FakeOpenAI(FakeServer):
         self.tool_arguments = tool_arguments
         self.calls_per_answer = calls_per_answer  # with parallel_tool_calls allowed and as many tools
         self.reasoning = reasoning
+        self.whole_delay_s = 0.0  # a whole answer takes this long, as a long one does upstream
 
     @property
     def base_url(self) -> str:
@@ -104,6 +106,7 @@ class FakeOpenAI(FakeServer):
             "total_tokens": self.prompt_tokens + len(words),
         }
         if not body.get("stream"):
+            await asyncio.sleep(self.whole_delay_s)
             return self._whole(request, body, model, words, finish, usage, fault)
         calls = self._tools_to_call(body)
         chunks = [_chunk(model, {"role": "assistant", "content": "" if not calls else None}, None)]

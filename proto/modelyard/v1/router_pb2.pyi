@@ -65,7 +65,7 @@ class GetStatusRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class BackendStatus(_message.Message):
-    __slots__ = ("id", "kind", "address", "models", "healthy", "draining", "load", "max_concurrency", "in_flight", "connected_for", "enabled", "priority", "circuit", "success_rate", "ttft", "latency", "requests", "failures", "last_error", "last_score", "score_components")
+    __slots__ = ("id", "kind", "address", "models", "healthy", "draining", "load", "max_concurrency", "in_flight", "connected_for", "enabled", "priority", "circuit", "success_rate", "ttft", "latency", "requests", "failures", "last_error", "last_score", "score_components", "predicted_ttft")
     class ScoreComponentsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -94,6 +94,7 @@ class BackendStatus(_message.Message):
     LAST_ERROR_FIELD_NUMBER: _ClassVar[int]
     LAST_SCORE_FIELD_NUMBER: _ClassVar[int]
     SCORE_COMPONENTS_FIELD_NUMBER: _ClassVar[int]
+    PREDICTED_TTFT_FIELD_NUMBER: _ClassVar[int]
     id: str
     kind: BackendKind
     address: str
@@ -115,10 +116,29 @@ class BackendStatus(_message.Message):
     last_error: str
     last_score: float
     score_components: _containers.ScalarMap[str, float]
-    def __init__(self, id: _Optional[str] = ..., kind: _Optional[_Union[BackendKind, str]] = ..., address: _Optional[str] = ..., models: _Optional[_Iterable[_Union[_backend_pb2.ServedModel, _Mapping]]] = ..., healthy: _Optional[bool] = ..., draining: _Optional[bool] = ..., load: _Optional[_Union[_backend_pb2.LoadReport, _Mapping]] = ..., max_concurrency: _Optional[int] = ..., in_flight: _Optional[int] = ..., connected_for: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., enabled: _Optional[bool] = ..., priority: _Optional[int] = ..., circuit: _Optional[_Union[CircuitState, str]] = ..., success_rate: _Optional[float] = ..., ttft: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., latency: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., requests: _Optional[int] = ..., failures: _Optional[int] = ..., last_error: _Optional[str] = ..., last_score: _Optional[float] = ..., score_components: _Optional[_Mapping[str, float]] = ...) -> None: ...
+    predicted_ttft: _duration_pb2.Duration
+    def __init__(self, id: _Optional[str] = ..., kind: _Optional[_Union[BackendKind, str]] = ..., address: _Optional[str] = ..., models: _Optional[_Iterable[_Union[_backend_pb2.ServedModel, _Mapping]]] = ..., healthy: _Optional[bool] = ..., draining: _Optional[bool] = ..., load: _Optional[_Union[_backend_pb2.LoadReport, _Mapping]] = ..., max_concurrency: _Optional[int] = ..., in_flight: _Optional[int] = ..., connected_for: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., enabled: _Optional[bool] = ..., priority: _Optional[int] = ..., circuit: _Optional[_Union[CircuitState, str]] = ..., success_rate: _Optional[float] = ..., ttft: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., latency: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., requests: _Optional[int] = ..., failures: _Optional[int] = ..., last_error: _Optional[str] = ..., last_score: _Optional[float] = ..., score_components: _Optional[_Mapping[str, float]] = ..., predicted_ttft: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
+
+class TenantQueue(_message.Message):
+    __slots__ = ("tenant", "queued", "oldest_wait", "mean_wait", "dispatched", "refused", "weight")
+    TENANT_FIELD_NUMBER: _ClassVar[int]
+    QUEUED_FIELD_NUMBER: _ClassVar[int]
+    OLDEST_WAIT_FIELD_NUMBER: _ClassVar[int]
+    MEAN_WAIT_FIELD_NUMBER: _ClassVar[int]
+    DISPATCHED_FIELD_NUMBER: _ClassVar[int]
+    REFUSED_FIELD_NUMBER: _ClassVar[int]
+    WEIGHT_FIELD_NUMBER: _ClassVar[int]
+    tenant: str
+    queued: int
+    oldest_wait: _duration_pb2.Duration
+    mean_wait: _duration_pb2.Duration
+    dispatched: int
+    refused: int
+    weight: float
+    def __init__(self, tenant: _Optional[str] = ..., queued: _Optional[int] = ..., oldest_wait: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., mean_wait: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., dispatched: _Optional[int] = ..., refused: _Optional[int] = ..., weight: _Optional[float] = ...) -> None: ...
 
 class GetStatusResponse(_message.Message):
-    __slots__ = ("router_id", "version", "uptime", "backends", "strategy", "weights", "redacted")
+    __slots__ = ("router_id", "version", "uptime", "backends", "strategy", "weights", "redacted", "queues")
     class WeightsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -133,6 +153,7 @@ class GetStatusResponse(_message.Message):
     STRATEGY_FIELD_NUMBER: _ClassVar[int]
     WEIGHTS_FIELD_NUMBER: _ClassVar[int]
     REDACTED_FIELD_NUMBER: _ClassVar[int]
+    QUEUES_FIELD_NUMBER: _ClassVar[int]
     router_id: str
     version: str
     uptime: _duration_pb2.Duration
@@ -140,4 +161,5 @@ class GetStatusResponse(_message.Message):
     strategy: _inference_pb2.Strategy
     weights: _containers.ScalarMap[str, float]
     redacted: bool
-    def __init__(self, router_id: _Optional[str] = ..., version: _Optional[str] = ..., uptime: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., backends: _Optional[_Iterable[_Union[BackendStatus, _Mapping]]] = ..., strategy: _Optional[_Union[_inference_pb2.Strategy, str]] = ..., weights: _Optional[_Mapping[str, float]] = ..., redacted: _Optional[bool] = ...) -> None: ...
+    queues: _containers.RepeatedCompositeFieldContainer[TenantQueue]
+    def __init__(self, router_id: _Optional[str] = ..., version: _Optional[str] = ..., uptime: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., backends: _Optional[_Iterable[_Union[BackendStatus, _Mapping]]] = ..., strategy: _Optional[_Union[_inference_pb2.Strategy, str]] = ..., weights: _Optional[_Mapping[str, float]] = ..., redacted: _Optional[bool] = ..., queues: _Optional[_Iterable[_Union[TenantQueue, _Mapping]]] = ...) -> None: ...

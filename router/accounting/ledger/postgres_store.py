@@ -33,6 +33,9 @@ CREATE TABLE IF NOT EXISTS modelyard_usage (
     error_class TEXT NOT NULL,
     cache_hit BOOLEAN NOT NULL
 );
+-- Columns added since the first schema (a table made before them gets them here).
+ALTER TABLE modelyard_usage ADD COLUMN IF NOT EXISTS queue_wait_ms DOUBLE PRECISION NOT NULL DEFAULT 0;
+ALTER TABLE modelyard_usage ADD COLUMN IF NOT EXISTS spill_reason TEXT NOT NULL DEFAULT '';
 CREATE INDEX IF NOT EXISTS modelyard_usage_ts ON modelyard_usage (ts);
 CREATE INDEX IF NOT EXISTS modelyard_usage_tenant_ts ON modelyard_usage (tenant, ts);
 CREATE TABLE IF NOT EXISTS modelyard_audit (

@@ -24,6 +24,8 @@ COLUMNS = (
     "status",
     "error_class",
     "cache_hit",
+    "queue_wait_ms",
+    "spill_reason",
 )
 
 
@@ -47,6 +49,8 @@ class UsageRecord:
     latency_ms: float = 0.0
     error_class: str = ""  # the router's error type, e.g. UpstreamFailed, BudgetExceeded
     cache_hit: bool = False
+    queue_wait_ms: float = 0.0  # held in the admission queue (router.routing.admission)
+    spill_reason: str = ""  # why it went to a cloud although a worker was a candidate (router.routing.spill)
 
     @property
     def tokens(self) -> int:

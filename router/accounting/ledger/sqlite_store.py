@@ -30,7 +30,9 @@ CREATE TABLE IF NOT EXISTS usage (
     latency_ms REAL NOT NULL,
     status TEXT NOT NULL,           -- gRPC code name
     error_class TEXT NOT NULL,
-    cache_hit INTEGER NOT NULL
+    cache_hit INTEGER NOT NULL,
+    queue_wait_ms REAL NOT NULL DEFAULT 0,
+    spill_reason TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS usage_ts ON usage (ts);
 CREATE INDEX IF NOT EXISTS usage_tenant_ts ON usage (tenant, ts);
@@ -49,6 +51,8 @@ CREATE INDEX IF NOT EXISTS audit_ts ON audit (ts);
 _INSERT_AUDIT = (
     f"INSERT INTO audit ({', '.join(AUDIT_COLUMNS)}) VALUES ({', '.join('?' for _ in AUDIT_COLUMNS)})"
 )
+# Columns added since the first schema, added to a file written before them.
+_ADDED = {"queue_wait_ms": "REAL NOT NULL DEFAULT 0", "spill_reason": "TEXT NOT NULL DEFAULT ''"}
 _INSERT = f"INSERT INTO usage ({', '.join(COLUMNS)}) VALUES ({', '.join('?' for _ in COLUMNS)})"
 
 
@@ -69,6 +73,10 @@ class SqliteStore(UsageStore):
             db.execute("PRAGMA journal_mode=WAL")  # readers (the usage CLI, sqlite3) never block the writer
             db.execute("PRAGMA synchronous=NORMAL")
             db.executescript(_SCHEMA)
+            present = {row[1] for row in db.execute("PRAGMA table_info(usage)")}
+            for name, declaration in _ADDED.items():
+                if name not in present:
+                    db.execute(f"ALTER TABLE usage ADD COLUMN {name} {declaration}")
             return db
 
         self._db = await asyncio.to_thread(connect)

@@ -4,7 +4,9 @@
     x-modelyard-provider: anthropic                          "provider": "anthropic",
     x-modelyard-max-cost-usd: 0.01                           "max_cost_usd": 0.01,
     x-modelyard-task: code                                   "task": "code", "cacheable": true,
-    x-modelyard-cacheable: true                              "request_id": "..."}}
+    x-modelyard-cacheable: true                              "request_id": "...",
+    x-modelyard-ttft-slo-ms: 300                             "ttft_slo_ms": 300,
+    x-modelyard-priority: interactive                        "priority": "interactive"}}
     x-request-id: <id>
 
 The openai SDKs pass the extension with `extra_body={"modelyard": {...}}` and headers with `extra_headers`.
@@ -13,6 +15,7 @@ The openai SDKs pass the extension with `extra_body={"modelyard": {...}}` and he
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import cast
 
 from modelyard.v1 import inference_pb2 as pb
 
@@ -65,6 +68,7 @@ def _from_headers(hints: pb.RoutingHints, headers: Mapping[str, str]) -> None:
         if value.lower() not in _TRUE | _FALSE:
             raise InvalidArgument(f"{_HEADER}cacheable: expected true or false, got {value!r}")
         hints.cacheable = value.lower() in _TRUE
+    _placement_headers(hints, headers)
 
 
 def _from_extension(hints: pb.RoutingHints, ext: Json) -> None:
@@ -79,3 +83,34 @@ def _from_extension(hints: pb.RoutingHints, ext: Json) -> None:
         hints.max_cost_usd = cost
     if (cacheable := opt_bool(ext, "cacheable", field + "cacheable")) is not None:
         hints.cacheable = cacheable
+    if (slo := opt_number(ext, "ttft_slo_ms", field + "ttft_slo_ms")) is not None:
+        _ttft_slo(hints, slo, field + "ttft_slo_ms")
+    if (priority := opt_str(ext, "priority", field + "priority")) is not None:
+        hints.priority = _priority(priority, field + "priority")
+
+
+def _placement_headers(hints: pb.RoutingHints, headers: Mapping[str, str]) -> None:
+    """The TTFT target and admission priority (router.routing.placement)."""
+    if value := headers.get(_HEADER + "ttft-slo-ms"):
+        try:
+            slo = float(value)
+        except ValueError:
+            raise InvalidArgument(f"{_HEADER}ttft-slo-ms: {value!r} is not a number") from None
+        _ttft_slo(hints, slo, _HEADER + "ttft-slo-ms")
+    if value := headers.get(_HEADER + "priority"):
+        hints.priority = _priority(value, _HEADER + "priority")
+
+
+def _ttft_slo(hints: pb.RoutingHints, ms: float, field: str) -> None:
+    if not 0 < ms < 3_600_000:  # `not` catches NaN too
+        raise InvalidArgument(f"{field}: {ms:g} is not a target in milliseconds (more than 0, under an hour)")
+    hints.ttft_slo.CopyFrom(wire.duration_ms(ms))
+
+
+def _priority(name: str, field: str) -> pb.Priority:
+    try:
+        return cast(pb.Priority, pb.Priority.Value("PRIORITY_" + name.upper()))
+    except ValueError:
+        raise InvalidArgument(
+            f"{field}: unknown priority {name!r}; known: interactive, standard, batch"
+        ) from None

@@ -1,0 +1,126 @@
+"""Fairness: tenant "flood" keeps 48 streams going on a 2-worker pool, tenant "quiet" sends one at a time.
+
+Workers run 4 requests at once and queue the rest; a request holds its slot about 0.4 s (20 ms to the first
+token, then 10 to 30 tokens, 20 on average, 19 ms apart: answers differ in length, so slots free at random
+times), so the pool serves about 20 requests/s. Two runs, each with a fresh router
+and workers: "today" (no admission queue: requests pile into the workers' FIFO queues in arrival order) and
+"admission" (the router holds them and dispatches with weighted fair queuing, equal weights).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from dataclasses import dataclass
+
+import grpc
+from modelyard.v1 import router_pb2_grpc
+
+from bench import inproc
+from bench.report import Report, Table, Target, ms, percentile
+from router.accounting.auth import hash_key
+from router.config.accounting import ApiKey
+from router.config.admission import AdmissionConfig
+from router.config.settings import RouterConfig
+
+FLOOD_STREAMS = 48
+TTFT_S, TOKEN_S, TOKENS = 0.020, 0.019, 20
+KEYS = {"flood": "bench-flood-key", "quiet": "bench-quiet-key"}
+
+
+@dataclass(frozen=True)
+class Settings:
+    seconds: float
+    warmup_s: float = 2.0  # the flood fills the queues first; outcomes from then on are counted
+
+
+@dataclass
+class Run:
+    quiet_ttft: list[float]
+    flood_done: int
+    failed: int
+    seconds: float
+
+
+def _config(admission: bool) -> RouterConfig:
+    keys = [ApiKey(tenant, hash_key(key)) for tenant, key in KEYS.items()]
+    return RouterConfig(keys=keys, admission=AdmissionConfig(enabled=admission))
+
+
+async def _run(admission: bool, s: Settings) -> Run:
+    async with (
+        inproc.router(_config(admission)) as server,
+        inproc.workers(server.address, TTFT_S, TOKEN_S),
+        grpc.aio.insecure_channel(server.address) as channel,
+    ):
+        await inproc.wait_for_workers(server, ["w1", "w2"])
+        stub = router_pb2_grpc.RouterServiceStub(channel)
+        began = time.perf_counter()
+        end = began + s.warmup_s + s.seconds
+        outcomes: list[inproc.Outcome] = []
+        lengths = random.Random(1)
+
+        async def stream(tenant: str, pause_s: float) -> None:
+            metadata = (("authorization", f"Bearer {KEYS[tenant]}"),)
+            while time.perf_counter() < end:
+                request = inproc.request(inproc.MODEL, lengths.randint(TOKENS // 2, TOKENS * 3 // 2))
+                outcomes.append(await inproc.chat(stub, tenant, request, began, metadata))
+                if pause_s:
+                    await asyncio.sleep(pause_s)
+
+        streams = [stream("flood", 0.0) for _ in range(FLOOD_STREAMS)]
+        await asyncio.gather(*streams, stream("quiet", 0.05))
+    measured = [o for o in outcomes if s.warmup_s <= o.end_s <= s.warmup_s + s.seconds]
+    quiet = [o.ttft_ms for o in measured if o.tenant == "quiet" and o.ttft_ms is not None and not o.error]
+    flood = sum(1 for o in measured if o.tenant == "flood" and not o.error)
+    return Run(quiet, flood, sum(1 for o in outcomes if o.error), s.seconds)
+
+
+def run(report: Report, s: Settings) -> dict[str, Run]:
+    runs = {"today": asyncio.run(_run(False, s)), "admission": asyncio.run(_run(True, s))}
+    table = Table(
+        "Fairness: a quiet tenant beside a flood",
+        ["router", "quiet TTFT p50 ms", "quiet TTFT p99 ms", "quiet requests", "flood requests/s", "failed"],
+    )
+    for name, r in runs.items():
+        table.rows.append(
+            [
+                name,
+                ms(percentile(r.quiet_ttft, 0.5), 1),
+                ms(percentile(r.quiet_ttft, 0.99), 1),
+                str(len(r.quiet_ttft)),
+                f"{r.flood_done / r.seconds:.1f}",
+                str(r.failed),
+            ]
+        )
+    table.notes += [
+        f"{FLOOD_STREAMS} flood streams (closed loop) and 1 quiet stream (50 ms between requests), {s.seconds:.0f} s "
+        f"measured after {s.warmup_s:.0f} s; 2 workers of 4 slots, {TTFT_S * 1000:.0f} ms to the first token "
+        f"then {TOKENS // 2} to {TOKENS * 3 // 2} tokens {TOKEN_S * 1000:.0f} ms apart; requests that ended in the "
+        "measured window count; router and clients in one process, each worker in its own.",
+        "admission: `admission: {enabled: true}` (target_queue_depth 0, equal weights).",
+        "Measured on shared cores (other work on the machine): figures are noisy.",
+    ]
+    report.tables.append(table)
+    fair, today = runs["admission"], runs["today"]
+    p50, p99 = percentile(fair.quiet_ttft, 0.5), percentile(fair.quiet_ttft, 0.99)
+    report.targets.append(
+        Target(
+            "Quiet tenant TTFT under a flood (admission)",
+            "p50 ≤ 150 ms, p99 ≤ 400 ms, none failed",
+            f"p50 {ms(p50, 1)} ms, p99 {ms(p99, 1)} ms, {fair.failed} failed "
+            f"(today: {ms(percentile(today.quiet_ttft, 0.5), 1)} / {ms(percentile(today.quiet_ttft, 0.99), 1)} ms)",
+            bool(fair.quiet_ttft) and p50 <= 150 and p99 <= 400 and fair.failed == 0,
+        )
+    )
+    ratio = fair.flood_done / today.flood_done if today.flood_done else 0.0
+    report.targets.append(
+        Target(
+            "Flood throughput with admission vs today",
+            "≥ 0.95x",
+            f"{fair.flood_done / fair.seconds:.1f} vs {today.flood_done / today.seconds:.1f} requests/s ({ratio:.2f}x)",
+            ratio >= 0.95,
+        )
+    )
+    return runs

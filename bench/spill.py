@@ -1,0 +1,138 @@
+"""Spill: two workers (about 20 requests/s together) and a cloud serving the same model that answers in 250 ms.
+
+Poisson arrivals at 8/s, then 40/s (twice the pool), then 8/s again. Two runs, each with a fresh router,
+workers and cloud: "today" (the composite strategy, no target) and "target 300 ms" (a route with
+`prefer: local` and `ttft_slo_ms: 300`: the workers while they are predicted to answer in time, the cloud
+when they are not). Per phase: TTFT p99 and the share answered by the workers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from dataclasses import dataclass
+
+import grpc
+from modelyard.v1 import router_pb2_grpc
+
+from bench import inproc
+from bench.report import Report, Table, Target, ms, percentile
+from router.config.admission import LocalFirstConfig, PlacementPolicy
+from router.config.settings import ProviderConfig, RouterConfig
+
+CLOUD_S = 0.250
+TARGET_MS = 300.0
+TTFT_S, TOKEN_S, TOKENS = 0.020, 0.019, 20
+PHASES = (("8/s", 8.0), ("40/s", 40.0), ("8/s again", 8.0))
+
+
+@dataclass(frozen=True)
+class Settings:
+    phase_s: float  # seconds of each phase
+
+
+def _config(cloud_url: str, target: bool) -> RouterConfig:
+    provider = ProviderConfig(
+        name="cloud",
+        kind="openai_compatible",
+        base_url=cloud_url,
+        chat_models=[inproc.MODEL],
+        max_concurrency=256,
+    )
+    local_first = LocalFirstConfig(routes={"chat": PlacementPolicy(prefer="local", ttft_slo_ms=TARGET_MS)})
+    return RouterConfig(
+        providers=[provider],
+        routes={"chat": [inproc.MODEL]},
+        local_first=local_first if target else LocalFirstConfig(),
+    )
+
+
+async def _run(target: bool, s: Settings) -> list[tuple[int, inproc.Outcome]]:
+    async with (
+        inproc.cloud(CLOUD_S) as url,
+        inproc.router(_config(url, target)) as server,
+        inproc.workers(server.address, TTFT_S, TOKEN_S),
+        grpc.aio.insecure_channel(server.address) as channel,
+    ):
+        await inproc.wait_for_workers(server, ["w1", "w2"])
+        stub = router_pb2_grpc.RouterServiceStub(channel)
+        model = "chat" if target else inproc.MODEL
+        rng = random.Random(1)
+        for _ in range(3):  # the cloud's first answers pay for its connections; the router measures both
+            await inproc.chat(stub, "warm", inproc.request(inproc.MODEL, TOKENS, provider="cloud"), 0.0)
+            await inproc.chat(stub, "warm", inproc.request(inproc.MODEL, TOKENS, provider="w1"), 0.0)
+        began = time.perf_counter()
+        tasks: list[tuple[int, asyncio.Task[inproc.Outcome]]] = []
+        at = 0.0
+        for phase, (_, rate) in enumerate(PHASES):
+            phase_end = (phase + 1) * s.phase_s
+            while True:
+                at += rng.expovariate(rate)
+                if at > phase_end:
+                    at = phase_end
+                    break
+                await asyncio.sleep(max(0.0, began + at - time.perf_counter()))
+                request = inproc.request(model, rng.randint(TOKENS // 2, TOKENS * 3 // 2))
+                tasks.append((phase, asyncio.create_task(inproc.chat(stub, "load", request, began))))
+        return [(phase, await task) for phase, task in tasks]
+
+
+def run(report: Report, s: Settings) -> dict[str, list[tuple[int, inproc.Outcome]]]:
+    runs = {"today (composite)": asyncio.run(_run(False, s)), "target 300 ms": asyncio.run(_run(True, s))}
+    table = Table(
+        "Spill: local first against a TTFT target",
+        ["router", "phase", "requests", "TTFT p50 ms", "TTFT p99 ms", "local share", "failed"],
+    )
+    figures: dict[tuple[str, int], tuple[float, float, int]] = {}
+    for name, outcomes in runs.items():
+        for phase, (label, _) in enumerate(PHASES):
+            mine = [o for p, o in outcomes if p == phase]
+            ok = [o for o in mine if not o.error and o.ttft_ms is not None]
+            ttfts = [o.ttft_ms for o in ok if o.ttft_ms is not None]
+            local = sum(1 for o in ok if o.backend != "cloud") / len(ok) if ok else 0.0
+            failed = len(mine) - len(ok)
+            p99 = percentile(ttfts, 0.99)
+            figures[(name, phase)] = (p99, local, failed)
+            table.rows.append(
+                [
+                    name,
+                    label,
+                    str(len(mine)),
+                    ms(percentile(ttfts, 0.5), 1),
+                    ms(p99, 1),
+                    f"{local:.2f}",
+                    str(failed),
+                ]
+            )
+    table.notes += [
+        f"Poisson arrivals, {s.phase_s:.0f} s per phase; 2 workers of 4 slots each ({TTFT_S * 1000:.0f} ms to the "
+        f"first token, then {TOKENS // 2} to {TOKENS * 3 // 2} tokens {TOKEN_S * 1000:.0f} ms apart), a cloud "
+        f"double (bench/openai_server.py) answering after {CLOUD_S * 1000:.0f} ms; router and clients in one "
+        "process, workers and cloud each in its own.",
+        "target 300 ms: `local_first: {routes: {chat: {prefer: local, ttft_slo_ms: 300}}}`; the admission "
+        "queue is off.",
+        "Measured on shared cores (other work on the machine): figures are noisy.",
+    ]
+    report.tables.append(table)
+    name = "target 300 ms"
+    p99s = [figures[(name, p)][0] for p in range(len(PHASES))]
+    shares = [figures[(name, p)][1] for p in range(len(PHASES))]
+    failed = sum(figures[(name, p)][2] for p in range(len(PHASES)))
+    report.targets.append(
+        Target(
+            "Spill with a 300 ms target: TTFT p99 by phase",
+            "≤ 350 ms in every phase, none failed",
+            " / ".join(f"{ms(v, 0)}" for v in p99s) + f" ms; {failed} failed",
+            all(v <= 350 for v in p99s) and failed == 0,
+        )
+    )
+    report.targets.append(
+        Target(
+            "Spill with a 300 ms target: local share by phase",
+            "≥ 0.95 at 8/s, ≥ 0.45 at 40/s",
+            " / ".join(f"{v:.2f}" for v in shares),
+            shares[0] >= 0.95 and shares[1] >= 0.45 and shares[2] >= 0.95,
+        )
+    )
+    return runs
