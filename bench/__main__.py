@@ -1,4 +1,4 @@
-"""`python -m bench [--quick] [--only overhead,stream_interval,simulation,memory,prefix,faults,engines,
+"""`python -m bench [--quick] [--only overhead,stream_interval,simulation,memory,prefix,faults,pool_size,engines,
 prefix_engines,fairness,spill]`: writes bench/results/.
 
 The full run is the default; `--quick` (or BENCH_QUICK=1) uses short, bounded loads and skips the
@@ -20,10 +20,12 @@ from bench import (
     faults,
     memory,
     overhead,
+    pool_size,
     prefix_engines,
     prefix_sim,
     profile,
     simulation,
+    simulation_pool,
     spill,
     stream_interval,
 )
@@ -40,6 +42,7 @@ SECTIONS = (
     "simulation",
     "prefix",
     "faults",
+    "pool_size",
     "engines",
     "prefix_engines",
     "fairness",
@@ -52,6 +55,7 @@ QUICK = {
     "stream_interval": stream_interval.Settings(seconds=3.0, concurrency=32),
     "simulation": simulation.Settings(seconds=10.0, rate=40.0, tokens=16),
     "profile_s": 3.0,
+    "pool_size": pool_size.QUICK,
     "fairness": fairness.Settings(seconds=8.0),
     "spill": spill.Settings(phase_s=5.0),
 }
@@ -60,6 +64,7 @@ FULL = {
     "stream_interval": stream_interval.Settings(seconds=10.0, rounds=3),
     "simulation": simulation.Settings(seconds=40.0, rate=40.0, tokens=16),
     "profile_s": 10.0,
+    "pool_size": pool_size.FULL,
     "fairness": fairness.Settings(seconds=30.0),
     "spill": spill.Settings(phase_s=20.0),
 }
@@ -100,6 +105,9 @@ def main(argv: list[str] | None = None) -> int:
             sim = settings["simulation"]
             assert isinstance(sim, simulation.Settings)
             _section(report, "Scheduling quality", lambda: simulation.run(report, load, sim))
+            _section(
+                report, "Scheduling quality, 100 workers", lambda: simulation_pool.run(report, load, sim)
+            )
         if "prefix" in only:
             _section(
                 report,
@@ -109,6 +117,10 @@ def main(argv: list[str] | None = None) -> int:
         if "faults" in only:
             fault_settings = faults.QUICK if args.quick else faults.Settings()
             _section(report, "Faults", lambda: faults.run(report, fault_settings))
+        if "pool_size" in only:
+            pool = settings["pool_size"]
+            assert isinstance(pool, pool_size.Settings)
+            _section(report, "Pool size", lambda: pool_size.run(report, load, pool))
         if "fairness" in only:
             fair = settings["fairness"]
             assert isinstance(fair, fairness.Settings)

@@ -42,12 +42,13 @@ def render(request: pb.ChatRequest) -> bytes:
     return bytes(out)
 
 
-def block_keys(rendered: bytes, block_bytes: int = DEFAULT_BLOCK_BYTES) -> list[int]:
-    """One key per full block: key i covers rendered[: (i + 1) * block_bytes]."""
+def block_keys(rendered: bytes, block_bytes: int = DEFAULT_BLOCK_BYTES, salt: str = "") -> list[int]:
+    """One key per full block: key i covers rendered[: (i + 1) * block_bytes]. A salt (the request's
+    cache_salt) starts the chain, so requests with different salts share no key, as their caches share no block."""
     if block_bytes < 1:
         raise ValueError("block_bytes must be at least 1")
     keys: list[int] = []
-    previous = b""
+    previous = hashlib.blake2b(salt.encode(), digest_size=8).digest() if salt else b""
     for end in range(block_bytes, len(rendered) + 1, block_bytes):
         digest = hashlib.blake2b(previous + rendered[end - block_bytes : end], digest_size=8).digest()
         keys.append(int.from_bytes(digest, "big"))
@@ -56,4 +57,4 @@ def block_keys(rendered: bytes, block_bytes: int = DEFAULT_BLOCK_BYTES) -> list[
 
 
 def prefix_keys(request: pb.ChatRequest, block_bytes: int = DEFAULT_BLOCK_BYTES) -> list[int]:
-    return block_keys(render(request), block_bytes)
+    return block_keys(render(request), block_bytes, request.cache_salt)

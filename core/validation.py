@@ -17,6 +17,7 @@ from core.input_size import check_chat_size, check_image_url, check_request_id
 
 _KNOWN_ROLES = frozenset({pb.ROLE_SYSTEM, pb.ROLE_USER, pb.ROLE_ASSISTANT, pb.ROLE_TOOL})
 MAX_MODEL_CHARS = 256
+MAX_CACHE_SALT_CHARS = 128  # a salt, not a payload: it rides on every request to the engine
 # Model names reach logs, metrics labels and routing tables: a plain charset, no spaces or control characters.
 _MODEL = re.compile(rf"[A-Za-z0-9][A-Za-z0-9._:/@+-]{{0,{MAX_MODEL_CHARS - 1}}}")
 
@@ -36,6 +37,8 @@ def validate_chat(request: pb.ChatRequest, limits: InputLimits = DEFAULT_INPUT_L
     if not request.messages:
         raise InvalidArgument("messages: at least one message is required")
     check_request_id(request.request_id, limits)
+    if len(request.cache_salt) > MAX_CACHE_SALT_CHARS:
+        raise InvalidArgument(f"cache_salt: at most {MAX_CACHE_SALT_CHARS} characters")
     check_chat_size(request, limits)  # first: everything below walks the request
     for i, message in enumerate(request.messages):
         if message.role not in _KNOWN_ROLES:

@@ -59,7 +59,10 @@ def chat_input(request: pb.ChatRequest, continue_final: bool = False) -> ChatInp
     return ChatInput(
         request_id=request.request_id,
         messages=tuple(messages),
-        prefix_keys=tuple(prefix_keys.block_keys(rendered, prefix_keys.DEFAULT_BLOCK_BYTES)),
+        prefix_keys=tuple(
+            prefix_keys.block_keys(rendered, prefix_keys.DEFAULT_BLOCK_BYTES, request.cache_salt)
+        ),
+        cache_salt=request.cache_salt,
         rendered_bytes=len(rendered),
         sampling=ChatSampling(
             temperature=sampling.temperature if sampling.HasField("temperature") else None,

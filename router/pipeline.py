@@ -86,6 +86,7 @@ class RequestPipeline:
                 ticket.authenticate()
                 logs.bind(tenant=ticket.tenant)
                 validate_chat(request, self._input)  # caps first: bounded work for what follows
+                self._state.prefixes.isolate(request, ticket.tenant)
                 _assign_request_id(request)
                 _describe(trace, request.request_id, ticket.tenant, request.model)
                 estimate = estimate_chat(request)

@@ -75,7 +75,11 @@ class RouterServer:
             self.registry.add(create_backend(provider))
         self.scheduler = Scheduler(self.state)
         self.workers = WorkerRegistryServicer(
-            self.registry, self.config, self.state.prefixes, forget=self.state.forget
+            self.registry,
+            self.config,
+            self.state.prefixes,
+            forget=self.state.forget,
+            events=self.state.events,
         )
         self.health = health.aio.HealthServicer()
         self.accounting = Accounting(self.config, self.state)

@@ -110,6 +110,8 @@ class ChatInput:
     # the router moved it here mid-stream. Only what follows the message is generated, and max_tokens
     # counts the whole answer, the continued part included.
     continue_final: bool = False
+    # Requests with different salts share no cached prefix in the engine (vLLM's cache_salt); "" = none.
+    cache_salt: str = ""
 
 
 @dataclass(frozen=True)

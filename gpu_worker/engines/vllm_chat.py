@@ -111,9 +111,10 @@ class VllmChatEngine(ChatEngine):
         if parser_request is not None:
             # Some parsers need the model's special tokens (e.g. <tool_call>) left in the text.
             params.skip_special_tokens = parser_request.skip_special_tokens
-        (engine_input,) = await self._engine.renderer.render_cmpl_async(
-            [TokensPrompt(prompt_token_ids=prompt_ids)]
-        )
+        prompt = TokensPrompt(prompt_token_ids=prompt_ids)
+        if request.cache_salt:
+            prompt["cache_salt"] = request.cache_salt  # no shared prefix blocks with other salts
+        (engine_input,) = await self._engine.renderer.render_cmpl_async([prompt])
         # Unique per call: the caller's id may repeat (retries, several routers), and abort() goes by this id.
         engine_request_id = f"{request.request_id or 'chat'}-{uuid.uuid4().hex[:12]}"
         output_events = ToolOutput(request, parser, parser_request)

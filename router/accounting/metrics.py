@@ -144,6 +144,27 @@ class _StateCollector(Collector):
             for state in CircuitState:
                 circuit.add_metric([backend.id, state.value], 1.0 if state is current else 0.0)
         yield from (running, waiting, kv, circuit)
+        events = self._state.events
+        yield CounterMetricFamily(
+            "modelyard_panic_routed_requests",
+            "Requests tried on unhealthy or open-circuit backends because no candidate was healthy",
+            value=events.panic_routed,
+        )
+        refused = CounterMetricFamily(
+            "modelyard_worker_registrations_refused",
+            "Worker registrations refused (a full pool, a bad hello, a taken id), by reason",
+            labels=["reason"],
+        )
+        for reason, count in sorted(events.refused_registrations.items()):
+            refused.add_metric([reason], count)
+        out = GaugeMetricFamily(
+            "modelyard_backends_out_of_rotation",
+            "Backends no request is sent to now (disabled, draining, load reports stopped), by reason",
+            labels=["reason"],
+        )
+        for reason, count in sorted(self._state.registry.index.reasons().items()):
+            out.add_metric([reason], count)
+        yield from (refused, out)
         if self._writer is not None:
             yield CounterMetricFamily(
                 "modelyard_ledger_dropped_records",

@@ -144,6 +144,17 @@ class Backend(abc.ABC):
         the prefix scorer may send it back: a worker's engine does; a cloud API is opaque to us."""
         return False
 
+    @property
+    def interchangeable(self) -> bool:
+        """One of many replicas of an engine (a worker): in a large pool the scheduler scores a sample of
+        them. A backend that is not (a cloud API) is scored on every request that it could serve."""
+        return False
+
+    def reports_overdue(self, now: float) -> bool:
+        """Whether the load reports it should send have stopped (it leaves rotation until they resume);
+        False for a backend that sends none. `now` is a time.monotonic() value."""
+        return False
+
     @abc.abstractmethod
     def chat(self, request: pb.ChatRequest, timeout: float | None) -> AsyncIterator[pb.ChatResponse]: ...
 

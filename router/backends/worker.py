@@ -37,6 +37,9 @@ class WorkerBackend(Backend):
     draining: bool = False
     connected_at: float = field(default_factory=time.monotonic)
     peer_host: str = ""  # the machine the registration came from: only it may take this id over
+    # When its next load report is overdue (time.monotonic()); set by its lease on each report. None: no
+    # lease watches it (a backend built directly, as simulations do).
+    reports_due: float | None = None
     dialer: WorkerDialer = field(default_factory=WorkerDialer, repr=False)
     _channel: grpc.aio.Channel | None = field(default=None, init=False, repr=False)
     _stub: Any = field(default=None, init=False, repr=False)
@@ -92,6 +95,13 @@ class WorkerBackend(Backend):
     @property
     def keeps_prefix_cache(self) -> bool:
         return True
+
+    @property
+    def interchangeable(self) -> bool:
+        return True
+
+    def reports_overdue(self, now: float) -> bool:
+        return self.reports_due is not None and now > self.reports_due
 
     @property
     def local(self) -> bool:

@@ -12,7 +12,7 @@ workers:
   tls_key: ""
   tls_server_name: ""                    # the name in the workers' certificates, when not their address
   allowed_models: []                     # empty: any model
-  max_workers: 256                       # registrations held at once
+  max_workers: 4096                      # registrations held at once
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from pydantic import PositiveInt
 from core.worker_token import WorkerTokenError, load_worker_token
 from router.config.schema import ConfigError
 
-DEFAULT_MAX_WORKERS = 256
+DEFAULT_MAX_WORKERS = 4096
 
 
 @dataclass(frozen=True)

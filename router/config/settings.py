@@ -14,6 +14,7 @@ from router.config.admission import AdmissionConfig, LocalFirstConfig
 from router.config.lifecycle import ShutdownConfig
 from router.config.limits import LimitsConfig
 from router.config.migration import MigrationConfig
+from router.config.pool import PoolConfig
 from router.config.security import WorkersConfig
 
 # Field types carry their limits; router.config.schema enforces them (and the types) on every config it loads.
@@ -40,6 +41,9 @@ class PrefixConfig:
     max_keys: int = 200_000  # in all workers together: about 50 MB at most (240 bytes a key)
     max_keys_per_worker: int = 50_000  # per worker and model: 12.8 MB of conversation, ~3M tokens
     max_age_s: float = 600.0  # a prefix untouched this long is taken as evicted by the engine
+    # Keys taken from one request, from its start: 1,024 blocks is 256 KB of conversation (about 64k tokens);
+    # a longer prompt's tail is neither hashed nor stored, so one huge prompt cannot churn the index.
+    max_keys_per_request: int = 1024
     # A worker at or above this utilisation (queue against capacity, or KV-cache use), or more than
     # imbalance_margin above the least loaded candidate, gets no prefix credit: a hot prefix must not pile
     # every request onto one worker; the load scorer then decides. 0.3 kept the simulated pool within
@@ -49,12 +53,18 @@ class PrefixConfig:
     # The same in requests, for pools whose declared capacity dwarfs their load: a worker holding at least
     # this many times the requests of the least busy candidate (plus one) gets no prefix credit either.
     imbalance_ratio: float = 3.0
+    # Tenants never share a cached prefix: each request gets its tenant's cache salt (vLLM's cache_salt), so
+    # neither the router's prefix index nor a worker's engine matches one tenant's prompt against another's.
+    # Costs the hits that a system prompt shared across tenants would have had.
+    isolate_tenants: bool = False
 
     def __post_init__(self) -> None:
         if self.block_bytes < 16:
             raise ValueError("prefix.block_bytes: must be at least 16")
-        if self.max_keys < 1 or self.max_keys_per_worker < 1:
-            raise ValueError("prefix.max_keys and prefix.max_keys_per_worker: must be at least 1")
+        if self.max_keys < 1 or self.max_keys_per_worker < 1 or self.max_keys_per_request < 1:
+            raise ValueError(
+                "prefix.max_keys, prefix.max_keys_per_worker and prefix.max_keys_per_request: must be at least 1"
+            )
         if self.max_age_s <= 0:
             raise ValueError("prefix.max_age_s: must be positive")
         if not 0.0 < self.busy_threshold <= 1.0:
@@ -92,6 +102,7 @@ class RouterConfig:
     tasks: dict[str, str] = field(default_factory=dict)  # task tag -> route alias
     prices: dict[str, dict[str, float]] = field(default_factory=dict)  # model -> Price fields
     prefix: PrefixConfig = field(default_factory=PrefixConfig)
+    pool: PoolConfig = field(default_factory=PoolConfig)  # how many candidates a request scores (config.pool)
     health_interval_s: PositiveFloat = 30.0
     circuit_failure_threshold: PositiveInt = 5
     circuit_cooldown_s: PositiveFloat = 30.0

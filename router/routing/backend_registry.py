@@ -1,15 +1,17 @@
-"""Every backend the router can send requests to, looked up by model and capability."""
+"""Every backend the router can send requests to, looked up by model and capability through its candidate
+index (router.routing.candidate_index), which it keeps up to date as backends are added and removed."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from modelyard.v1 import inference_pb2 as pb
 
 from router.backends.base import Backend
+from router.routing.candidate_index import CandidateIndex
 
 log = logging.getLogger(__name__)
 
@@ -17,12 +19,18 @@ log = logging.getLogger(__name__)
 class BackendRegistry:
     def __init__(self) -> None:
         self._backends: dict[str, Backend] = {}
+        self.index = CandidateIndex()
+        self.workers = 0  # interchangeable backends registered (workers): the pool's size, kept as they come
         self._added = asyncio.Event()  # set, and replaced, on every add: wakes whoever waits for a backend
 
     def add(self, backend: Backend) -> Backend | None:
         """Add or replace a backend; returns the one it replaced, if any."""
         previous = self._backends.get(backend.id)
+        if previous is not None:
+            self.workers -= previous.interchangeable
         self._backends[backend.id] = backend
+        self.workers += backend.interchangeable
+        self.index.add(backend)
         self._added.set()
         self._added = asyncio.Event()
         return previous
@@ -36,8 +44,18 @@ class BackendRegistry:
         """Remove this exact backend object (a newer one under the same id stays)."""
         if self._backends.get(backend.id) is backend:
             del self._backends[backend.id]
+            self.workers -= backend.interchangeable
+            self.index.remove(backend.id)
             return True
         return False
+
+    def refresh(self, backend: Backend) -> None:
+        """Its operator switches, drain or load reports may have changed: move it in or out of rotation."""
+        self.index.refresh(backend)
+
+    def watch(self, rotation: Callable[[Backend], str]) -> None:
+        """Judge rotation (disabled, draining, reports stopped) with `rotation` from now on."""
+        self.index.watch(rotation, iter(self))
 
     def get(self, backend_id: str) -> Backend | None:
         return self._backends.get(backend_id)
@@ -49,7 +67,8 @@ class BackendRegistry:
         return len(self._backends)
 
     def serving(self, model: str, capability: pb.Capability) -> list[Backend]:
-        return [b for b in self._backends.values() if b.serves(model, capability)]
+        bucket = self.index.bucket(model, capability)
+        return [backend for backend, _ in bucket] if bucket is not None else []
 
     def models(self) -> dict[str, dict[pb.Capability, list[str]]]:
         """model id -> capability -> backend ids."""

@@ -16,13 +16,14 @@ over the pool instead of piling onto its first holder, and every worker comes to
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Callable, Sequence
 
 from modelyard.v1 import inference_pb2 as pb
 from modelyard.worker.v1 import worker_pb2
 
-from core.prefix_keys import prefix_keys
+from core.prefix_keys import block_keys, render
 from router.backends.base import Backend
 from router.config.settings import PrefixConfig
 from router.routing.prefix_index import PrefixIndex
@@ -35,7 +36,18 @@ class PrefixRouting:
         self.index = PrefixIndex(config, clock)
 
     def keys(self, request: pb.ChatRequest) -> list[int]:
-        return prefix_keys(request, self.config.block_bytes)
+        """The request's prefix keys, at most `max_keys_per_request` from its start: a longer prompt's tail
+        is neither hashed nor stored (one huge prompt must not stall the loop or churn the index)."""
+        block = self.config.block_bytes
+        return block_keys(
+            render(request)[: self.config.max_keys_per_request * block], block, request.cache_salt
+        )
+
+    def isolate(self, request: pb.ChatRequest, tenant: str) -> None:
+        """With `isolate_tenants`, give the request its tenant's cache salt: its prefix keys here and its
+        blocks in the worker's engine are then its tenant's alone (a hash: workers need not learn the name)."""
+        if self.config.isolate_tenants:
+            request.cache_salt = tenant_salt(tenant)
 
     def annotate(self, candidates: Sequence[Candidate], keys: Callable[[], Sequence[int]]) -> None:
         """Set each candidate's prefix_match; the keys are computed only if some candidate caches."""
@@ -45,7 +57,7 @@ class PrefixRouting:
         request_keys = tuple(keys())
         if not request_keys:
             return  # shorter than one block: nothing worth routing for
-        loads = [c.backend.utilisation() for c in caching]
+        loads = [c.utilisation for c in caching]
         requests = [_requests(c.backend) for c in caching]
         least, fewest = min(loads), min(requests)
         for candidate, load, held_requests in zip(caching, loads, requests, strict=True):
@@ -78,6 +90,10 @@ class PrefixRouting:
     def forget_worker(self, worker_id: str) -> None:
         """The worker left or (re)joined: whatever its engine held is gone or unknown."""
         self.index.clear(worker_id)
+
+
+def tenant_salt(tenant: str) -> str:
+    return hashlib.blake2b(b"modelyard-tenant\0" + tenant.encode(), digest_size=16).hexdigest()
 
 
 def _requests(backend: Backend) -> int:

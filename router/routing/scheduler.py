@@ -1,24 +1,38 @@
 """Chooses where a request runs: resolve targets, filter, score, pick; the rest are the failover order.
 
 targets   the (backend, model) pairs the requested model names: a model id, a route alias,
-          a task's route, or "auto" (every enabled backend's first model for the capability)
-filter    enabled, named provider, circuit closed, healthy, capacity left, within max cost
+          a task's route, or "auto" (every enabled backend's first model for the capability), read from
+          the candidate index (router.routing.candidate_index), never by walking every backend
+filter    in rotation (enabled, not draining, reporting load), named provider, accepts images, within max
+          cost, healthy, circuit closed, capacity left
 score     each scorer in [0, 1], weighted by the strategy, summed
 pick      best first
+
+A request with up to `pool.exact_max` targets scores them all and gets the whole ranking. Above that it scores
+a bounded set, so its cost does not grow with the pool: the workers holding the longest prefix of its
+conversation, `pool.sample` random workers in rotation (the power of K choices) and every cloud provider; it
+gets as many as failover will try. When every candidate is unhealthy or behind an open circuit, they are
+tried anyway, best first (panic routing), rather than refused untried.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import logging
+import random
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 
 from modelyard.v1 import inference_pb2 as pb
 
 from core.errors import CapacityExhausted, InvalidArgument, ModelNotFound, NoBackendAvailable
 from router.backends.base import Backend
+from router.routing.candidate_index import Bucket, Slot
 from router.routing.scoring.base import Candidate
 from router.routing.scoring.strategies import rank, strategy_name
 from router.routing.state import RoutingState
 
+log = logging.getLogger(__name__)
 AUTO = "auto"
 _CAPABILITY_NAMES = {
     pb.CAPABILITY_CHAT: "chat",
@@ -28,14 +42,32 @@ _CAPABILITY_NAMES = {
 Target = tuple[Backend, str, int]  # backend, model it runs, priority (lower preferred)
 
 
+PANIC_LOG_INTERVAL_S = 60.0
+# Excluded for these alone, a candidate may still be tried in panic: the others are hard limits.
+_PANIC_REASONS = frozenset({"unhealthy", "circuit open"})
+
+
+@dataclass(frozen=True)
+class _Group:
+    """Targets with one route position: a bucket of the index (a model id) or a few named pairs."""
+
+    slots: Bucket | list[Slot]
+    position: int | None  # the route position; None: each backend's configured priority
+
+    def __len__(self) -> int:
+        return len(self.slots)
+
+
 # A hint, not a limit: slots free up as answers finish, typically within a second or so.
 CAPACITY_RETRY_AFTER_S = 1.0
 _NO_IMAGES = "does not accept images"
 
 
 class Scheduler:
-    def __init__(self, state: RoutingState) -> None:
+    def __init__(self, state: RoutingState, rng: random.Random | None = None) -> None:
         self._state = state
+        self._rng = rng or random.Random()
+        self._panic_logged: dict[str, float] = {}  # model -> when panic routing for it was last logged
 
     def plan(
         self,
@@ -58,32 +90,153 @@ class Scheduler:
         self.check_hints(hints)
         named = strategy_name(hints.strategy) or strategy
         strategy = self._state.strategies.check(named) if named else None
-        targets = self.targets(model, capability, hints)
-        if not targets:
+        groups = self._groups(model, capability, hints)
+        size = sum(len(group) for group in groups)
+        if not size:
             raise self._not_served(model, capability)
-        candidates: list[Candidate] = []
-        reasons: dict[str, list[str]] = {}
-        for backend, backend_model, priority in targets:
-            cost = estimate_cost(backend_model)
-            reason = self._excluded(backend, backend_model, hints, cost, needs_vision)
-            if reason:
-                reasons.setdefault(reason, []).append(backend.id)
-                continue
-            stats = self._state.stats[backend.id]
-            candidates.append(Candidate(backend, backend_model, stats, cost, priority))
-        if not candidates:
-            raise self._none_left(model, reasons)
         weights = self._state.strategies.weights(strategy)
-        if prefix_keys is not None and weights.get("prefix"):
-            self._state.prefixes.annotate(candidates, prefix_keys)
+        keys = _Once(prefix_keys) if prefix_keys is not None and weights.get("prefix") else None
+        filter_ = _Filter(self, hints, estimate_cost, needs_vision)
+        pool = self._state.config.pool
+        bounded = size > pool.exact_max
+        candidates = self._sample(groups, filter_, keys) if bounded else []
+        if not candidates:
+            filter_.consider_all(self._flatten(groups))
+            candidates = filter_.passed
+            if not candidates and filter_.panic and pool.panic_routing:
+                candidates = filter_.panic
+                self._panicked(model)
+            if not candidates:
+                raise self._none_left(model, filter_.reasons)
+            if bounded and len(candidates) > pool.sample:
+                candidates = self._rng.sample(candidates, pool.sample)
+        if keys is not None:
+            self._state.prefixes.annotate(candidates, keys)
         ranked = rank(candidates, weights)
         if order is not None:
             ranked = order(ranked)
+        if bounded:
+            del ranked[self._state.config.retry.max_attempts :]  # all that failover will try
         self._state.prefixes.record(ranked[0])
         for candidate in ranked:
             candidate.stats.last_score = candidate.score
             candidate.stats.score_components = dict(candidate.components)
         return ranked
+
+    def _panicked(self, model: str) -> None:
+        """Counted every time; logged once a minute per model (every request would log it otherwise)."""
+        self._state.events.panic_routed += 1
+        now = time.monotonic()
+        if now - self._panic_logged.get(model, -PANIC_LOG_INTERVAL_S) >= PANIC_LOG_INTERVAL_S:
+            if len(self._panic_logged) > 1024:  # models named by requests: keep it bounded
+                self._panic_logged.clear()
+            self._panic_logged[model] = now
+            log.warning(
+                "every candidate for %r is unhealthy or behind an open circuit: trying them anyway "
+                "(panic routing; counted in modelyard_panic_routed_requests_total)",
+                model,
+            )
+
+    def _sample(self, groups: list[_Group], filter_: _Filter, keys: _Once | None) -> list[Candidate]:
+        """The bounded set of a large pool: per bucket, every fixed backend (cloud APIs), the workers
+        holding the longest prefix of the request, and `pool.sample` random workers in rotation that pass
+        the filter. Empty when none passes: the caller then walks them all, to say why or to panic."""
+        k = self._state.config.pool.sample
+        for group in groups:
+            slots = group.slots
+            if not isinstance(slots, Bucket):
+                filter_.consider_all((slot, self._priority(slot[0], group.position)) for slot in slots)
+                continue
+            for slot in slots.fixed.values():
+                filter_.consider(slot, self._priority(slot[0], group.position))
+            if not slots.ready:
+                continue
+            if keys is not None and keys():
+                for slot in self._holders(slots, keys(), k):
+                    filter_.consider(slot, self._priority(slot[0], group.position))
+            accepted = 0
+            for slot in slots.draw(2 * k, self._rng):  # twice K: room for some that are full or failing
+                if filter_.consider(slot, self._priority(slot[0], group.position)):
+                    accepted += 1
+                    if accepted == k:
+                        break
+        return filter_.passed
+
+    def _holders(self, bucket: Bucket, keys: Sequence[int], limit: int) -> list[Slot]:
+        """Ready slots of the bucket whose worker holds the longest prefix of `keys` for its model."""
+        found: list[Slot] = []
+        for worker, model in self._state.prefixes.index.holders(keys, limit):
+            slot = bucket.members.get(worker)
+            if slot is not None and slot[1] == model and bucket.is_ready(worker):
+                found.append(slot)
+        return found
+
+    def _priority(self, backend: Backend, position: int | None) -> int:
+        return self._state.settings[backend].priority if position is None else position
+
+    def _flatten(self, groups: list[_Group]) -> Iterable[tuple[Slot, int]]:
+        for group in groups:
+            for slot in group.slots:
+                yield slot, self._priority(slot[0], group.position)
+
+    def targets(self, model: str, capability: pb.Capability, hints: pb.RoutingHints) -> list[Target]:
+        """Every (backend, model, priority) the requested model names, before any filter."""
+        return [(b, m, p) for (b, m), p in self._flatten(self._groups(model, capability, hints))]
+
+    def _groups(self, model: str, capability: pb.Capability, hints: pb.RoutingHints) -> list[_Group]:
+        config = self._state.config
+        if model == AUTO and hints.task and hints.task in config.tasks:
+            model = config.tasks[hints.task]
+        if model in config.routes:
+            return self._route_groups(config.routes[model], capability)
+        bucket = self._state.registry.index.bucket(None if model == AUTO else model, capability)
+        if bucket is None:
+            return []
+        slot = bucket.members.get(hints.provider) if hints.provider else None
+        if slot is not None:  # pinned to one backend by its id: that one alone, whatever the pool
+            return [_Group([slot], None)]
+        return [_Group(bucket, None)]
+
+    def _route_groups(self, entries: list[str], capability: pb.Capability) -> list[_Group]:
+        """Route order is the priority: the first entry is preferred."""
+        registry = self._state.registry
+        groups: list[_Group] = []
+        for position, entry in enumerate(entries):
+            backend_id, _, model = entry.partition("/")
+            backend = registry.get(backend_id)
+            if model and backend is not None and backend.serves(model, capability):
+                groups.append(_Group([(backend, model)], position))
+            elif not model and backend is not None:
+                first = next((m.id for m in backend.models if capability in m.capabilities), None)
+                if first is not None:
+                    groups.append(_Group([(backend, first)], position))
+            elif not model and (bucket := registry.index.bucket(entry, capability)) is not None:
+                groups.append(_Group(bucket, position))
+        return groups
+
+    def excluded(
+        self, backend: Backend, model: str, hints: pb.RoutingHints, cost: float, needs_vision: bool
+    ) -> str:
+        """Why this target cannot take the request now; empty if it can. Hard limits first: a candidate
+        excluded only as unhealthy or behind an open circuit may still be tried in panic."""
+        if hints.provider and hints.provider not in (backend.id, backend.kind):
+            return "not the requested provider"
+        state = self._state
+        if reason := state.out_of_rotation(backend):
+            if state.registry.index.out_of_rotation(backend.id) != reason:
+                state.registry.refresh(backend)  # found here first (reports stopped): out of the sample
+            return reason
+        if needs_vision and not any(m.id == model and m.vision for m in backend.models):
+            return _NO_IMAGES
+        if cost > hints.max_cost_usd and hints.HasField("max_cost_usd"):
+            return f"estimated cost above max_cost_usd {hints.max_cost_usd:g}"
+        if not state.health.is_healthy(backend.id):
+            return "unhealthy"
+        if backend.id in state.circuits and not state.circuits[backend.id].allows():
+            return "circuit open"  # (a backend that never failed has no breaker yet: closed)
+        if not backend.available:
+            return "at capacity"
+        return ""
 
     def check_hints(self, hints: pb.RoutingHints) -> None:
         """INVALID_ARGUMENT for hints no backend could ever satisfy, naming the field (callers may check early,
@@ -102,62 +255,6 @@ class Scheduler:
                     f"routing.provider: {hints.provider!r} is not a backend or backend kind here; "
                     f"providers: {listing}"
                 )
-
-    def targets(self, model: str, capability: pb.Capability, hints: pb.RoutingHints) -> list[Target]:
-        """Every (backend, model, priority) the requested model names, before any filter."""
-        config = self._state.config
-        if model == AUTO and hints.task and hints.task in config.tasks:
-            model = config.tasks[hints.task]
-        if model in config.routes:
-            return self._route_targets(config.routes[model], capability)
-        registry = self._state.registry
-        if model == AUTO:
-            targets = []
-            for backend in registry:
-                first = next((m.id for m in backend.models if capability in m.capabilities), None)
-                if first is not None:
-                    targets.append((backend, first, self._state.settings[backend].priority))
-            return targets
-        return [(b, model, self._state.settings[b].priority) for b in registry.serving(model, capability)]
-
-    def _route_targets(self, entries: list[str], capability: pb.Capability) -> list[Target]:
-        """Route order is the priority: the first entry is preferred."""
-        registry = self._state.registry
-        targets: list[Target] = []
-        for position, entry in enumerate(entries):
-            backend_id, _, model = entry.partition("/")
-            backend = registry.get(backend_id)
-            if model and backend is not None and backend.serves(model, capability):
-                targets.append((backend, model, position))
-            elif not model and backend is not None:
-                first = next((m.id for m in backend.models if capability in m.capabilities), None)
-                if first is not None:
-                    targets.append((backend, first, position))
-            elif not model:
-                targets.extend((b, entry, position) for b in registry.serving(entry, capability))
-        return targets
-
-    def _excluded(
-        self, backend: Backend, model: str, hints: pb.RoutingHints, cost: float, needs_vision: bool
-    ) -> str:
-        """Why this target cannot take the request now; empty if it can."""
-        if hints.provider and hints.provider not in (backend.id, backend.kind):
-            return "not the requested provider"
-        if not self._state.settings[backend].enabled:
-            return "disabled"
-        if backend.draining:
-            return "draining"
-        if not self._state.health.is_healthy(backend.id):
-            return "unhealthy"
-        if not self._state.circuits[backend.id].allows():
-            return "circuit open"
-        if needs_vision and not any(m.id == model and m.vision for m in backend.models):
-            return _NO_IMAGES
-        if hints.HasField("max_cost_usd") and cost > hints.max_cost_usd:
-            return f"estimated cost above max_cost_usd {hints.max_cost_usd:g}"
-        if not backend.available:
-            return "at capacity"
-        return ""
 
     def _none_left(self, model: str, reasons: dict[str, list[str]]) -> Exception:
         detail = "; ".join(f"{reason}: {', '.join(ids)}" for reason, ids in reasons.items())
@@ -198,3 +295,64 @@ class Scheduler:
         # `auto` stands for whatever serves the capability: nothing, when nothing does.
         listing = ", ".join([*served, *routes, AUTO] if served else routes) or f"nothing serves {kind} now"
         return ModelNotFound(f"model {model!r} is not served for {kind}; served: {listing}")
+
+
+class _Once:
+    """The request's prefix keys, computed on first use only."""
+
+    def __init__(self, compute: Callable[[], Sequence[int]]) -> None:
+        self._compute = compute
+        self._keys: Sequence[int] | None = None
+
+    def __call__(self) -> Sequence[int]:
+        if self._keys is None:
+            self._keys = self._compute()
+        return self._keys
+
+
+class _Filter:
+    """Applies the scheduler's filter to targets, once each: those that pass become candidates; the rest
+    are remembered by reason (for the refusal's message) and, where only health or a circuit stood in the
+    way, as panic candidates. Prices are looked up once per model."""
+
+    def __init__(
+        self,
+        scheduler: Scheduler,
+        hints: pb.RoutingHints,
+        estimate_cost: Callable[[str], float],
+        needs_vision: bool,
+    ) -> None:
+        self._scheduler = scheduler
+        self._stats = scheduler._state.stats
+        self._hints = hints
+        self._estimate_cost = estimate_cost
+        self._needs_vision = needs_vision
+        self._costs: dict[str, float] = {}
+        self._seen: set[int] = set()  # slots considered, by identity: a random draw may repeat one
+        self.passed: list[Candidate] = []
+        self.panic: list[Candidate] = []
+        self.reasons: dict[str, list[str]] = {}
+
+    def consider(self, slot: Slot, priority: int) -> bool:
+        if id(slot) in self._seen:
+            return False
+        self._seen.add(id(slot))
+        backend, model = slot
+        cost = self._costs.get(model)
+        if cost is None:
+            cost = self._costs[model] = self._estimate_cost(model)
+        reason = self._scheduler.excluded(backend, model, self._hints, cost, self._needs_vision)
+        if reason and not (reason in _PANIC_REASONS and backend.available):
+            self.reasons.setdefault(reason, []).append(backend.id)
+            return False
+        candidate = Candidate(backend, model, self._stats[backend.id], cost, priority)
+        if reason:
+            self.reasons.setdefault(reason, []).append(backend.id)
+            self.panic.append(candidate)
+            return False
+        self.passed.append(candidate)
+        return True
+
+    def consider_all(self, targets: Iterable[tuple[Slot, int]]) -> None:
+        for slot, priority in targets:
+            self.consider(slot, priority)

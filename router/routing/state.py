@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
 from router.accounting.pricing import PriceTable
+from router.backends.base import Backend
 from router.config.settings import RouterConfig
 from router.routing.backend_registry import BackendRegistry
 from router.routing.backend_switches import SettingsBook
 from router.routing.circuit import CircuitBook
 from router.routing.health_checker import HealthChecker
+from router.routing.pool_events import PoolEvents
 from router.routing.prefix_routing import PrefixRouting
 from router.routing.scoring.strategies import Strategies
 from router.routing.stats import StatsBook
@@ -26,6 +29,7 @@ class RoutingState:
     strategies: Strategies = field(init=False)
     prices: PriceTable = field(init=False)
     prefixes: PrefixRouting = field(init=False)
+    events: PoolEvents = field(default_factory=PoolEvents)
 
     def __post_init__(self) -> None:
         self.circuits = CircuitBook(self.config.circuit_failure_threshold, self.config.circuit_cooldown_s)
@@ -33,6 +37,18 @@ class RoutingState:
         self.strategies = Strategies(self.config.strategy, self.config.weights)
         self.prices = PriceTable().with_overrides(self.config.prices)
         self.prefixes = PrefixRouting(self.config.prefix)
+        self.registry.watch(self.out_of_rotation)
+
+    def out_of_rotation(self, backend: Backend) -> str:
+        """Why no request may be sent to this backend now, whatever its score; empty if it is in rotation.
+        The candidate index keeps backends apart by this; the scheduler checks it on every candidate too."""
+        if not self.settings[backend].enabled:
+            return "disabled"
+        if backend.draining:
+            return "draining"
+        if backend.reports_overdue(time.monotonic()):
+            return "load reports stopped"
+        return ""
 
     def forget(self, backend_id: str) -> None:
         """A worker left: drop its stats and circuit, and its switches unless an operator set them."""

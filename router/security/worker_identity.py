@@ -67,7 +67,6 @@ class WorkerAdmission:
         for i, model in enumerate(hello.models):
             if allowed and model.id not in allowed:
                 raise PermissionDenied(f"hello.models[{i}].id: {model.id!r} is not in workers.allowed_models")
-        workers = sum(1 for b in self._registry if isinstance(b, WorkerBackend))
-        if existing is None and workers >= self._config.max_workers:
+        if existing is None and self._registry.workers >= self._config.max_workers:
             raise CapacityExhausted(f"the pool is full: workers.max_workers is {self._config.max_workers}")
         return existing

@@ -51,6 +51,7 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):  # type: ignore[misc]
             settings.enabled = request.enabled
         if request.HasField("priority"):
             settings.priority = request.priority
+        self._state.registry.refresh(backend)  # in or out of rotation with the switch
         return admin_pb2.UpdateBackendResponse(backend=backend_status(backend, self._state))
 
     @grpc_status

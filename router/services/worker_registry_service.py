@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import grpc
+from modelyard.v1 import backend_pb2
 from modelyard.v1 import inference_pb2 as pb
 from modelyard.worker.v1 import worker_pb2, worker_pb2_grpc
 
@@ -18,10 +20,13 @@ from router.backends.base import Backend
 from router.backends.worker import WorkerBackend
 from router.config.settings import RouterConfig
 from router.routing.backend_registry import BackendRegistry
+from router.routing.pool_events import PoolEvents
 from router.routing.prefix_routing import PrefixRouting
 from router.security.worker_dial import WorkerDialer
 from router.security.worker_identity import WorkerAdmission, peer_host, validate_names
 from router.security.worker_issuer import check_worker_issuer
+from router.services.lease_timer import LeaseTimer
+from router.services.refusal_log import RefusalLog
 
 log = logging.getLogger(__name__)
 Context = grpc.aio.ServicerContext[Any, Any]
@@ -58,6 +63,7 @@ class WorkerRegistryServicer(worker_pb2_grpc.WorkerRegistryServiceServicer):  # 
         config: RouterConfig,
         prefixes: PrefixRouting | None = None,
         forget: Callable[[str], None] | None = None,
+        events: PoolEvents | None = None,
     ) -> None:
         self._registry = registry
         self._config = config
@@ -65,6 +71,10 @@ class WorkerRegistryServicer(worker_pb2_grpc.WorkerRegistryServiceServicer):  # 
         self._admission = WorkerAdmission(registry, config.workers)
         self._dialer = WorkerDialer.from_config(config)
         self._forget = forget  # drops a departed worker's routing tables (stats, circuit, settings)
+        self._refusals = RefusalLog(events or PoolEvents())
+        # A worker whose load reports stop this long leaves rotation until they resume (its lease ends when
+        # nothing at all arrives for as long).
+        self._reports_due_s = config.missed_reports * config.report_interval_ms / 1000
         self._streams: dict[str, asyncio.Queue[worker_pb2.RegisterResponse]] = {}
         self._closing: set[asyncio.Task[None]] = set()  # channels of departed workers, closed when idle
 
@@ -104,12 +114,13 @@ class WorkerRegistryServicer(worker_pb2_grpc.WorkerRegistryServiceServicer):  # 
             validate_hello(first.hello)
             self._admission.check(first.hello, context.peer())
         except StatusError as e:
-            log.info("refused a worker registration from %s: %s", context.peer(), e.message)
+            self._refusals.refused(peer_host(context.peer()), e.reason, e.message)
             raise
 
         worker = WorkerBackend.from_hello(
             first.hello, self._dialer, peer_host(context.peer()), self._config.worker_stall_timeout_s
         )
+        worker.reports_due = time.monotonic() + self._reports_due_s
         if self._prefixes is not None:
             # A hello is a new process or a new lease: what its engine holds is unknown until it says.
             self._prefixes.forget_worker(worker.id)
@@ -159,22 +170,36 @@ class WorkerRegistryServicer(worker_pb2_grpc.WorkerRegistryServiceServicer):  # 
         return True
 
     async def _receive_reports(self, worker: WorkerBackend, context: Context, cache_events: bool) -> None:
-        lease_s = self._config.missed_reports * self._config.report_interval_ms / 1000
-        while True:
-            try:
-                message = await asyncio.wait_for(context.read(), lease_s)
-            except TimeoutError:
-                log.warning("worker %s missed %d load reports", worker.id, self._config.missed_reports)
-                return
-            if message is grpc.aio.EOF:
-                return
-            kind = message.WhichOneof("msg")
-            if kind == "load":
-                worker.load = message.load
-                worker.in_flight_at_report = worker.in_flight  # what of the report is ours (load_view)
-                worker.draining = message.load.draining
-            elif kind == "cache" and cache_events and self._prefixes is not None:
-                self._apply_cache_events(worker, message.cache)
+        lease = LeaseTimer(self._config.missed_reports * self._config.report_interval_ms / 1000)
+        try:
+            while True:
+                message = await context.read()
+                lease.heard()
+                if message is grpc.aio.EOF:
+                    return
+                kind = message.WhichOneof("msg")
+                if kind == "load":
+                    self._load_reported(worker, message.load)
+                elif kind == "cache" and cache_events and self._prefixes is not None:
+                    self._apply_cache_events(worker, message.cache)
+        except asyncio.CancelledError:
+            if not lease.expired:
+                raise
+            current = asyncio.current_task()
+            if current is not None:
+                current.uncancel()
+            log.warning("worker %s missed %d load reports", worker.id, self._config.missed_reports)
+        finally:
+            lease.stop()
+
+    def _load_reported(self, worker: WorkerBackend, load: backend_pb2.LoadReport) -> None:
+        """A thousand of these a second in a big pool: rotation is judged again only when it may change."""
+        overdue = worker.reports_overdue(time.monotonic())
+        worker.reports_due = time.monotonic() + self._reports_due_s
+        was_draining, worker.load, worker.draining = worker.draining, load, load.draining
+        worker.in_flight_at_report = worker.in_flight  # what of the report is ours (load_view)
+        if overdue or was_draining != worker.draining or self._registry.index.out_of_rotation(worker.id):
+            self._registry.refresh(worker)  # drain started or ended, reports resumed
 
     def _apply_cache_events(self, worker: WorkerBackend, cache: worker_pb2.CacheEvents) -> None:
         if self._prefixes is not None and any(m.id == cache.model for m in worker.models):

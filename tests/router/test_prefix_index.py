@@ -9,8 +9,10 @@ import pytest
 from modelyard.v1 import inference_pb2 as pb
 
 from core.prefix_keys import block_keys, prefix_keys, render
+from gpu_worker.convert import chat_input
 from router.config.settings import PrefixConfig
 from router.routing.prefix_index import BYTES_PER_KEY, PrefixIndex
+from router.routing.prefix_routing import PrefixRouting, tenant_salt
 
 
 def chat(*turns: tuple[pb.Role, str]) -> pb.ChatRequest:
@@ -146,3 +148,57 @@ def test_memory_stays_within_the_configured_bound() -> None:
 def test_limits_are_checked(fields: dict[str, float]) -> None:
     with pytest.raises(ValueError, match="prefix"):
         PrefixConfig(**fields)  # type: ignore[arg-type]
+
+
+def test_one_request_gives_at_most_max_keys_per_request_from_its_start() -> None:
+    routing = PrefixRouting(PrefixConfig(max_keys_per_request=8))
+    huge = chat(SYSTEM, (pb.ROLE_USER, "words " * 2000))  # about 48 blocks
+    keys = routing.keys(huge)
+    assert len(keys) == 8
+    assert keys == prefix_keys(huge)[:8]  # the same prefix: a cut request still matches its next turn
+
+
+def test_holders_are_the_workers_with_the_longest_prefix() -> None:
+    index = PrefixIndex()
+    index.store("short", "m", [1, 2])
+    index.store("long", "m", [1, 2, 3, 4])
+    index.store("other-model", "n", [1, 2, 3, 4, 5])
+    # Every model's holders: the scheduler keeps those of the model it routes.
+    assert set(index.holders([1, 2, 3, 4], limit=8)) == {("long", "m"), ("other-model", "n")}
+    assert set(index.holders([1, 2, 9], limit=8)) == {("short", "m"), ("long", "m"), ("other-model", "n")}
+    assert index.holders([7, 8], limit=8) == []
+    index.clear("long")
+    assert index.holders([1, 2, 3, 4], limit=8) == [("other-model", "n")]
+
+
+def test_the_pool_wide_bound_takes_the_oldest_key_of_all_among_many_workers() -> None:
+    clock = Clock()
+    index = PrefixIndex(PrefixConfig(max_keys=300, max_keys_per_worker=10), clock)
+    for worker in range(300):  # 300 workers, one key each, each a second older than the next
+        index.store(f"w{worker}", "m", [worker])
+        clock.now += 1
+    index.store("w-new", "m", [1000, 1001])
+    assert len(index) == 300
+    assert index.match("w0", "m", [0]) == 0  # the two oldest of all went
+    assert index.match("w1", "m", [1]) == 0
+    assert index.match("w2", "m", [2]) == 1
+    assert index.holders([1], limit=8) == []
+
+
+def test_salted_requests_share_no_key_and_router_and_worker_key_them_alike() -> None:
+    routing = PrefixRouting(PrefixConfig(isolate_tenants=True))
+    first, second = chat(SYSTEM, (pb.ROLE_USER, "hi")), chat(SYSTEM, (pb.ROLE_USER, "hi"))
+    routing.isolate(first, "acme")
+    routing.isolate(second, "globex")
+    assert first.cache_salt == tenant_salt("acme") != second.cache_salt
+    assert "acme" not in first.cache_salt  # workers see a hash, not the tenant's name
+    routing.index.store("w1", "m", routing.keys(first))
+    assert routing.index.match("w1", "m", routing.keys(second)) == 0  # no credit for another tenant's prefix
+    assert routing.index.match("w1", "m", routing.keys(first)) == len(routing.keys(first))
+    # The worker keys its engine's cache events the same way, so they land on the same tenant's keys.
+    assert list(chat_input(first).prefix_keys) == routing.keys(first)
+    assert chat_input(first).cache_salt == first.cache_salt
+    plain = PrefixRouting(PrefixConfig())
+    unsalted = chat(SYSTEM, (pb.ROLE_USER, "hi"))
+    plain.isolate(unsalted, "acme")
+    assert not unsalted.cache_salt  # off by default: tenants share prefixes

@@ -83,7 +83,6 @@ async def test_a_refused_key_still_fails_the_probe(upstream: FakeOpenAI) -> None
         await router.stop(0)
 
 
-@pytest.mark.xfail(reason="needs panic routing (branch pool): every candidate unhealthy is tried anyway")
 async def test_the_only_candidate_is_served_though_its_probe_failed_from_the_start(
     upstream: FakeOpenAI,
 ) -> None:

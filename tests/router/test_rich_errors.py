@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 
 import grpc
@@ -80,6 +81,8 @@ async def test_capacity_says_when_to_retry(
 async def test_open_circuits_say_when_they_reopen(
     router: RouterServer, stub: router_pb2_grpc.RouterServiceStub, echo_workers: WorkerFactory
 ) -> None:
+    # With panic routing (the default) they would be tried anyway; tests/router/test_pool.py covers that.
+    router.state.config.pool = dataclasses.replace(router.state.config.pool, panic_routing=False)
     await echo_workers("flaky", faults=Faults(fail_before_first=grpc.StatusCode.UNAVAILABLE))
     request = chat_request()
     request.routing.provider = "flaky"

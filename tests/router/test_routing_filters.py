@@ -8,6 +8,7 @@ provider (priority 1) would win unless the filter takes it out.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -114,10 +115,18 @@ async def test_an_unhealthy_backend_is_skipped_until_it_recovers(pool: Pool) -> 
     sent = chats(pool.first)
     assert await answered_by(pool.stub, ask("gpt-4o")) == "second"
     assert chats(pool.first) == sent  # not tried and failed over: never tried
+    # Pinned to it, it is the only candidate and unhealthy: with panic routing off the request is refused,
+    # saying why...
+    config = pool.router.state.config
+    config.pool = dataclasses.replace(config.pool, panic_routing=False)
     refused = await refusal(pool.stub, ask("gpt-4o", provider_name="first"))
     assert refused.code() == grpc.StatusCode.UNAVAILABLE
     assert reason_of(refused) == "NO_BACKEND_AVAILABLE"
     assert "unhealthy: first" in (refused.details() or "")
+    # ...and with it on (the default) it is tried anyway, and answers.
+    config.pool = dataclasses.replace(config.pool, panic_routing=True)
+    assert await answered_by(pool.stub, ask("gpt-4o", provider_name="first")) == "first"
+    assert pool.router.state.events.panic_routed == 1
 
     pool.first.clear_faults()
     await wait_until(lambda: health.is_healthy("first"))

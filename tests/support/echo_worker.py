@@ -57,6 +57,8 @@ class EchoWorker(worker_pb2_grpc.WorkerServiceServicer):  # type: ignore[misc]
     port: int = 0
     prefix_block_bytes: int = 0  # set to report prefix-cache events (send_cache_events)
     token: str = ""  # the shared worker token sent with Register
+    draining: bool = False  # said in every load report
+    report_load: bool = True  # False: the lease stays open (other messages) but load reports stop
     _server: grpc.aio.Server | None = None
     _registration: asyncio.Task[None] | None = None
     _outbox: asyncio.Queue[worker_pb2.RegisterRequest] = field(default_factory=asyncio.Queue)
@@ -105,8 +107,9 @@ class EchoWorker(worker_pb2_grpc.WorkerServiceServicer):  # type: ignore[misc]
             assert reply.HasField("ack")
             acked.set()
             while True:
-                load = backend_pb2.LoadReport(running=self.running)
-                await call.write(worker_pb2.RegisterRequest(load=load))
+                if self.report_load:
+                    load = backend_pb2.LoadReport(running=self.running, draining=self.draining)
+                    await call.write(worker_pb2.RegisterRequest(load=load))
                 await self._send_outbox(call, reply.ack.report_interval_ms / 1000)
 
     async def _send_outbox(self, call: Any, seconds: float) -> None:

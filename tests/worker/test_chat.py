@@ -57,6 +57,20 @@ async def test_same_seed_same_answer(chat_engine: VllmChatEngine) -> None:
     assert answers[0]
 
 
+async def test_a_cache_salt_reaches_the_engine_and_answers_alike(chat_engine: VllmChatEngine) -> None:
+    """Tenant isolation (prefix.isolate_tenants): a salted request runs, with no cached prefix shared with
+    another salt, and its greedy answer is the unsalted one's."""
+    async with serving(EngineSet(chat=[chat_engine])) as stub:
+        answers = []
+        for salt in ("", "tenant-a", "tenant-b"):
+            request = _request(max_tokens=8, temperature=0.0)
+            request.cache_salt = salt
+            responses = await read_rest(stub.Chat(request))
+            answers.append("".join(r.delta.text for r in responses[:-1]))
+    assert answers[0]
+    assert answers[0] == answers[1] == answers[2]
+
+
 async def test_cancel_mid_stream_aborts_the_engine_request(chat_engine: VllmChatEngine) -> None:
     aborted_before = chat_engine.load().aborted_total
     async with serving(EngineSet(chat=[chat_engine])) as stub:

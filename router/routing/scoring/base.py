@@ -23,6 +23,11 @@ class Candidate:
     prefix_keys: tuple[int, ...] = ()  # the request's prefix keys, where the backend keeps a prefix cache
     score: float = 0.0
     components: dict[str, float] = field(default_factory=dict)
+    # The backend's utilisation when the candidate was made: read by several scorers, computed once.
+    utilisation: float = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.utilisation = self.backend.utilisation()
 
 
 class Scorer(abc.ABC):

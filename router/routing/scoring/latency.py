@@ -29,7 +29,7 @@ class LatencyScorer(Scorer):
         floor = max(min(measured), 1.0) if measured else 1.0
         expected = [
             max(c.stats.ttft_ms if c.stats.ttft_ms is not None else floor, 1.0)
-            * (1.0 + LOAD_WEIGHT * c.backend.utilisation())
+            * (1.0 + LOAD_WEIGHT * c.utilisation)
             for c in candidates
         ]
         best = min(expected)

@@ -12,4 +12,4 @@ class LoadScorer(Scorer):
     name = "load"
 
     def score(self, candidates: Sequence[Candidate]) -> list[float]:
-        return [1.0 - c.backend.utilisation() for c in candidates]
+        return [1.0 - c.utilisation for c in candidates]
