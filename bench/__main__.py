@@ -1,4 +1,4 @@
-"""`python -m bench [--quick] [--only overhead,stream_interval,simulation,memory,prefix,pool_size,engines,
+"""`python -m bench [--quick] [--only overhead,stream_interval,simulation,memory,prefix,faults,pool_size,engines,
 prefix_engines,fairness,spill,ledger,http_servers]`: writes bench/results/.
 
 The full run is the default; `--quick` (or BENCH_QUICK=1) uses short, bounded loads and skips the
@@ -17,6 +17,7 @@ from collections.abc import Callable
 from bench import (
     engines,
     fairness,
+    faults,
     http_servers,
     ledger_cost,
     memory,
@@ -42,6 +43,7 @@ SECTIONS = (
     "memory",
     "simulation",
     "prefix",
+    "faults",
     "pool_size",
     "engines",
     "prefix_engines",
@@ -120,6 +122,9 @@ def main(argv: list[str] | None = None) -> int:
                 "Prefix-aware routing",
                 lambda: prefix_sim.run(report, PREFIX_WORKLOAD, prefix_sim.WorkerModel()),
             )
+        if "faults" in only:
+            fault_settings = faults.QUICK if args.quick else faults.Settings()
+            _section(report, "Faults", lambda: faults.run(report, fault_settings))
         if "pool_size" in only:
             pool = settings["pool_size"]
             assert isinstance(pool, pool_size.Settings)

@@ -334,7 +334,7 @@ class ReasoningDelta(_message.Message):
     def __init__(self, text: _Optional[str] = ..., signature: _Optional[str] = ...) -> None: ...
 
 class Usage(_message.Message):
-    __slots__ = ("request_id", "backend", "model", "prompt_tokens", "completion_tokens", "audio_seconds", "cost_usd", "ttft", "latency", "finish_reason", "cache_hit", "reasoning_tokens", "queue_wait", "spill_reason")
+    __slots__ = ("request_id", "backend", "model", "prompt_tokens", "completion_tokens", "audio_seconds", "cost_usd", "ttft", "latency", "finish_reason", "cache_hit", "reasoning_tokens", "queue_wait", "spill_reason", "parts")
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     BACKEND_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
@@ -349,6 +349,7 @@ class Usage(_message.Message):
     REASONING_TOKENS_FIELD_NUMBER: _ClassVar[int]
     QUEUE_WAIT_FIELD_NUMBER: _ClassVar[int]
     SPILL_REASON_FIELD_NUMBER: _ClassVar[int]
+    PARTS_FIELD_NUMBER: _ClassVar[int]
     request_id: str
     backend: str
     model: str
@@ -363,7 +364,26 @@ class Usage(_message.Message):
     reasoning_tokens: int
     queue_wait: _duration_pb2.Duration
     spill_reason: str
-    def __init__(self, request_id: _Optional[str] = ..., backend: _Optional[str] = ..., model: _Optional[str] = ..., prompt_tokens: _Optional[int] = ..., completion_tokens: _Optional[int] = ..., audio_seconds: _Optional[float] = ..., cost_usd: _Optional[float] = ..., ttft: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., latency: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., finish_reason: _Optional[_Union[FinishReason, str]] = ..., cache_hit: _Optional[bool] = ..., reasoning_tokens: _Optional[int] = ..., queue_wait: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., spill_reason: _Optional[str] = ...) -> None: ...
+    parts: _containers.RepeatedCompositeFieldContainer[UsagePart]
+    def __init__(self, request_id: _Optional[str] = ..., backend: _Optional[str] = ..., model: _Optional[str] = ..., prompt_tokens: _Optional[int] = ..., completion_tokens: _Optional[int] = ..., audio_seconds: _Optional[float] = ..., cost_usd: _Optional[float] = ..., ttft: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., latency: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., finish_reason: _Optional[_Union[FinishReason, str]] = ..., cache_hit: _Optional[bool] = ..., reasoning_tokens: _Optional[int] = ..., queue_wait: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., spill_reason: _Optional[str] = ..., parts: _Optional[_Iterable[_Union[UsagePart, _Mapping]]] = ...) -> None: ...
+
+class UsagePart(_message.Message):
+    __slots__ = ("backend", "model", "prompt_tokens", "completion_tokens", "cost_usd", "migrated_because", "estimated")
+    BACKEND_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    PROMPT_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    COMPLETION_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    COST_USD_FIELD_NUMBER: _ClassVar[int]
+    MIGRATED_BECAUSE_FIELD_NUMBER: _ClassVar[int]
+    ESTIMATED_FIELD_NUMBER: _ClassVar[int]
+    backend: str
+    model: str
+    prompt_tokens: int
+    completion_tokens: int
+    cost_usd: float
+    migrated_because: str
+    estimated: bool
+    def __init__(self, backend: _Optional[str] = ..., model: _Optional[str] = ..., prompt_tokens: _Optional[int] = ..., completion_tokens: _Optional[int] = ..., cost_usd: _Optional[float] = ..., migrated_because: _Optional[str] = ..., estimated: _Optional[bool] = ...) -> None: ...
 
 class ChatResponse(_message.Message):
     __slots__ = ("delta", "usage", "tool_call", "reasoning")
