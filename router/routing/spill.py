@@ -1,7 +1,7 @@
 """Local first: the order candidates are tried in when a request has a TTFT target or its route prefers local.
 
 With a target, the candidates predicted to meet it come first, cheapest first: workers cost nothing, so
-they win while they can; a cloud comes first only when no worker is predicted to meet the target (the
+they win while they can (the one with the fewest requests ahead first); a cloud comes first only when no worker is predicted to meet the target (the
 request "spills"). When none is predicted to meet it, the best prediction comes first. Without a target
 the scheduler's ranking stands, except that with `prefer: local` a worker that can start the request now
 (nothing queued ahead) comes before any cloud: a cloud must not win over an idle worker on speed alone.
@@ -58,9 +58,12 @@ def order(
     target = policy.ttft_slo_ms
     predicted = {id(c): _expected(c, predict, ahead) for c in candidates}
     meets = [c for c in candidates if predicted[id(c)] <= target]
-    # Workers first (free, private), then clouds by price; a cloud with no known price is still not free.
-    # Stable sorts: among equals (all workers) the scheduler's ranking decides.
-    meets.sort(key=lambda c: (0, 0.0) if c.backend.local else (1, c.estimated_cost_usd))
+    # Workers first (free, private), the one with the fewest requests ahead first: the wait behind a queue
+    # varies most, so a worker that can start the request now beats one predicted to just make the target
+    # (the scheduler's ranking, which weighs other things, sent requests behind a queue while a worker
+    # stood idle, and those waits were the tail). Then clouds by price; a cloud with no known price is
+    # still not free. Stable sorts: among equals the scheduler's ranking decides.
+    meets.sort(key=lambda c: (0, ahead(c.backend)) if c.backend.local else (1, c.estimated_cost_usd))
     rest = sorted((c for c in candidates if predicted[id(c)] > target), key=lambda c: predicted[id(c)])
     ordered = meets + rest
     locals_ = [predicted[id(c)] for c in candidates if c.backend.local]

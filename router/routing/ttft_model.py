@@ -10,7 +10,8 @@ starts once the requests ahead of it have finished:
 TTFTs observed with ahead = 0. `per_ahead` is how much each request ahead adds: an EWMA of
 (ttft - base) / ahead over observations with some ahead; until there are any, the time a request holds a
 slot (its latency with nothing ahead: prefill plus decode) over the slots, since a queue of n moves by one
-every service / slots. A cloud API is the same with its concurrency limit. EWMAs follow a backend that
+every service / slots. That pace stays a floor under the fitted figure: a wait is a noisy sample, and an
+optimistic dip would send requests deep into a queue. A cloud API is the same with its concurrency limit. EWMAs follow a backend that
 slows down within a few requests (ALPHA 0.3: about 90 % of a step change after 6 observations).
 """
 
@@ -51,10 +52,16 @@ class TtftModel:
         fit = self._fits.get(backend.id)
         if fit is None:
             return 0.0
-        if fit.per_ahead_ms is not None:
-            return fit.per_ahead_ms
         service = fit.service_ms if fit.service_ms is not None else fit.base_ms or 0.0
-        return service / max(1, backend.max_concurrency)
+        pace = service / max(1, backend.max_concurrency)
+        if fit.per_ahead_ms is None:
+            return pace
+        # The queue's pace is a floor under the fit: one wait is a noisy sample (it depends on how far along
+        # the running requests happen to be), and a run of short ones pulls the EWMA well under the real
+        # pace, just when placement then queues requests deepest (seen in bench.spill: a fit of 40 ms per
+        # request ahead against a pace of 100, three deep, and those waits were the tail). A worker that
+        # slows down raises both.
+        return max(fit.per_ahead_ms, pace)
 
     def service_ms(self, backend_id: str) -> float | None:
         """How long a request holds a slot there (latency with nothing ahead); None until seen."""

@@ -35,7 +35,7 @@ def candidates(*specs: tuple[Backend, float]) -> list[Candidate]:
     return [Candidate(b, "m", BackendStats(), cost, 0) for b, cost in specs]
 
 
-PREDICTED = {"idle": 30.0, "busy": 900.0, "cheap": 250.0, "dear": 200.0, "slow": 700.0}
+PREDICTED = {"idle": 30.0, "queued": 200.0, "busy": 900.0, "cheap": 250.0, "dear": 200.0, "slow": 700.0}
 
 
 def predict(c: Candidate) -> float | None:
@@ -47,6 +47,9 @@ def predict(c: Candidate) -> float | None:
     [
         # Workers cost nothing: an idle one that meets the target goes first, however fast the clouds are.
         ([("dear", 0.02), ("idle", 0.0)], Policy(ttft_slo_ms=300), "idle", False),
+        # Two workers meet it: the one that can start it now, whatever the scheduler's ranking (a wait
+        # behind a queue varies most).
+        ([("queued", 0.0), ("idle", 0.0)], Policy(ttft_slo_ms=300), "idle", False),
         # A saturated worker misses it: the cheapest cloud that meets it, not the fastest.
         ([("busy", 0.0), ("dear", 0.02), ("cheap", 0.01)], Policy(ttft_slo_ms=300), "cheap", True),
         # None meets it: the best prediction.
@@ -62,7 +65,11 @@ def predict(c: Candidate) -> float | None:
     ],
 )
 def test_order(specs: list[tuple[str, float]], policy: Policy, first: str, spilled: bool) -> None:
-    backends = {"idle": worker("idle"), "busy": worker("busy", in_flight=6)}
+    backends = {
+        "idle": worker("idle"),
+        "queued": worker("queued", in_flight=4),
+        "busy": worker("busy", in_flight=6),
+    }
     ranked = candidates(*((backends.get(name) or cloud(name), cost) for name, cost in specs))
     ordered, reason = order(ranked, policy, predict, ahead)
     assert ordered[0].backend.id == first
@@ -97,3 +104,14 @@ def test_the_model_fits_the_wait_per_request_ahead_and_follows_a_slowdown() -> N
     slowed = model.predict(backend, 0)
     assert slowed is not None
     assert slowed > 190.0
+
+
+def test_short_waits_do_not_pull_the_wait_per_request_ahead_under_the_queues_pace() -> None:
+    """A run of waits that happened to be short (the running requests near their ends) leaves the
+    prediction at the pace a queue moves, service / slots, so placement does not queue deep on luck."""
+    model = TtftModel()
+    backend = worker("w")
+    model.observe("w", 0, ttft_ms=20.0, latency_ms=400.0)
+    for _ in range(10):
+        model.observe("w", 2, ttft_ms=20.0 + 2 * 30.0, latency_ms=None)
+    assert model.predict(backend, 2) == pytest.approx(20.0 + 2 * 400.0 / 4)
