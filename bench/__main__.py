@@ -1,5 +1,5 @@
-"""`python -m bench [--quick] [--only overhead,stream_interval,simulation,memory,prefix,pool_size,engines,
-prefix_engines,fairness,spill]`: writes bench/results/.
+"""`python -m bench [--quick] [--only overhead,stream_interval,simulation,memory,prefix,faults,pool_size,engines,
+prefix_engines,fairness,spill,ledger,http_servers]`: writes bench/results/.
 
 The full run is the default; `--quick` (or BENCH_QUICK=1) uses short, bounded loads and skips the
 engines. Figures are printed, never asserted. Each section that fails says so in the report and the
@@ -17,6 +17,9 @@ from collections.abc import Callable
 from bench import (
     engines,
     fairness,
+    faults,
+    http_servers,
+    ledger_cost,
     memory,
     overhead,
     pool_size,
@@ -40,11 +43,14 @@ SECTIONS = (
     "memory",
     "simulation",
     "prefix",
+    "faults",
     "pool_size",
     "engines",
     "prefix_engines",
     "fairness",
     "spill",
+    "ledger",
+    "http_servers",
 )
 # Simulated time: the same figures in quick and full mode, and on any machine.
 PREFIX_WORKLOAD = WorkloadSettings(seconds=300.0)
@@ -56,6 +62,8 @@ QUICK = {
     "pool_size": pool_size.QUICK,
     "fairness": fairness.Settings(seconds=8.0),
     "spill": spill.Settings(phase_s=5.0),
+    "ledger": ledger_cost.Settings(records=1_000, rounds=3),
+    "http_s": 2.0,
 }
 FULL = {
     "overhead": overhead.Settings(requests=500_000, seconds=10.0, warmup=500, rounds=3),
@@ -65,6 +73,8 @@ FULL = {
     "pool_size": pool_size.FULL,
     "fairness": fairness.Settings(seconds=30.0),
     "spill": spill.Settings(phase_s=20.0),
+    "ledger": ledger_cost.Settings(),
+    "http_s": 5.0,
 }
 
 
@@ -112,6 +122,9 @@ def main(argv: list[str] | None = None) -> int:
                 "Prefix-aware routing",
                 lambda: prefix_sim.run(report, PREFIX_WORKLOAD, prefix_sim.WorkerModel()),
             )
+        if "faults" in only:
+            fault_settings = faults.QUICK if args.quick else faults.Settings()
+            _section(report, "Faults", lambda: faults.run(report, fault_settings))
         if "pool_size" in only:
             pool = settings["pool_size"]
             assert isinstance(pool, pool_size.Settings)
@@ -124,6 +137,14 @@ def main(argv: list[str] | None = None) -> int:
             sp = settings["spill"]
             assert isinstance(sp, spill.Settings)
             _section(report, "Spill", lambda: spill.run(report, sp))
+        if "ledger" in only:
+            ledger = settings["ledger"]
+            assert isinstance(ledger, ledger_cost.Settings)
+            _section(report, "Usage ledger", lambda: ledger_cost.run(report, ledger))
+        if "http_servers" in only:
+            http_s = settings["http_s"]
+            assert isinstance(http_s, float)
+            _section(report, "HTTP door", lambda: http_servers.run(report, load, http_s))
         if "prefix_engines" in only and not args.quick:
             _section(report, "Prefix-aware routing (real engines)", lambda: prefix_engines.run(report))
         if "engines" in only and not args.quick:

@@ -1,7 +1,7 @@
 """Which HTTP server for the router's OpenAI door: each candidate in a process of its own, sharing its event
 loop with an (idle) grpc.aio server as the router's does, answering an OpenAI-shaped chat at once.
 
-    python -m bench.http_servers [--seconds 3]
+    python -m bench.http_servers [--seconds 3]     (or: python -m bench --only http_servers)
 
 Per candidate: p50/p99 latency of a whole (JSON) answer at concurrency 1, and chunks/s of 64-chunk SSE
 streams at concurrency 32, from the same load generator (bench.load) as the overhead table.
@@ -21,8 +21,8 @@ from typing import Any
 import grpc
 
 from bench.load import ChatLoad, LoadResult, load_child
-from bench.processes import next_command, spawn
-from bench.report import percentile
+from bench.processes import Child, next_command, spawn
+from bench.report import Report, Table, count, ms, percentile
 from bench.tokens import TOKEN
 
 _CHUNK = (
@@ -120,32 +120,43 @@ def server_child(conn: Connection, name: str) -> None:
     asyncio.run(_serve(conn, name))
 
 
+def run(report: Report, load: Child, seconds: float) -> None:
+    """One row per candidate, in the report (`python -m bench --only http_servers`)."""
+    table = Table(
+        "HTTP door: which server (an OpenAI-shaped answer, each sharing its loop with grpc.aio)",
+        ["server", "p50 ms (c=1, JSON)", "p99 ms", "chunks/s (c=32, 64-chunk SSE)"],
+    )
+    for name in CANDIDATES:
+        server = spawn(name, server_child, name)
+        url = str(server.info["url"])
+        try:
+            single: LoadResult = load.request(
+                ChatLoad(url, "http", 1, 100_000, seconds, 1, 100), seconds + 60
+            )
+            streams: LoadResult = load.request(
+                ChatLoad(url, "http-stream", 32, 100_000, seconds, 64, 64), seconds + 60
+            )
+        finally:
+            server.stop()
+        latencies = [o.total_ms for o in single.ok]
+        rate = sum(o.chunks for o in streams.ok) / streams.elapsed_s
+        table.rows.append(
+            [name, ms(percentile(latencies, 0.5)), ms(percentile(latencies, 0.99)), count(rate)]
+        )
+    report.tables.append(table)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.http_servers", description=__doc__)
     parser.add_argument("--seconds", type=float, default=3.0)
     args = parser.parse_args(argv)
     load = spawn("load-generator", load_child)
+    report = Report("http_servers")
     try:
-        print("| server | p50 ms (c=1, JSON) | p99 ms | chunks/s (c=32, 64-chunk SSE) |")
-        print("| --- | --- | --- | --- |")
-        for name in CANDIDATES:
-            server = spawn(name, server_child, name)
-            url = str(server.info["url"])
-            try:
-                single: LoadResult = load.request(
-                    ChatLoad(url, "http", 1, 100_000, args.seconds, 1, 100), args.seconds + 60
-                )
-                streams: LoadResult = load.request(
-                    ChatLoad(url, "http-stream", 32, 100_000, args.seconds, 64, 64), args.seconds + 60
-                )
-            finally:
-                server.stop()
-            latencies = [o.total_ms for o in single.ok]
-            rate = sum(o.chunks for o in streams.ok) / streams.elapsed_s
-            p50, p99 = percentile(latencies, 0.5), percentile(latencies, 0.99)
-            print(f"| {name} | {p50:.2f} | {p99:.2f} | {rate:,.0f} |", flush=True)
+        run(report, load, args.seconds)
     finally:
         load.stop()
+    print("\n".join(report.markdown()))
     return 0
 
 

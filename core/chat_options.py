@@ -79,6 +79,8 @@ def validate_message_tools(message: pb.Message, field: str) -> None:
         raise InvalidArgument(f"{field}.tool_call_id: required on a ROLE_TOOL message")
     if message.tool_calls and message.role != pb.ROLE_ASSISTANT:
         raise InvalidArgument(f"{field}.tool_calls: only assistant messages carry tool calls")
+    if message.reasoning and message.role != pb.ROLE_ASSISTANT:
+        raise InvalidArgument(f"{field}.reasoning: only assistant messages carry earlier reasoning")
     for k, call in enumerate(message.tool_calls):
         where = f"{field}.tool_calls[{k}]"
         if not call.id:

@@ -29,8 +29,11 @@ _ROLE_NAMES = {
 }
 
 
-def chat_input(request: pb.ChatRequest) -> ChatInput:
-    """Call after core.validation.validate_chat, which has vouched for roles, parts and JSON texts."""
+def chat_input(request: pb.ChatRequest, continue_final: bool = False) -> ChatInput:
+    """Call after core.validation.validate_chat, which has vouched for roles, parts and JSON texts.
+    `continue_final`: the request continues its final message (WorkerService.ContinueChat)."""
+    if continue_final:
+        _check_continuable(request)
     messages = []
     for i, message in enumerate(request.messages):
         texts = []
@@ -81,7 +84,17 @@ def chat_input(request: pb.ChatRequest) -> ChatInput:
         else None,
         json_object=response_format.type == pb.RESPONSE_FORMAT_TYPE_JSON_OBJECT,
         logprobs=request.top_logprobs if request.logprobs else None,
+        continue_final=continue_final,
     )
+
+
+def _check_continuable(request: pb.ChatRequest) -> None:
+    final = request.messages[-1] if request.messages else None
+    if final is None or final.role != pb.ROLE_ASSISTANT or final.tool_calls or not final.content:
+        raise InvalidArgument(
+            f"messages[{len(request.messages) - 1}]: ContinueChat needs a final assistant message holding "
+            "the text to continue, with no tool calls"
+        )
 
 
 def chat_event(event: TextDelta | ToolCallFragment | ReasoningText) -> pb.ChatResponse:

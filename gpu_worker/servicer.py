@@ -10,7 +10,7 @@ from contextlib import aclosing, contextmanager
 
 import grpc
 from modelyard.v1 import inference_pb2 as pb
-from modelyard.worker.v1 import worker_pb2_grpc
+from modelyard.worker.v1 import worker_pb2, worker_pb2_grpc
 
 from core import logs, tracing, wire
 from core.constants import SAMPLE_RATE_HZ
@@ -43,12 +43,27 @@ class WorkerServicer(worker_pb2_grpc.WorkerServiceServicer):  # type: ignore[mis
     async def Chat(
         self, request: pb.ChatRequest, context: grpc.aio.ServicerContext[pb.ChatRequest, pb.ChatResponse]
     ) -> AsyncIterator[pb.ChatResponse]:
+        async for response in self._chat(request, continue_final=False):
+            yield response
+
+    @grpc_status
+    @tracing.traced_rpc("modelyard.worker/ContinueChat")
+    async def ContinueChat(
+        self,
+        request: worker_pb2.ContinueChatRequest,
+        context: grpc.aio.ServicerContext[worker_pb2.ContinueChatRequest, pb.ChatResponse],
+    ) -> AsyncIterator[pb.ChatResponse]:
+        """An answer another backend began, moved here mid-stream: only what follows its final message."""
+        async for response in self._chat(request.request, continue_final=True):
+            yield response
+
+    async def _chat(self, request: pb.ChatRequest, continue_final: bool) -> AsyncIterator[pb.ChatResponse]:
         started = time.monotonic()
         logs.bind(request_id=request.request_id, model=request.model, backend=self._worker_id)
         with engine_failures():
             validate_chat(request)
             engine = self._engines.chat_engine(request.model)
-            chat = convert.chat_input(request)
+            chat = convert.chat_input(request, continue_final)
             async with self._admission.slot():
                 ttft_ms = 0.0
                 finished = ChatFinished(0, 0, "")

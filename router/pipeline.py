@@ -27,6 +27,7 @@ from router.accounting.auth import Caller
 from router.accounting.estimates import NO_ESTIMATE, TokenEstimate, estimate_chat, estimate_embed
 from router.accounting.ticket import Metadata, Ticket
 from router.routing.failover import Attempt, MidStreamFailure, UpstreamFailed, stream_with_failover
+from router.routing.migration import Answer, relay_chat, settle_parts
 from router.routing.placement import Hold, Placement
 from router.routing.request_facts import for_model, has_images
 from router.routing.scheduler import Scheduler
@@ -111,14 +112,9 @@ class RequestPipeline:
                 deadline=call.deadline,
                 hold=hold,
             )
+            answer = Answer(request, self._state.config.migration)
             async for response in self._relay(
-                trace,
-                ticket,
-                candidates,
-                lambda c, timeout: c.backend.chat(for_model(request, c.model), timeout),
-                request.request_id,
-                call.deadline,
-                whole=request.whole_answer,
+                trace, ticket, candidates, answer.open, request.request_id, call.deadline, answer
             ):
                 hold.annotate(response)
                 yield response
@@ -244,9 +240,10 @@ class RequestPipeline:
         open_stream: Callable[[Candidate, float | None], AsyncIterator[T]],
         request_id: str,
         deadline: float | None,
-        whole: bool = False,
+        answer: Answer | None = None,
     ) -> AsyncIterator[T]:
-        """The first candidate's answer that arrives, its usage completed by the router, seen by the ticket."""
+        """The first candidate's answer that arrives, its usage completed by the router, seen by the ticket.
+        A chat `answer` may migrate mid-stream (router.routing.migration)."""
         attempt = Attempt()
 
         attempts = 0
@@ -260,17 +257,25 @@ class RequestPipeline:
             stream = _traced_attempt(trace, candidate, attempts, lambda: open_stream(candidate, timeout))
             return ticket.upstream(candidate, stream)
 
-        try:
-            async for response in stream_with_failover(
+        if answer is None:
+            stream = stream_with_failover(candidates, attempt_on, self._state, deadline, attempt)
+        else:
+            migrations = self._accounting.metrics.migrations
+            stream = relay_chat(  # type: ignore[assignment]  # T is pb.ChatResponse with an answer
+                answer,
                 candidates,
-                attempt_on,
+                attempt_on,  # type: ignore[arg-type]
                 self._state,
                 deadline,
                 attempt,
-                whole=whole,
-            ):
+                lambda reason: self._accounting.metrics.child(migrations, reason).inc(),
+            )
+        try:
+            async for response in stream:
                 if response.HasField("usage"):
                     self._settle_usage(response.usage, request_id, attempt)
+                    if answer is not None and answer.parts:
+                        settle_parts(response.usage, answer, self._state.prices)
                 ticket.observe(response)
                 yield response
         except (UpstreamFailed, MidStreamFailure) as e:

@@ -62,7 +62,7 @@ def chat_event(response: pb.ChatResponse) -> ChatEvent | None:
         call = response.tool_call
         return ToolCallDelta(call.index, call.id, call.name, call.arguments)
     if kind == "reasoning":
-        return ReasoningDelta(response.reasoning.text)
+        return ReasoningDelta(response.reasoning.text, response.reasoning.signature)
     if kind == "usage":
         return usage(response.usage)
     return None

@@ -66,6 +66,7 @@ class ReasoningDelta:
     """A piece of the model's reasoning ("thinking"), apart from the answer."""
 
     text: str
+    signature: str = ""  # set on a thinking block's last piece by backends that sign it (Anthropic)
 
 
 @dataclass(frozen=True)

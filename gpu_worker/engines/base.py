@@ -106,6 +106,10 @@ class ChatInput:
     # from: an engine that reports its prefix cache maps its blocks onto them.
     prefix_keys: tuple[int, ...] = ()
     rendered_bytes: int = 0
+    # Continue the final (assistant) message instead of answering it: another backend began this answer and
+    # the router moved it here mid-stream. Only what follows the message is generated, and max_tokens
+    # counts the whole answer, the continued part included.
+    continue_final: bool = False
     # Requests with different salts share no cached prefix in the engine (vLLM's cache_salt); "" = none.
     cache_salt: str = ""
 

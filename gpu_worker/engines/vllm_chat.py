@@ -211,9 +211,15 @@ class VllmChatEngine(ChatEngine):
                 entry["tool_call_id"] = message.tool_call_id
             conversation.append(entry)
         text = tokenizer.apply_chat_template(
-            conversation, tools=template_tools(request), tokenize=False, add_generation_prompt=True
+            conversation,
+            tools=template_tools(request),
+            tokenize=False,
+            add_generation_prompt=not request.continue_final,
+            continue_final_message=request.continue_final,
         )
         assert isinstance(text, str)  # tokenize=False
+        if request.continue_final:
+            text = _with_trailing_space(text, request.messages[-1].text)
         # The template already placed any special tokens the model wants.
         prompt_ids: list[int] = list(tokenizer.encode(text, add_special_tokens=False))
         if len(prompt_ids) >= self.max_context_tokens:
@@ -228,7 +234,14 @@ class VllmChatEngine(ChatEngine):
         room = self.max_context_tokens - prompt_tokens
         fields: dict[str, Any] = dict(self._default_sampling)
         # Unset max_tokens means "until the model stops", bounded by the context window like OpenAI's API.
-        fields["max_tokens"] = min(sampling.max_tokens, room) if sampling.max_tokens is not None else room
+        limit = sampling.max_tokens
+        if limit is not None and request.continue_final:
+            # max_tokens bounds the whole answer: the part another backend generated counts against it.
+            continued = len(
+                self._engine.get_tokenizer().encode(request.messages[-1].text, add_special_tokens=False)
+            )
+            limit = max(1, limit - continued)
+        fields["max_tokens"] = min(limit, room) if limit is not None else room
         if sampling.temperature is not None:
             fields["temperature"] = sampling.temperature
         if sampling.top_p is not None:
@@ -264,3 +277,13 @@ class VllmChatEngine(ChatEngine):
         shutdown_async_llm(self._engine)
         if self._kv_events is not None:
             await self._kv_events.close()
+
+
+def _with_trailing_space(rendered: str, final: str) -> str:
+    """The rendered prompt ending in the final message exactly. Templates that trim message content drop
+    its trailing whitespace (a newline the model already generated); the model would write it again and
+    the client would see it twice, so it goes back on."""
+    tail = final[len(final.rstrip()) :]
+    if tail and not rendered.endswith(final) and rendered.endswith(final.rstrip()):
+        return rendered + tail
+    return rendered

@@ -4,8 +4,8 @@
   parameter schema by vLLM's structured outputs (xgrammar), so the arguments match the schema even on a model
   that knows nothing of tools; the text streams as the call's argument fragments.
 - REQUIRED with several tools: the output is held to a JSON array of {name, parameters} calls (the shape vLLM's
-  own OpenAI server uses). Which tool a call names is only known once its JSON is complete, so these calls
-  are sent when generation ends, each whole.
+  own OpenAI server uses). Which tool a call names is only known once its JSON is complete, so each call is
+  sent whole as soon as its object closes (json_array_stream), not when generation ends.
 - Otherwise, with tools and a configured tool parser (e.g. hermes), vLLM's streaming parser splits the model's
   own tool-call syntax from its text; without a parser the text is text.
 - response_format: the JSON schema (or any JSON object) via structured outputs; the text streams as text.
@@ -23,6 +23,7 @@ from vllm.sampling_params import StructuredOutputsParams
 from vllm.tool_parsers.abstract_tool_parser import ToolParser, ToolParserManager
 
 from gpu_worker.engines.base import ChatInput, TextDelta, TokenLogprob, ToolCallFragment
+from gpu_worker.engines.json_array_stream import ArrayElements
 
 Event = TextDelta | ToolCallFragment
 
@@ -90,6 +91,8 @@ class ToolOutput:
         self._text = ""
         self._token_ids: list[int] = []
         self._started = False
+        self._calls = ArrayElements()  # REQUIRED: the calls completed so far
+        self._sent_calls = 0
         self.called = False  # at least one tool call was sent
 
     def feed(
@@ -105,25 +108,27 @@ class ToolOutput:
             if text:
                 yield ToolCallFragment(0, arguments=text)
         elif self._required:
-            return  # sent whole at the end
+            for element in self._calls.feed(text):
+                yield from self._call(json.loads(element))
         elif self._parser is not None:
             yield from self._parsed(previous_text, previous_ids, text, token_ids, logprobs)
         elif text or logprobs:
             yield TextDelta(text, logprobs)
 
     def finish(self) -> Iterator[Event]:
-        if not self._required:
+        if not self._required or self._sent_calls:
             return
         try:
-            calls = json.loads(self._text)
-        except ValueError:  # cut short by max_tokens: what there is goes out as text
+            json.loads(self._text)
+        except ValueError:  # cut short by max_tokens before any call closed: what there is goes out as text
             if self._text:
                 yield TextDelta(self._text)
-            return
-        for index, call in enumerate(calls):
-            self.called = True
-            yield ToolCallFragment(index, id=_call_id(), name=call["name"])
-            yield ToolCallFragment(index, arguments=json.dumps(call["parameters"]))
+
+    def _call(self, call: dict[str, Any]) -> Iterator[Event]:
+        index, self._sent_calls = self._sent_calls, self._sent_calls + 1
+        self.called = True
+        yield ToolCallFragment(index, id=_call_id(), name=call["name"])
+        yield ToolCallFragment(index, arguments=json.dumps(call["parameters"]))
 
     def _parsed(
         self,

@@ -72,6 +72,13 @@ class RouterMetrics:
         self.refused = Counter(
             "modelyard_refused_requests", "Requests refused before routing", ["reason"], registry=r
         )
+        # Reasons: stall, no_usage (the stream ended early) or the failure's gRPC status in lower case.
+        self.migrations = Counter(
+            "modelyard_stream_migrations",
+            "Chat answers moved to another backend mid-stream, by why the stream broke",
+            ["reason"],
+            registry=r,
+        )
 
         # Label children by metric and values: looking them up with labels() costs more than the update
         # itself, ten times per request. Never pruned, as the metrics' own children are not: the label values

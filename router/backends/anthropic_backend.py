@@ -12,6 +12,7 @@ from anthropic import AsyncAnthropic, omit
 from modelyard.v1 import inference_pb2 as pb
 
 from core import tracing
+from router.accounting.pricing import text_tokens
 from router.backends.anthropic_convert import FINISH_REASONS, split_system
 from router.backends.anthropic_options import anthropic_options
 from router.backends.anthropic_stream import BlockEvents
@@ -150,6 +151,24 @@ class AnthropicBackend(CloudBackend):
             )
         )
 
+    def continues(self, request: pb.ChatRequest) -> bool:
+        # A final assistant message is a prefill, which the model continues; extended thinking cannot
+        # follow a prefill.
+        return not anthropic_options(request).thinking_budget
+
+    async def continue_chat(
+        self, request: pb.ChatRequest, timeout: float | None
+    ) -> AsyncIterator[pb.ChatResponse]:
+        prefill, pending = continuation_prefill(request)
+        async for response in self.chat(prefill, timeout):
+            if pending and response.HasField("delta"):
+                # The API refuses a prefill that ends in whitespace, so it went without it: the model writes
+                # that whitespace again first, and the client already has it.
+                pending, response.delta.text = _without_repeat(pending, response.delta.text)
+                if not response.delta.text:
+                    continue
+            yield response
+
     async def embed(self, request: pb.EmbedRequest, timeout: float | None) -> pb.EmbedResponse:
         raise self.unsupported("embeddings")
 
@@ -173,6 +192,32 @@ class AnthropicBackend(CloudBackend):
 
     def _error(self, error: anthropic.AnthropicError) -> BackendError:
         return anthropic_error(self.id, error, secret=self.config.api_key)
+
+
+def continuation_prefill(request: pb.ChatRequest) -> tuple[pb.ChatRequest, str]:
+    """The request with its final (assistant) message as a prefill the API takes, and the whitespace that
+    had to come off its end. max_tokens counts the whole answer, so the part already written (estimated:
+    this router has no Anthropic tokenizer) comes off it."""
+    prefill = pb.ChatRequest()
+    prefill.CopyFrom(request)
+    final = prefill.messages[-1]
+    text = "".join(part.text for part in final.content)
+    kept = text.rstrip()
+    del final.content[:]
+    final.content.add(text=kept)
+    sampling = prefill.sampling
+    if sampling.HasField("max_tokens"):
+        sampling.max_tokens = max(1, sampling.max_tokens - text_tokens(text))
+    return prefill, text[len(kept) :]
+
+
+def _without_repeat(pending: str, text: str) -> tuple[str, str]:
+    """(what is still to be skipped, `text` less its start that repeats `pending`)."""
+    same = 0
+    while same < min(len(pending), len(text)) and pending[same] == text[same]:
+        same += 1
+    # Past the whole delta: the rest may come in the next one. Short of it: the model went another way.
+    return (pending[same:] if same == len(text) else ""), text[same:]
 
 
 def _sampling_body(sampling: pb.SamplingParams) -> dict[str, float]:

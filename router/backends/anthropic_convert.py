@@ -80,15 +80,27 @@ def _content(index: int, message: pb.Message) -> str | list[TextBlockParam | Ima
 
 
 def _assistant_content(index: int, message: pb.Message) -> str | list[Any]:
-    if not message.tool_calls:
+    thinking = _thinking_blocks(message)
+    if not message.tool_calls and not thinking:
         return _content(index, message)
-    blocks: list[Any] = []
+    blocks: list[Any] = thinking
     text = "".join(part.text for part in message.content)
     if text:
         blocks.append({"type": "text", "text": text})
     for k, call in enumerate(message.tool_calls):
         arguments = call_arguments(call, f"messages[{index}].tool_calls[{k}].arguments")
         blocks.append({"type": "tool_use", "id": call.id, "name": call.name, "input": arguments})
+    return blocks
+
+
+def _thinking_blocks(message: pb.Message) -> list[Any]:
+    """Earlier thinking, first in the turn as the API wants it; only signed blocks (the API refuses others)."""
+    blocks: list[Any] = []
+    for block in message.reasoning:
+        if block.redacted_data:
+            blocks.append({"type": "redacted_thinking", "data": block.redacted_data})
+        elif block.signature:
+            blocks.append({"type": "thinking", "thinking": block.text, "signature": block.signature})
     return blocks
 
 

@@ -33,6 +33,8 @@ class BlockEvents:
             yield pb.ChatResponse(delta=pb.ChatDelta(text=delta.text))
         elif delta.type == "thinking_delta" and delta.thinking:
             yield pb.ChatResponse(reasoning=pb.ReasoningDelta(text=delta.thinking))
+        elif delta.type == "signature_delta" and delta.signature:
+            yield pb.ChatResponse(reasoning=pb.ReasoningDelta(signature=delta.signature))
         elif delta.type == "input_json_delta" and delta.partial_json:
             self._sent_arguments.add(index)
             if index in self._answer_blocks:

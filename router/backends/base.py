@@ -1,7 +1,7 @@
 """The one interface every backend implements, GPU worker or cloud API.
 
 Contract for the streaming methods: they are async generators; the first item they yield means the answer
-has started (no retry after that). A failure before any item is raised as `BackendError`, whose `retryable`
+has started (no retry after that; a chat answer may still migrate, see `continues`). A failure before any item is raised as `BackendError`, whose `retryable`
 tells the router whether another candidate may try. Closing the generator early (the client went away)
 must cancel the upstream call.
 
@@ -72,6 +72,8 @@ class Backend(abc.ABC):
     # Where the operator's run-time switches (Admin service) start; the scheduler keeps the live values.
     enabled: bool = True
     priority: int = DEFAULT_PRIORITY
+    # A chat stream that sends nothing this long has stalled (failover, or migration once it started); 0: never.
+    stall_timeout_s: float = 0.0
     # True where a chat that asks for a whole answer (ChatRequest.whole_answer) is fetched whole: its first
     # item is then its end, and failover gives such an attempt no first-chunk timeout.
     fetches_whole: ClassVar[bool] = False
@@ -155,6 +157,16 @@ class Backend(abc.ABC):
 
     @abc.abstractmethod
     def chat(self, request: pb.ChatRequest, timeout: float | None) -> AsyncIterator[pb.ChatResponse]: ...
+
+    def continues(self, request: pb.ChatRequest) -> bool:
+        """Whether `continue_chat` can continue this request's answer exactly where another backend left it
+        (router.routing.migration); an API that can only answer a conversation, not extend a message, cannot."""
+        return False
+
+    def continue_chat(self, request: pb.ChatRequest, timeout: float | None) -> AsyncIterator[pb.ChatResponse]:
+        """Stream what follows the request's final message, an assistant message holding the answer so far:
+        the same contract as `chat`, asked only where `continues` said yes."""
+        raise BackendError(f"{self.id} cannot continue an answer", retryable=True)
 
     @abc.abstractmethod
     async def embed(self, request: pb.EmbedRequest, timeout: float | None) -> pb.EmbedResponse: ...

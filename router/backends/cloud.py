@@ -63,6 +63,7 @@ class CloudBackend(Backend):
             models=model_specs(config),
             enabled=config.enabled,
             priority=config.priority,
+            stall_timeout_s=config.stall_timeout_s,
         )
         self.config = config
         self._vision_models = frozenset(config.vision_models)

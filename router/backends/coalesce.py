@@ -23,8 +23,9 @@ def joined(events: Sequence[pb.ChatResponse]) -> Sequence[pb.ChatResponse]:
         if kind == "delta" and last.WhichOneof("event") == "delta":
             last.delta.text += event.delta.text
             last.delta.logprobs.extend(event.delta.logprobs)
-        elif kind == "reasoning" and last.WhichOneof("event") == "reasoning":
+        elif kind == "reasoning" and last.WhichOneof("event") == "reasoning" and not last.reasoning.signature:
             last.reasoning.text += event.reasoning.text
+            last.reasoning.signature = event.reasoning.signature  # a signature closes its block
         else:
             out.append(event)
     return out

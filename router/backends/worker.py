@@ -48,7 +48,11 @@ class WorkerBackend(Backend):
 
     @classmethod
     def from_hello(
-        cls, hello: worker_pb2.WorkerHello, dialer: WorkerDialer | None = None, peer_host: str = ""
+        cls,
+        hello: worker_pb2.WorkerHello,
+        dialer: WorkerDialer | None = None,
+        peer_host: str = "",
+        stall_timeout_s: float = 0.0,
     ) -> WorkerBackend:
         models = [
             ModelSpec(m.id, frozenset(m.capabilities), m.engine, m.max_context_tokens) for m in hello.models
@@ -63,6 +67,7 @@ class WorkerBackend(Backend):
             gpus=list(hello.gpus),
             peer_host=peer_host,
             dialer=dialer or WorkerDialer(),
+            stall_timeout_s=stall_timeout_s,
         )
 
     @property
@@ -123,8 +128,25 @@ class WorkerBackend(Backend):
     def _context_tokens(self, model: str) -> int:
         return next((m.max_context_tokens for m in self.models if m.id == model), 0)
 
-    async def chat(self, request: pb.ChatRequest, timeout: float | None) -> AsyncIterator[pb.ChatResponse]:
-        call = self._worker_stub().Chat(request, timeout=timeout, metadata=self._metadata())
+    def chat(self, request: pb.ChatRequest, timeout: float | None) -> AsyncIterator[pb.ChatResponse]:
+        return self._chat(request, timeout, continued=False)
+
+    def continues(self, request: pb.ChatRequest) -> bool:
+        return True  # the engine continues the final message itself (continue_final_message)
+
+    def continue_chat(self, request: pb.ChatRequest, timeout: float | None) -> AsyncIterator[pb.ChatResponse]:
+        return self._chat(request, timeout, continued=True)
+
+    async def _chat(
+        self, request: pb.ChatRequest, timeout: float | None, continued: bool
+    ) -> AsyncIterator[pb.ChatResponse]:
+        stub, metadata = self._worker_stub(), self._metadata()
+        if continued:
+            call = stub.ContinueChat(
+                worker_pb2.ContinueChatRequest(request=request), timeout=timeout, metadata=metadata
+            )
+        else:
+            call = stub.Chat(request, timeout=timeout, metadata=metadata)
         try:
             async for response in call:
                 if response.HasField("usage"):

@@ -13,6 +13,7 @@ from router.config.accounting import ApiKey, Budget, CacheConfig
 from router.config.admission import AdmissionConfig, LocalFirstConfig
 from router.config.lifecycle import ShutdownConfig
 from router.config.limits import LimitsConfig
+from router.config.migration import MigrationConfig
 from router.config.pool import PoolConfig
 from router.config.security import WorkersConfig
 
@@ -87,6 +88,12 @@ class RouterConfig:
     # An attempt that has sent nothing after this long (or after its share of the caller's deadline)
     # is abandoned for the next candidate.
     first_chunk_timeout_s: PositiveFloat = 60.0
+    # A worker's chat stream that sends nothing this long (its first token included) has stalled: the
+    # attempt fails over, or migrates once the answer started. Workers send every token; 0 = off.
+    # Cloud providers have their own (ProviderConfig.stall_timeout_s).
+    worker_stall_timeout_s: NonNegativeFloat = 5.0
+    # Continuing a broken answer on another backend (router.config.migration).
+    migration: MigrationConfig = field(default_factory=MigrationConfig)
     strategy: str = "composite"
     weights: dict[str, dict[str, float]] = field(default_factory=dict)  # strategy -> scorer -> weight
     providers: list[ProviderConfig] = field(default_factory=list)
@@ -135,6 +142,8 @@ class RouterConfig:
     # Largest JSON body the door reads (chat with inline images, embeddings); larger gets HTTP 413.
     # Transcription uploads are bounded by input.max_audio_bytes instead.
     http_max_body_bytes: PositiveInt = 32 << 20
+    # The most choices (`n`) one chat may ask of the door; each is a request of its own to a backend.
+    http_max_choices: PositiveInt = 8
     # With no API keys the door answers only Host values naming loopback (DNS rebinding), and these names.
     http_allowed_hosts: tuple[str, ...] = ()
     # A transcription upload's fields other than the file: how many, and their bytes in all.
@@ -179,3 +188,6 @@ class ProviderConfig:
     max_concurrency: PositiveInt = 64  # in-flight requests this router keeps open on it
     timeout_s: PositiveFloat = 120.0
     default_max_tokens: PositiveInt = 1024  # Anthropic requires max_tokens; used when the request has none
+    # A chat stream silent this long has stalled (see RouterConfig.worker_stall_timeout_s). 0 = off, the
+    # default: reasoning models may think silently for a minute.
+    stall_timeout_s: NonNegativeFloat = 0.0

@@ -3,8 +3,10 @@
 Before the first item of a stream, a retryable failure moves on to the next candidate after an
 exponential backoff with full jitter, within the caller's deadline. An attempt that has sent nothing
 is abandoned once it has used its share of the time left (so a stalled backend cannot eat the whole
-deadline) or the configured first-chunk timeout. After the first item, a failure ends the stream:
-`MidStreamFailure` says how much was sent. Every outcome feeds the backend's stats and circuit.
+deadline) or the configured first-chunk timeout. With `watch_stalls` (chat), a backend with a stall timeout
+that sends nothing for that long, before its first item or between two, has failed too (`Stalled`). After the
+first item, a failure ends this stream: `MidStreamFailure` says how much was sent and why it broke, and
+router.routing.migration may continue the answer elsewhere. Every outcome feeds the backend's stats and circuit.
 """
 
 from __future__ import annotations
@@ -55,9 +57,24 @@ class MidStreamFailure(StatusError):
     code = grpc.StatusCode.UNAVAILABLE
     reason = "STREAM_BROKEN"
 
-    def __init__(self, message: str, items_sent: int) -> None:
+    def __init__(self, message: str, items_sent: int, cause: BackendError | None = None) -> None:
         super().__init__(message, metadata={"messages_sent": str(items_sent)})
         self.items_sent = items_sent
+        self.cause = cause  # the backend's failure that broke the stream
+
+
+class EndedEarly(BackendError):
+    """A stream that ended before its last item (a chat stream's usage): the answer was cut short."""
+
+    def __init__(self, backend_id: str) -> None:
+        super().__init__(f"{backend_id}: the stream ended before its usage message", retryable=True)
+
+
+class Stalled(BackendError):
+    """A stream sent nothing for its backend's stall timeout."""
+
+    def __init__(self, backend_id: str, seconds: float) -> None:
+        super().__init__(f"{backend_id}: sent nothing for {seconds:g} s (stalled)", retryable=True)
 
 
 @dataclass
@@ -87,10 +104,13 @@ async def stream_with_failover(
     attempt: Attempt,
     *,
     whole: bool = False,
+    watch_stalls: bool = False,
+    complete: Callable[[T], bool] | None = None,
 ) -> AsyncIterator[T]:
     """Yield the items of the first candidate that answers. `deadline` is a time.monotonic() value. `whole`:
     the caller asked for a whole answer (ChatRequest.whole_answer); a backend that fetches it whole
-    (Backend.fetches_whole) sends its first item at its end."""
+    (Backend.fetches_whole) sends its first item at its end. `complete`, when given, says whether a stream's
+    last item ends it properly (else `EndedEarly`)."""
     policy = state.config.retry
     tried = candidates[: policy.max_attempts]
     last: BackendError | None = None
@@ -109,8 +129,10 @@ async def stream_with_failover(
         elif remaining is not None:
             first_timeout = min(state.config.first_chunk_timeout_s, remaining / (len(tried) - index))
         try:
+            fetched_whole = whole and candidate.backend.fetches_whole  # silent until its end, by design
+            stall = candidate.backend.stall_timeout_s if watch_stalls and not fetched_whole else 0.0
             async for item in _attempt(
-                candidate, open_stream(candidate, remaining), first_timeout, state, attempt
+                candidate, open_stream(candidate, remaining), first_timeout, stall, complete, state, attempt
             ):
                 yield item
             return
@@ -140,6 +162,8 @@ async def _attempt(
     candidate: Candidate,
     stream: AsyncIterator[T],
     first_timeout: float | None,
+    stall_s: float,
+    complete: Callable[[T], bool] | None,
     state: RoutingState,
     attempt: Attempt,
 ) -> AsyncIterator[T]:
@@ -152,27 +176,48 @@ async def _attempt(
     sent = 0
     finished = False
     try:
+        stalls_first = stall_s > 0 and (first_timeout is None or stall_s < first_timeout)
         try:
             # asyncio.timeout rather than wait_for: no extra Task on every request's hot path.
-            async with asyncio.timeout(first_timeout):
+            async with asyncio.timeout(stall_s if stalls_first else first_timeout):
                 first = await anext(stream)
         except TimeoutError:
+            if stalls_first:
+                raise Stalled(backend.id, stall_s) from None
             raise BackendError(
                 f"{backend.id}: nothing after {first_timeout:.2f} s; trying the next backend", retryable=True
             ) from None
         except StopAsyncIteration:
             raise BackendError(f"{backend.id}: ended without answering", retryable=True) from None
         attempt.chosen = candidate
-        attempt.first_item_at = time.perf_counter()
+        first_at = time.perf_counter()
+        if attempt.first_item_at is None:  # a migrated answer's first item came from an earlier backend
+            attempt.first_item_at = first_at
         if attempt.failures:  # the scheduler recorded the prefix on its first choice, not on this one
             state.prefixes.record(candidate)
         sent = 1
         yield first
-        async for item in stream:
+        item = first
+        if not stall_s:
+            async for item in stream:
+                sent += 1
+                yield item
+        while stall_s:  # only the wait on the backend is timed: a slow reader is no stalled backend
+            try:
+                async with asyncio.timeout(stall_s):
+                    item = await anext(stream)
+            except StopAsyncIteration:
+                break
+            except TimeoutError:
+                raise Stalled(backend.id, stall_s) from None
             sent += 1
             yield item
+        if complete is not None and not complete(item):
+            raise EndedEarly(backend.id)
         finished = True
-        stats.record_success(attempt.ttft_ms, (time.perf_counter() - started) * 1000)
+        # A continuation's own time to its first item, not the answer's.
+        ttft = attempt.ttft_ms if attempt.first_item_at == first_at else (first_at - started) * 1000
+        stats.record_success(ttft, (time.perf_counter() - started) * 1000)
         circuit.record_success()
     except BackendError as e:
         if e.retryable or sent:  # the caller's own mistakes say nothing about the backend
@@ -181,7 +226,7 @@ async def _attempt(
         else:
             circuit.record_abandoned()
         if sent:
-            raise MidStreamFailure(f"{e.message} (after {sent} messages were sent)", sent) from e
+            raise MidStreamFailure(f"{e.message} (after {sent} messages were sent)", sent, e) from e
         raise
     finally:
         backend.in_flight -= 1

@@ -117,7 +117,9 @@ class WorkerRegistryServicer(worker_pb2_grpc.WorkerRegistryServiceServicer):  # 
             self._refusals.refused(peer_host(context.peer()), e.reason, e.message)
             raise
 
-        worker = WorkerBackend.from_hello(first.hello, self._dialer, peer_host(context.peer()))
+        worker = WorkerBackend.from_hello(
+            first.hello, self._dialer, peer_host(context.peer()), self._config.worker_stall_timeout_s
+        )
         worker.reports_due = time.monotonic() + self._reports_due_s
         if self._prefixes is not None:
             # A hello is a new process or a new lease: what its engine holds is unknown until it says.

@@ -154,7 +154,7 @@ def test_ctrl_c_during_a_chat_cancels_the_call_and_exits_130(
 
     threading.Thread(target=interrupt, daemon=True).start()
     assert main(["chat", "hi", "--router", address, "--model", "slow"]) == 130
-    assert double.cancelled.wait(5)
+    assert double.cancelled.wait(60)  # a bound for a broken build, not a speed requirement
     assert capsys.readouterr().out == "Hello"
 
 

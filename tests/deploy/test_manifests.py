@@ -88,8 +88,8 @@ def test_router_config_loads_and_its_hash_rolls_the_pods(overlay: Path, tmp_path
     assert router["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] > pause + drain + grace
     # Readiness asks for "" (off while warming up and draining); liveness for the service that stays on.
     probes = container(router)
-    assert probes["readinessProbe"]["grpc"].get("service", "") == ""
-    assert probes["livenessProbe"]["grpc"]["service"] == LIVENESS
+    assert _probed_service(probes["readinessProbe"]) == ""
+    assert _probed_service(probes["livenessProbe"]) == LIVENESS
 
 
 @overlays
@@ -207,6 +207,14 @@ def test_autoscaling_counts_each_queued_request_once() -> None:
         r"sum\(max by \(worker\) \(modelyard_worker_waiting\{.*\}\)\)", trigger["metadata"]["query"]
     )
     assert "replicas" not in one(docs, "Deployment", "modelyard-worker")["spec"], "KEDA owns the count"
+
+
+def _probed_service(probe: Doc) -> str:
+    """The health service a probe asks for: kubelet's gRPC probe, or the tls overlay's core.health_probe."""
+    if "grpc" in probe:
+        return str(probe["grpc"].get("service", ""))
+    command = probe["exec"]["command"]
+    return command[command.index("--service") + 1] if "--service" in command else ""
 
 
 def _router_config(docs: tuple[Doc, ...], router: Doc) -> str:

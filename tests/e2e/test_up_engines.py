@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import signal
 import sys
 from pathlib import Path
@@ -13,6 +14,7 @@ from pathlib import Path
 import pytest
 from modelyard_client import AsyncClient, Segment, Usage
 
+from tests.support.polling import wait_until
 from tests.worker.speech import SENTENCE, make_speech_wav
 
 pytestmark = pytest.mark.engines
@@ -50,20 +52,27 @@ async def test_modelyard_up_serves_chat_and_speech_then_stops_cleanly(tmp_path: 
     env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY") and k != "MODELYARD_CONFIG"}
     env["MODELYARD_USAGE_DB"] = "off"
     env["PYTHONPATH"] = os.pathsep.join(str(REPO / d) for d in ("", "proto", "clients"))
-    log = tmp_path / "up.log"
-    with log.open("wb") as stderr:
+    out, log = tmp_path / "up.out", tmp_path / "up.log"
+    # Files, not pipes: the worker inherits them, and a pipe it held open would hide `up` exiting early.
+    with out.open("wb") as stdout, log.open("wb") as stderr:
         up = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "modelyard_client", "up", "--listen", "127.0.0.1:0",
-            stdout=asyncio.subprocess.PIPE, stderr=stderr, env=env,
+            stdout=stdout, stderr=stderr, env=env,
         )  # fmt: skip
-    assert up.stdout is not None
     try:
-        ready = (await asyncio.wait_for(up.stdout.readline(), READY_TIMEOUT_S)).decode()
-        assert ready.startswith("modelyard ready: router on 127.0.0.1:"), log.read_text()
-        address = ready.split()[4].rstrip(",")
-        hints = [(await asyncio.wait_for(up.stdout.readline(), 30)).decode() for _ in range(5)]
-        chat_model = next(h for h in hints if "modelyard chat" in h).split("--model ")[1].split()[0]
-        whisper_model = next(h for h in hints if "modelyard transcribe" in h).split("--model ")[1].split()[0]
+
+        def ready() -> bool:
+            assert up.returncode is None, (
+                f"modelyard up exited with {up.returncode}:\n{log.read_text()[-3000:]}"
+            )
+            return "Ctrl-C stops the worker" in out.read_text()
+
+        await wait_until(ready, timeout=READY_TIMEOUT_S)
+        lines = out.read_text().splitlines()  # the worker's own ready line may come first: it shares stdout
+        ready_line = next(line for line in lines if line.startswith("modelyard ready: router on 127.0.0.1:"))
+        address = ready_line.split()[4].rstrip(",")
+        chat_model = next(h for h in lines if "modelyard chat" in h).split("--model ")[1].split()[0]
+        whisper_model = next(h for h in lines if "modelyard transcribe" in h).split("--model ")[1].split()[0]
         assert "smollm2" in chat_model.lower()
         assert whisper_model == "whisper-tiny.en"
         family = children(up.pid)
@@ -87,10 +96,15 @@ async def test_modelyard_up_serves_chat_and_speech_then_stops_cleanly(tmp_path: 
         assert usage.backend == answer.usage.backend
 
         up.send_signal(signal.SIGINT)  # Ctrl-C
-        assert await asyncio.wait_for(up.wait(), 180) == 0, log.read_text()
+        assert await asyncio.wait_for(up.wait(), 180) == 0, log.read_text()[-3000:]
         assert "stopping: worker first, then the router" in log.read_text()
-        assert not [pid for pid in family if alive(pid)]  # the worker and its engines went with it
+        # The worker and its engines go with it (the worker's guardian may take a moment to end the last ones).
+        await wait_until(lambda: not [pid for pid in family if alive(pid)], timeout=60)
     finally:
         if up.returncode is None:
             up.kill()
             await up.wait()
+        # A worker whose `up` was killed outlives it (it keeps trying to reach its router): end it here.
+        worker = re.search(r"waiting for the worker \(pid (\d+)\)", log.read_text())
+        if worker and alive(int(worker.group(1))):
+            os.kill(int(worker.group(1)), signal.SIGKILL)  # its guardian ends the engines

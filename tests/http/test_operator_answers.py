@@ -140,3 +140,11 @@ async def test_a_missing_key_over_http_is_not_told_about_grpc_metadata(router: R
         message = (await response.json())["error"]["message"]
     assert "authorization: Bearer <key>" in message
     assert "metadata" not in message
+
+
+async def test_models_offer_auto_only_while_something_is_served(
+    client: AsyncOpenAI, workers: WorkerFactory
+) -> None:
+    assert [m.id async for m in client.models.list()] == []
+    await workers("w1")
+    assert [m.id async for m in client.models.list()] == ["echo", "auto"]

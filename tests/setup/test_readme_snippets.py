@@ -111,7 +111,7 @@ async def test_the_python_client_snippet(up: Up, speech: Path) -> None:
     lines = (await run([sys.executable, "-c", code], speech)).splitlines()
     assert lines == [
         "hello ",
-        "[smollm2-135m-instruct on local-worker: 1+1 tokens]",
+        "[local-worker/smollm2-135m-instruct: 1 tokens]",
         "hello ",
         'get_weather {"city": "Paris", "unit": "celsius"}',
         "2 384",

@@ -1,7 +1,8 @@
 """A test double of a GPU worker: speaks the real Worker and WorkerRegistry protocols, engine-free.
 
 It echoes the last user message back word by word, which lets router tests (and benchmarks) check
-relaying, failover and accounting without starting an engine. Faults are switched on per instance.
+relaying, failover and accounting without starting an engine; ContinueChat continues an echo from the
+words already sent, as an engine continues a final message. Faults are switched on per instance.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ class _EngineFailed(StatusError):
 class Faults:
     fail_before_first: grpc.StatusCode | None = None  # abort before any chunk
     fail_after: int | None = None  # abort after this many chunks
+    end_after: int | None = None  # end the stream cleanly after this many chunks, with no usage message
     delay_s: float = 0.0  # before each chunk
     stall: bool = False  # never answer
     hold: asyncio.Event | None = None  # after the first chunk, wait until this is set
@@ -51,6 +53,7 @@ class EchoWorker(worker_pb2_grpc.WorkerServiceServicer):  # type: ignore[misc]
     served: int = 0
     cancelled: int = 0
     last_chat: pb.ChatRequest | None = None  # the last chat request as the router sent it
+    continued: list[pb.ChatRequest] = field(default_factory=list)  # ContinueChat requests, as sent
     port: int = 0
     prefix_block_bytes: int = 0  # set to report prefix-cache events (send_cache_events)
     token: str = ""  # the shared worker token sent with Register
@@ -141,14 +144,36 @@ class EchoWorker(worker_pb2_grpc.WorkerServiceServicer):  # type: ignore[misc]
 
     async def Chat(self, request: pb.ChatRequest, context: Context) -> AsyncIterator[pb.ChatResponse]:
         self.last_chat = request
-        words = request.messages[-1].content[0].text.split()
+        async for response in self._echo(request, context, request.messages[-1].content[0].text.split(), 0):
+            yield response
+
+    async def ContinueChat(
+        self, request: worker_pb2.ContinueChatRequest, context: Context
+    ) -> AsyncIterator[pb.ChatResponse]:
+        """Continue the echo from the final (assistant) message: the words it holds are not sent again."""
+        chat = request.request
+        self.continued.append(chat)
+        words = chat.messages[-2].content[0].text.split()
+        prefix = chat.messages[-1].content[0].text
+        done = len(prefix.split())
+        if chat.messages[-1].role != pb.ROLE_ASSISTANT or prefix != "".join(w + " " for w in words[:done]):
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"{prefix!r} is not the start of the echo")
+        async for response in self._echo(chat, context, words, done):
+            yield response
+
+    async def _echo(
+        self, request: pb.ChatRequest, context: Context, words: list[str], start: int
+    ) -> AsyncIterator[pb.ChatResponse]:
+        """`words` from `start` on, one delta each; the faults count this stream's deltas."""
         if self.faults.fail_before_first is not None:
             await self._fail(context, self.faults.fail_before_first)
         self.running += 1
         try:
             if self.faults.stall:
                 await asyncio.sleep(3600)
-            for i, word in enumerate(words):
+            for i, word in enumerate(words[start:]):
+                if self.faults.end_after is not None and i == self.faults.end_after:
+                    return
                 if self.faults.fail_after is not None and i == self.faults.fail_after:
                     await context.abort(grpc.StatusCode.UNAVAILABLE, f"{self.worker_id} died mid-stream")
                 if self.faults.delay_s:
@@ -160,8 +185,8 @@ class EchoWorker(worker_pb2_grpc.WorkerServiceServicer):  # type: ignore[misc]
             yield pb.ChatResponse(
                 usage=pb.Usage(
                     model=request.model,
-                    prompt_tokens=len(words),
-                    completion_tokens=len(words),
+                    prompt_tokens=len(words) + start,
+                    completion_tokens=len(words) - start,
                     finish_reason=pb.FINISH_REASON_STOP,
                 )
             )

@@ -33,7 +33,7 @@ def test_thinking_goes_out_as_reasoning_and_the_rest_as_the_answer() -> None:
 
 
 def test_an_unknown_parser_is_refused_naming_the_known_ones() -> None:
-    with pytest.raises(ValueError, match="reasoning parser 'nonsense': not one of .*deepseek_r1"):
+    with pytest.raises(ValueError, match=r"reasoning parser 'nonsense': not one of .*deepseek_r1"):
         check_reasoning_parser("nonsense")
 
 

@@ -102,7 +102,7 @@ async def test_concurrent_transcriptions_each_get_their_own_transcript(
     for mine, responses in zip(THREE_SENTENCES, results, strict=True):
         heard = _words_heard(r.segment for r in responses if r.WhichOneof("event") == "segment")
         others = set().union(*(_distinct(s) for s in THREE_SENTENCES if s != mine))
-        assert len(heard & _distinct(mine)) >= 2, (mine, heard)
+        assert len(heard & set(mine.split())) >= 4, (mine, heard)
         assert not heard & others, (mine, heard)
     assert most >= 2
     await wait_until(lambda: whisper_engine.load().running == 0)

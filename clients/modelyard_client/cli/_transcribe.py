@@ -16,6 +16,7 @@ from modelyard_client.cli._common import (
     print_json,
     usage_line,
 )
+from modelyard_client.cli._upload_progress import terminal_console, upload_progress
 
 
 def register(subparsers: Any) -> None:
@@ -54,9 +55,9 @@ def _segment_text(segment: Segment, words: bool) -> str:
 
 def run(args: argparse.Namespace) -> int:
     audio = _open(args.file)
-    with audio, client(args) as c:
+    with audio, upload_progress(audio, terminal_console()) as upload, client(args) as c:
         events = c.transcribe(
-            audio, model=args.model, language=args.language, word_timestamps=args.words, prompt=args.prompt
+            upload, model=args.model, language=args.language, word_timestamps=args.words, prompt=args.prompt
         )
         for event in events:
             if args.json:

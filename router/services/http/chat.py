@@ -9,6 +9,7 @@ is an HTTP error status; after it, the stream has said 200, so the error goes ou
 from __future__ import annotations
 
 import contextlib
+import uuid
 from collections.abc import AsyncGenerator, AsyncIterator
 from typing import cast
 
@@ -18,6 +19,7 @@ from modelyard.v1 import inference_pb2 as pb
 from core.errors import StatusError
 from router.pipeline import Call, RequestPipeline
 from router.services.http.call import call_of, json_body, within_deadline
+from router.services.http.chat_choices import choices_asked, streamed_choices, whole_choices
 from router.services.http.chat_request import chat_request
 from router.services.http.chat_response import (
     SSE_DONE,
@@ -26,15 +28,16 @@ from router.services.http.chat_response import (
     answer_body,
 )
 from router.services.http.errors import http_error
-from router.services.http.fields import opt_bool, opt_obj
+from router.services.http.fields import Json, opt_bool, opt_obj
 from router.services.http.routing_hints import request_id, routing_hints
 
 _SSE_HEADERS = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
 class ChatHandler:
-    def __init__(self, pipeline: RequestPipeline) -> None:
+    def __init__(self, pipeline: RequestPipeline, max_choices: int = 8) -> None:
         self._pipeline = pipeline
+        self._max_choices = max_choices
 
     async def handle(self, http: web.Request) -> web.StreamResponse:
         call = call_of(http)
@@ -42,6 +45,8 @@ class ChatHandler:
         request = chat_request(body)
         request.routing.CopyFrom(routing_hints(http.headers, body))
         request.request_id = request_id(http.headers, body)
+        if (n := choices_asked(body, self._max_choices)) > 1:
+            return await self._several(http, body, request, call, n)
         if not opt_bool(body, "stream"):
             request.whole_answer = True  # an upstream that can may answer whole, not as events to rebuild
             collector = AnswerCollector(request)
@@ -56,6 +61,19 @@ class ChatHandler:
         include_usage = opt_bool(options, "include_usage", "stream_options.include_usage")
         encoder = ChunkEncoder(request, include_usage=bool(include_usage))
         return await self._stream(http, request, call, encoder)
+
+    async def _several(
+        self, http: web.Request, body: Json, request: pb.ChatRequest, call: Call, n: int
+    ) -> web.StreamResponse:
+        request.request_id = (
+            request.request_id or uuid.uuid4().hex
+        )  # one id for the answer; -0, -1... per choice
+        async with within_deadline(call):
+            if not opt_bool(body, "stream"):
+                return await whole_choices(self._pipeline, request, call, n)
+            options = opt_obj(body, "stream_options") or {}
+            include_usage = bool(opt_bool(options, "include_usage", "stream_options.include_usage"))
+            return await streamed_choices(http, self._pipeline, request, call, n, include_usage, _SSE_HEADERS)
 
     async def _stream(
         self, http: web.Request, request: pb.ChatRequest, call: Call, encoder: ChunkEncoder

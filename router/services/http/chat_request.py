@@ -56,9 +56,7 @@ def chat_request(body: Json) -> pb.ChatRequest:
     for i, message in enumerate(messages or []):
         request.messages.append(_message(obj(message, f"messages[{i}]"), f"messages[{i}]"))
     _sampling(body, request.sampling)
-    n = opt_int(body, "n", minimum=1)
-    if n is not None and n > 1:
-        raise InvalidArgument("n: only one choice per request is supported")
+    opt_int(body, "n", minimum=1)  # n > 1: router.services.http.chat_choices
     for i, tool in enumerate(opt_list(body, "tools") or []):
         request.tools.append(_tool(obj(tool, f"tools[{i}]"), f"tools[{i}]"))
     if "tool_choice" in body and body["tool_choice"] is not None:

@@ -83,15 +83,16 @@ def logprobs_json(tokens: Any) -> dict[str, Any]:
 class ChunkEncoder:
     """Encodes one streamed answer; `event` returns the SSE frames for one ChatResponse."""
 
-    def __init__(self, request: pb.ChatRequest, include_usage: bool) -> None:
+    def __init__(self, request: pb.ChatRequest, include_usage: bool, index: int = 0) -> None:
         self._request = request
         self._include_usage = include_usage
+        self._index = index  # the choice this answer is, with n > 1
         self._created = int(time.time())
         self._started = False
         self._text_head = self._text_tail = b""
 
     def _chunk(self, delta: dict[str, Any], finish: str | None = None, **extra: Any) -> dict[str, Any]:
-        choice: dict[str, Any] = {"index": 0, "delta": delta, "finish_reason": finish}
+        choice: dict[str, Any] = {"index": self._index, "delta": delta, "finish_reason": finish}
         choice.update(extra)
         return {
             "id": "chatcmpl-" + self._request.request_id,
@@ -127,6 +128,9 @@ class ChunkEncoder:
                 fragment["function"]["name"] = call.name
             return frames + sse(self._chunk({"tool_calls": [fragment]}))
         if kind == "reasoning":
+            # A signature alone (Anthropic's, closing a thinking block) has no place in OpenAI's format.
+            if not response.reasoning.text:
+                return frames
             return frames + sse(self._chunk({"reasoning_content": response.reasoning.text}))
         if kind == "usage":
             return frames + self._finish(response.usage)

@@ -72,7 +72,10 @@ class _Blocks:
             out += self._delta({"type": "text_delta", "text": response.delta.text})
         elif kind == "reasoning":
             out += self._switch(("thinking", -1), {"type": "thinking", "thinking": "", "signature": ""})
-            out += self._delta({"type": "thinking_delta", "thinking": response.reasoning.text})
+            if response.reasoning.text:
+                out += self._delta({"type": "thinking_delta", "thinking": response.reasoning.text})
+            if response.reasoning.signature:
+                out += self._delta({"type": "signature_delta", "signature": response.reasoning.signature})
         elif kind == "tool_call":
             call = response.tool_call
             start = {"type": "tool_use", "id": call.id, "name": call.name, "input": {}}
@@ -162,7 +165,10 @@ class MessagesHandler:
                         content.append({"type": "text", "text": ""})
                     content[-1]["text"] += event.delta.text
                 elif kind == "reasoning":
-                    content.append({"type": "thinking", "thinking": event.reasoning.text, "signature": ""})
+                    if not content or content[-1]["type"] != "thinking" or content[-1]["signature"]:
+                        content.append({"type": "thinking", "thinking": "", "signature": ""})
+                    content[-1]["thinking"] += event.reasoning.text
+                    content[-1]["signature"] = event.reasoning.signature
                 elif kind == "tool_call":
                     piece = event.tool_call
                     if piece.index not in calls:

@@ -99,9 +99,20 @@ def _turn(message: Json, field: str) -> list[pb.Message]:
             )
         elif kind == "tool_result":
             results.append(_tool_result(block, where))
-        elif kind not in ("thinking", "redacted_thinking"):  # earlier reasoning is not replayed
+        elif kind == "thinking" and role == "assistant":  # sent back to backends that need it (Anthropic)
+            out.reasoning.append(
+                pb.ReasoningBlock(
+                    text=opt_str(block, "thinking", f"{where}.thinking") or "",
+                    signature=opt_str(block, "signature", f"{where}.signature") or "",
+                )
+            )
+        elif kind == "redacted_thinking" and role == "assistant":
+            out.reasoning.append(
+                pb.ReasoningBlock(redacted_data=opt_str(block, "data", f"{where}.data") or "")
+            )
+        elif kind not in ("thinking", "redacted_thinking"):
             raise InvalidArgument(f"{where}.type: {kind!r} is not supported")
-    return results + ([out] if out.content or out.tool_calls else [])
+    return results + ([out] if out.content or out.tool_calls or out.reasoning else [])
 
 
 def _tool_result(block: Json, where: str) -> pb.Message:

@@ -27,7 +27,8 @@ class ModelsHandler:
             out[model] = _model(model, backends)
         for alias in sorted(self._state.config.routes):
             out.setdefault(alias, _model(alias, []))
-        out.setdefault(AUTO, _model(AUTO, []))
+        if self._state.registry.models():  # `auto` stands for what is served: nothing, while nothing is
+            out.setdefault(AUTO, _model(AUTO, []))
         return out
 
     async def list(self, http: web.Request) -> web.Response:

@@ -60,7 +60,7 @@ class HttpDoor:
         app = web.Application(middlewares=[self._middleware], client_max_size=config.http_max_body_bytes)
         app.add_routes(
             [
-                web.post("/v1/chat/completions", ChatHandler(pipeline).handle),
+                web.post("/v1/chat/completions", ChatHandler(pipeline, config.http_max_choices).handle),
                 web.post("/v1/embeddings", EmbeddingsHandler(pipeline).handle),
                 web.post(_ANTHROPIC, MessagesHandler(pipeline).handle),
                 web.post(

@@ -1,5 +1,6 @@
 """POST /v1/audio/transcriptions: a multipart upload (file, model, language, prompt, response_format,
-timestamp_granularities[]) in; json, text or verbose_json out.
+timestamp_granularities[], stream) in; json, text or verbose_json out, or with stream=true OpenAI's
+transcript.text.delta / transcript.text.done events (transcription_stream).
 
 The audio is read only after the caller is known and holds an upload slot (the pipeline calls `upload`
 then), in chunks, each counted against the router's upload capacity before it is kept, and refused past
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -22,6 +23,7 @@ from router.pipeline import RequestPipeline, Upload
 from router.services.http.call import call_of, within_deadline
 from router.services.http.chat_response import modelyard_json
 from router.services.http.routing_hints import request_id, routing_hints
+from router.services.http.transcription_stream import asked_to_stream, stream_transcription
 from router.upload_gate import UploadMeter
 
 FORMATS = ("json", "text", "verbose_json")
@@ -55,7 +57,7 @@ class TranscriptionsHandler:
         self._max_audio_bytes = max_audio_bytes
         self._form = form or FormLimits()
 
-    async def handle(self, http: web.Request) -> web.Response:
+    async def handle(self, http: web.Request) -> web.StreamResponse:
         call = call_of(http)
         form = _Form()
 
@@ -68,7 +70,10 @@ class TranscriptionsHandler:
         usage = pb.Usage()
         events = cast(AsyncGenerator[pb.TranscribeResponse, None], self._pipeline.transcribe(upload, call))
         async with within_deadline(call), contextlib.aclosing(events):
-            async for event in events:
+            first = await anext(events, None)  # the upload has been read by now, so the form is known
+            if asked_to_stream(form.one("stream")):
+                return await stream_transcription(http, first, events)
+            async for event in _prepend(first, events):
                 kind = event.WhichOneof("event")
                 if kind == "segment":
                     segments.append(event.segment)
@@ -114,6 +119,15 @@ class TranscriptionsHandler:
             raise InvalidArgument("file: required (the audio file, as a multipart file part)")
 
 
+async def _prepend(
+    first: pb.TranscribeResponse | None, rest: AsyncIterator[pb.TranscribeResponse]
+) -> AsyncIterator[pb.TranscribeResponse]:
+    if first is not None:
+        yield first
+    async for event in rest:
+        yield event
+
+
 def _config(form: _Form, http: web.Request) -> pb.TranscribeConfig:
     response_format = form.one("response_format") or "json"
     if response_format not in FORMATS:
@@ -126,8 +140,6 @@ def _config(form: _Form, http: web.Request) -> pb.TranscribeConfig:
     unknown = granularities - {"word", "segment"}
     if unknown:
         raise InvalidArgument(f"timestamp_granularities[]: expected word or segment, got {sorted(unknown)}")
-    if form.one("stream") in ("true", "True", "1"):
-        raise InvalidArgument("stream: streamed transcriptions are not supported over HTTP; use gRPC")
     return pb.TranscribeConfig(
         model=form.one("model"),
         language=form.one("language"),

@@ -8,6 +8,12 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class ContinueChatRequest(_message.Message):
+    __slots__ = ("request",)
+    REQUEST_FIELD_NUMBER: _ClassVar[int]
+    request: _inference_pb2.ChatRequest
+    def __init__(self, request: _Optional[_Union[_inference_pb2.ChatRequest, _Mapping]] = ...) -> None: ...
+
 class WorkerHello(_message.Message):
     __slots__ = ("worker_id", "address", "models", "gpus", "max_concurrency", "max_queue", "version", "prefix_block_bytes")
     WORKER_ID_FIELD_NUMBER: _ClassVar[int]

@@ -52,6 +52,11 @@ class WorkerServiceStub:
                 request_serializer=modelyard_dot_v1_dot_inference__pb2.TranscribeRequest.SerializeToString,
                 response_deserializer=modelyard_dot_v1_dot_inference__pb2.TranscribeResponse.FromString,
                 _registered_method=True)
+        self.ContinueChat = channel.unary_stream(
+                '/modelyard.worker.v1.WorkerService/ContinueChat',
+                request_serializer=modelyard_dot_worker_dot_v1_dot_worker__pb2.ContinueChatRequest.SerializeToString,
+                response_deserializer=modelyard_dot_v1_dot_inference__pb2.ChatResponse.FromString,
+                _registered_method=True)
 
 
 class WorkerServiceServicer:
@@ -77,6 +82,14 @@ class WorkerServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ContinueChat(self, request, context):
+        """Continue an answer another backend began (mid-stream migration): generate what follows the
+        request's final assistant message rather than a new turn, and stream only that.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_WorkerServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -94,6 +107,11 @@ def add_WorkerServiceServicer_to_server(servicer, server):
                     servicer.Transcribe,
                     request_deserializer=modelyard_dot_v1_dot_inference__pb2.TranscribeRequest.FromString,
                     response_serializer=modelyard_dot_v1_dot_inference__pb2.TranscribeResponse.SerializeToString,
+            ),
+            'ContinueChat': grpc.unary_stream_rpc_method_handler(
+                    servicer.ContinueChat,
+                    request_deserializer=modelyard_dot_worker_dot_v1_dot_worker__pb2.ContinueChatRequest.FromString,
+                    response_serializer=modelyard_dot_v1_dot_inference__pb2.ChatResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -179,6 +197,33 @@ class WorkerService:
             '/modelyard.worker.v1.WorkerService/Transcribe',
             modelyard_dot_v1_dot_inference__pb2.TranscribeRequest.SerializeToString,
             modelyard_dot_v1_dot_inference__pb2.TranscribeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ContinueChat(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/modelyard.worker.v1.WorkerService/ContinueChat',
+            modelyard_dot_worker_dot_v1_dot_worker__pb2.ContinueChatRequest.SerializeToString,
+            modelyard_dot_v1_dot_inference__pb2.ChatResponse.FromString,
             options,
             channel_credentials,
             insecure,
