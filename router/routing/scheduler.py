@@ -253,14 +253,15 @@ class Scheduler:
             )
         if hints.provider:
             registry = self._state.registry
-            known = {b.id for b in registry} | {b.kind for b in registry}
-            known |= {p.name for p in self._state.config.providers}
-            if hints.provider not in known:
-                listing = ", ".join(sorted(known)) or "none registered yet"
-                raise InvalidArgument(
-                    f"routing.provider: {hints.provider!r} is not a backend or backend kind here; "
-                    f"providers: {listing}"
-                )
+            providers = self._state.config.providers
+            if registry.knows(hints.provider) or any(p.name == hints.provider for p in providers):
+                return  # per request: no walk over the pool
+            known = {b.id for b in registry} | {b.kind for b in registry} | {p.name for p in providers}
+            listing = ", ".join(sorted(known)) or "none registered yet"
+            raise InvalidArgument(
+                f"routing.provider: {hints.provider!r} is not a backend or backend kind here; "
+                f"providers: {listing}"
+            )
 
     def _none_left(self, model: str, reasons: dict[str, list[str]]) -> Exception:
         detail = "; ".join(f"{reason}: {', '.join(ids)}" for reason, ids in reasons.items())
