@@ -95,6 +95,8 @@ async def test_metrics_endpoint_after_traffic(
     await chat(router, chat_request(temperature=0.0))
     with pytest.raises(grpc.aio.AioRpcError):
         await chat(router, pb.ChatRequest(model="nope", messages=chat_request().messages))
+    # A load report sent while the last answer was streaming says running 1 until the next one arrives.
+    await wait_until(lambda: router.registry.get("w1").load.running == 0)  # type: ignore[union-attr]
     metrics = await asyncio.to_thread(scrape, router.metrics_port)
 
     ok = {"kind": "chat", "backend": "w1", "model": "echo", "status": "OK"}
