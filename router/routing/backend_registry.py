@@ -21,15 +21,16 @@ class BackendRegistry:
         self._backends: dict[str, Backend] = {}
         self.index = CandidateIndex()
         self.workers = 0  # interchangeable backends registered (workers): the pool's size, kept as they come
+        self._kinds: dict[str, int] = {}  # backend kind -> how many are registered: a provider hint's check
         self._added = asyncio.Event()  # set, and replaced, on every add: wakes whoever waits for a backend
 
     def add(self, backend: Backend) -> Backend | None:
         """Add or replace a backend; returns the one it replaced, if any."""
         previous = self._backends.get(backend.id)
         if previous is not None:
-            self.workers -= previous.interchangeable
+            self._counted(previous, -1)
         self._backends[backend.id] = backend
-        self.workers += backend.interchangeable
+        self._counted(backend, 1)
         self.index.add(backend)
         self._added.set()
         self._added = asyncio.Event()
@@ -44,10 +45,22 @@ class BackendRegistry:
         """Remove this exact backend object (a newer one under the same id stays)."""
         if self._backends.get(backend.id) is backend:
             del self._backends[backend.id]
-            self.workers -= backend.interchangeable
+            self._counted(backend, -1)
             self.index.remove(backend.id)
             return True
         return False
+
+    def _counted(self, backend: Backend, change: int) -> None:
+        self.workers += change * backend.interchangeable
+        left = self._kinds.get(backend.kind, 0) + change
+        if left:
+            self._kinds[backend.kind] = left
+        else:
+            self._kinds.pop(backend.kind, None)
+
+    def knows(self, name: str) -> bool:
+        """Whether `name` is a registered backend's id or kind, in O(1) whatever the pool."""
+        return name in self._backends or name in self._kinds
 
     def refresh(self, backend: Backend) -> None:
         """Its operator switches, drain or load reports may have changed: move it in or out of rotation."""

@@ -26,6 +26,7 @@ from core.errors import StatusError
 from router.backends.base import BackendError
 from router.config.settings import RetryPolicy
 from router.routing.scoring.base import Candidate
+from router.routing.scoring.latency import load_factor
 from router.routing.state import RoutingState
 
 log = logging.getLogger(__name__)
@@ -173,6 +174,8 @@ async def _attempt(
     circuit.on_attempt()
     backend.in_flight += 1
     started = time.perf_counter()
+    waiting = object()
+    stats.awaiting_first(waiting, started)
     sent = 0
     finished = False
     try:
@@ -191,8 +194,14 @@ async def _attempt(
             raise BackendError(f"{backend.id}: ended without answering", retryable=True) from None
         attempt.chosen = candidate
         first_at = time.perf_counter()
+        stats.first_done(waiting)
         if attempt.first_item_at is None:  # a migrated answer's first item came from an earlier backend
             attempt.first_item_at = first_at
+        # The latency scorer learns the TTFT now: waiting for the answer's end lags by a whole answer, and
+        # meanwhile a backend that slowed down kept its traffic. A continuation counts its own time to its
+        # first item, not the answer's.
+        since = attempt.started_at if attempt.first_item_at == first_at else started
+        stats.record_ttft((first_at - since) * 1000, load_factor(candidate.utilisation))
         if attempt.failures:  # the scheduler recorded the prefix on its first choice, not on this one
             state.prefixes.record(candidate)
         sent = 1
@@ -215,13 +224,12 @@ async def _attempt(
         if complete is not None and not complete(item):
             raise EndedEarly(backend.id)
         finished = True
-        # A continuation's own time to its first item, not the answer's.
-        ttft = attempt.ttft_ms if attempt.first_item_at == first_at else (first_at - started) * 1000
-        stats.record_success(ttft, (time.perf_counter() - started) * 1000)
+        stats.record_success(None, (time.perf_counter() - started) * 1000)  # its TTFT is in already
         circuit.record_success()
     except BackendError as e:
         if e.retryable or sent:  # the caller's own mistakes say nothing about the backend
-            stats.record_failure(e.message, None if sent else (time.perf_counter() - started) * 1000)
+            waited_ms = None if sent else (time.perf_counter() - started) * 1000
+            stats.record_failure(e.message, waited_ms, load_factor(candidate.utilisation))
             circuit.record_failure(e.retry_after_s)
         else:
             circuit.record_abandoned()
@@ -230,6 +238,7 @@ async def _attempt(
         raise
     finally:
         backend.in_flight -= 1
+        stats.first_done(waiting)
         if not finished:
             circuit.record_abandoned()
             with contextlib.suppress(Exception):

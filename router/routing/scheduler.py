@@ -215,14 +215,20 @@ class Scheduler:
         return groups
 
     def excluded(
-        self, backend: Backend, model: str, hints: pb.RoutingHints, cost: float, needs_vision: bool
+        self,
+        backend: Backend,
+        model: str,
+        hints: pb.RoutingHints,
+        cost: float,
+        needs_vision: bool,
+        now: float | None = None,
     ) -> str:
         """Why this target cannot take the request now; empty if it can. Hard limits first: a candidate
         excluded only as unhealthy or behind an open circuit may still be tried in panic."""
         if hints.provider and hints.provider not in (backend.id, backend.kind):
             return "not the requested provider"
         state = self._state
-        if reason := state.out_of_rotation(backend):
+        if reason := state.out_of_rotation(backend, now):
             if state.registry.index.out_of_rotation(backend.id) != reason:
                 state.registry.refresh(backend)  # found here first (reports stopped): out of the sample
             return reason
@@ -247,14 +253,15 @@ class Scheduler:
             )
         if hints.provider:
             registry = self._state.registry
-            known = {b.id for b in registry} | {b.kind for b in registry}
-            known |= {p.name for p in self._state.config.providers}
-            if hints.provider not in known:
-                listing = ", ".join(sorted(known)) or "none registered yet"
-                raise InvalidArgument(
-                    f"routing.provider: {hints.provider!r} is not a backend or backend kind here; "
-                    f"providers: {listing}"
-                )
+            providers = self._state.config.providers
+            if registry.knows(hints.provider) or any(p.name == hints.provider for p in providers):
+                return  # per request: no walk over the pool
+            known = {b.id for b in registry} | {b.kind for b in registry} | {p.name for p in providers}
+            listing = ", ".join(sorted(known)) or "none registered yet"
+            raise InvalidArgument(
+                f"routing.provider: {hints.provider!r} is not a backend or backend kind here; "
+                f"providers: {listing}"
+            )
 
     def _none_left(self, model: str, reasons: dict[str, list[str]]) -> Exception:
         detail = "; ".join(f"{reason}: {', '.join(ids)}" for reason, ids in reasons.items())
@@ -328,6 +335,7 @@ class _Filter:
         self._estimate_cost = estimate_cost
         self._needs_vision = needs_vision
         self._costs: dict[str, float] = {}
+        self._now = time.monotonic()  # one clock read per request, not per candidate
         self._seen: set[int] = set()  # slots considered, by identity: a random draw may repeat one
         self.passed: list[Candidate] = []
         self.panic: list[Candidate] = []
@@ -341,7 +349,7 @@ class _Filter:
         cost = self._costs.get(model)
         if cost is None:
             cost = self._costs[model] = self._estimate_cost(model)
-        reason = self._scheduler.excluded(backend, model, self._hints, cost, self._needs_vision)
+        reason = self._scheduler.excluded(backend, model, self._hints, cost, self._needs_vision, self._now)
         if reason and not (reason in _PANIC_REASONS and backend.available):
             self.reasons.setdefault(reason, []).append(backend.id)
             return False

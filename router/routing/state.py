@@ -39,14 +39,15 @@ class RoutingState:
         self.prefixes = PrefixRouting(self.config.prefix)
         self.registry.watch(self.out_of_rotation)
 
-    def out_of_rotation(self, backend: Backend) -> str:
+    def out_of_rotation(self, backend: Backend, now: float | None = None) -> str:
         """Why no request may be sent to this backend now, whatever its score; empty if it is in rotation.
-        The candidate index keeps backends apart by this; the scheduler checks it on every candidate too."""
+        The candidate index keeps backends apart by this; the scheduler checks it on every candidate too
+        (`now`: its clock read once per request)."""
         if not self.settings[backend].enabled:
             return "disabled"
         if backend.draining:
             return "draining"
-        if backend.reports_overdue(time.monotonic()):
+        if backend.reports_overdue(time.monotonic() if now is None else now):
             return "load reports stopped"
         return ""
 

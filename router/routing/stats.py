@@ -17,6 +17,11 @@ def ewma(previous: float | None, value: float, alpha: float = ALPHA) -> float:
 class BackendStats:
     success_rate: float = 1.0  # optimistic start: a new backend gets traffic to be measured
     ttft_ms: float | None = None
+    # The same, each observation divided by the load factor the latency scorer gave the backend when the
+    # request was sent (router.routing.scoring.latency): the TTFT it would show idle. The scorer multiplies
+    # by the load factor now; learning from raw TTFTs, which hold the queue already, counted a queue twice
+    # and made a busy fast worker look slower than an idle slow one.
+    idle_ttft_ms: float | None = None
     latency_ms: float | None = None
     requests: int = 0
     failures: int = 0
@@ -24,23 +29,47 @@ class BackendStats:
     last_score: float = 0.0
     score_components: dict[str, float] = field(default_factory=dict)
     last_success_at: float | None = None  # time.monotonic() of the last request it answered
+    # Attempts sent there whose first item has not come yet: a token each -> when sent (time.perf_counter()),
+    # oldest first (sent in order). The oldest one's wait is a lower bound on the TTFT the backend has now.
+    _awaiting: dict[object, float] = field(default_factory=dict, repr=False)
+
+    def awaiting_first(self, token: object, sent_at: float) -> None:
+        self._awaiting[token] = sent_at
+
+    def first_done(self, token: object) -> None:
+        """Its first item came, or the attempt ended without one."""
+        self._awaiting.pop(token, None)
+
+    def waiting_ms(self, now: float) -> float:
+        """How long the oldest attempt there has waited for its first item (`now`: time.perf_counter());
+        0 when none waits. A backend that has just slowed down shows it here before any TTFT is measured."""
+        for sent_at in self._awaiting.values():
+            return (now - sent_at) * 1000
+        return 0.0
+
+    def record_ttft(self, ttft_ms: float, load_factor: float = 1.0) -> None:
+        """A first item arrived after `ttft_ms`: counted as it comes, not when the answer ends, so a backend
+        slowing down shows in its latency score while its answers are still running."""
+        self.ttft_ms = ewma(self.ttft_ms, ttft_ms)
+        self.idle_ttft_ms = ewma(self.idle_ttft_ms, ttft_ms / load_factor)
 
     def record_success(self, ttft_ms: float | None, latency_ms: float) -> None:
+        """An answer ended well; `ttft_ms` when its first item was not already recorded (record_ttft)."""
         self.requests += 1
         self.last_success_at = time.monotonic()
         self.success_rate = ewma(self.success_rate, 1.0)
         if ttft_ms is not None:
-            self.ttft_ms = ewma(self.ttft_ms, ttft_ms)
+            self.record_ttft(ttft_ms)
         self.latency_ms = ewma(self.latency_ms, latency_ms)
 
-    def record_failure(self, error: str, ttft_ms: float | None = None) -> None:
+    def record_failure(self, error: str, ttft_ms: float | None = None, load_factor: float = 1.0) -> None:
         self.requests += 1
         self.failures += 1
         self.success_rate = ewma(self.success_rate, 0.0)
         self.last_error = error
         if ttft_ms is not None:
             # A stall that timed out is a latency observation too: it should make the backend look slow.
-            self.ttft_ms = ewma(self.ttft_ms, ttft_ms)
+            self.record_ttft(ttft_ms, load_factor)
 
 
 class StatsBook:

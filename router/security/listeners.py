@@ -50,6 +50,7 @@ def max_receive_bytes(config: RouterConfig) -> int:
 
 def server_options(config: RouterConfig) -> list[tuple[str, int]]:
     return [
+        *_window(config.grpc_stream_window_bytes),
         ("grpc.max_receive_message_length", max_receive_bytes(config)),
         ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
         ("grpc.max_concurrent_streams", config.grpc_max_concurrent_streams),
@@ -60,6 +61,13 @@ def server_options(config: RouterConfig) -> list[tuple[str, int]]:
         # A second router on a port this one holds must fail to bind, not share the port's connections.
         ("grpc.so_reuseport", 0),
     ]
+
+
+def _window(window_bytes: int) -> list[tuple[str, int]]:
+    """A fixed stream window and no BDP pings (see RouterConfig.grpc_stream_window_bytes); none: gRPC's."""
+    if not window_bytes:
+        return []
+    return [("grpc.http2.bdp_probe", 0), ("grpc.http2.lookahead_bytes", window_bytes)]
 
 
 def credentials(tls: ServerTls | None) -> grpc.ServerCredentials | None:

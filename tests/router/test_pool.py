@@ -14,7 +14,7 @@ from modelyard.v1 import admin_pb2, admin_pb2_grpc, router_pb2_grpc
 from modelyard.v1 import inference_pb2 as pb
 from modelyard.worker.v1 import worker_pb2
 
-from core.errors import ModelNotFound
+from core.errors import InvalidArgument, ModelNotFound
 from router.backends.base import ModelSpec
 from router.backends.worker import WorkerBackend
 from router.config.pool import PoolConfig
@@ -264,3 +264,21 @@ async def test_a_cache_salt_too_long_is_refused_naming_the_field(
         await answer(stub, request)
     assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert "cache_salt" in (refused.value.details() or "")
+
+
+def test_a_provider_hint_is_checked_against_ids_and_kinds_as_they_come_and_go() -> None:
+    state, scheduler = pool(0)
+    hints = pb.RoutingHints(provider="worker")
+    with pytest.raises(InvalidArgument, match=r"routing\.provider"):
+        scheduler.check_hints(hints)
+    first, second = worker("w1"), worker("w2")
+    state.registry.add(first)
+    state.registry.add(second)
+    scheduler.check_hints(hints)  # a kind
+    scheduler.check_hints(pb.RoutingHints(provider="w2"))  # an id
+    state.registry.remove(first)
+    scheduler.check_hints(hints)  # one of the kind is left
+    state.registry.remove(second)
+    for provider in ("worker", "w2"):
+        with pytest.raises(InvalidArgument, match=r"routing\.provider"):
+            scheduler.check_hints(pb.RoutingHints(provider=provider))

@@ -10,7 +10,7 @@ from router.backends.base import Backend
 from router.routing.stats import BackendStats
 
 
-@dataclass
+@dataclass(slots=True)  # a dozen made per request: slots make them cheaper to build and read
 class Candidate:
     """One place a request could run: a backend and the model it would run there."""
 

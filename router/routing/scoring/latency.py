@@ -1,36 +1,50 @@
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 
 from router.routing.scoring.base import Candidate, Scorer
+from router.routing.stats import BackendStats
 
 # How much slower a full backend is expected to answer than an idle one: at utilisation 1 its measured time
 # to first token counts 1 + LOAD_WEIGHT times (a worker with 4 slots and 16 queue places whose slots are all
 # taken, utilisation 0.2, counts 3x: a queued request waits for a whole answer, several TTFTs). In the bench
-# simulation 4 left `latency` at 2.6x composite's p99 TTFT, 10 at 1.1x. The measurement lags (it is taken when a request ends), so
-# without this the fastest backend kept every new request until its queue showed in its TTFT: in the bench
-# simulation `latency` had 11x composite's p99 TTFT.
+# simulation 4 left `latency` at 2.6x composite's p99 TTFT, 10 at 1.1x. The measurement lags (a TTFT is
+# known only once it has passed), so without this the fastest backend kept every new request until its
+# queue showed in its TTFT: in the bench simulation `latency` had 11x composite's p99 TTFT.
 LOAD_WEIGHT = 10.0
+
+
+def load_factor(utilisation: float) -> float:
+    """How many times its idle TTFT a backend this busy is expected to take."""
+    return 1.0 + LOAD_WEIGHT * utilisation
+
+
+def _measured(stats: BackendStats) -> float | None:
+    return stats.idle_ttft_ms if stats.idle_ttft_ms is not None else stats.ttft_ms
 
 
 class LatencyScorer(Scorer):
     """Expected time to first token relative to the best candidate: best 1, twice as slow 0.5.
 
-    Expected = the measured TTFT (EWMA) scaled up by how busy the backend is now (its queue, KV cache, or
-    requests in flight against its limit), so a backend whose queue grows stops getting traffic before its
-    measurements catch up. A backend not yet measured counts as the fastest measured one, so it gets
-    traffic and a measurement.
+    Expected = the measured TTFT as if idle (BackendStats.idle_ttft_ms), or the wait of the oldest request there still waiting for its first
+    item if that is longer, scaled up by how busy the backend is now (its queue, KV cache, or requests in
+    flight against its limit), so a backend whose queue grows, or that has just slowed down, stops getting
+    traffic before its measurements catch up. A backend not yet measured counts as the fastest measured
+    one, so it gets traffic and a measurement (and, while that first request waits, no more than its wait
+    earns it).
     """
 
     name = "latency"
 
     def score(self, candidates: Sequence[Candidate]) -> list[float]:
-        measured = [c.stats.ttft_ms for c in candidates if c.stats.ttft_ms is not None]
+        idle = [_measured(c.stats) for c in candidates]
+        measured = [ms for ms in idle if ms is not None]
         floor = max(min(measured), 1.0) if measured else 1.0
+        now = time.perf_counter()
         expected = [
-            max(c.stats.ttft_ms if c.stats.ttft_ms is not None else floor, 1.0)
-            * (1.0 + LOAD_WEIGHT * c.utilisation)
-            for c in candidates
+            max(floor if ms is None else ms, c.stats.waiting_ms(now), 1.0) * load_factor(c.utilisation)
+            for c, ms in zip(candidates, idle, strict=True)
         ]
         best = min(expected)
         return [min(1.0, best / e) for e in expected]
