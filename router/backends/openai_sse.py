@@ -1,17 +1,17 @@
 """The `data:` objects of an OpenAI-style Server-Sent Events stream, from the body's bytes as they arrive.
 
-Each event's data is decoded as plain JSON, once: no pydantic model per chunk (in the router's profile,
-bench/results/profile_openai_c32_stream_before.svg, the SDK's per-chunk models and its SSE decoder were
-most of the time the router spent on an OpenAI-compatible stream). An error event, or an object that
+Each event's data is decoded as plain JSON, once (core.fast_json): no pydantic model per chunk (in the
+router's profile, bench/results/profile_openai_c32_stream_before.svg, the SDK's per-chunk models and its SSE
+decoder were most of the time the router spent on an OpenAI-compatible stream). An error event, or an object that
 carries `error`, raises `StreamErrorEvent`; a data line that is not JSON raises ValueError.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterable, AsyncIterator
 from typing import Any
 
+from core import fast_json
 from core.constants import MAX_MESSAGE_BYTES
 
 _DONE = b"[DONE]"
@@ -44,7 +44,7 @@ def _event_data(lines: list[bytes]) -> tuple[str, bytes | None]:
 
 def _checked(event: str, data: bytes) -> Any:
     """The decoded data; an error event (or an object carrying `error`) raises StreamErrorEvent."""
-    decoded = json.loads(data)  # ValueError on a data line that is not JSON: the caller says so
+    decoded = fast_json.loads(data)  # ValueError on a data line that is not JSON: the caller says so
     if isinstance(decoded, dict) and (decoded.get("error") or event == "error"):
         error = decoded.get("error", decoded)
         message = error.get("message") if isinstance(error, dict) else None
@@ -80,7 +80,13 @@ async def sse_batches(body: AsyncIterable[bytes]) -> AsyncIterator[list[Any]]:
                 if event_bytes > MAX_LINE_BYTES:
                     raise ValueError(f"an event longer than {MAX_LINE_BYTES} bytes")
                 continue
-            event, data = _event_data(lines)  # a blank line ends the event
+            # A blank line ends the event. Nearly every event is one `data: ` line: read it without the
+            # general parse.
+            data: bytes | None
+            if len(lines) == 1 and lines[0].startswith(b"data: "):
+                event, data = "", lines[0][6:]
+            else:
+                event, data = _event_data(lines)
             lines, event_bytes = [], 0
             if data is None:
                 continue

@@ -45,7 +45,7 @@ async def test_an_error_object_raises_a_stream_error_event() -> None:
 
 
 async def test_data_that_is_not_json_is_a_value_error() -> None:
-    with pytest.raises(ValueError, match="property name"):
+    with pytest.raises(ValueError, match="malformed"):
         await _objects([b"data: {not json\n\n"])
 
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import math
 import time
 from collections.abc import AsyncIterator
 
 from aiohttp import web
 
+from core import fast_json
 from core.errors import DeadlineExceeded, InvalidArgument
 from router.pipeline import Call
 from router.services.http.fields import Json
@@ -42,7 +42,7 @@ async def json_body(request: web.Request) -> Json:
     """The body as a JSON object. aiohttp refuses one over the size limit (413) before it is read whole."""
     raw = await request.read()
     try:
-        body = json.loads(raw)
+        body = fast_json.loads(raw)
     except ValueError as e:
         raise InvalidArgument(f"body: not valid JSON ({e})") from None
     except RecursionError:

@@ -7,13 +7,12 @@ chunk (with stream_options.include_usage) and a `modelyard` object: backend, cos
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Any
 
 from modelyard.v1 import inference_pb2 as pb
 
-from core import wire
+from core import fast_json, wire
 
 _FINISH = {
     pb.FINISH_REASON_STOP: "stop",
@@ -25,7 +24,7 @@ _FINISH = {
 
 
 def _dumps(payload: dict[str, Any]) -> bytes:
-    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
+    return fast_json.dumps(payload)
 
 
 def sse(payload: dict[str, Any]) -> bytes:
@@ -113,7 +112,7 @@ class ChunkEncoder:
             self._text_head, self._text_tail = empty.rsplit(b'""', 1)
         kind = response.WhichOneof("event")
         if kind == "delta" and not response.delta.logprobs:
-            text = json.dumps(response.delta.text, ensure_ascii=False).encode()
+            text = fast_json.dumps(response.delta.text)
             return frames + self._text_head + text + self._text_tail
         if kind == "delta":
             logprobs = logprobs_json(response.delta.logprobs) if response.delta.logprobs else None
