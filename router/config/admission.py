@@ -3,10 +3,12 @@
 admission:                       # hold requests in the router while every backend for them is busy
   enabled: true
   target_queue_depth: 0          # requests a worker may queue beyond its max_concurrency before the router holds
+  dispatch_lead_ms: 30           # and one more when a slot there is predicted to free this soon (0: off)
   max_queued: 1024               # held at once, all tenants
   max_queued_per_tenant: 256     # held at once, per tenant (a tenant's own max_queued wins)
   max_wait_s: 60                 # the longest a request without a deadline is held
   poll_interval_ms: 50           # while requests wait: how often backends' load is looked at again
+  rate_limited_s: 1.0            # after a backend answers "at my limit" (429) and none since: saturated this long
   tenants:
     quiet: {weight: 4}           # a share of dispatch 4x a weight-1 tenant's while both wait
     batch-jobs: {weight: 1, max_queued: 2000}
@@ -43,10 +45,14 @@ class TenantAdmission:
 class AdmissionConfig:
     enabled: bool = False
     target_queue_depth: NonNegativeInt = 0
+    # One more for a full worker whose next slot is predicted to free this soon: sent while the slot
+    # frees, it does not leave it idle for the router's round trip. 0: only when a slot is free.
+    dispatch_lead_ms: NonNegativeInt = 30
     max_queued: PositiveInt = 1024
     max_queued_per_tenant: PositiveInt = 256
     max_wait_s: PositiveFloat = 60.0
     poll_interval_ms: PositiveInt = 50
+    rate_limited_s: PositiveFloat = 1.0
     default_weight: PositiveFloat = 1.0
     tenants: dict[str, TenantAdmission] = field(default_factory=dict)
 

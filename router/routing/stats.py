@@ -29,6 +29,7 @@ class BackendStats:
     last_score: float = 0.0
     score_components: dict[str, float] = field(default_factory=dict)
     last_success_at: float | None = None  # time.monotonic() of the last request it answered
+    rate_limited_at: float | None = None  # time.monotonic() of its last RESOURCE_EXHAUSTED (HTTP 429)
     # Attempts sent there whose first item has not come yet: a token each -> when sent (time.perf_counter()),
     # oldest first (sent in order). The oldest one's wait is a lower bound on the TTFT the backend has now.
     _awaiting: dict[object, float] = field(default_factory=dict, repr=False)
