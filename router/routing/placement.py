@@ -78,7 +78,13 @@ class Placement:
         return time.monotonic() - at < self.state.config.admission.rate_limited_s
 
     def _frees_in_ms(self, backend: Backend) -> float | None:
-        return None if self.ttft.base_ms(backend.id) is None else self.wait_now(backend)
+        """When a slot frees there: the slot clock alone. The wait bias learnt from TTFTs holds the
+        router's own lag too (a finish relayed, the next request sent), which is what the lead makes up."""
+        if self.ttft.base_ms(backend.id) is None:
+            return None
+        running = self.progress.on(backend.id)
+        unsent = self._unsent(backend, len(running), False)
+        return self.ttft.wait_ms(backend, running, unsent, time.monotonic(), corrected=False)
 
     def _service_s(self, backend: Backend) -> float | None:
         service = self.ttft.service_ms(backend.id)

@@ -80,8 +80,11 @@ class TtftModel:
             return None
         return fit.base_ms + self.wait_ms(backend, running, unsent, now) * wait_factor
 
-    def wait_ms(self, backend: Backend, running: Collection[Running], unsent: int, now: float) -> float:
-        """Milliseconds until a slot frees there for a request sent at `now` (0 while one is free)."""
+    def wait_ms(
+        self, backend: Backend, running: Collection[Running], unsent: int, now: float, corrected: bool = True
+    ) -> float:
+        """Milliseconds until a slot frees there for a request sent at `now` (0 while one is free);
+        `corrected`: with the wait bias in (the TTFT it adds to), or when the slot itself frees."""
         fit = self._fits.get(backend.id)
         if fit is None or fit.base_ms is None:
             return 0.0
@@ -115,7 +118,7 @@ class TtftModel:
         queued.extend([typical] * unsent)
         wait = start_in(slots, remaining, queued)
         # Only ever added: an optimistic error costs the target, a pessimistic one only a spill.
-        return wait + max(0.0, fit.wait_bias_ms) if wait > 0 else 0.0
+        return wait + max(0.0, fit.wait_bias_ms) if wait > 0 and corrected else wait
 
     def _service(self, fit: _Fit, max_tokens: int) -> float:
         """How long a request with this cap holds a slot there (ms)."""

@@ -160,6 +160,8 @@ def test_waits_longer_than_predicted_correct_the_prediction_upwards_only() -> No
         predicted = model.wait_ms(backend, full, 0, now)
         model.observe("w", Observed(20.0 + 240.0, None, ahead=1, predicted_wait_ms=predicted))
     assert model.wait_ms(backend, full, 0, now) == pytest.approx(240.0, abs=5.0)
+    # When the slot itself frees (admission's dispatch lead) is the clock alone: the lag is what it makes up.
+    assert model.wait_ms(backend, full, 0, now, corrected=False) == pytest.approx(190.0)
     shorter = TtftModel()
     for _ in range(10):
         shorter.observe("w", Observed(20.0, 210.0, tokens=20, max_tokens=40))
