@@ -100,7 +100,8 @@ async def _stop(leases: list[asyncio.Task[None]], servers: list[grpc.aio.Server]
     for lease in leases:
         lease.cancel()
     for lease in leases:
-        with contextlib.suppress(asyncio.CancelledError, grpc.aio.AioRpcError):
+        # A lease the router ended already (its stream finished) ended with the write that found it so.
+        with contextlib.suppress(asyncio.CancelledError, asyncio.InvalidStateError, grpc.aio.AioRpcError):
             await lease
     await asyncio.gather(*(server.stop(0) for server in servers))
 
