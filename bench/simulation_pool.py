@@ -121,6 +121,7 @@ def run(report: Report, load: Child, s: Settings) -> dict[str, LoadResult]:
     pool_sim.run(
         report,
         PoolSimSettings(COPIES, STRETCH, s.rate * COPIES / STRETCH, s.seconds * LONGER, s.tokens),
+        STRATEGIES,
     )
     return results
 
