@@ -10,9 +10,9 @@ pick      best first
 
 A request with up to `pool.exact_max` targets scores them all and gets the whole ranking. Above that it scores
 a bounded set, so its cost does not grow with the pool: the workers holding the longest prefix of its
-conversation, `pool.sample` random workers in rotation (the power of K choices) and every cloud provider; it
-gets as many as failover will try. When every candidate is unhealthy or behind an open circuit, they are
-tried anyway, best first (panic routing), rather than refused untried.
+conversation, the previous request's ranking, `pool.sample` random workers in rotation (the power of K choices
+with memory) and every cloud provider; it gets as many as failover will try. When every candidate is unhealthy
+or behind an open circuit, they are tried anyway, best first (panic routing), rather than refused untried.
 """
 
 from __future__ import annotations
@@ -116,6 +116,7 @@ class Scheduler:
             ranked = order(ranked)
         if bounded:
             del ranked[self._state.config.retry.max_attempts :]  # all that failover will try
+            self._remember(groups, ranked)
         self._state.prefixes.record(ranked[0])
         for candidate in ranked:
             candidate.stats.last_score = candidate.score
@@ -138,8 +139,9 @@ class Scheduler:
 
     def _sample(self, groups: list[_Group], filter_: _Filter, keys: _Once | None) -> list[Candidate]:
         """The bounded set of a large pool: per bucket, every fixed backend (cloud APIs), the workers
-        holding the longest prefix of the request, and `pool.sample` random workers in rotation that pass
-        the filter. Empty when none passes: the caller then walks them all, to say why or to panic."""
+        holding the longest prefix of the request, the previous request's ranking (Bucket.recent) and
+        `pool.sample` random workers in rotation that pass the filter. Empty when none passes: the caller
+        then walks them all, to say why or to panic."""
         k = self._state.config.pool.sample
         for group in groups:
             slots = group.slots
@@ -153,6 +155,8 @@ class Scheduler:
             if keys is not None and keys():
                 for slot in self._holders(slots, keys(), k):
                     filter_.consider(slot, self._priority(slot[0], group.position))
+            for slot in slots.recent():  # the last request's best: a lucky draw is not forgotten
+                filter_.consider(slot, self._priority(slot[0], group.position))
             accepted = 0
             for slot in slots.draw(2 * k, self._rng):  # twice K: room for some that are full or failing
                 if filter_.consider(slot, self._priority(slot[0], group.position)):
@@ -160,6 +164,11 @@ class Scheduler:
                     if accepted == k:
                         break
         return filter_.passed
+
+    def _remember(self, groups: list[_Group], ranked: list[Candidate]) -> None:
+        for group in groups:
+            if isinstance(group.slots, Bucket):
+                group.slots.remember(c.backend for c in ranked)
 
     def _holders(self, bucket: Bucket, keys: Sequence[int], limit: int) -> list[Slot]:
         """Ready slots of the bucket whose worker holds the longest prefix of `keys` for its model."""
