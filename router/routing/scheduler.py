@@ -88,14 +88,13 @@ class Scheduler:
         the ranking in its final order (router.routing.placement: local first, against a TTFT target).
         """
         self.check_hints(hints)
-        named = strategy_name(hints.strategy) or strategy
-        strategy = self._state.strategies.check(named) if named else None
+        # Unknown strategy names are refused before an unknown model, as before; a cached weight set.
+        weights = self._state.strategies.weight_set(strategy_name(hints.strategy) or strategy)
         groups = self._groups(model, capability, hints)
-        size = sum(len(group) for group in groups)
+        size = sum(map(len, groups))
         if not size:
             raise self._not_served(model, capability)
-        weights = self._state.strategies.weights(strategy)
-        keys = _Once(prefix_keys) if prefix_keys is not None and weights.get("prefix") else None
+        keys = _Once(prefix_keys) if prefix_keys is not None and weights.prefix else None
         filter_ = _Filter(self, hints, estimate_cost, needs_vision)
         pool = self._state.config.pool
         bounded = size > pool.exact_max
@@ -121,7 +120,7 @@ class Scheduler:
         self._state.prefixes.record(ranked[0])
         for candidate in ranked:
             candidate.stats.last_score = candidate.score
-            candidate.stats.score_components = dict(candidate.components)
+            candidate.stats.score_components = candidate.components  # not copied: nothing writes it now
         return ranked
 
     def _panicked(self, model: str) -> None:
@@ -329,7 +328,11 @@ class _Once:
 class _Filter:
     """Applies the scheduler's filter to targets, once each: those that pass become candidates; the rest
     are remembered by reason (for the refusal's message) and, where only health or a circuit stood in the
-    way, as panic candidates. Prices are looked up once per model."""
+    way, as panic candidates. Prices are looked up once per model.
+
+    A target that passes every check (almost all of them) is judged by one expression over what the
+    request and the state hold, read once per request; only one that fails some check goes through
+    `Scheduler.excluded`, which names the first reason in its order."""
 
     def __init__(
         self,
@@ -338,9 +341,16 @@ class _Filter:
         estimate_cost: Callable[[str], float],
         needs_vision: bool,
     ) -> None:
+        state = scheduler._state
         self._scheduler = scheduler
-        self._stats = scheduler._state.stats
+        self._stats = state.stats
+        self._settings = state.settings
+        self._healthy = state.health.is_healthy
+        self._circuits = state.circuits
         self._hints = hints
+        # Checks that pass for every target of a request without such hints: decided once, not per target.
+        self._special = bool(hints.provider) or needs_vision
+        self._max_cost = hints.max_cost_usd if hints.HasField("max_cost_usd") else None
         self._estimate_cost = estimate_cost
         self._needs_vision = needs_vision
         self._costs: dict[str, float] = {}
@@ -351,13 +361,31 @@ class _Filter:
         self.reasons: dict[str, list[str]] = {}
 
     def consider(self, slot: Slot, priority: int) -> bool:
-        if id(slot) in self._seen:
+        seen = self._seen
+        if id(slot) in seen:
             return False
-        self._seen.add(id(slot))
+        seen.add(id(slot))
         backend, model = slot
         cost = self._costs.get(model)
         if cost is None:
             cost = self._costs[model] = self._estimate_cost(model)
+        max_cost = self._max_cost
+        if (
+            self._special
+            or not self._settings[backend].enabled
+            or backend.draining
+            or backend.reports_overdue(self._now)
+            or (max_cost is not None and cost > max_cost)
+            or not self._healthy(backend.id)
+            or (backend.id in self._circuits and not self._circuits[backend.id].allows())
+            or not backend.available
+        ):
+            return self._judge(backend, model, cost, priority)
+        self.passed.append(Candidate(backend, model, self._stats[backend.id], cost, priority))
+        return True
+
+    def _judge(self, backend: Backend, model: str, cost: float, priority: int) -> bool:
+        """The full filter, for a target that may fail it: why not, or a candidate after all."""
         reason = self._scheduler.excluded(backend, model, self._hints, cost, self._needs_vision, self._now)
         if reason and not (reason in _PANIC_REASONS and backend.available):
             self.reasons.setdefault(reason, []).append(backend.id)

@@ -21,7 +21,8 @@ def load_factor(utilisation: float) -> float:
 
 
 def _measured(stats: BackendStats) -> float | None:
-    return stats.idle_ttft_ms if stats.idle_ttft_ms is not None else stats.ttft_ms
+    """The TTFT as if idle where known, else as measured: kept by the stats as they change."""
+    return stats.measured_ttft_ms
 
 
 class LatencyScorer(Scorer):
