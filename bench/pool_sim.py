@@ -279,7 +279,10 @@ def run(report: Report, s: PoolSimSettings, strategies: tuple[str, ...]) -> dict
         "figures on every run, whatever else the machine runs. A TTFT here is the worker's queue and first "
         "token; the router's own time is not in it.",
         f"TTFT ≥ {slow_ms:g} ms: requests that waited for a slow worker's first token (a slow one, or a degraded "
-        "one after its slow-down); the router learns each worker's speed only by sending it requests.",
+        "one after its slow-down); the router learns each worker's speed only by sending it requests: about one "
+        "such request per slow or degraded worker, so a run must give each worker as many requests as the "
+        "five-worker run does (about 80) for the p99 to measure routing rather than that learning (with a third "
+        "of them, 30 s here, composite's p99 is a slow worker's TTFT: 0.67x round robin).",
     ]
     if EXACT in outcomes:
         table.notes.append(
