@@ -72,9 +72,11 @@ class WorkerRegistryServicer(worker_pb2_grpc.WorkerRegistryServiceServicer):  # 
         self._dialer = WorkerDialer.from_config(config)
         self._forget = forget  # drops a departed worker's routing tables (stats, circuit, settings)
         self._refusals = RefusalLog(events or PoolEvents())
-        # A worker whose load reports stop this long leaves rotation until they resume (its lease ends when
-        # nothing at all arrives for as long).
-        self._reports_due_s = config.missed_reports * config.report_interval_ms / 1000
+        # Workers send their load when it changes and otherwise a heartbeat this often (gpu_worker.load_reports).
+        self._heartbeat_ms = max(config.heartbeat_interval_ms, config.report_interval_ms)
+        # A worker whose reports and heartbeats stop this long leaves rotation until they resume (its lease
+        # ends when nothing at all arrives for as long).
+        self._reports_due_s = config.missed_reports * self._heartbeat_ms / 1000
         self._streams: dict[str, asyncio.Queue[worker_pb2.RegisterResponse]] = {}
         self._closing: set[asyncio.Task[None]] = set()  # channels of departed workers, closed when idle
 
@@ -135,7 +137,9 @@ class WorkerRegistryServicer(worker_pb2_grpc.WorkerRegistryServiceServicer):  # 
         await context.write(
             worker_pb2.RegisterResponse(
                 ack=worker_pb2.RegisterAck(
-                    router_id=self._config.router_id, report_interval_ms=self._config.report_interval_ms
+                    router_id=self._config.router_id,
+                    report_interval_ms=self._config.report_interval_ms,
+                    heartbeat_interval_ms=self._heartbeat_ms,
                 )
             )
         )
@@ -170,7 +174,7 @@ class WorkerRegistryServicer(worker_pb2_grpc.WorkerRegistryServiceServicer):  # 
         return True
 
     async def _receive_reports(self, worker: WorkerBackend, context: Context, cache_events: bool) -> None:
-        lease = LeaseTimer(self._config.missed_reports * self._config.report_interval_ms / 1000)
+        lease = LeaseTimer(self._reports_due_s)
         try:
             while True:
                 message = await context.read()
@@ -178,7 +182,9 @@ class WorkerRegistryServicer(worker_pb2_grpc.WorkerRegistryServiceServicer):  # 
                 if message is grpc.aio.EOF:
                     return
                 kind = message.WhichOneof("msg")
-                if kind == "load":
+                if kind == "heartbeat":
+                    self._heard(worker)
+                elif kind == "load":
                     self._load_reported(worker, message.load)
                 elif kind == "cache" and cache_events and self._prefixes is not None:
                     self._apply_cache_events(worker, message.cache)
@@ -188,14 +194,24 @@ class WorkerRegistryServicer(worker_pb2_grpc.WorkerRegistryServiceServicer):  # 
             current = asyncio.current_task()
             if current is not None:
                 current.uncancel()
-            log.warning("worker %s missed %d load reports", worker.id, self._config.missed_reports)
+            log.warning("worker %s missed %d heartbeats", worker.id, self._config.missed_reports)
         finally:
             lease.stop()
 
+    def _heard(self, worker: WorkerBackend) -> None:
+        """A heartbeat: its load is as last reported. Hundreds a second in a big pool: a clock read, and
+        rotation judged again only if its reports had stopped."""
+        now = time.monotonic()
+        overdue = worker.reports_overdue(now)
+        worker.reports_due = now + self._reports_due_s
+        if overdue:
+            self._registry.refresh(worker)  # reports resumed
+
     def _load_reported(self, worker: WorkerBackend, load: backend_pb2.LoadReport) -> None:
-        """A thousand of these a second in a big pool: rotation is judged again only when it may change."""
-        overdue = worker.reports_overdue(time.monotonic())
-        worker.reports_due = time.monotonic() + self._reports_due_s
+        """Sent when its load changed: rotation is judged again only when it may change."""
+        now = time.monotonic()
+        overdue = worker.reports_overdue(now)
+        worker.reports_due = now + self._reports_due_s
         was_draining, worker.load, worker.draining = worker.draining, load, load.draining
         worker.in_flight_at_report = worker.in_flight  # what of the report is ours (load_view)
         if overdue or was_draining != worker.draining or self._registry.index.out_of_rotation(worker.id):
