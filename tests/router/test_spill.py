@@ -221,7 +221,9 @@ async def test_with_the_admission_queue_a_target_spills_and_local_only_waits_in_
         providers=[provider],
         routes={"fast": ["echo"], "private": ["echo"]},
         local_first=local_first,
-        admission=AdmissionConfig(enabled=True),
+        # No dispatch lead: the held blocker would look about to end (its answers take 40 ms) and the
+        # next request would be sent to wait behind it; this is about a worker at its limit.
+        admission=AdmissionConfig(enabled=True, dispatch_lead_ms=0),
     )
     router = RouterServer(config)
     await router.start()
