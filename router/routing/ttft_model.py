@@ -16,8 +16,8 @@ How long a request holds a slot is fit online from the answers seen there:
 `token_ms` is the time per output token after the first ((latency - ttft) / (tokens - 1)). A backend
 that answers without tokens (embeddings, transcription) holds a slot its mean latency with nothing ahead.
 The wait is then corrected by what the waits seen there were, against what was predicted for them
-(`wait_bias`, an EWMA of observed - predicted over requests that waited; added when positive): a busy
-machine's dispatch lag, say, that no fit of the backend itself shows. Other routers' requests on a worker (its load report) are
+(`wait_bias`, an EWMA of observed - predicted over requests that waited; added when positive, fading with
+each answer that did not wait): a busy machine's dispatch lag, say, that no fit of the backend itself shows. Other routers' requests on a worker (its load report) are
 of unknown progress: half a service left when they fill a slot, a whole one when queued. EWMAs follow a
 backend that slows down within a few requests (ALPHA 0.3: about 90 % of a step change after 6).
 """
@@ -153,6 +153,9 @@ class TtftModel:
                 fit.length_ratio = ewma(fit.length_ratio, min(1.0, seen.tokens / seen.max_tokens), a)
         if seen.ahead <= 0 or fit.base_ms is None:
             fit.base_ms = ewma(fit.base_ms, seen.ttft_ms, a)
+            # The bias fades while nothing waits there: it is learnt only from requests that waited, and
+            # a high one would keep requests from waiting there, and so itself from being corrected.
+            fit.wait_bias_ms *= 1 - a
             if seen.latency_ms is not None and seen.ahead <= 0:
                 fit.service_ms = ewma(fit.service_ms, seen.latency_ms, a)
             return

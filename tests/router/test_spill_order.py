@@ -162,6 +162,11 @@ def test_waits_longer_than_predicted_correct_the_prediction_upwards_only() -> No
     assert model.wait_ms(backend, full, 0, now) == pytest.approx(240.0, abs=5.0)
     # When the slot itself frees (admission's dispatch lead) is the clock alone: the lag is what it makes up.
     assert model.wait_ms(backend, full, 0, now, corrected=False) == pytest.approx(190.0)
+    # Answers that did not wait let it fade: a high bias would keep requests from waiting there, and so
+    # itself from being corrected.
+    for _ in range(20):
+        model.observe("w", Observed(20.0, 210.0, tokens=20, max_tokens=40))
+    assert model.wait_ms(backend, full, 0, now) == pytest.approx(190.0, abs=1.0)
     shorter = TtftModel()
     for _ in range(10):
         shorter.observe("w", Observed(20.0, 210.0, tokens=20, max_tokens=40))
