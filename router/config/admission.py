@@ -21,6 +21,7 @@ local_first:                     # where a request runs: local workers first, a 
   tenants:
     hospital: {local_only: true}
   headroom: 0.7                  # a predicted queue wait counts 1/0.7 times against a target
+  stale_after_s: 2.0             # an idle backend that answered nothing this long is tried again
 """
 
 from __future__ import annotations
@@ -91,3 +92,7 @@ class LocalFirstConfig:
     # the prediction is a mean, a target is held at a tail (p99), and a queue's wait varies most (with how
     # far along the running requests are). A cloud with nothing queued is weighed at its plain prediction.
     headroom: Annotated[float, Field(gt=0.0, le=1.0)] = 0.7
+    # A backend with a slot free that has answered nothing for this long counts as not yet measured (it
+    # gets the next request): a prediction left high by a slow spell would keep it out of traffic, and so
+    # itself from being corrected (after a burst the router kept paying the cloud).
+    stale_after_s: PositiveFloat = 2.0

@@ -138,7 +138,8 @@ class Placement:
         `own`: the request is admitted there already)."""
         running = self.progress.on(backend.id)
         unsent = self._unsent(backend, len(running), own)
-        return self.ttft.predict(backend, running, unsent, time.monotonic(), wait_factor)
+        stale = self.state.config.local_first.stale_after_s
+        return self.ttft.predict(backend, running, unsent, time.monotonic(), wait_factor, stale)
 
     def wait_now(self, backend: Backend, own: bool = False) -> float:
         """The predicted wait (ms) for a slot there of a request sent now."""

@@ -24,6 +24,7 @@ backend that slows down within a few requests (ALPHA 0.3: about 90 % of a step c
 
 from __future__ import annotations
 
+import time
 from collections.abc import Collection
 from dataclasses import dataclass
 
@@ -43,6 +44,7 @@ class _Fit:
     mean_tokens: float | None = None
     wait_bias_ms: float = 0.0
     observations: int = 0
+    observed_at: float = 0.0  # time.monotonic() of the last answer seen there
 
 
 @dataclass(frozen=True)
@@ -70,15 +72,21 @@ class TtftModel:
         unsent: int = 0,
         now: float = 0.0,
         wait_factor: float = 1.0,
+        stale_after_s: float | None = None,
     ) -> float | None:
         """Milliseconds to the first token of a request sent there at `now` (time.monotonic()), with this
         router's requests there `running` (router.routing.slot_clock) and `unsent` more on their way; None
         until the backend has answered once. `wait_factor` scales the wait: the prediction is a mean, a
-        target is held at a tail, and the wait varies most."""
+        target is held at a tail, and the wait varies most. With `stale_after_s`, a backend with a slot free
+        that has answered nothing for that long is unknown again (None): a fit left high by a slow spell
+        would otherwise keep it out of traffic, and so itself from being corrected."""
         fit = self._fits.get(backend.id)
         if fit is None or fit.base_ms is None:
             return None
-        return fit.base_ms + self.wait_ms(backend, running, unsent, now) * wait_factor
+        wait = self.wait_ms(backend, running, unsent, now)
+        if stale_after_s is not None and not wait and now - fit.observed_at > stale_after_s:
+            return None
+        return fit.base_ms + wait * wait_factor
 
     def wait_ms(
         self, backend: Backend, running: Collection[Running], unsent: int, now: float, corrected: bool = True
@@ -144,6 +152,7 @@ class TtftModel:
     def observe(self, backend_id: str, seen: Observed) -> None:
         fit = self._fits.setdefault(backend_id, _Fit())
         fit.observations += 1
+        fit.observed_at = time.monotonic()
         a = self._alpha
         if seen.tokens >= 2 and seen.latency_ms is not None and seen.latency_ms > seen.ttft_ms:
             fit.token_ms = ewma(fit.token_ms, (seen.latency_ms - seen.ttft_ms) / (seen.tokens - 1), a)

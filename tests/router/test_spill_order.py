@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from modelyard.v1 import inference_pb2 as pb
 
@@ -196,3 +198,19 @@ def test_progress_forgets_a_backend_and_the_model_its_fit() -> None:
     assert model.known() == 1
     model.forget("w")
     assert model.known() == 0
+
+
+def test_an_idle_backend_with_an_old_fit_is_tried_again() -> None:
+    """A slow spell left the fit high: once nothing has been seen there for stale_after_s, an idle backend is
+    unknown again (placement sends it a request, which measures it); a busy one keeps its prediction."""
+    model = TtftModel()
+    for _ in range(10):
+        model.observe("w", Observed(900.0, 1100.0, tokens=20, max_tokens=40))
+    backend = worker("w")
+    now = time.monotonic()
+    assert model.predict(backend, (), 0, now, stale_after_s=2.0) == pytest.approx(900.0)
+    later = now + 3.0
+    assert model.predict(backend, (), 0, later, stale_after_s=2.0) is None
+    assert model.predict(backend, (), 0, later) == pytest.approx(900.0)  # no staleness asked
+    full = [running(later, started_ago_ms=0.0) for _ in range(4)]
+    assert model.predict(backend, full, 0, later, stale_after_s=2.0) is not None
