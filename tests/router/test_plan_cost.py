@@ -134,7 +134,7 @@ def test_weight_sets_follow_weight_changes_and_refuse_unknown_names() -> None:
     strategies.update_weights("composite", {"prefix": 0.0})
     changed = strategies.weight_set()
     assert not changed.prefix
-    assert "prefix" not in [name for name, _, _ in changed.terms]
+    assert "prefix" not in [name for name, _ in changed.terms]
     assert changed == WeightSet.of(strategies.weights("composite"))
     strategies.update_weights("composite", {}, reset=True)
     assert strategies.weight_set().prefix

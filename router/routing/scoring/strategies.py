@@ -47,13 +47,13 @@ class WeightSet(NamedTuple):
     """A strategy's weights as `rank` walks them: the scorers with a weight, in the strategy's order (the
     order fixes how the weighted sum adds up), built once per change of weights rather than per request."""
 
-    terms: tuple[tuple[str, Scorer, float], ...]
+    terms: tuple[tuple[str, float], ...]  # (scorer name, weight); each scorer found in SCORERS as it ranks
     prefix: bool  # the prefix scorer counts: the request's prefix keys are worth computing
 
     @classmethod
     def of(cls, weights: Mapping[str, float]) -> WeightSet:
-        terms = tuple((name, SCORERS[name], weight) for name, weight in weights.items() if weight)
-        return cls(terms, any(name == "prefix" for name, _, _ in terms))
+        terms = tuple((name, weight) for name, weight in weights.items() if weight)
+        return cls(terms, any(name == "prefix" for name, _ in terms))
 
 
 def strategy_name(value: int) -> str | None:
@@ -127,11 +127,11 @@ def rank(candidates: Sequence[Candidate], weights: Mapping[str, float] | WeightS
     if candidates and terms:
         totals = [c.score for c in candidates]
         columns: list[list[float]] = []
-        for _name, scorer, weight in terms:
-            values = scorer.score(candidates)
+        for name, weight in terms:
+            values = SCORERS[name].score(candidates)
             totals = [total + weight * value for total, value in zip(totals, values, strict=True)]
             columns.append(values)
-        names = [name for name, _, _ in terms]
+        names = [name for name, _ in terms]
         for candidate, total, row in zip(candidates, totals, zip(*columns, strict=True), strict=True):
             candidate.score = total
             candidate.components.update(zip(names, row, strict=True))
