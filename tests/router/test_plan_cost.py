@@ -1,5 +1,5 @@
 """What made the scheduling step cheaper decides as before: score inputs kept as outcomes and load reports
-arrive, ranking column by column, cached weight sets, and a `_plan` that does not suspend when it need not."""
+arrive, cached weight sets, and a `_plan` that does not suspend when it need not."""
 
 from __future__ import annotations
 

@@ -118,23 +118,13 @@ class Strategies:
 
 
 def rank(candidates: Sequence[Candidate], weights: Mapping[str, float] | WeightSet) -> list[Candidate]:
-    """Score every candidate (weighted sum of scorers) and return them best first.
-
-    Column by column: each scorer's values are added to the running totals in the strategy's order, as
-    `score += weight * value` would add them one candidate at a time, and each candidate's components are
-    made in one go at the end rather than set one scorer at a time."""
+    """Score every candidate (weighted sum of scorers) and return them best first."""
     terms = (weights if isinstance(weights, WeightSet) else WeightSet.of(weights)).terms
-    if candidates and terms:
-        totals = [c.score for c in candidates]
-        columns: list[list[float]] = []
+    if candidates:
         for name, weight in terms:
-            values = SCORERS[name].score(candidates)
-            totals = [total + weight * value for total, value in zip(totals, values, strict=True)]
-            columns.append(values)
-        names = [name for name, _ in terms]
-        for candidate, total, row in zip(candidates, totals, zip(*columns, strict=True), strict=True):
-            candidate.score = total
-            candidate.components.update(zip(names, row, strict=True))
+            for candidate, value in zip(candidates, SCORERS[name].score(candidates), strict=True):
+                candidate.components[name] = value
+                candidate.score += weight * value
     return sorted(candidates, key=_best_first)
 
 
