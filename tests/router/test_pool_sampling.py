@@ -9,6 +9,7 @@ import random
 import pytest
 from modelyard.v1 import inference_pb2 as pb
 
+from bench import pool_sim
 from router.backends.base import ModelSpec
 from router.backends.worker import WorkerBackend
 from router.config.pool import PoolConfig
@@ -89,3 +90,14 @@ def test_the_scored_set_stays_bounded_whatever_the_pool(size: int) -> None:
         scheduler.plan("m", CHAT, pb.RoutingHints(), order=count)
     # The draw, and the previous ranking (as many as failover tries): never more, whatever the pool.
     assert max(scored) <= SAMPLE + state.config.retry.max_attempts
+
+
+def test_in_a_mixed_pool_the_bounded_set_sends_no_more_to_slow_workers_than_scoring_every_one() -> None:
+    """50 workers of five speeds (bench/pool_sim.py: the real Scheduler on a simulated clock, deterministic):
+    a slow worker has to be tried once to be known, so some requests wait for one either way, but the bounded
+    set adds next to none to those (a draw of 8 without the previous ranking added 8, a third more)."""
+    settings = pool_sim.PoolSimSettings(copies=10, rate=40.0, seconds=20.0)
+    outcomes = pool_sim.run_all(settings, ("composite",))
+    slow_ms = 900.0  # a slow worker's TTFT is 1,000 ms here
+    waited = {name: sum(ttft >= slow_ms for ttft in o.ttft_ms) for name, o in outcomes.items()}
+    assert waited["composite"] <= waited[pool_sim.EXACT] + 3
