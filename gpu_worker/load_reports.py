@@ -46,11 +46,11 @@ class ReportPolicy:
     ) -> worker_pb2.RegisterRequest | None:
         """The message to send now, or None. `force`: a full report whatever changed (the first after the
         router's acknowledgement, a drain starting)."""
-        changed = routed(load) != self._sent_routed
+        view = routed(load)
         # Ticks land about an interval apart: due within half a tick, so a heartbeat is never a tick late.
         due = now - self._sent_at >= self.heartbeat_s - self.interval_s / 2
-        if force or changed or not self.heartbeat_s or (due and load != self._sent):
-            self._sent, self._sent_routed, self._sent_at = load, routed(load), now
+        if force or view != self._sent_routed or not self.heartbeat_s or (due and load != self._sent):
+            self._sent, self._sent_routed, self._sent_at = load, view, now
             return worker_pb2.RegisterRequest(load=load)
         if due:
             self._sent_at = now

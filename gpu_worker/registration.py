@@ -211,10 +211,9 @@ class RegistrationStream:
                     await self._report_now.wait()
             forced = self._report_now.is_set()
             self._report_now.clear()
-            policy.interval_s, policy.heartbeat_s = (
-                self._interval_s,
-                self._heartbeat_s,
-            )  # the ack may change them
+            # The router's acknowledgement sets these (a reconnect may bring another router's).
+            policy.interval_s = self._interval_s
+            policy.heartbeat_s = self._heartbeat_s
             message = policy.next(self._load(), loop.time(), force=forced)
             if message is None:
                 continue

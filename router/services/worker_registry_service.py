@@ -77,7 +77,10 @@ class WorkerRegistryServicer(worker_pb2_grpc.WorkerRegistryServiceServicer):  # 
         # A worker whose reports and heartbeats stop this long leaves rotation until they resume (its lease
         # ends when nothing at all arrives for as long).
         self._reports_due_s = config.missed_reports * self._heartbeat_ms / 1000
-        self._streams: dict[str, asyncio.Queue[worker_pb2.RegisterResponse]] = {}
+        # Each worker's open stream, for drain commands: written from the caller's task (no task per worker
+        # waiting for commands, which a full garbage collection would walk a thousand of), one at a time.
+        self._streams: dict[str, Context] = {}
+        self._commands = asyncio.Lock()
         self._closing: set[asyncio.Task[None]] = set()  # channels of departed workers, closed when idle
 
     def _close_later(self, backend: Backend) -> None:
@@ -87,10 +90,16 @@ class WorkerRegistryServicer(worker_pb2_grpc.WorkerRegistryServiceServicer):  # 
 
     async def drain(self, worker_id: str, reason: str) -> bool:
         """Ask a worker to stop taking requests; it keeps its lease while it finishes what it holds."""
-        commands = self._streams.get(worker_id)
-        if commands is None:
+        stream = self._streams.get(worker_id)
+        if stream is None:
             return False
-        await commands.put(worker_pb2.RegisterResponse(drain=worker_pb2.DrainCommand(reason=reason)))
+        command = worker_pb2.RegisterResponse(drain=worker_pb2.DrainCommand(reason=reason))
+        async with self._commands:
+            try:
+                await stream.write(command)
+            except Exception as error:  # the stream ended meanwhile: so has the lease
+                log.info("could not ask worker %s to drain: its stream ended (%s)", worker_id, error)
+                return False
         return True
 
     @grpc_status
@@ -129,8 +138,6 @@ class WorkerRegistryServicer(worker_pb2_grpc.WorkerRegistryServiceServicer):  # 
         replaced = self._registry.add(worker)
         if replaced is not None:
             self._close_later(replaced)
-        commands: asyncio.Queue[worker_pb2.RegisterResponse] = asyncio.Queue()
-        self._streams[worker.id] = commands
         log.info(
             "worker %s joined from %s serving %s", worker.id, worker.address, [m.id for m in worker.models]
         )
@@ -143,12 +150,11 @@ class WorkerRegistryServicer(worker_pb2_grpc.WorkerRegistryServiceServicer):  # 
                 )
             )
         )
-        sender = asyncio.create_task(_send_commands(context, commands))
+        self._streams[worker.id] = context  # after the ack: a drain command is never the first message
         try:
             await self._receive_reports(worker, context, self._cache_events_usable(first.hello))
         finally:
-            sender.cancel()
-            if self._streams.get(worker.id) is commands:
+            if self._streams.get(worker.id) is context:
                 del self._streams[worker.id]
             if self._registry.remove(worker):
                 log.info("worker %s left the pool", worker.id)
@@ -220,8 +226,3 @@ class WorkerRegistryServicer(worker_pb2_grpc.WorkerRegistryServiceServicer):  # 
     def _apply_cache_events(self, worker: WorkerBackend, cache: worker_pb2.CacheEvents) -> None:
         if self._prefixes is not None and any(m.id == cache.model for m in worker.models):
             self._prefixes.apply(worker.id, cache)
-
-
-async def _send_commands(context: Context, commands: asyncio.Queue[worker_pb2.RegisterResponse]) -> None:
-    while True:
-        await context.write(await commands.get())

@@ -1,5 +1,5 @@
 """What made the scheduling step cheaper decides as before: score inputs kept as outcomes and load reports
-arrive, ranking column by column, cached weight sets, and a `_plan` that does not suspend when it need not."""
+arrive, cached weight sets, and a `_plan` that does not suspend when it need not."""
 
 from __future__ import annotations
 
@@ -134,7 +134,7 @@ def test_weight_sets_follow_weight_changes_and_refuse_unknown_names() -> None:
     strategies.update_weights("composite", {"prefix": 0.0})
     changed = strategies.weight_set()
     assert not changed.prefix
-    assert "prefix" not in [name for name, _, _ in changed.terms]
+    assert "prefix" not in [name for name, _ in changed.terms]
     assert changed == WeightSet.of(strategies.weights("composite"))
     strategies.update_weights("composite", {}, reset=True)
     assert strategies.weight_set().prefix

@@ -47,13 +47,13 @@ class WeightSet(NamedTuple):
     """A strategy's weights as `rank` walks them: the scorers with a weight, in the strategy's order (the
     order fixes how the weighted sum adds up), built once per change of weights rather than per request."""
 
-    terms: tuple[tuple[str, Scorer, float], ...]
+    terms: tuple[tuple[str, float], ...]  # (scorer name, weight); each scorer found in SCORERS as it ranks
     prefix: bool  # the prefix scorer counts: the request's prefix keys are worth computing
 
     @classmethod
     def of(cls, weights: Mapping[str, float]) -> WeightSet:
-        terms = tuple((name, SCORERS[name], weight) for name, weight in weights.items() if weight)
-        return cls(terms, any(name == "prefix" for name, _, _ in terms))
+        terms = tuple((name, weight) for name, weight in weights.items() if weight)
+        return cls(terms, any(name == "prefix" for name, _ in terms))
 
 
 def strategy_name(value: int) -> str | None:
@@ -118,23 +118,13 @@ class Strategies:
 
 
 def rank(candidates: Sequence[Candidate], weights: Mapping[str, float] | WeightSet) -> list[Candidate]:
-    """Score every candidate (weighted sum of scorers) and return them best first.
-
-    Column by column: each scorer's values are added to the running totals in the strategy's order, as
-    `score += weight * value` would add them one candidate at a time, and each candidate's components are
-    made in one go at the end rather than set one scorer at a time."""
+    """Score every candidate (weighted sum of scorers) and return them best first."""
     terms = (weights if isinstance(weights, WeightSet) else WeightSet.of(weights)).terms
-    if candidates and terms:
-        totals = [c.score for c in candidates]
-        columns: list[list[float]] = []
-        for _name, scorer, weight in terms:
-            values = scorer.score(candidates)
-            totals = [total + weight * value for total, value in zip(totals, values, strict=True)]
-            columns.append(values)
-        names = [name for name, _, _ in terms]
-        for candidate, total, row in zip(candidates, totals, zip(*columns, strict=True), strict=True):
-            candidate.score = total
-            candidate.components.update(zip(names, row, strict=True))
+    if candidates:
+        for name, weight in terms:
+            for candidate, value in zip(candidates, SCORERS[name].score(candidates), strict=True):
+                candidate.components[name] = value
+                candidate.score += weight * value
     return sorted(candidates, key=_best_first)
 
 
