@@ -8,8 +8,14 @@ Two policies over per-flow queues, as the Gateway API Inference Extension's flow
 - which request within a flow: first come, first served.
 
 A backend has room while what the router has sent there (or admitted and not yet ended) plus what its
-load report shows of other routers' requests (router.routing.load_view) stays under max_concurrency + target_queue_depth (a worker)
-or max_concurrency (a cloud API). A request that finds room, with nobody waiting, passes straight through.
+load report shows of other routers' requests (router.routing.load_view) stays under max_concurrency +
+target_queue_depth (a worker) or max_concurrency (a cloud API), and while it is not answering "at my
+limit" (RESOURCE_EXHAUSTED, a cloud's HTTP 429: none for rate_limited_s after one, unless it answered since).
+A 429 with Retry-After opens the backend's circuit too, which keeps it out of the pool for that long.
+A full worker has room for one more, within what it declared it can queue, when a slot there is predicted
+to free within dispatch_lead_ms (router.routing.slot_clock): the request is on its way as the slot frees,
+instead of leaving it idle for the router's round trip (a finish relayed, the next request planned and
+sent), which on a busy machine was a tenth of the workers' time. A request that finds room, with nobody waiting, passes straight through.
 Otherwise it waits; slots free as requests end (`release`) and, for other routers' requests, as load
 reports change (looked at every poll_interval_ms while anything waits). A request whose deadline would pass
 before it could start is refused at once (RESOURCE_EXHAUSTED with RetryInfo); one whose caller goes away
@@ -34,6 +40,8 @@ from router.routing.stats import ewma
 
 Eligible = Callable[[Backend], bool]
 ServiceSeconds = Callable[[Backend], float | None]
+Limited = Callable[[Backend], bool]
+FreesIn = Callable[[Backend], float | None]  # ms until a slot frees there for a request sent now
 
 
 @dataclass(eq=False)
@@ -82,9 +90,13 @@ class AdmissionQueue:
         config: AdmissionConfig,
         service_s: ServiceSeconds = lambda _backend: None,
         observers: Observers | None = None,
+        limited: Limited = lambda _backend: False,
+        frees_in_ms: FreesIn = lambda _backend: None,
     ) -> None:
         self.config = config
         self._service_s = service_s
+        self._limited = limited
+        self._frees_in_ms = frees_in_ms
         self.observers = observers or Observers()
         self._flows: dict[tuple[int, str], deque[_Entry]] = {}
         self._tenants: dict[str, _Tenant] = {}
@@ -108,7 +120,16 @@ class AdmissionQueue:
         return busy(backend, self.admitted[backend.id])
 
     def has_room(self, backend: Backend) -> bool:
-        return self.busy(backend) < self.limit(backend)
+        if self._limited(backend):
+            return False
+        busy = self.busy(backend)
+        if busy < self.limit(backend):
+            return True
+        lead = self.config.dispatch_lead_ms
+        if not lead or not backend.local or busy >= backend.capacity:
+            return False
+        frees_in = self._frees_in_ms(backend)
+        return frees_in is not None and frees_in <= lead
 
     def _room_in(self, pool: Sequence[Backend], eligible: Eligible) -> Backend | None:
         return next((b for b in pool if eligible(b) and self.has_room(b)), None)

@@ -227,6 +227,8 @@ async def _attempt(
         stats.record_success(None, (time.perf_counter() - started) * 1000)  # its TTFT is in already
         circuit.record_success()
     except BackendError as e:
+        if e.status is grpc.StatusCode.RESOURCE_EXHAUSTED:  # at its limit (429): admission waits a while
+            stats.rate_limited_at = time.monotonic()
         if e.retryable or sent:  # the caller's own mistakes say nothing about the backend
             waited_ms = None if sent else (time.perf_counter() - started) * 1000
             stats.record_failure(e.message, waited_ms, load_factor(candidate.utilisation))

@@ -13,6 +13,7 @@ Closing the hold gives its slot to the next request waiting.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING
@@ -29,9 +30,10 @@ from router.routing.load_view import ahead
 from router.routing.placement_metrics import PlacementMetrics
 from router.routing.scheduler import AUTO, Scheduler
 from router.routing.scoring.base import Candidate
+from router.routing.slot_clock import Progress, Running
 from router.routing.spill import Policy, order
 from router.routing.state import RoutingState
-from router.routing.ttft_model import TtftModel
+from router.routing.ttft_model import Observed, TtftModel
 
 if TYPE_CHECKING:
     from router.accounting.ticket import Ticket
@@ -52,16 +54,37 @@ class Placement:
         self.state = state
         self.scheduler = scheduler
         self.ttft = TtftModel()
+        self.progress = Progress()  # this router's requests on each backend, and how far along
+        state.forgetters.append(self.forget)
         self.metrics = PlacementMetrics(registry)
         observers = Observers(
             waited=lambda tenant, s: self.metrics.child(self.metrics.wait, tenant).observe(s),
             refused=lambda tenant, reason: self.metrics.child(self.metrics.refused, tenant, reason).inc(),
         )
-        self.queue = AdmissionQueue(state.config.admission, self._service_s, observers)
+        self.queue = AdmissionQueue(
+            state.config.admission, self._service_s, observers, self.rate_limited, self._frees_in_ms
+        )
         self.metrics.watch(self.queue, self.predict_now, state.registry)
 
     def hold(self) -> Hold:
         return Hold(self)
+
+    def rate_limited(self, backend: Backend) -> bool:
+        """It answered "at my limit" (HTTP 429, RESOURCE_EXHAUSTED) lately, and nothing well since."""
+        stats = self.state.stats[backend.id]
+        at = stats.rate_limited_at
+        if at is None or (stats.last_success_at is not None and stats.last_success_at > at):
+            return False
+        return time.monotonic() - at < self.state.config.admission.rate_limited_s
+
+    def _frees_in_ms(self, backend: Backend) -> float | None:
+        """When a slot frees there: the slot clock alone. The wait bias learnt from TTFTs holds the
+        router's own lag too (a finish relayed, the next request sent), which is what the lead makes up."""
+        if self.ttft.base_ms(backend.id) is None:
+            return None
+        running = self.progress.on(backend.id)
+        unsent = self._unsent(backend, len(running), False)
+        return self.ttft.wait_ms(backend, running, unsent, time.monotonic(), corrected=False)
 
     def _service_s(self, backend: Backend) -> float | None:
         service = self.ttft.service_ms(backend.id)
@@ -110,15 +133,36 @@ class Placement:
             seen[backend.id] = backend
         return list(seen.values())
 
-    def predict_now(self, backend: Backend, wait_factor: float = 1.0) -> float | None:
-        """The predicted TTFT (ms) of a request sent there now (`wait_factor`: see TtftModel.predict)."""
-        return self.ttft.predict(backend, self.ahead(backend), wait_factor)
+    def predict_now(self, backend: Backend, wait_factor: float = 1.0, own: bool = False) -> float | None:
+        """The predicted TTFT (ms) of a request sent there now (`wait_factor`: see TtftModel.predict;
+        `own`: the request is admitted there already)."""
+        running = self.progress.on(backend.id)
+        unsent = self._unsent(backend, len(running), own)
+        stale = self.state.config.local_first.stale_after_s
+        return self.ttft.predict(backend, running, unsent, time.monotonic(), wait_factor, stale)
 
-    def against_target(self, policy: Policy) -> Callable[[Candidate], float | None]:
+    def wait_now(self, backend: Backend, own: bool = False) -> float:
+        """The predicted wait (ms) for a slot there of a request sent now."""
+        running = self.progress.on(backend.id)
+        unsent = self._unsent(backend, len(running), own)
+        return self.ttft.wait_ms(backend, running, unsent, time.monotonic())
+
+    def _unsent(self, backend: Backend, placed: int, own: bool) -> int:
+        """Requests admitted there and not yet placed (the admission queue counts them from admission)."""
+        return max(0, self.queue.admitted[backend.id] - placed - (1 if own else 0))
+
+    def forget(self, backend_id: str) -> None:
+        """A worker left: its fit and progress go (memory bounded by the pool, not by its history)."""
+        self.ttft.forget(backend_id)
+        self.progress.forget(backend_id)
+
+    def against_target(
+        self, policy: Policy, admitted: Backend | None = None
+    ) -> Callable[[Candidate], float | None]:
         """Each candidate's prediction as weighed against the policy's target: its queue wait counted
-        1 / headroom times."""
+        1 / headroom times (`admitted`: where the request holds an admission slot already)."""
         factor = 1.0 / policy.headroom
-        return lambda candidate: self.predict_now(candidate.backend, factor)
+        return lambda c: self.predict_now(c.backend, factor, own=c.backend is admitted)
 
     def ahead(self, backend: Backend, own: bool = False) -> int:
         """Requests ahead of one sent there now, counting those admitted there and not yet sent (`own`:
@@ -139,6 +183,9 @@ class Hold:
         self._first: Candidate | None = None
         self._ahead = 0
         self._predicted: float | None = None
+        self._predicted_wait: float | None = None
+        self._max_tokens = 0
+        self._running: Running | None = None  # its progress on the first choice (slot_clock)
 
     def __enter__(self) -> Hold:
         return self
@@ -146,9 +193,15 @@ class Hold:
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
+        self._end_running()
         if self.admitted is not None:
             admitted, self.admitted = self.admitted, None
             self._p.queue.release(admitted.id)
+
+    def _end_running(self) -> None:
+        if self._running is not None:
+            self._p.progress.ended(self._running)
+            self._running = None
 
     async def admit(
         self, ticket: Ticket, request: Request, capability: pb.Capability, deadline: float | None
@@ -156,13 +209,15 @@ class Hold:
         """Work out the request's policy; with the admission queue on, wait for room (or refuse)."""
         p = self._p
         self.policy = p.policy(request, ticket.tenant)
+        if isinstance(request, pb.ChatRequest) and request.sampling.HasField("max_tokens"):
+            self._max_tokens = request.sampling.max_tokens
         priority = _priority(request.routing, ticket.caller.priority if ticket.caller else DEFAULT_PRIORITY)
         if not p.state.config.admission.enabled:
             return
         pool = p.pool(request, capability, self.policy)
         if not pool:
             return  # planning says why nothing can serve it
-        soonest = min((p.ttft.predict(b, 0) or 0.0 for b in pool), default=0.0) / 1000
+        soonest = min((p.ttft.base_ms(b.id) or 0.0 for b in pool), default=0.0) / 1000
         eligible = self._eligible(ticket.tenant, priority, pool)
         self.admitted, self.waited_s = await p.queue.enter(
             ticket.tenant, priority, pool, eligible, deadline, soonest
@@ -178,7 +233,7 @@ class Hold:
             return lambda _backend: True
         p = self._p
         wait_s = p.queue.estimate_wait_s(tenant, PRIORITIES.index(priority), locals_)
-        bases = [base for b in locals_ if (base := p.ttft.predict(b, 0)) is not None]
+        bases = [base for b in locals_ if (base := p.ttft.base_ms(b.id)) is not None]
         bound = target
         if wait_s is not None and bases:
             bound = max(target, wait_s * 1000 + min(bases))
@@ -195,7 +250,7 @@ class Hold:
         """The scheduler's ranking in local-first order; the backend first in it holds this request's slot."""
         p = self._p
         ordered, self.spill_reason = (
-            order(ranked, self.policy, p.against_target(self.policy), p.ahead)
+            order(ranked, self.policy, p.against_target(self.policy, self.admitted), p.ahead)
             if self.policy.active
             else (ranked, "")
         )
@@ -210,9 +265,14 @@ class Hold:
                 self.admitted = first
                 queue.release(admitted.id)
         if ordered:
+            first = ordered[0].backend
+            own = self.admitted is first
             self._first = ordered[0]
-            self._ahead = p.ahead(ordered[0].backend, own=self.admitted is not None)
-            self._predicted = p.ttft.predict(ordered[0].backend, self._ahead)
+            self._ahead = p.ahead(first, own=own)
+            self._predicted = p.predict_now(first, own=own)
+            self._predicted_wait = p.wait_now(first, own=own)
+            self._end_running()  # planned again (warm start): only the latest choice holds progress
+            self._running = p.progress.placed(first.id, time.monotonic(), self._max_tokens)
             if self.policy.active:
                 where = "local" if ordered[0].backend.local else "cloud"
                 p.metrics.child(p.metrics.placed, where).inc()
@@ -221,9 +281,14 @@ class Hold:
         return ordered
 
     def annotate(self, response: Response) -> None:
-        """The usage says how long the request was held and why it spilled; its TTFT feeds the prediction."""
+        """Each response: the first marks the request's progress (it holds a slot now). The usage says how
+        long the request was held and why it spilled; its TTFT feeds the prediction."""
+        running = self._running
+        if running is not None and running.first_at is None:
+            running.first_at = time.monotonic()
         if not response.HasField("usage"):
             return
+        self._end_running()  # the last response: its slot there is free
         usage = response.usage
         if self.waited_s:
             usage.queue_wait.CopyFrom(wire.duration_ms(self.waited_s * 1000))
@@ -236,7 +301,15 @@ class Hold:
             p = self._p
             ttft_ms = wire.ms_of(usage.ttft)
             latency = wire.ms_of(usage.latency) if usage.HasField("latency") else None
-            p.ttft.observe(first.backend.id, self._ahead, ttft_ms, latency)
+            seen = Observed(
+                ttft_ms,
+                latency,
+                usage.completion_tokens,
+                self._max_tokens,
+                self._ahead,
+                self._predicted_wait,
+            )
+            p.ttft.observe(first.backend.id, seen)
             if self._predicted is not None:
                 error_s = abs(ttft_ms - self._predicted) / 1000
                 p.metrics.child(p.metrics.prediction_error, first.backend.id).observe(error_s)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from router.accounting.pricing import PriceTable
@@ -30,6 +31,8 @@ class RoutingState:
     prices: PriceTable = field(init=False)
     prefixes: PrefixRouting = field(init=False)
     events: PoolEvents = field(default_factory=PoolEvents)
+    # Called with a worker's id when it leaves, by what keeps per-backend state elsewhere (placement).
+    forgetters: list[Callable[[str], None]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.circuits = CircuitBook(self.config.circuit_failure_threshold, self.config.circuit_cooldown_s)
@@ -56,3 +59,5 @@ class RoutingState:
         self.stats.forget(backend_id)
         self.circuits.forget(backend_id)
         self.settings.forget_defaults(backend_id)
+        for forget in self.forgetters:
+            forget(backend_id)

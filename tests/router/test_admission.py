@@ -16,14 +16,17 @@ import grpc
 import pytest
 from modelyard.v1 import inference_pb2 as pb
 from modelyard.v1 import router_pb2, router_pb2_grpc
+from modelyard_client.cli import main as cli
 
 from core import wire
 from router.accounting.auth import hash_key
 from router.config.accounting import ApiKey
 from router.config.admission import AdmissionConfig, TenantAdmission
-from router.config.settings import RouterConfig
+from router.config.settings import ProviderConfig, RouterConfig
 from router.server import RouterServer
 from tests.support.echo_worker import EchoWorker, Faults
+from tests.support.fake_http import Fault
+from tests.support.fake_openai import FakeOpenAI
 from tests.support.polling import wait_until
 from tests.support.rich_errors import details
 
@@ -211,7 +214,7 @@ async def test_a_cancelled_request_leaves_the_queue(scene: Scene, worker: Record
 
 
 async def test_bounds_refuse_clearly_and_usage_and_status_show_the_queue(
-    scene: Scene, router: RouterServer
+    scene: Scene, router: RouterServer, capsys: pytest.CaptureFixture[str]
 ) -> None:
     await scene.block()
     await scene.send("quiet", "quiet0")
@@ -228,6 +231,17 @@ async def test_bounds_refuse_clearly_and_usage_and_status_show_the_queue(
     assert queues["quiet"].refused == 1
     assert wire.ms_of(queues["quiet"].oldest_wait) > 0
 
+    # The CLI's `status` shows the same, one row per tenant.
+    out = await asyncio.to_thread(cli, ["status", "--router", router.address, "--api-key", KEYS["quiet"]])
+    assert out == 0
+    lines = capsys.readouterr().out.splitlines()
+    at = lines.index("admission queue")
+    header = lines[at + 1].split()
+    assert header == ["TENANT", "WEIGHT", "QUEUED", "OLDEST-WAIT", "MEAN-WAIT", "DISPATCHED", "REFUSED"]
+    rows = {line.split()[0]: dict(zip(header, line.split(), strict=True)) for line in lines[at + 2 :]}
+    assert (rows["quiet"]["QUEUED"], rows["quiet"]["REFUSED"]) == ("2", "1")
+    assert rows["quiet"]["OLDEST-WAIT"].endswith("ms")
+
     await scene.release()
     usage = (await scene.calls[0])[-1].usage
     assert usage.HasField("queue_wait")
@@ -236,3 +250,97 @@ async def test_bounds_refuse_clearly_and_usage_and_status_show_the_queue(
     assert metrics.get_sample_value("modelyard_admission_wait_seconds_count", {"tenant": "quiet"}) == 2
     refused = {"tenant": "quiet", "reason": "tenant_queue_full"}
     assert metrics.get_sample_value("modelyard_admission_refused_total", refused) == 1
+
+
+async def test_a_cloud_answering_429_counts_as_saturated_for_a_while() -> None:
+    """After "at my limit" (HTTP 429, no Retry-After: its circuit stays closed), the next request waits in
+    the router's queue for admission.rate_limited_s instead of going straight back to the cloud."""
+    async with FakeOpenAI(models=("echo",), reply="from the cloud") as cloud:
+        provider = ProviderConfig(
+            name="cloud",
+            kind="openai_compatible",
+            api_key=cloud.api_key,
+            base_url=cloud.base_url,
+            chat_models=["echo"],
+        )
+        config = RouterConfig(
+            listen="127.0.0.1:0",
+            router_id="limited",
+            providers=[provider],
+            admission=AdmissionConfig(enabled=True, rate_limited_s=1.0),
+        )
+        router = RouterServer(config)
+        await router.start()
+        try:
+            async with grpc.aio.insecure_channel(router.address) as channel:
+                stub = router_pb2_grpc.RouterServiceStub(channel)
+                cloud.inject(*[Fault(status=429) for _ in range(config.retry.max_attempts)])
+                with pytest.raises(grpc.aio.AioRpcError) as raised:
+                    [r async for r in stub.Chat(chat("first x"))]
+                assert raised.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+                cloud.clear_faults()
+                assert router.state.circuits["cloud"].allows()
+                held = asyncio.create_task(_answer(stub.Chat(chat("second x"))))
+                queue = router.pipeline.placement.queue
+                await wait_until(lambda: queue.waiting == 1)
+                usage = (await held)[-1].usage
+                assert usage.backend == "cloud"
+                assert wire.ms_of(usage.queue_wait) > 0
+                # It answered since: no longer saturated, the next one goes straight through.
+                third = (await _answer(stub.Chat(chat("third x"))))[-1].usage
+                assert not third.HasField("queue_wait")
+        finally:
+            await router.stop(0)
+
+
+async def _answer(call: Any) -> list[pb.ChatResponse]:
+    return [r async for r in call]
+
+
+@dataclass
+class QueueingWorker(RecordingWorker):
+    """A recording worker that declares a queue: the router may send it more than it runs at once."""
+
+    def hello(self) -> Any:
+        hello = super().hello()
+        hello.max_queue = 4
+        return hello
+
+
+@pytest.mark.parametrize("lead_ms", [0, 60_000])
+async def test_a_full_worker_whose_slot_is_about_to_free_gets_the_next_request_early(lead_ms: int) -> None:
+    """dispatch_lead_ms: with a slot predicted to free within the lead, the next request goes to the worker's
+    own queue now (ready as the slot frees); without, it waits in the router's queue for the slot."""
+    admission = AdmissionConfig(enabled=True, dispatch_lead_ms=lead_ms)
+    router = RouterServer(
+        RouterConfig(listen="127.0.0.1:0", router_id="lead", report_interval_ms=500, admission=admission)
+    )
+    await router.start()
+    worker = QueueingWorker("w1", max_concurrency=1, faults=Faults())
+    await worker.start()
+    await worker.register(router.address)
+    try:
+        await wait_until(lambda: router.registry.get("w1") is not None)
+        async with grpc.aio.insecure_channel(router.address) as channel:
+            stub = router_pb2_grpc.RouterServiceStub(channel)
+            for _ in range(3):  # measured: how long an answer holds the slot there
+                await _answer(stub.Chat(chat("measure x")))
+            worker.faults.hold = asyncio.Event()
+            blocker = stub.Chat(chat("blocker holds the slot"))
+            await blocker.read()  # it runs; by the fit it should end about now, any moment
+            next_one = asyncio.create_task(_answer(stub.Chat(chat("next x"))))
+            backend = router.registry.get("w1")
+            assert backend is not None
+            queue = router.pipeline.placement.queue
+            if lead_ms:
+                await wait_until(lambda: backend.in_flight == 2)  # on its way to the worker's queue
+                assert queue.waiting == 0
+            else:
+                await wait_until(lambda: queue.waiting == 1)  # held in the router
+                assert backend.in_flight == 1
+            worker.faults.hold.set()
+            assert (await next_one)[-1].usage.backend == "w1"
+            blocker.cancel()
+    finally:
+        await worker.stop()
+        await router.stop(0)

@@ -137,7 +137,8 @@ async def test_a_saturated_worker_spills_to_the_cloud_and_usage_says_why(
 ) -> None:
     await measure_both(stub)
     worker.faults.delay_s = 0.2  # an answer now holds the slot about 0.4 s
-    assert (await usage_of(stub, chat("echo", provider="w1"))).backend == "w1"
+    for _ in range(5):  # the fits (first token, time per token) follow it
+        assert (await usage_of(stub, chat("echo", provider="w1"))).backend == "w1"
     assert (await usage_of(stub, chat("fast"))).backend == "w1"  # idle: the free worker meets the target
     blocker = await hold_the_slot(stub, worker)
     usage = await usage_of(stub, chat("fast"))
@@ -185,13 +186,13 @@ async def test_the_prediction_follows_a_worker_that_slows_down(
     assert backend is not None
     for _ in range(3):
         assert (await usage_of(stub, chat("fast"))).backend == "w1"
-    before = model.predict(backend, 0)
+    before = model.predict(backend)
     assert before is not None
     assert before < TARGET_MS
     worker.faults.delay_s = 0.5  # ten times slower: its first token alone now takes longer than the target
     for _ in range(4):
         await usage_of(stub, chat("echo", provider="w1"))
-    after = model.predict(backend, 0)
+    after = model.predict(backend)
     assert after is not None
     assert after > TARGET_MS > before
     # Idle but too slow for the target now: the request spills.
@@ -220,7 +221,9 @@ async def test_with_the_admission_queue_a_target_spills_and_local_only_waits_in_
         providers=[provider],
         routes={"fast": ["echo"], "private": ["echo"]},
         local_first=local_first,
-        admission=AdmissionConfig(enabled=True),
+        # No dispatch lead: the held blocker would look about to end (its answers take 40 ms) and the
+        # next request would be sent to wait behind it; this is about a worker at its limit.
+        admission=AdmissionConfig(enabled=True, dispatch_lead_ms=0),
     )
     router = RouterServer(config)
     await router.start()
@@ -249,3 +252,15 @@ async def test_with_the_admission_queue_a_target_spills_and_local_only_waits_in_
     finally:
         await worker.stop()
         await router.stop(0)
+
+
+async def test_a_worker_that_leaves_takes_its_fit_and_progress_with_it(
+    router: RouterServer, stub: router_pb2_grpc.RouterServiceStub, worker: QueueingWorker
+) -> None:
+    placement = router.pipeline.placement
+    assert (await usage_of(stub, chat("fast"))).backend == "w1"
+    assert placement.ttft.base_ms("w1") is not None
+    await worker.stop()
+    await wait_until(lambda: router.registry.get("w1") is None)
+    assert placement.ttft.base_ms("w1") is None
+    assert not placement.progress.on("w1")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from modelyard.v1 import inference_pb2 as pb
 
@@ -12,9 +14,10 @@ from router.backends.worker import WorkerBackend
 from router.config.settings import ProviderConfig
 from router.routing.load_view import ahead
 from router.routing.scoring.base import Candidate
+from router.routing.slot_clock import Progress, Running, start_in
 from router.routing.spill import Policy, order
 from router.routing.stats import BackendStats
-from router.routing.ttft_model import TtftModel
+from router.routing.ttft_model import Observed, TtftModel
 
 MODEL = ModelSpec("m", frozenset({pb.CAPABILITY_CHAT}))
 
@@ -88,30 +91,126 @@ def test_local_only_with_no_worker_is_refused_naming_the_rule() -> None:
     assert "local_only" in raised.value.message
 
 
-def test_the_model_fits_the_wait_per_request_ahead_and_follows_a_slowdown() -> None:
+def test_the_model_fits_prefill_and_decode_and_follows_a_slowdown() -> None:
     model = TtftModel()
     backend = worker("w")
-    assert model.predict(backend, 0) is None  # not measured yet
-    model.observe("w", 0, ttft_ms=20.0, latency_ms=400.0)
-    # Nothing has waited there yet: each request ahead adds a slot's service time over the slots.
-    assert model.predict(backend, 2) == pytest.approx(20.0 + 2 * 400.0 / 4)
-    for _ in range(20):
-        model.observe("w", 2, ttft_ms=20.0 + 2 * 150.0, latency_ms=None)
-    assert model.predict(backend, 2) == pytest.approx(320.0, rel=0.01)
-    assert model.predict(backend, 2, wait_factor=2.0) == pytest.approx(20.0 + 2 * 2 * 150.0, rel=0.01)
+    assert model.predict(backend) is None  # not measured yet
+    # 20 ms to the first token, then 19 more tokens 10 ms apart; answers use half their cap.
     for _ in range(10):
-        model.observe("w", 0, ttft_ms=200.0, latency_ms=600.0)
-    slowed = model.predict(backend, 0)
+        model.observe("w", Observed(20.0, 210.0, tokens=20, max_tokens=40))
+    assert model.base_ms("w") == pytest.approx(20.0)
+    assert model.predict(backend) == pytest.approx(20.0)  # a slot is free
+    for _ in range(10):
+        model.observe("w", Observed(200.0, 2100.0, tokens=20, max_tokens=40))
+    slowed = model.predict(backend)
     assert slowed is not None
     assert slowed > 190.0
 
 
-def test_short_waits_do_not_pull_the_wait_per_request_ahead_under_the_queues_pace() -> None:
-    """A run of waits that happened to be short (the running requests near their ends) leaves the
-    prediction at the pace a queue moves, service / slots, so placement does not queue deep on luck."""
+def running(now: float, *, started_ago_ms: float | None, sent_ago_ms: float = 0.0, cap: int = 40) -> Running:
+    r = Running("w", now - max(sent_ago_ms, started_ago_ms or 0.0) / 1000, cap)
+    if started_ago_ms is not None:
+        r.first_at = now - started_ago_ms / 1000
+    return r
+
+
+def fitted() -> tuple[TtftModel, WorkerBackend]:
     model = TtftModel()
-    backend = worker("w")
-    model.observe("w", 0, ttft_ms=20.0, latency_ms=400.0)
+    for _ in range(10):  # a request with a cap of 40 holds a slot 20 + 19 * 10 = 210 ms
+        model.observe("w", Observed(20.0, 210.0, tokens=20, max_tokens=40))
+    return model, worker("w")
+
+
+def test_the_wait_is_when_the_first_running_request_ends_not_how_many_there_are() -> None:
+    """Four running requests (every slot) that are nearly done free a slot sooner than four that just began:
+    the count ahead is the same, the predicted wait is not."""
+    model, backend = fitted()
+    now = 100.0
+    nearly_done = [running(now, started_ago_ms=180.0) for _ in range(4)]  # 210 - (180 + 20) = 10 ms left
+    just_begun = [running(now, started_ago_ms=0.0) for _ in range(4)]  # 190 ms left
+    assert model.wait_ms(backend, nearly_done, 0, now) == pytest.approx(10.0)
+    assert model.wait_ms(backend, just_begun, 0, now) == pytest.approx(190.0)
+    mixed = [*just_begun[:3], nearly_done[0]]
+    assert model.predict(backend, mixed, 0, now) == pytest.approx(20.0 + 10.0)
+    # A request already queued there takes the first slot that frees; the new one waits for the next.
+    queued = running(now, started_ago_ms=None, sent_ago_ms=5.0)
+    assert model.wait_ms(backend, [*mixed, queued], 0, now) == pytest.approx(190.0)
+    # One admitted and on its way counts the same: a whole service (10 + 210 frees after the 190 ms ones).
+    assert model.wait_ms(backend, nearly_done, 1, now) == pytest.approx(10.0)
+    assert model.wait_ms(backend, nearly_done, 4, now) == pytest.approx(10.0 + 210.0)
+    # With a slot free nothing waits, and the wait factor weighs only the wait.
+    assert model.wait_ms(backend, nearly_done[:3], 0, now) == 0.0
+    assert model.predict(backend, just_begun, 0, now, wait_factor=2.0) == pytest.approx(20.0 + 2 * 190.0)
+
+
+def test_longer_answers_hold_their_slots_longer() -> None:
+    """The cap of each running request sets how long it holds its slot (the share of its cap an answer
+    uses, fit online): four requests that began together, one with a small cap, free a slot at its end."""
+    model, backend = fitted()
+    now = 50.0
+    caps = [running(now, started_ago_ms=0.0, cap=cap) for cap in (400, 400, 400, 4)]
+    # cap 4 -> 2 tokens -> 20 + 10 = 30 ms from its slot, 20 of them gone
+    assert model.wait_ms(backend, caps, 0, now) == pytest.approx(10.0)
+
+
+def test_waits_longer_than_predicted_correct_the_prediction_upwards_only() -> None:
+    model, backend = fitted()
+    now = 10.0
+    full = [running(now, started_ago_ms=0.0) for _ in range(4)]
+    assert model.wait_ms(backend, full, 0, now) == pytest.approx(190.0)
+    for _ in range(20):  # each waited 240 ms where the fit says 190 (a busy machine's lag, say)
+        predicted = model.wait_ms(backend, full, 0, now)
+        model.observe("w", Observed(20.0 + 240.0, None, ahead=1, predicted_wait_ms=predicted))
+    assert model.wait_ms(backend, full, 0, now) == pytest.approx(240.0, abs=5.0)
+    # When the slot itself frees (admission's dispatch lead) is the clock alone: the lag is what it makes up.
+    assert model.wait_ms(backend, full, 0, now, corrected=False) == pytest.approx(190.0)
+    # Answers that did not wait let it fade: a high bias would keep requests from waiting there, and so
+    # itself from being corrected.
+    for _ in range(20):
+        model.observe("w", Observed(20.0, 210.0, tokens=20, max_tokens=40))
+    assert model.wait_ms(backend, full, 0, now) == pytest.approx(190.0, abs=1.0)
+    shorter = TtftModel()
     for _ in range(10):
-        model.observe("w", 2, ttft_ms=20.0 + 2 * 30.0, latency_ms=None)
-    assert model.predict(backend, 2) == pytest.approx(20.0 + 2 * 400.0 / 4)
+        shorter.observe("w", Observed(20.0, 210.0, tokens=20, max_tokens=40))
+    for _ in range(20):  # shorter than predicted: the prediction stays where the fit puts it
+        predicted = shorter.wait_ms(backend, full, 0, now)
+        shorter.observe("w", Observed(20.0 + 100.0, None, ahead=1, predicted_wait_ms=predicted))
+    assert shorter.wait_ms(backend, full, 0, now) == pytest.approx(190.0)
+
+
+def test_start_in_plays_the_slots_forward() -> None:
+    assert start_in(2, [], []) == 0.0
+    assert start_in(2, [30.0, 10.0], []) == 10.0
+    assert start_in(2, [30.0, 10.0], [100.0]) == 30.0  # the queued one took the slot at 10
+    assert start_in(1, [30.0, 10.0], []) == 40.0  # more running than slots: the extra one waits too
+
+
+def test_progress_forgets_a_backend_and_the_model_its_fit() -> None:
+    progress = Progress()
+    r = progress.placed("w", 1.0, 10)
+    progress.placed("v", 1.0, 10)
+    assert list(progress.on("w")) == [r]
+    progress.forget("w")
+    assert not progress.on("w")
+    progress.ended(r)  # ending a forgotten one is harmless
+    assert progress.backends() == 1
+    model, _ = fitted()
+    assert model.known() == 1
+    model.forget("w")
+    assert model.known() == 0
+
+
+def test_an_idle_backend_with_an_old_fit_is_tried_again() -> None:
+    """A slow spell left the fit high: once nothing has been seen there for stale_after_s, an idle backend is
+    unknown again (placement sends it a request, which measures it); a busy one keeps its prediction."""
+    model = TtftModel()
+    for _ in range(10):
+        model.observe("w", Observed(900.0, 1100.0, tokens=20, max_tokens=40))
+    backend = worker("w")
+    now = time.monotonic()
+    assert model.predict(backend, (), 0, now, stale_after_s=2.0) == pytest.approx(900.0)
+    later = now + 3.0
+    assert model.predict(backend, (), 0, later, stale_after_s=2.0) is None
+    assert model.predict(backend, (), 0, later) == pytest.approx(900.0)  # no staleness asked
+    full = [running(later, started_ago_ms=0.0) for _ in range(4)]
+    assert model.predict(backend, full, 0, later, stale_after_s=2.0) is not None

@@ -2,12 +2,14 @@
 
 The default columns fit a normal terminal: health, circuit, enabled and priority, success rate, the score the
 scheduler last gave, and load. `--wide` adds the address, worker queue and KV cache, request and failure
-counts, and EWMA latencies, and lists every backend's score components below the table.
+counts, and EWMA latencies, and lists every backend's score components below the table. The router's
+admission queue follows, one row per tenant (a tenant that is no admin sees its own): requests waiting, the
+oldest one's wait, the mean wait of those dispatched, and counts.
 """
 
 from __future__ import annotations
 
-from modelyard_client import BackendStatus, RouterStatus
+from modelyard_client import BackendStatus, RouterStatus, TenantQueue
 from modelyard_client.cli._common import table
 
 NARROW = ("BACKEND", "KIND", "STATE", "CIRCUIT", "ENABLED", "PRIO", "SUCCESS", "SCORE", "IN-FLIGHT", "MODELS")
@@ -47,12 +49,30 @@ _COLOURS = {
 def format_status(status: RouterStatus, *, wide: bool = False, colour: bool = False) -> str:
     lines = [_head(status)]
     if not status.backends:
-        return "\n".join([*lines, "no backends registered"])
-    header = WIDE if wide else NARROW
-    rows = [[_cells(b, status.redacted)[column] for column in header] for b in status.backends]
-    lines.append(table(header, rows, _cell_colour if colour else None))
-    lines += _notes(status.backends, wide)
+        lines.append("no backends registered")
+    else:
+        header = WIDE if wide else NARROW
+        rows = [[_cells(b, status.redacted)[column] for column in header] for b in status.backends]
+        lines.append(table(header, rows, _cell_colour if colour else None))
+        lines += _notes(status.backends, wide)
+    if status.queues:
+        lines += ["", "admission queue", table(QUEUES, [_queue_row(q) for q in status.queues])]
     return "\n".join(lines)
+
+
+QUEUES = ("TENANT", "WEIGHT", "QUEUED", "OLDEST-WAIT", "MEAN-WAIT", "DISPATCHED", "REFUSED")
+
+
+def _queue_row(q: TenantQueue) -> list[str]:
+    return [
+        q.tenant,
+        _number(q.weight),
+        str(q.queued),
+        _ms(q.oldest_wait_seconds * 1000) if q.queued else "-",
+        _ms(q.mean_wait_seconds * 1000) if q.dispatched else "-",
+        str(q.dispatched),
+        str(q.refused),
+    ]
 
 
 def _head(status: RouterStatus) -> str:
