@@ -7,6 +7,7 @@ requests in flight; Poisson arrivals send at a steady average rate whatever the 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -251,7 +252,9 @@ async def poisson(job: PoissonLoad) -> LoadResult:
             await asyncio.sleep(max(0.0, began + at - time.perf_counter()))
             if job.strategy == ROUND_ROBIN:
                 if at - refreshed > 0.5:
-                    workers, refreshed = await _workers(stub) or workers, at
+                    with contextlib.suppress(grpc.aio.AioRpcError):  # a busy router: keep the last list
+                        workers = await _workers(stub) or workers
+                    refreshed = at
                 request = chat_request(job.model, job.tokens, provider=workers[i % len(workers)])
             else:
                 request = chat_request(job.model, job.tokens, strategy=job.strategy)

@@ -1,7 +1,8 @@
-"""Many bench workers in one process: each with its own gRPC server and its own Register stream (a channel of
-its own to the router), one load report per report interval, answering as its WorkerSpec says (at once by
-default). Commands: ("slow", worker ids, factor) slows some down; ("kill", worker ids) stops their servers
-and leases at once, as a killed process would.
+"""Many bench workers in one process: each with its own gRPC server and its own Register stream (a connection
+of its own to the router), answering as its WorkerSpec says (at once by default). The streams are the worker's
+own (gpu_worker.registration.RegistrationStream): they report load as a GPU worker does, when it changed and
+otherwise a heartbeat now and then. Commands: ("slow", worker ids, factor) slows some down; ("kill", worker
+ids) stops their servers and leases at once, as a killed process would.
 
 What a pool of a thousand costs the router, without a thousand processes: the router sees what it would see
 of separate machines (a connection, a lease and a report stream each). Registration is timed from the first
@@ -11,19 +12,18 @@ hello to the last acknowledgement.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import random
 import time
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 
 import grpc
 from modelyard.v1 import backend_pb2
-from modelyard.worker.v1 import worker_pb2, worker_pb2_grpc
+from modelyard.worker.v1 import worker_pb2_grpc
 
 from bench.fixtures import BenchWorker, WorkerSpec
 from bench.processes import next_command
+from gpu_worker.registration import RegistrationStream
 
 READY_TIMEOUT_S = 120.0
 
@@ -39,29 +39,21 @@ class PoolSpec:
         return cls(router, tuple(WorkerSpec(f"pool-{i}", model, slots=slots) for i in range(count)))
 
 
-async def _lease(worker: BenchWorker, router: str, address: str, acked: asyncio.Event) -> None:
-    """Hold the registration open, one load report per interval, the first at a random point of the first
-    interval (as workers started at different times would)."""
-    # A subchannel pool of its own: a connection of its own, as a worker on its own machine has (channels to
-    # one address otherwise share one, and the router caps the calls open on a connection).
-    async with grpc.aio.insecure_channel(router, options=[("grpc.use_local_subchannel_pool", 1)]) as channel:
-        call = worker_pb2_grpc.WorkerRegistryServiceStub(channel).Register()
-        await call.write(worker_pb2.RegisterRequest(hello=worker.hello(address)))
-        reply = await call.read()
-        if reply is grpc.aio.EOF or not reply.HasField("ack"):
-            raise RuntimeError(f"router {router} refused worker {worker.spec.worker_id}")
-        acked.set()
-        interval = reply.ack.report_interval_ms / 1000
-        await asyncio.sleep(random.uniform(0, interval))
-        while True:
-            load = backend_pb2.LoadReport(running=worker.running, waiting=worker.waiting)
-            await call.write(worker_pb2.RegisterRequest(load=load))
-            await asyncio.sleep(interval)
+def _stream(worker: BenchWorker, router: str, address: str, acked: asyncio.Event) -> RegistrationStream:
+    """The worker's registration as gpu_worker runs it; its load is what the bench worker holds."""
+
+    def load() -> backend_pb2.LoadReport:
+        return backend_pb2.LoadReport(running=worker.running, waiting=worker.waiting)
+
+    def drain(reason: str) -> None:
+        pass  # bench workers are never asked to drain
+
+    return RegistrationStream(router, lambda: worker.hello(address), load, drain, on_registered=acked.set)
 
 
 async def _serve(conn: Connection, spec: PoolSpec) -> None:
     servers: dict[str, grpc.aio.Server] = {}
-    leases: dict[str, asyncio.Task[None]] = {}
+    leases: dict[str, RegistrationStream] = {}
     acks: list[asyncio.Event] = []
     workers: dict[str, tuple[BenchWorker, str]] = {}
     for worker_spec in spec.workers:
@@ -76,7 +68,8 @@ async def _serve(conn: Connection, spec: PoolSpec) -> None:
     for worker_id, (worker, address) in workers.items():
         acked = asyncio.Event()
         acks.append(acked)
-        leases[worker_id] = asyncio.create_task(_lease(worker, spec.router, address, acked))
+        leases[worker_id] = _stream(worker, spec.router, address, acked)
+        leases[worker_id].start()
     waiting = asyncio.gather(*(a.wait() for a in acks))
     try:
         await asyncio.wait_for(waiting, READY_TIMEOUT_S)
@@ -96,12 +89,8 @@ async def _serve(conn: Connection, spec: PoolSpec) -> None:
     conn.send("stopped")
 
 
-async def _stop(leases: list[asyncio.Task[None]], servers: list[grpc.aio.Server]) -> None:
-    for lease in leases:
-        lease.cancel()
-    for lease in leases:
-        with contextlib.suppress(asyncio.CancelledError, grpc.aio.AioRpcError):
-            await lease
+async def _stop(leases: list[RegistrationStream], servers: list[grpc.aio.Server]) -> None:
+    await asyncio.gather(*(lease.abort() for lease in leases))
     await asyncio.gather(*(server.stop(0) for server in servers))
 
 

@@ -1,7 +1,8 @@
 """Pool size: what the router's work per request costs as the pool grows, 2 against 100 against 1,000 workers.
 
 For each size, a fresh router and one process hosting every worker (bench.pool_host: a gRPC server and a
-Register stream each, one load report a second, answers at once). In one run: the time to register them all,
+Register stream each, run by the worker's own registration code: load reports when the load changes, else a
+heartbeat every 3 s; answers at once). In one run: the time to register them all,
 the router's CPU with only their load reports coming in, its RSS, requests/s at c=32 and p50 at c=1 through
 the router (1-token answers), and the time `RequestPipeline._plan` takes per request, timed inside the router
 while that load runs.
@@ -26,7 +27,7 @@ from bench.load import ChatLoad, LoadResult, load_child
 from bench.pool_host import PoolSpec, pool_child
 from bench.processes import Child, cpu_seconds, next_command, rss_mb, spawn
 from bench.report import Report, Table, Target, count, ms, percentile
-from core import event_loop
+from core import event_loop, gc_tuning
 from router.config.settings import RouterConfig
 from router.server import RouterServer
 
@@ -80,6 +81,7 @@ async def _serve_router(conn: Connection, ledger_dir: str) -> None:
 
     server.pipeline._plan = plan  # type: ignore[method-assign]
     await server.start()
+    gc_tuning.settle_after_start()  # as router.main does once the router has started
     conn.send({"address": server.address})
     while (command := await next_command(conn)) != "stop":
         if command == "plan-times":
@@ -196,8 +198,10 @@ def _report(report: Report, figures: list[Figures], s: Settings) -> None:
             ]
         )
     table.notes += [
-        "One process hosts every worker (bench/pool_host.py): a gRPC server and a Register stream each, one load "
-        "report a second, 1-token answers at once; the router has the production defaults.",
+        "One process hosts every worker (bench/pool_host.py): a gRPC server and a Register stream each (the "
+        "worker's own RegistrationStream: its load checked every second and sent when it changed, else a "
+        "heartbeat every 3 s), 1-token answers at once; the router has the production defaults and, as "
+        "router.main does, its start-up heap frozen (core.gc_tuning).",
         f"Loads: c=32 then c=1, each up to {s.requests:,} requests or {s.seconds:g} s; router CPU over "
         f"{s.idle_s:g} s with only load reports coming in, as a share of one core.",
         "_plan: RequestPipeline._plan (budget checks and the scheduler: targets, filter, scoring, ranking) "

@@ -73,7 +73,26 @@ def run(report: Report, load: Child, s: Settings) -> dict[str, LoadResult]:
         print(f"bench: simulation: {strategy}", flush=True)
         results[strategy] = run_one(load, strategy, s)
     _report(report, results, s)
+    simulated(report, s)
     return results
+
+
+def simulated(report: Report, s: Settings) -> None:
+    """The same workers and events in simulated time: figures that do not move with the machine's load."""
+    from bench import pool_sim  # here: it builds on this module's workers
+
+    outcomes = pool_sim.run(report, pool_sim.PoolSimSettings(1, 1.0, s.rate, s.seconds, s.tokens), STRATEGIES)
+    p99 = {name: percentile(o.ttft_ms, 0.99) for name, o in outcomes.items()}
+    worst = max((n for n in p99 if n != ROUND_ROBIN), key=p99.__getitem__)
+    report.targets.append(
+        Target(
+            "Worst strategy's p99 TTFT vs composite (simulated time)",
+            "≤ 2x composite",
+            f"{worst} {ms(p99[worst], 1)} ms vs {ms(p99['composite'], 1)} ms "
+            f"({p99[worst] / p99['composite']:.1f}x; latency {ms(p99['latency'], 1)} ms)",
+            p99[worst] <= 2 * p99["composite"],
+        )
+    )
 
 
 def _summary(result: LoadResult) -> dict[str, float]:

@@ -1,4 +1,5 @@
-"""One registration stream to one router address: hello, then load reports, reconnecting forever with backoff.
+"""One registration stream to one router address: hello, then load reports (when the load changes) and
+heartbeats (gpu_worker.load_reports), reconnecting forever with backoff.
 
 The open stream is the worker's lease in that router's pool, so the loop never gives up: a router that restarts
 gets the worker back within the backoff cap (5 s).
@@ -18,6 +19,7 @@ from modelyard.v1 import backend_pb2
 from modelyard.worker.v1 import worker_pb2, worker_pb2_grpc
 
 from gpu_worker.cache_feed import CacheFeed, CacheSubscription
+from gpu_worker.load_reports import ReportPolicy
 from gpu_worker.security import WorkerSecurity
 
 logger = logging.getLogger(__name__)
@@ -90,6 +92,7 @@ class RegistrationStream:
         self._refused_backoff = refused_backoff or Backoff(*REFUSED_BACKOFF_S)
         self._on_registered = on_registered
         self._interval_s = DEFAULT_REPORT_INTERVAL_S
+        self._heartbeat_s = 0.0  # as the router's acknowledgement says; 0: a full report every interval
         self._report_now = asyncio.Event()
         self._stopping = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -104,6 +107,14 @@ class RegistrationStream:
     def report_now(self) -> None:
         """Send a load report at once instead of at the next interval (used when draining starts)."""
         self._report_now.set()
+
+    async def abort(self) -> None:
+        """End the stream at once with no goodbye, as a killed process would (a bench hosting many workers
+        kills some this way), and stop reconnecting."""
+        self._stopping.set()
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
 
     async def stop(self) -> None:
         """Half-close the stream so the router drops this worker cleanly, then stop reconnecting."""
@@ -175,11 +186,13 @@ class RegistrationStream:
                 self.router_id = message.ack.router_id
                 if message.ack.report_interval_ms:
                     self._interval_s = message.ack.report_interval_ms / 1000.0
+                self._heartbeat_s = message.ack.heartbeat_interval_ms / 1000.0
                 logger.info(
-                    "registered with router %s at %s; load reports every %.2fs",
+                    "registered with router %s at %s; load checked every %.2fs, heartbeats every %.2fs",
                     self.router_id or "(unnamed)",
                     self.address,
                     self._interval_s,
+                    self._heartbeat_s or self._interval_s,
                 )
                 self._report_now.set()  # the first report right away, so the router sees load at once
                 if self._on_registered is not None:
@@ -189,12 +202,23 @@ class RegistrationStream:
                 self._on_drain(message.drain.reason or f"drain command from router {self.router_id}")
 
     async def _write_loop(self, call: _RegisterCall, cache: asyncio.Task[None] | None) -> None:
+        loop = asyncio.get_running_loop()
+        policy = ReportPolicy(self._interval_s, self._heartbeat_s)
         while not self._stopping.is_set():
+            # A timer rather than wait_for, which makes a task per tick: a bench hosts a thousand of these.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._report_now.wait(), self._interval_s)
+                async with asyncio.timeout(self._interval_s):
+                    await self._report_now.wait()
+            forced = self._report_now.is_set()
             self._report_now.clear()
+            # The router's acknowledgement sets these (a reconnect may bring another router's).
+            policy.interval_s = self._interval_s
+            policy.heartbeat_s = self._heartbeat_s
+            message = policy.next(self._load(), loop.time(), force=forced)
+            if message is None:
+                continue
             async with self._write_lock:
-                await call.write(worker_pb2.RegisterRequest(load=self._load()))
+                await call.write(message)
         if cache is not None:
             cache.cancel()
         async with self._write_lock:

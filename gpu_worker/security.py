@@ -71,8 +71,12 @@ class WorkerSecurity:
         return token_metadata(self.token)
 
     def router_channel(self, address: str) -> grpc.aio.Channel:
-        """A channel for one registration session; made anew per session, so rotated files are read then."""
+        """A channel for one registration session; made anew per session, so rotated files are read then.
+        A connection of its own (a local subchannel pool): a new session never rides a connection an earlier
+        one broke on, and many workers hosted in one process (bench.pool_host) look to the router like the
+        separate machines they stand for."""
+        options: list[tuple[str, str | int]] = [("grpc.use_local_subchannel_pool", 1)]
         tls = self.router_tls()
         if tls is None:
-            return grpc.aio.insecure_channel(address)
-        return grpc.aio.secure_channel(address, tls.credentials(), options=tls.options())
+            return grpc.aio.insecure_channel(address, options=options)
+        return grpc.aio.secure_channel(address, tls.credentials(), options=[*options, *tls.options()])

@@ -11,7 +11,7 @@ import os
 import signal
 import sys
 
-from core import event_loop, logs, tracing
+from core import event_loop, gc_tuning, logs, tracing
 from core.errors import StatusError
 from core.listen_errors import ListenError
 from core.worker_token import load_worker_token
@@ -118,6 +118,7 @@ def config_from_args(args: argparse.Namespace) -> RouterConfig:
 async def serve(config: RouterConfig) -> None:
     server = RouterServer(config)
     await server.start()
+    gc_tuning.settle_after_start()
     providers = (
         ", ".join(p.name for p in config.providers) or "none (set OPENAI_API_KEY, ANTHROPIC_API_KEY, ...)"
     )

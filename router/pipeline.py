@@ -20,7 +20,7 @@ from typing import TypeVar
 from modelyard.v1 import inference_pb2 as pb
 
 from core import logs, tracing, wire
-from core.errors import InvalidArgument
+from core.errors import InvalidArgument, ModelNotFound, NoBackendAvailable
 from core.validation import validate_chat, validate_embed, validate_transcribe_config
 from router.accounting.accountant import Accounting
 from router.accounting.auth import Caller
@@ -208,14 +208,22 @@ class RequestPipeline:
     ) -> list[Candidate]:
         """Tokens reserved against the budget, candidates best first (cheaper ones once the budget runs low),
         then the first one's estimated cost reserved too. Just after start, a plan that finds no backend
-        waits for workers to register (router.routing.warm_start)."""
+        waits for workers to register (router.routing.warm_start).
+
+        Nothing here suspends unless it must: without a budget for the tenant the budget steps are skipped
+        (their coroutines return at once, but building and awaiting them costs), and the scheduler is
+        called directly, the warm start's wait only after it found no backend. A suspension would let
+        the loop run other callbacks (gRPC events, load reports) inside the request's scheduling."""
         self._scheduler.check_hints(request.routing)  # a wrong request hears so before any budget answer
         with tracing.stage(trace, "scheduling") as span:
-            preferred = await ticket.preferred_strategy()
-            await ticket.reserve_budget(estimate)
+            preferred: str | None = None
+            if ticket.budgeted:
+                preferred = await ticket.preferred_strategy()
+                await ticket.reserve_budget(estimate)
             prices = self._state.prices
-            candidates = await self.warm_start.plan(
-                lambda: self._scheduler.plan(
+
+            def plan() -> list[Candidate]:
+                return self._scheduler.plan(
                     request.model,
                     capability,
                     request.routing,
@@ -224,10 +232,14 @@ class RequestPipeline:
                     prefix_keys=prefix_keys,
                     strategy=preferred,
                     order=hold.order if hold is not None else None,
-                ),
-                deadline,
-            )
-            await ticket.reserve_cost(candidates[0].estimated_cost_usd)
+                )
+
+            try:
+                candidates = plan()
+            except (NoBackendAvailable, ModelNotFound) as error:
+                candidates = await self.warm_start.retry(plan, deadline, error)
+            if ticket.holds_budget:
+                await ticket.reserve_cost(candidates[0].estimated_cost_usd)
             if tracing.enabled():
                 span.set("modelyard.candidates", ",".join(c.backend.id for c in candidates))
             return candidates

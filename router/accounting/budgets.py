@@ -83,6 +83,9 @@ class Budgets:
         return bool(self._limits)
 
     def limits_for(self, tenant: str) -> Budget | None:
+        """The tenant's limits, else everyone's ("*"); None without any (asked once per request)."""
+        if not self._limits:
+            return None
         return self._limits.get(tenant) or self._limits.get(DEFAULT_TENANT_BUDGET)
 
     async def seed(self, spends: Iterable[TenantSpend]) -> None:

@@ -94,6 +94,17 @@ class Ticket:
             self._acc.metrics.refused.labels("rate").inc()
             raise
 
+    @property
+    def budgeted(self) -> bool:
+        """Whether a budget applies to this tenant: O(1) and synchronous, so a router without budgets
+        neither builds nor awaits the budget steps (`preferred_strategy`, `reserve_budget`)."""
+        return self._acc.budgets.limits_for(self.tenant) is not None
+
+    @property
+    def holds_budget(self) -> bool:
+        """Whether `reserve_budget` reserved something, so `reserve_cost` has something to add to."""
+        return self._reservation is not None
+
     async def preferred_strategy(self) -> str | None:
         """cost_optimized once the tenant's budget runs low, else None (the request's or the default)."""
         return _CHEAPER if await self._acc.budgets.running_low(self.tenant) else None

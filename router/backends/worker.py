@@ -82,9 +82,16 @@ class WorkerBackend(Backend):
     def utilisation(self) -> float:
         """Its queue against declared capacity, or its KV-cache use, whichever is fuller."""
         # The worker's report lags by up to one interval; our own in-flight count is current.
-        busy = max(self.in_flight, self.load.running + self.load.waiting)
-        queue = min(1.0, busy / self.capacity)
-        return max(queue, min(1.0, self.load.kv_cache_usage))
+        # Read for every candidate of every request: conditionals, not min()/max(), which cost several
+        # times more here and return the same.
+        load = self.load
+        reported = load.running + load.waiting
+        busy = reported if reported > self.in_flight else self.in_flight
+        queue = busy / self.capacity
+        kv = load.kv_cache_usage
+        queue = queue if queue < 1.0 else 1.0
+        kv = kv if kv < 1.0 else 1.0
+        return kv if kv > queue else queue
 
     def load_report(self) -> backend_pb2.LoadReport:
         return self.load

@@ -79,8 +79,11 @@ class PrefixConfig:
 class RouterConfig:
     listen: str = "127.0.0.1:50051"
     router_id: str = field(default_factory=socket.gethostname)
-    # Workers report load this often; a worker that misses `missed_reports` in a row leaves the pool.
+    # Workers check their load this often and report it when it changed; one whose load stays the same sends
+    # a heartbeat every heartbeat_interval_ms instead (at least report_interval_ms). A worker silent for
+    # `missed_reports` heartbeat intervals leaves rotation, and its lease ends.
     report_interval_ms: PositiveInt = 1000
+    heartbeat_interval_ms: PositiveInt = 3000
     missed_reports: PositiveInt = 3
     # A worker must say hello this soon after opening its registration stream.
     hello_timeout_s: PositiveFloat = 10.0

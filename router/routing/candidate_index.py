@@ -14,7 +14,7 @@ The "auto" bucket of a capability holds each backend's first model for it.
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 from modelyard.v1 import inference_pb2 as pb
 
@@ -37,6 +37,7 @@ class Bucket:
         self.fixed: dict[str, Slot] = {}  # not interchangeable (cloud APIs): always scored, few
         self._ready: list[Slot] = []  # interchangeable and in rotation: what a large pool samples
         self._position: dict[str, int] = {}
+        self._recent: list[Slot] = []  # the last bounded ranking's best, scored again beside the draw
 
     def __len__(self) -> int:
         return len(self.members)
@@ -62,6 +63,21 @@ class Bucket:
         random_ = rng.random
         for _ in range(count):
             yield ready[int(random_() * len(ready))]
+
+    def remember(self, backends: Iterable[Backend]) -> None:
+        """The last bounded ranking (as many as failover tries): the next request scores them again beside
+        its own draw. The power of K choices with memory: a fresh draw of K alone often holds none of the
+        few best workers of a mixed pool (a pool of slow and fast ones), and then sends a request to a slow
+        one; the best found so far stay in the running until their load or latency ranks them out."""
+        members = self.members
+        self._recent = [slot for b in backends if (slot := members.get(b.id)) is not None and slot[0] is b]
+
+    def recent(self) -> Iterator[Slot]:
+        """The remembered slots still in this bucket and in rotation (each checked: O(1))."""
+        for slot in self._recent:
+            backend_id = slot[0].id
+            if backend_id in self._position and self.members.get(backend_id) is slot:
+                yield slot
 
     def put(self, slot: Slot, ready: bool) -> None:
         backend = slot[0]

@@ -10,9 +10,9 @@ pick      best first
 
 A request with up to `pool.exact_max` targets scores them all and gets the whole ranking. Above that it scores
 a bounded set, so its cost does not grow with the pool: the workers holding the longest prefix of its
-conversation, `pool.sample` random workers in rotation (the power of K choices) and every cloud provider; it
-gets as many as failover will try. When every candidate is unhealthy or behind an open circuit, they are
-tried anyway, best first (panic routing), rather than refused untried.
+conversation, the previous request's ranking, `pool.sample` random workers in rotation (the power of K choices
+with memory) and every cloud provider; it gets as many as failover will try. When every candidate is unhealthy
+or behind an open circuit, they are tried anyway, best first (panic routing), rather than refused untried.
 """
 
 from __future__ import annotations
@@ -88,14 +88,13 @@ class Scheduler:
         the ranking in its final order (router.routing.placement: local first, against a TTFT target).
         """
         self.check_hints(hints)
-        named = strategy_name(hints.strategy) or strategy
-        strategy = self._state.strategies.check(named) if named else None
+        # Unknown strategy names are refused before an unknown model, as before; a cached weight set.
+        weights = self._state.strategies.weight_set(strategy_name(hints.strategy) or strategy)
         groups = self._groups(model, capability, hints)
-        size = sum(len(group) for group in groups)
+        size = sum(map(len, groups))
         if not size:
             raise self._not_served(model, capability)
-        weights = self._state.strategies.weights(strategy)
-        keys = _Once(prefix_keys) if prefix_keys is not None and weights.get("prefix") else None
+        keys = _Once(prefix_keys) if prefix_keys is not None and weights.prefix else None
         filter_ = _Filter(self, hints, estimate_cost, needs_vision)
         pool = self._state.config.pool
         bounded = size > pool.exact_max
@@ -117,10 +116,11 @@ class Scheduler:
             ranked = order(ranked)
         if bounded:
             del ranked[self._state.config.retry.max_attempts :]  # all that failover will try
+            self._remember(groups, ranked)
         self._state.prefixes.record(ranked[0])
         for candidate in ranked:
             candidate.stats.last_score = candidate.score
-            candidate.stats.score_components = dict(candidate.components)
+            candidate.stats.score_components = candidate.components  # not copied: nothing writes it now
         return ranked
 
     def _panicked(self, model: str) -> None:
@@ -139,8 +139,9 @@ class Scheduler:
 
     def _sample(self, groups: list[_Group], filter_: _Filter, keys: _Once | None) -> list[Candidate]:
         """The bounded set of a large pool: per bucket, every fixed backend (cloud APIs), the workers
-        holding the longest prefix of the request, and `pool.sample` random workers in rotation that pass
-        the filter. Empty when none passes: the caller then walks them all, to say why or to panic."""
+        holding the longest prefix of the request, the previous request's ranking (Bucket.recent) and
+        `pool.sample` random workers in rotation that pass the filter. Empty when none passes: the caller
+        then walks them all, to say why or to panic."""
         k = self._state.config.pool.sample
         for group in groups:
             slots = group.slots
@@ -154,6 +155,8 @@ class Scheduler:
             if keys is not None and keys():
                 for slot in self._holders(slots, keys(), k):
                     filter_.consider(slot, self._priority(slot[0], group.position))
+            for slot in slots.recent():  # the last request's best: a lucky draw is not forgotten
+                filter_.consider(slot, self._priority(slot[0], group.position))
             accepted = 0
             for slot in slots.draw(2 * k, self._rng):  # twice K: room for some that are full or failing
                 if filter_.consider(slot, self._priority(slot[0], group.position)):
@@ -161,6 +164,11 @@ class Scheduler:
                     if accepted == k:
                         break
         return filter_.passed
+
+    def _remember(self, groups: list[_Group], ranked: list[Candidate]) -> None:
+        for group in groups:
+            if isinstance(group.slots, Bucket):
+                group.slots.remember(c.backend for c in ranked)
 
     def _holders(self, bucket: Bucket, keys: Sequence[int], limit: int) -> list[Slot]:
         """Ready slots of the bucket whose worker holds the longest prefix of `keys` for its model."""
@@ -320,7 +328,11 @@ class _Once:
 class _Filter:
     """Applies the scheduler's filter to targets, once each: those that pass become candidates; the rest
     are remembered by reason (for the refusal's message) and, where only health or a circuit stood in the
-    way, as panic candidates. Prices are looked up once per model."""
+    way, as panic candidates. Prices are looked up once per model.
+
+    A target that passes every check (almost all of them) is judged by one expression over what the
+    request and the state hold, read once per request; only one that fails some check goes through
+    `Scheduler.excluded`, which names the first reason in its order."""
 
     def __init__(
         self,
@@ -329,9 +341,16 @@ class _Filter:
         estimate_cost: Callable[[str], float],
         needs_vision: bool,
     ) -> None:
+        state = scheduler._state
         self._scheduler = scheduler
-        self._stats = scheduler._state.stats
+        self._stats = state.stats
+        self._settings = state.settings
+        self._healthy = state.health.is_healthy
+        self._circuits = state.circuits
         self._hints = hints
+        # Checks that pass for every target of a request without such hints: decided once, not per target.
+        self._special = bool(hints.provider) or needs_vision
+        self._max_cost = hints.max_cost_usd if hints.HasField("max_cost_usd") else None
         self._estimate_cost = estimate_cost
         self._needs_vision = needs_vision
         self._costs: dict[str, float] = {}
@@ -342,13 +361,31 @@ class _Filter:
         self.reasons: dict[str, list[str]] = {}
 
     def consider(self, slot: Slot, priority: int) -> bool:
-        if id(slot) in self._seen:
+        seen = self._seen
+        if id(slot) in seen:
             return False
-        self._seen.add(id(slot))
+        seen.add(id(slot))
         backend, model = slot
         cost = self._costs.get(model)
         if cost is None:
             cost = self._costs[model] = self._estimate_cost(model)
+        max_cost = self._max_cost
+        if (
+            self._special
+            or not self._settings[backend].enabled
+            or backend.draining
+            or backend.reports_overdue(self._now)
+            or (max_cost is not None and cost > max_cost)
+            or not self._healthy(backend.id)
+            or (backend.id in self._circuits and not self._circuits[backend.id].allows())
+            or not backend.available
+        ):
+            return self._judge(backend, model, cost, priority)
+        self.passed.append(Candidate(backend, model, self._stats[backend.id], cost, priority))
+        return True
+
+    def _judge(self, backend: Backend, model: str, cost: float, priority: int) -> bool:
+        """The full filter, for a target that may fail it: why not, or a candidate after all."""
         reason = self._scheduler.excluded(backend, model, self._hints, cost, self._needs_vision, self._now)
         if reason and not (reason in _PANIC_REASONS and backend.available):
             self.reasons.setdefault(reason, []).append(backend.id)

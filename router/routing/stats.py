@@ -32,6 +32,18 @@ class BackendStats:
     # Attempts sent there whose first item has not come yet: a token each -> when sent (time.perf_counter()),
     # oldest first (sent in order). The oldest one's wait is a lower bound on the TTFT the backend has now.
     _awaiting: dict[object, float] = field(default_factory=dict, repr=False)
+    # Score inputs, kept as the observations above change rather than worked out for every candidate of
+    # every request (router.routing.scoring): the success rate within [0, 1], and the TTFT the latency
+    # scorer starts from (as if idle where known, else as measured; None before any).
+    success_score: float = field(init=False, repr=False)
+    measured_ttft_ms: float | None = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._inputs_changed()
+
+    def _inputs_changed(self) -> None:
+        self.success_score = min(1.0, max(0.0, self.success_rate))
+        self.measured_ttft_ms = self.idle_ttft_ms if self.idle_ttft_ms is not None else self.ttft_ms
 
     def awaiting_first(self, token: object, sent_at: float) -> None:
         self._awaiting[token] = sent_at
@@ -52,12 +64,14 @@ class BackendStats:
         slowing down shows in its latency score while its answers are still running."""
         self.ttft_ms = ewma(self.ttft_ms, ttft_ms)
         self.idle_ttft_ms = ewma(self.idle_ttft_ms, ttft_ms / load_factor)
+        self._inputs_changed()
 
     def record_success(self, ttft_ms: float | None, latency_ms: float) -> None:
         """An answer ended well; `ttft_ms` when its first item was not already recorded (record_ttft)."""
         self.requests += 1
         self.last_success_at = time.monotonic()
         self.success_rate = ewma(self.success_rate, 1.0)
+        self._inputs_changed()
         if ttft_ms is not None:
             self.record_ttft(ttft_ms)
         self.latency_ms = ewma(self.latency_ms, latency_ms)
@@ -66,6 +80,7 @@ class BackendStats:
         self.requests += 1
         self.failures += 1
         self.success_rate = ewma(self.success_rate, 0.0)
+        self._inputs_changed()
         self.last_error = error
         if ttft_ms is not None:
             # A stall that timed out is a latency observation too: it should make the backend look slow.

@@ -42,13 +42,25 @@ class WarmStart:
     async def plan(self, plan: Callable[[], T], deadline: float | None) -> T:
         """`plan()`, retried on each registration while it finds no backend for the model, until the window
         or the deadline (a time.monotonic() value) ends; then its error stands."""
+        try:
+            return plan()
+        except (NoBackendAvailable, ModelNotFound) as error:
+            return await self.retry(plan, deadline, error)
+
+    async def retry(
+        self, plan: Callable[[], T], deadline: float | None, error: NoBackendAvailable | ModelNotFound
+    ) -> T:
+        """`plan()` has just failed with `error`: wait for a registration and plan again, as `plan` does.
+        The pipeline calls `plan()` itself first, so a request that finds its backends (all but the first
+        few after a start) neither awaits nor builds anything here."""
         while True:
+            wait = self.left_s()
+            if deadline is not None:
+                wait = min(wait, deadline - time.monotonic())
+            if wait <= 0 or self.warm:
+                raise error
+            await self._registry.wait_added(wait)
             try:
                 return plan()
-            except (NoBackendAvailable, ModelNotFound):
-                wait = self.left_s()
-                if deadline is not None:
-                    wait = min(wait, deadline - time.monotonic())
-                if wait <= 0 or self.warm:
-                    raise
-            await self._registry.wait_added(wait)
+            except (NoBackendAvailable, ModelNotFound) as e:
+                error = e

@@ -50,7 +50,7 @@ def max_receive_bytes(config: RouterConfig) -> int:
 
 def server_options(config: RouterConfig) -> list[tuple[str, int]]:
     return [
-        *_window(config.grpc_stream_window_bytes),
+        *stream_window(config.grpc_stream_window_bytes),
         ("grpc.max_receive_message_length", max_receive_bytes(config)),
         ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
         ("grpc.max_concurrent_streams", config.grpc_max_concurrent_streams),
@@ -63,7 +63,7 @@ def server_options(config: RouterConfig) -> list[tuple[str, int]]:
     ]
 
 
-def _window(window_bytes: int) -> list[tuple[str, int]]:
+def stream_window(window_bytes: int) -> list[tuple[str, int]]:
     """A fixed stream window and no BDP pings (see RouterConfig.grpc_stream_window_bytes); none: gRPC's."""
     if not window_bytes:
         return []

@@ -12,6 +12,7 @@ import grpc
 from core.tls import ChannelTls
 from core.worker_token import token_metadata
 from router.config.settings import RouterConfig
+from router.security.listeners import stream_window
 
 _OPTIONS: list[tuple[str, Any]] = [
     ("grpc.max_receive_message_length", 64 << 20),
@@ -41,6 +42,10 @@ class WorkerDialer:
     token: str = field(default="", repr=False)
     # Renewed certificate files are picked up within this long (new channels; calls on the old one finish).
     _stamp: _Stamp = field(default_factory=lambda: _Stamp(1.0), repr=False, compare=False)
+    # Channel options beyond the message sizes: the router's fixed stream window, so a channel to a worker
+    # sends no BDP pings either. gRPC pings a connection on its reads; with a thousand workers each answer
+    # comes on a connection of its own, and each would cost a ping and its ack at both ends.
+    options: tuple[tuple[str, Any], ...] = ()
 
     @classmethod
     def from_config(cls, config: RouterConfig) -> WorkerDialer:
@@ -53,7 +58,9 @@ class WorkerDialer:
                 key=workers.tls_key or config.tls_key,
                 server_name=workers.tls_server_name,
             )
-        return cls(tls=tls, token=workers.token)
+        return cls(
+            tls=tls, token=workers.token, options=tuple(stream_window(config.grpc_stream_window_bytes))
+        )
 
     @property
     def metadata(self) -> tuple[tuple[str, str], ...]:
@@ -64,6 +71,7 @@ class WorkerDialer:
         return self._stamp.of(self.tls) if self.tls else None
 
     def channel(self, address: str) -> grpc.aio.Channel:
+        options = [*_OPTIONS, *self.options]
         if self.tls is None:
-            return grpc.aio.insecure_channel(address, options=_OPTIONS)
-        return grpc.aio.secure_channel(address, self.tls.credentials(), options=_OPTIONS + self.tls.options())
+            return grpc.aio.insecure_channel(address, options=options)
+        return grpc.aio.secure_channel(address, self.tls.credentials(), options=options + self.tls.options())

@@ -72,10 +72,15 @@ class WorkerRegistryServicer(worker_pb2_grpc.WorkerRegistryServiceServicer):  # 
         self._dialer = WorkerDialer.from_config(config)
         self._forget = forget  # drops a departed worker's routing tables (stats, circuit, settings)
         self._refusals = RefusalLog(events or PoolEvents())
-        # A worker whose load reports stop this long leaves rotation until they resume (its lease ends when
-        # nothing at all arrives for as long).
-        self._reports_due_s = config.missed_reports * config.report_interval_ms / 1000
-        self._streams: dict[str, asyncio.Queue[worker_pb2.RegisterResponse]] = {}
+        # Workers send their load when it changes and otherwise a heartbeat this often (gpu_worker.load_reports).
+        self._heartbeat_ms = max(config.heartbeat_interval_ms, config.report_interval_ms)
+        # A worker whose reports and heartbeats stop this long leaves rotation until they resume (its lease
+        # ends when nothing at all arrives for as long).
+        self._reports_due_s = config.missed_reports * self._heartbeat_ms / 1000
+        # Each worker's open stream, for drain commands: written from the caller's task (no task per worker
+        # waiting for commands, which a full garbage collection would walk a thousand of), one at a time.
+        self._streams: dict[str, Context] = {}
+        self._commands = asyncio.Lock()
         self._closing: set[asyncio.Task[None]] = set()  # channels of departed workers, closed when idle
 
     def _close_later(self, backend: Backend) -> None:
@@ -85,10 +90,16 @@ class WorkerRegistryServicer(worker_pb2_grpc.WorkerRegistryServiceServicer):  # 
 
     async def drain(self, worker_id: str, reason: str) -> bool:
         """Ask a worker to stop taking requests; it keeps its lease while it finishes what it holds."""
-        commands = self._streams.get(worker_id)
-        if commands is None:
+        stream = self._streams.get(worker_id)
+        if stream is None:
             return False
-        await commands.put(worker_pb2.RegisterResponse(drain=worker_pb2.DrainCommand(reason=reason)))
+        command = worker_pb2.RegisterResponse(drain=worker_pb2.DrainCommand(reason=reason))
+        async with self._commands:
+            try:
+                await stream.write(command)
+            except Exception as error:  # the stream ended meanwhile: so has the lease
+                log.info("could not ask worker %s to drain: its stream ended (%s)", worker_id, error)
+                return False
         return True
 
     @grpc_status
@@ -127,24 +138,23 @@ class WorkerRegistryServicer(worker_pb2_grpc.WorkerRegistryServiceServicer):  # 
         replaced = self._registry.add(worker)
         if replaced is not None:
             self._close_later(replaced)
-        commands: asyncio.Queue[worker_pb2.RegisterResponse] = asyncio.Queue()
-        self._streams[worker.id] = commands
         log.info(
             "worker %s joined from %s serving %s", worker.id, worker.address, [m.id for m in worker.models]
         )
         await context.write(
             worker_pb2.RegisterResponse(
                 ack=worker_pb2.RegisterAck(
-                    router_id=self._config.router_id, report_interval_ms=self._config.report_interval_ms
+                    router_id=self._config.router_id,
+                    report_interval_ms=self._config.report_interval_ms,
+                    heartbeat_interval_ms=self._heartbeat_ms,
                 )
             )
         )
-        sender = asyncio.create_task(_send_commands(context, commands))
+        self._streams[worker.id] = context  # after the ack: a drain command is never the first message
         try:
             await self._receive_reports(worker, context, self._cache_events_usable(first.hello))
         finally:
-            sender.cancel()
-            if self._streams.get(worker.id) is commands:
+            if self._streams.get(worker.id) is context:
                 del self._streams[worker.id]
             if self._registry.remove(worker):
                 log.info("worker %s left the pool", worker.id)
@@ -170,7 +180,7 @@ class WorkerRegistryServicer(worker_pb2_grpc.WorkerRegistryServiceServicer):  # 
         return True
 
     async def _receive_reports(self, worker: WorkerBackend, context: Context, cache_events: bool) -> None:
-        lease = LeaseTimer(self._config.missed_reports * self._config.report_interval_ms / 1000)
+        lease = LeaseTimer(self._reports_due_s)
         try:
             while True:
                 message = await context.read()
@@ -178,7 +188,9 @@ class WorkerRegistryServicer(worker_pb2_grpc.WorkerRegistryServiceServicer):  # 
                 if message is grpc.aio.EOF:
                     return
                 kind = message.WhichOneof("msg")
-                if kind == "load":
+                if kind == "heartbeat":
+                    self._heard(worker)
+                elif kind == "load":
                     self._load_reported(worker, message.load)
                 elif kind == "cache" and cache_events and self._prefixes is not None:
                     self._apply_cache_events(worker, message.cache)
@@ -188,14 +200,24 @@ class WorkerRegistryServicer(worker_pb2_grpc.WorkerRegistryServiceServicer):  # 
             current = asyncio.current_task()
             if current is not None:
                 current.uncancel()
-            log.warning("worker %s missed %d load reports", worker.id, self._config.missed_reports)
+            log.warning("worker %s missed %d heartbeats", worker.id, self._config.missed_reports)
         finally:
             lease.stop()
 
+    def _heard(self, worker: WorkerBackend) -> None:
+        """A heartbeat: its load is as last reported. Hundreds a second in a big pool: a clock read, and
+        rotation judged again only if its reports had stopped."""
+        now = time.monotonic()
+        overdue = worker.reports_overdue(now)
+        worker.reports_due = now + self._reports_due_s
+        if overdue:
+            self._registry.refresh(worker)  # reports resumed
+
     def _load_reported(self, worker: WorkerBackend, load: backend_pb2.LoadReport) -> None:
-        """A thousand of these a second in a big pool: rotation is judged again only when it may change."""
-        overdue = worker.reports_overdue(time.monotonic())
-        worker.reports_due = time.monotonic() + self._reports_due_s
+        """Sent when its load changed: rotation is judged again only when it may change."""
+        now = time.monotonic()
+        overdue = worker.reports_overdue(now)
+        worker.reports_due = now + self._reports_due_s
         was_draining, worker.load, worker.draining = worker.draining, load, load.draining
         worker.in_flight_at_report = worker.in_flight  # what of the report is ours (load_view)
         if overdue or was_draining != worker.draining or self._registry.index.out_of_rotation(worker.id):
@@ -204,8 +226,3 @@ class WorkerRegistryServicer(worker_pb2_grpc.WorkerRegistryServiceServicer):  # 
     def _apply_cache_events(self, worker: WorkerBackend, cache: worker_pb2.CacheEvents) -> None:
         if self._prefixes is not None and any(m.id == cache.model for m in worker.models):
             self._prefixes.apply(worker.id, cache)
-
-
-async def _send_commands(context: Context, commands: asyncio.Queue[worker_pb2.RegisterResponse]) -> None:
-    while True:
-        await context.write(await commands.get())

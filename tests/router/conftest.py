@@ -18,6 +18,7 @@ async def router() -> AsyncIterator[RouterServer]:
         listen="127.0.0.1:0",
         router_id="test-router",
         report_interval_ms=100,
+        heartbeat_interval_ms=200,  # a silent worker is out after three: 0.6 s
         retry=RetryPolicy(max_attempts=3, backoff_base_s=0.01, backoff_max_s=0.05),
         startup_wait_s=0,  # some tests want the refusal with no worker; warm start has its own tests
     )

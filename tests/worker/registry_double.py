@@ -16,11 +16,15 @@ _Context = grpc.aio.ServicerContext[worker_pb2.RegisterRequest, worker_pb2.Regis
 
 
 class RegistryDouble(worker_pb2_grpc.WorkerRegistryServiceServicer):  # type: ignore[misc]  # generated base is untyped
-    def __init__(self, router_id: str = "router-double", report_interval_ms: int = 100) -> None:
+    def __init__(
+        self, router_id: str = "router-double", report_interval_ms: int = 100, heartbeat_interval_ms: int = 0
+    ) -> None:
         self.router_id = router_id
         self.report_interval_ms = report_interval_ms
+        self.heartbeat_interval_ms = heartbeat_interval_ms  # 0: as a router that predates heartbeats
         self.hellos: list[worker_pb2.WorkerHello] = []
         self.loads: list[backend_pb2.LoadReport] = []
+        self.messages: list[str] = []  # what came after each hello, in order: "load", "heartbeat", "cache"
         self.open_streams: dict[str, _Context] = {}  # worker_id -> its stream
         self.closed_streams = 0
 
@@ -33,7 +37,9 @@ class RegistryDouble(worker_pb2_grpc.WorkerRegistryServiceServicer):  # type: ig
         await context.write(
             worker_pb2.RegisterResponse(
                 ack=worker_pb2.RegisterAck(
-                    router_id=self.router_id, report_interval_ms=self.report_interval_ms
+                    router_id=self.router_id,
+                    report_interval_ms=self.report_interval_ms,
+                    heartbeat_interval_ms=self.heartbeat_interval_ms,
                 )
             )
         )
@@ -43,7 +49,9 @@ class RegistryDouble(worker_pb2_grpc.WorkerRegistryServiceServicer):  # type: ig
                 message = await context.read()
                 if not isinstance(message, worker_pb2.RegisterRequest):  # EOF: the worker half-closed
                     return
-                if message.WhichOneof("msg") == "load":
+                kind = message.WhichOneof("msg")
+                self.messages.append(kind or "")
+                if kind == "load":
                     self.loads.append(message.load)
         finally:
             self.open_streams.pop(hello.worker_id, None)
@@ -81,9 +89,13 @@ class RegistryServer:
 
 
 @asynccontextmanager
-async def running_registry(report_interval_ms: int = 100) -> AsyncIterator[RegistryServer]:
+async def running_registry(
+    report_interval_ms: int = 100, heartbeat_interval_ms: int = 0
+) -> AsyncIterator[RegistryServer]:
     """A RegistryServer on a free 127.0.0.1 port for the duration of the block."""
-    server = RegistryServer(RegistryDouble(report_interval_ms=report_interval_ms))
+    server = RegistryServer(
+        RegistryDouble(report_interval_ms=report_interval_ms, heartbeat_interval_ms=heartbeat_interval_ms)
+    )
     await server.start()
     try:
         yield server

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from router.routing.scoring.base import Candidate, Scorer
 from router.routing.stats import BackendStats
@@ -21,7 +21,8 @@ def load_factor(utilisation: float) -> float:
 
 
 def _measured(stats: BackendStats) -> float | None:
-    return stats.idle_ttft_ms if stats.idle_ttft_ms is not None else stats.ttft_ms
+    """The TTFT as if idle where known, else as measured: kept by the stats as they change."""
+    return stats.measured_ttft_ms
 
 
 class LatencyScorer(Scorer):
@@ -37,11 +38,15 @@ class LatencyScorer(Scorer):
 
     name = "latency"
 
+    def __init__(self, clock: Callable[[], float] = time.perf_counter) -> None:
+        # The clock of the send times BackendStats.awaiting_first is given (a simulation passes its own).
+        self.clock = clock
+
     def score(self, candidates: Sequence[Candidate]) -> list[float]:
         idle = [_measured(c.stats) for c in candidates]
         measured = [ms for ms in idle if ms is not None]
         floor = max(min(measured), 1.0) if measured else 1.0
-        now = time.perf_counter()
+        now = self.clock()
         expected = [
             max(floor if ms is None else ms, c.stats.waiting_ms(now), 1.0) * load_factor(c.utilisation)
             for c, ms in zip(candidates, idle, strict=True)

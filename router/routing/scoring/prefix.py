@@ -16,4 +16,6 @@ class PrefixScorer(Scorer):
     name = "prefix"
 
     def score(self, candidates: Sequence[Candidate]) -> list[float]:
-        return [min(1.0, max(0.0, c.prefix_match)) for c in candidates]
+        # Within [0, 1], as min(1.0, max(0.0, m)) would put it; conditionals cost less per candidate.
+        matches = [c.prefix_match for c in candidates]
+        return [(1.0 if m > 1.0 else m) if m > 0.0 else 0.0 for m in matches]

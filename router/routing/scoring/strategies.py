@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping, Sequence
+from typing import NamedTuple
 
 from modelyard.v1 import inference_pb2 as pb
 
@@ -42,6 +43,19 @@ DEFAULT_STRATEGIES: dict[str, dict[str, float]] = {
 }
 
 
+class WeightSet(NamedTuple):
+    """A strategy's weights as `rank` walks them: the scorers with a weight, in the strategy's order (the
+    order fixes how the weighted sum adds up), built once per change of weights rather than per request."""
+
+    terms: tuple[tuple[str, float], ...]  # (scorer name, weight); each scorer found in SCORERS as it ranks
+    prefix: bool  # the prefix scorer counts: the request's prefix keys are worth computing
+
+    @classmethod
+    def of(cls, weights: Mapping[str, float]) -> WeightSet:
+        terms = tuple((name, weight) for name, weight in weights.items() if weight)
+        return cls(terms, any(name == "prefix" for name, _ in terms))
+
+
 def strategy_name(value: int) -> str | None:
     """The API's Strategy enum as the name the config uses; None for UNSPECIFIED (the default)."""
     if not value:
@@ -59,6 +73,7 @@ class Strategies:
         self, default: str = "composite", overrides: Mapping[str, Mapping[str, float]] | None = None
     ):
         self._weights = copy.deepcopy(DEFAULT_STRATEGIES)
+        self._sets: dict[str, WeightSet] = {}  # by name, dropped whenever weights change
         for name, weights in (overrides or {}).items():
             self.set_weights(name, weights)
         self.default = self.check(default)
@@ -72,6 +87,15 @@ class Strategies:
 
     def weights(self, name: str | None = None) -> dict[str, float]:
         return dict(self._weights[self.check(name or self.default)])
+
+    def weight_set(self, name: str | None = None) -> WeightSet:
+        """The named strategy's weights (the default's for None) as `rank` reads them; InvalidArgument for an
+        unknown name, as `check` raises. A dict lookup per request once built."""
+        found = self._sets.get(name or self.default)
+        if found is None:
+            key = self.check(name or self.default)
+            found = self._sets[key] = WeightSet.of(self._weights[key])
+        return found
 
     def update_weights(self, name: str, changes: Mapping[str, float], reset: bool = False) -> None:
         """Change the named scorers' weights and keep the others (after restoring the built-ins with `reset`)."""
@@ -90,14 +114,20 @@ class Strategies:
         if not any(weights.values()):
             raise InvalidArgument("weights: at least one weight must be positive")
         self._weights[name] = {k: float(v) for k, v in weights.items()}
+        self._sets.clear()
 
 
-def rank(candidates: Sequence[Candidate], weights: Mapping[str, float]) -> list[Candidate]:
+def rank(candidates: Sequence[Candidate], weights: Mapping[str, float] | WeightSet) -> list[Candidate]:
     """Score every candidate (weighted sum of scorers) and return them best first."""
-    for name, weight in weights.items():
-        if not weight or not candidates:
-            continue
-        for candidate, value in zip(candidates, SCORERS[name].score(candidates), strict=True):
-            candidate.components[name] = value
-            candidate.score += weight * value
-    return sorted(candidates, key=lambda c: (-c.score, c.priority, c.backend.in_flight, c.backend.id))
+    terms = (weights if isinstance(weights, WeightSet) else WeightSet.of(weights)).terms
+    if candidates:
+        for name, weight in terms:
+            for candidate, value in zip(candidates, SCORERS[name].score(candidates), strict=True):
+                candidate.components[name] = value
+                candidate.score += weight * value
+    return sorted(candidates, key=_best_first)
+
+
+def _best_first(c: Candidate) -> tuple[float, int, int, str]:
+    """Highest score first; ties to the preferred priority, then the fewest requests in flight, then the id."""
+    return (-c.score, c.priority, c.backend.in_flight, c.backend.id)

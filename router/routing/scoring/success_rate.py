@@ -11,4 +11,4 @@ class SuccessRateScorer(Scorer):
     name = "success_rate"
 
     def score(self, candidates: Sequence[Candidate]) -> list[float]:
-        return [min(1.0, max(0.0, c.stats.success_rate)) for c in candidates]
+        return [c.stats.success_score for c in candidates]  # the rate within [0, 1], kept by the stats

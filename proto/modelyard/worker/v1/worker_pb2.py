@@ -26,7 +26,7 @@ from modelyard.v1 import backend_pb2 as modelyard_dot_v1_dot_backend__pb2
 from modelyard.v1 import inference_pb2 as modelyard_dot_v1_dot_inference__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n modelyard/worker/v1/worker.proto\x12\x13modelyard.worker.v1\x1a\x1amodelyard/v1/backend.proto\x1a\x1cmodelyard/v1/inference.proto\"A\n\x13\x43ontinueChatRequest\x12*\n\x07request\x18\x01 \x01(\x0b\x32\x19.modelyard.v1.ChatRequest\"\xda\x01\n\x0bWorkerHello\x12\x11\n\tworker_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\x02 \x01(\t\x12)\n\x06models\x18\x03 \x03(\x0b\x32\x19.modelyard.v1.ServedModel\x12#\n\x04gpus\x18\x04 \x03(\x0b\x32\x15.modelyard.v1.GpuInfo\x12\x17\n\x0fmax_concurrency\x18\x05 \x01(\r\x12\x11\n\tmax_queue\x18\x06 \x01(\r\x12\x0f\n\x07version\x18\x07 \x01(\t\x12\x1a\n\x12prefix_block_bytes\x18\x08 \x01(\r\"\xa8\x01\n\x0fRegisterRequest\x12\x31\n\x05hello\x18\x01 \x01(\x0b\x32 .modelyard.worker.v1.WorkerHelloH\x00\x12(\n\x04load\x18\x02 \x01(\x0b\x32\x18.modelyard.v1.LoadReportH\x00\x12\x31\n\x05\x63\x61\x63he\x18\x03 \x01(\x0b\x32 .modelyard.worker.v1.CacheEventsH\x00\x42\x05\n\x03msg\"M\n\x0b\x43\x61\x63heEvents\x12\r\n\x05model\x18\x01 \x01(\t\x12/\n\x06\x65vents\x18\x02 \x03(\x0b\x32\x1f.modelyard.worker.v1.CacheEvent\"\xb7\x01\n\nCacheEvent\x12\x33\n\x06stored\x18\x01 \x01(\x0b\x32!.modelyard.worker.v1.PrefixStoredH\x00\x12\x35\n\x07removed\x18\x02 \x01(\x0b\x32\".modelyard.worker.v1.PrefixRemovedH\x00\x12\x34\n\x07\x63leared\x18\x03 \x01(\x0b\x32!.modelyard.worker.v1.CacheClearedH\x00\x42\x07\n\x05\x65vent\"\x1c\n\x0cPrefixStored\x12\x0c\n\x04keys\x18\x01 \x03(\x04\"\x1d\n\rPrefixRemoved\x12\x0c\n\x04keys\x18\x01 \x03(\x04\"\x0e\n\x0c\x43\x61\x63heCleared\"<\n\x0bRegisterAck\x12\x11\n\trouter_id\x18\x01 \x01(\t\x12\x1a\n\x12report_interval_ms\x18\x02 \x01(\r\"\x1e\n\x0c\x44rainCommand\x12\x0e\n\x06reason\x18\x01 \x01(\t\"~\n\x10RegisterResponse\x12/\n\x03\x61\x63k\x18\x01 \x01(\x0b\x32 .modelyard.worker.v1.RegisterAckH\x00\x12\x32\n\x05\x64rain\x18\x02 \x01(\x0b\x32!.modelyard.worker.v1.DrainCommandH\x00\x42\x05\n\x03msg2\xbf\x02\n\rWorkerService\x12?\n\x04\x43hat\x12\x19.modelyard.v1.ChatRequest\x1a\x1a.modelyard.v1.ChatResponse0\x01\x12@\n\x05\x45mbed\x12\x1a.modelyard.v1.EmbedRequest\x1a\x1b.modelyard.v1.EmbedResponse\x12S\n\nTranscribe\x12\x1f.modelyard.v1.TranscribeRequest\x1a .modelyard.v1.TranscribeResponse(\x01\x30\x01\x12V\n\x0c\x43ontinueChat\x12(.modelyard.worker.v1.ContinueChatRequest\x1a\x1a.modelyard.v1.ChatResponse0\x01\x32t\n\x15WorkerRegistryService\x12[\n\x08Register\x12$.modelyard.worker.v1.RegisterRequest\x1a%.modelyard.worker.v1.RegisterResponse(\x01\x30\x01\x42\x82\x01\n\x17\x63om.modelyard.worker.v1B\x0bWorkerProtoP\x01ZBgithub.com/modelyard/modelyard/gen/go/modelyard/worker/v1;workerv1\xaa\x02\x13Modelyard.Worker.V1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n modelyard/worker/v1/worker.proto\x12\x13modelyard.worker.v1\x1a\x1amodelyard/v1/backend.proto\x1a\x1cmodelyard/v1/inference.proto\"A\n\x13\x43ontinueChatRequest\x12*\n\x07request\x18\x01 \x01(\x0b\x32\x19.modelyard.v1.ChatRequest\"\xda\x01\n\x0bWorkerHello\x12\x11\n\tworker_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\x02 \x01(\t\x12)\n\x06models\x18\x03 \x03(\x0b\x32\x19.modelyard.v1.ServedModel\x12#\n\x04gpus\x18\x04 \x03(\x0b\x32\x15.modelyard.v1.GpuInfo\x12\x17\n\x0fmax_concurrency\x18\x05 \x01(\r\x12\x11\n\tmax_queue\x18\x06 \x01(\r\x12\x0f\n\x07version\x18\x07 \x01(\t\x12\x1a\n\x12prefix_block_bytes\x18\x08 \x01(\r\"\xdd\x01\n\x0fRegisterRequest\x12\x31\n\x05hello\x18\x01 \x01(\x0b\x32 .modelyard.worker.v1.WorkerHelloH\x00\x12(\n\x04load\x18\x02 \x01(\x0b\x32\x18.modelyard.v1.LoadReportH\x00\x12\x31\n\x05\x63\x61\x63he\x18\x03 \x01(\x0b\x32 .modelyard.worker.v1.CacheEventsH\x00\x12\x33\n\theartbeat\x18\x04 \x01(\x0b\x32\x1e.modelyard.worker.v1.HeartbeatH\x00\x42\x05\n\x03msg\"\x0b\n\tHeartbeat\"M\n\x0b\x43\x61\x63heEvents\x12\r\n\x05model\x18\x01 \x01(\t\x12/\n\x06\x65vents\x18\x02 \x03(\x0b\x32\x1f.modelyard.worker.v1.CacheEvent\"\xb7\x01\n\nCacheEvent\x12\x33\n\x06stored\x18\x01 \x01(\x0b\x32!.modelyard.worker.v1.PrefixStoredH\x00\x12\x35\n\x07removed\x18\x02 \x01(\x0b\x32\".modelyard.worker.v1.PrefixRemovedH\x00\x12\x34\n\x07\x63leared\x18\x03 \x01(\x0b\x32!.modelyard.worker.v1.CacheClearedH\x00\x42\x07\n\x05\x65vent\"\x1c\n\x0cPrefixStored\x12\x0c\n\x04keys\x18\x01 \x03(\x04\"\x1d\n\rPrefixRemoved\x12\x0c\n\x04keys\x18\x01 \x03(\x04\"\x0e\n\x0c\x43\x61\x63heCleared\"[\n\x0bRegisterAck\x12\x11\n\trouter_id\x18\x01 \x01(\t\x12\x1a\n\x12report_interval_ms\x18\x02 \x01(\r\x12\x1d\n\x15heartbeat_interval_ms\x18\x03 \x01(\r\"\x1e\n\x0c\x44rainCommand\x12\x0e\n\x06reason\x18\x01 \x01(\t\"~\n\x10RegisterResponse\x12/\n\x03\x61\x63k\x18\x01 \x01(\x0b\x32 .modelyard.worker.v1.RegisterAckH\x00\x12\x32\n\x05\x64rain\x18\x02 \x01(\x0b\x32!.modelyard.worker.v1.DrainCommandH\x00\x42\x05\n\x03msg2\xbf\x02\n\rWorkerService\x12?\n\x04\x43hat\x12\x19.modelyard.v1.ChatRequest\x1a\x1a.modelyard.v1.ChatResponse0\x01\x12@\n\x05\x45mbed\x12\x1a.modelyard.v1.EmbedRequest\x1a\x1b.modelyard.v1.EmbedResponse\x12S\n\nTranscribe\x12\x1f.modelyard.v1.TranscribeRequest\x1a .modelyard.v1.TranscribeResponse(\x01\x30\x01\x12V\n\x0c\x43ontinueChat\x12(.modelyard.worker.v1.ContinueChatRequest\x1a\x1a.modelyard.v1.ChatResponse0\x01\x32t\n\x15WorkerRegistryService\x12[\n\x08Register\x12$.modelyard.worker.v1.RegisterRequest\x1a%.modelyard.worker.v1.RegisterResponse(\x01\x30\x01\x42\x82\x01\n\x17\x63om.modelyard.worker.v1B\x0bWorkerProtoP\x01ZBgithub.com/modelyard/modelyard/gen/go/modelyard/worker/v1;workerv1\xaa\x02\x13Modelyard.Worker.V1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -39,25 +39,27 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_WORKERHELLO']._serialized_start=183
   _globals['_WORKERHELLO']._serialized_end=401
   _globals['_REGISTERREQUEST']._serialized_start=404
-  _globals['_REGISTERREQUEST']._serialized_end=572
-  _globals['_CACHEEVENTS']._serialized_start=574
-  _globals['_CACHEEVENTS']._serialized_end=651
-  _globals['_CACHEEVENT']._serialized_start=654
-  _globals['_CACHEEVENT']._serialized_end=837
-  _globals['_PREFIXSTORED']._serialized_start=839
-  _globals['_PREFIXSTORED']._serialized_end=867
-  _globals['_PREFIXREMOVED']._serialized_start=869
-  _globals['_PREFIXREMOVED']._serialized_end=898
-  _globals['_CACHECLEARED']._serialized_start=900
-  _globals['_CACHECLEARED']._serialized_end=914
-  _globals['_REGISTERACK']._serialized_start=916
-  _globals['_REGISTERACK']._serialized_end=976
-  _globals['_DRAINCOMMAND']._serialized_start=978
-  _globals['_DRAINCOMMAND']._serialized_end=1008
-  _globals['_REGISTERRESPONSE']._serialized_start=1010
-  _globals['_REGISTERRESPONSE']._serialized_end=1136
-  _globals['_WORKERSERVICE']._serialized_start=1139
-  _globals['_WORKERSERVICE']._serialized_end=1458
-  _globals['_WORKERREGISTRYSERVICE']._serialized_start=1460
-  _globals['_WORKERREGISTRYSERVICE']._serialized_end=1576
+  _globals['_REGISTERREQUEST']._serialized_end=625
+  _globals['_HEARTBEAT']._serialized_start=627
+  _globals['_HEARTBEAT']._serialized_end=638
+  _globals['_CACHEEVENTS']._serialized_start=640
+  _globals['_CACHEEVENTS']._serialized_end=717
+  _globals['_CACHEEVENT']._serialized_start=720
+  _globals['_CACHEEVENT']._serialized_end=903
+  _globals['_PREFIXSTORED']._serialized_start=905
+  _globals['_PREFIXSTORED']._serialized_end=933
+  _globals['_PREFIXREMOVED']._serialized_start=935
+  _globals['_PREFIXREMOVED']._serialized_end=964
+  _globals['_CACHECLEARED']._serialized_start=966
+  _globals['_CACHECLEARED']._serialized_end=980
+  _globals['_REGISTERACK']._serialized_start=982
+  _globals['_REGISTERACK']._serialized_end=1073
+  _globals['_DRAINCOMMAND']._serialized_start=1075
+  _globals['_DRAINCOMMAND']._serialized_end=1105
+  _globals['_REGISTERRESPONSE']._serialized_start=1107
+  _globals['_REGISTERRESPONSE']._serialized_end=1233
+  _globals['_WORKERSERVICE']._serialized_start=1236
+  _globals['_WORKERSERVICE']._serialized_end=1555
+  _globals['_WORKERREGISTRYSERVICE']._serialized_start=1557
+  _globals['_WORKERREGISTRYSERVICE']._serialized_end=1673
 # @@protoc_insertion_point(module_scope)

@@ -35,14 +35,20 @@ class WorkerHello(_message.Message):
     def __init__(self, worker_id: _Optional[str] = ..., address: _Optional[str] = ..., models: _Optional[_Iterable[_Union[_backend_pb2.ServedModel, _Mapping]]] = ..., gpus: _Optional[_Iterable[_Union[_backend_pb2.GpuInfo, _Mapping]]] = ..., max_concurrency: _Optional[int] = ..., max_queue: _Optional[int] = ..., version: _Optional[str] = ..., prefix_block_bytes: _Optional[int] = ...) -> None: ...
 
 class RegisterRequest(_message.Message):
-    __slots__ = ("hello", "load", "cache")
+    __slots__ = ("hello", "load", "cache", "heartbeat")
     HELLO_FIELD_NUMBER: _ClassVar[int]
     LOAD_FIELD_NUMBER: _ClassVar[int]
     CACHE_FIELD_NUMBER: _ClassVar[int]
+    HEARTBEAT_FIELD_NUMBER: _ClassVar[int]
     hello: WorkerHello
     load: _backend_pb2.LoadReport
     cache: CacheEvents
-    def __init__(self, hello: _Optional[_Union[WorkerHello, _Mapping]] = ..., load: _Optional[_Union[_backend_pb2.LoadReport, _Mapping]] = ..., cache: _Optional[_Union[CacheEvents, _Mapping]] = ...) -> None: ...
+    heartbeat: Heartbeat
+    def __init__(self, hello: _Optional[_Union[WorkerHello, _Mapping]] = ..., load: _Optional[_Union[_backend_pb2.LoadReport, _Mapping]] = ..., cache: _Optional[_Union[CacheEvents, _Mapping]] = ..., heartbeat: _Optional[_Union[Heartbeat, _Mapping]] = ...) -> None: ...
+
+class Heartbeat(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
 
 class CacheEvents(_message.Message):
     __slots__ = ("model", "events")
@@ -79,12 +85,14 @@ class CacheCleared(_message.Message):
     def __init__(self) -> None: ...
 
 class RegisterAck(_message.Message):
-    __slots__ = ("router_id", "report_interval_ms")
+    __slots__ = ("router_id", "report_interval_ms", "heartbeat_interval_ms")
     ROUTER_ID_FIELD_NUMBER: _ClassVar[int]
     REPORT_INTERVAL_MS_FIELD_NUMBER: _ClassVar[int]
+    HEARTBEAT_INTERVAL_MS_FIELD_NUMBER: _ClassVar[int]
     router_id: str
     report_interval_ms: int
-    def __init__(self, router_id: _Optional[str] = ..., report_interval_ms: _Optional[int] = ...) -> None: ...
+    heartbeat_interval_ms: int
+    def __init__(self, router_id: _Optional[str] = ..., report_interval_ms: _Optional[int] = ..., heartbeat_interval_ms: _Optional[int] = ...) -> None: ...
 
 class DrainCommand(_message.Message):
     __slots__ = ("reason",)
