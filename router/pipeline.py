@@ -264,10 +264,10 @@ class RequestPipeline:
             nonlocal attempts
             attempts += 1
             logs.bind(backend=candidate.backend.id, model=candidate.model)
+            ticket.upstream(candidate, attempt)  # the relay adds up its waits on backends in `attempt`
             if not tracing.enabled():
-                return ticket.upstream(candidate, open_stream(candidate, timeout))
-            stream = _traced_attempt(trace, candidate, attempts, lambda: open_stream(candidate, timeout))
-            return ticket.upstream(candidate, stream)
+                return open_stream(candidate, timeout)
+            return _traced_attempt(trace, candidate, attempts, lambda: open_stream(candidate, timeout))
 
         if answer is None:
             stream = stream_with_failover(candidates, attempt_on, self._state, deadline, attempt)

@@ -72,6 +72,14 @@ def build_parser() -> argparse.ArgumentParser:
         "(default: the config's grace_seconds, 30)",
     )
     p.add_argument(
+        "--stream-interval-ms",
+        type=_interval_ms,
+        metavar="MS",
+        help="the worker sends a sequence's tokens together at most once per interval, the first at once "
+        "(e.g. 20 on a GPU running many sequences; default: the worker's, $MODELYARD_STREAM_INTERVAL_MS, else 0: "
+        "every token as it comes)",
+    )
+    p.add_argument(
         "--verbose",
         action="store_true",
         help="show everything the worker and its engines print (vLLM's own logs); by default only Modelyard's "
@@ -117,10 +125,22 @@ def worker_command(router_address: str, args: argparse.Namespace) -> list[str]:
         command += ["--whisper-model", args.whisper_model]
     if getattr(args, "grace_seconds", None) is not None:
         command += ["--grace-seconds", f"{args.grace_seconds:g}"]
+    if getattr(args, "stream_interval_ms", None) is not None:
+        command += ["--stream-interval-ms", f"{args.stream_interval_ms:g}"]
     embed_model = None if getattr(args, "no_embed", False) else args.embed_model or packaged_embed_model()
     if embed_model:
         command += ["--embed-model", embed_model]
     return command
+
+
+def _interval_ms(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected milliseconds, got {text!r}") from None
+    if not value >= 0:  # NaN too
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text!r}")
+    return value
 
 
 def packaged_embed_model() -> str | None:

@@ -174,8 +174,10 @@ class AsyncClient:
         frequency_penalty: float | None = None,
         reasoning_effort: str | None = None,
     ) -> ChatResult:
-        """The whole answer at once, with its usage."""
-        events = self.chat(
+        """The whole answer at once, with its usage. The request says so (ChatRequest.whole_answer): an
+        OpenAI-compatible upstream is asked for one whole answer rather than a stream the router would rebuild
+        (failover and usage as for a stream)."""
+        request = _requests.chat_request(
             prompt_or_messages,
             model=model,
             system=system,
@@ -198,6 +200,8 @@ class AsyncClient:
             frequency_penalty=frequency_penalty,
             reasoning_effort=reasoning_effort,
         )
+        request.whole_answer = True
+        events = self._chat(request)
         result = ResultBuilder()
         async for event in events:
             result.add(event)

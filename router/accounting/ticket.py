@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from types import TracebackType
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING
 
 from modelyard.v1 import inference_pb2 as pb
 
@@ -27,11 +27,11 @@ from router.accounting.estimates import TokenEstimate
 from router.accounting.ledger.records import UsageRecord
 from router.accounting.tenant_limits import Admission
 from router.routing.scoring.base import Candidate
+from router.routing.wait_watch import WaitTally
 
 if TYPE_CHECKING:
     from router.accounting.accountant import Accounting
 
-T = TypeVar("T")
 Request = pb.ChatRequest | pb.EmbedRequest | pb.TranscribeConfig
 # The caller's credentials as the transport carries them, e.g. (("authorization", "Bearer <key>"),).
 Metadata = Sequence[tuple[str, str | bytes]]
@@ -49,7 +49,7 @@ class Ticket:
         self.usage: pb.Usage | None = None
         self.error: StatusError | None = None
         self._started = time.perf_counter()
-        self._upstream_s = 0.0
+        self._waits: WaitTally | None = None
         self._cache_key: str | None = None
         self._tried: tuple[str, str] = ("", "")  # last (backend, model) tried: who a failure is charged to
         self._deltas: list[str] = []
@@ -128,21 +128,12 @@ class Ticket:
             self._acc.metrics.refused.labels("budget").inc()
             raise
 
-    async def upstream(self, candidate: Candidate, stream: AsyncIterator[T]) -> AsyncIterator[T]:
-        """Relay a backend's stream, timing the waits on it: what is left of the latency is the router's own."""
+    def upstream(self, candidate: Candidate, waits: WaitTally) -> None:
+        """An attempt on `candidate` starts: a failure is charged to it. `waits` adds up the time spent
+        waiting on backends as the relay goes (router.routing.wait_watch): what is left of the latency is the
+        router's own. Nothing here runs per item: the relay times its waits itself."""
         self._tried = (candidate.backend.id, candidate.model)
-        try:
-            while True:
-                waited = time.perf_counter()
-                try:
-                    item = await anext(stream)
-                except StopAsyncIteration:
-                    return
-                finally:
-                    self._upstream_s += time.perf_counter() - waited
-                yield item
-        finally:
-            await stream.aclose()  # type: ignore[attr-defined]
+        self._waits = waits
 
     def observe(self, response: pb.ChatResponse | pb.EmbedResponse | pb.TranscribeResponse) -> None:
         """Hand over each response as it is sent: the usage (with the router's final figures) and chat text."""
@@ -187,7 +178,8 @@ class Ticket:
             self._admission.release(used[0])
         if self._reservation is not None:
             self._acc.budgets.settle(self._reservation, *used)
-        self._acc.record(record, overhead_s=latency_s - self._upstream_s)
+        upstream_s = self._waits.upstream_s if self._waits is not None else 0.0
+        self._acc.record(record, overhead_s=latency_s - upstream_s)
         if (
             status == "OK"
             and self._cache_key is not None

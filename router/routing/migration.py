@@ -24,6 +24,7 @@ import grpc
 from modelyard.v1 import inference_pb2 as pb
 
 from core.chat_options import forced_tool
+from core.errors import StatusError
 from router.accounting.pricing import PriceTable, estimate_prompt_tokens, text_tokens
 from router.backends.base import BackendError
 from router.config.migration import MigrationConfig
@@ -81,7 +82,7 @@ class Answer:
         kind = response.WhichOneof("event")
         if kind == "delta":
             text = response.delta.text
-            self._bytes += len(text.encode())
+            self._bytes += len(text) if text.isascii() else len(text.encode())  # isascii: O(1), no copy
             if self._bytes > self._max_bytes:
                 self.blocked = f"the answer passed migration.max_relayed_bytes ({self._max_bytes})"
                 self._texts.clear()
@@ -121,7 +122,7 @@ class Answer:
         self.parts.append(Part(candidate, start, self._chars, reason))
 
 
-async def relay_chat(
+def relay_chat(
     answer: Answer,
     candidates: Sequence[Candidate],
     open_stream: OpenStream,
@@ -133,47 +134,63 @@ async def relay_chat(
     """Failover before the first item, as for every request; after it, migration while it may.
 
     `open_stream` opens an attempt through `answer.open`, so a continuation goes wherever a first
-    attempt would (the pipeline's accounting and tracing wrap both alike)."""
-    tried = candidates
-    while True:
-        try:
-            async for response in stream_with_failover(
-                tried,
-                open_stream,
-                state,
-                deadline,
-                attempt,
-                whole=answer.request.whole_answer,
-                watch_stalls=True,
-                complete=_has_usage,
-            ):
-                answer.see(response)
-                yield response
-            return
-        except MidStreamFailure as failure:
-            broken, reason = attempt.chosen, _reason(failure.cause)
-            tried = answer.targets(candidates, broken) if broken is not None else []
-            why_not = _why_not(answer, tried, deadline)
-            if why_not or broken is None:
-                log.warning("stream broke and stays broken (%s): %s", why_not, failure.message)
-                raise _broken(failure, answer) from failure
-            answer.leave(broken, reason)
-            on_migrate(reason)
-            log.warning(
-                "answer moves on from %s (%s) after %d characters: %s",
-                broken.backend.id,
-                reason,
-                answer.parts[-1].end,
-                failure.message,
-            )
-        except UpstreamFailed as failure:
-            if not answer.parts:
-                raise
-            # No candidate took the continuation: the answer stays as far as it got.
-            log.warning("no backend continued the answer: %s", failure.message)
-            raise MidStreamFailure(
-                f"the answer broke and no backend could continue it: {failure.message}", answer.sent
-            ) from failure
+    attempt would (the pipeline's accounting and tracing wrap both alike). The moves ride inside the
+    failover's own loop (`Moves`): no generator of their own between the backend and the client."""
+    return stream_with_failover(
+        candidates,
+        open_stream,
+        state,
+        deadline,
+        attempt,
+        whole=answer.request.whole_answer,
+        watch_stalls=True,
+        complete=_has_usage,
+        moves=_Moves(answer, candidates, deadline, on_migrate),
+    )
+
+
+class _Moves:
+    """router.routing.failover.Moves for one chat answer."""
+
+    def __init__(
+        self,
+        answer: Answer,
+        candidates: Sequence[Candidate],
+        deadline: float | None,
+        on_migrate: Callable[[str], None],
+    ) -> None:
+        self.see = answer.see  # bound once: it runs for every item
+        self._answer = answer
+        self._candidates = candidates
+        self._deadline = deadline
+        self._on_migrate = on_migrate
+
+    def move(self, failure: MidStreamFailure, broken: Candidate) -> Sequence[Candidate]:
+        answer, reason = self._answer, _reason(failure.cause)
+        targets = answer.targets(self._candidates, broken)
+        why_not = _why_not(answer, targets, self._deadline)
+        if why_not:
+            log.warning("stream broke and stays broken (%s): %s", why_not, failure.message)
+            raise _broken(failure, answer) from failure
+        answer.leave(broken, reason)
+        self._on_migrate(reason)
+        log.warning(
+            "answer moves on from %s (%s) after %d characters: %s",
+            broken.backend.id,
+            reason,
+            answer.parts[-1].end,
+            failure.message,
+        )
+        return targets
+
+    def unanswered(self, failure: UpstreamFailed) -> StatusError:
+        if not self._answer.parts:
+            return failure
+        # No candidate took the continuation: the answer stays as far as it got.
+        log.warning("no backend continued the answer: %s", failure.message)
+        return MidStreamFailure(
+            f"the answer broke and no backend could continue it: {failure.message}", self._answer.sent
+        )
 
 
 def settle_parts(usage: pb.Usage, answer: Answer, prices: PriceTable) -> None:

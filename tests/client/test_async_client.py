@@ -37,6 +37,7 @@ async def test_chat_text(double: RouterDouble, address: str) -> None:
     assert result.text == "Hello, world"
     (request,) = double.chat_requests
     assert request.sampling.max_tokens == 5
+    assert request.whole_answer  # an upstream that can may answer whole
     assert "authorization" not in double.metadata[0]
 
 

@@ -85,6 +85,13 @@ def test_chat_text_joins_the_deltas(double: RouterDouble, address: str) -> None:
     assert result.usage.finish_reason == "stop"
 
 
+def test_chat_text_asks_for_a_whole_answer_and_chat_for_a_stream(double: RouterDouble, address: str) -> None:
+    with Client(address) as client:
+        client.chat_text("hi")
+        list(client.chat("hi"))
+    assert [request.whole_answer for request in double.chat_requests] == [True, False]
+
+
 def test_api_key_is_sent_as_bearer_metadata(double: RouterDouble, address: str) -> None:
     with Client(address, api_key="sk-test") as client:
         client.chat_text("hi")

@@ -196,6 +196,18 @@ def test_gpu_pool_asks_for_gpus_shares_memory_and_keeps_weights() -> None:
     assert all(m["spec"]["podMetricsEndpoints"][0]["port"] == "metrics" for m in monitors.values())
 
 
+@overlays
+def test_gpu_workers_send_tokens_together_and_others_each_alone(
+    overlay: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 21: a GPU runs hundreds of sequences, so its worker batches each one's tokens every 20 ms."""
+    monkeypatch.delenv("MODELYARD_STREAM_INTERVAL_MS", raising=False)
+    worker = container(one(render(overlay), "Deployment", "modelyard-worker"))
+    args = worker_parser().parse_args(_expanded(worker["args"]))
+    on_gpu = "nvidia.com/gpu" in worker.get("resources", {}).get("limits", {})
+    assert args.stream_interval_ms == (20.0 if on_gpu else 0.0), overlay.name
+
+
 def test_autoscaling_counts_each_queued_request_once() -> None:
     docs = render(next(path for path in OVERLAYS if path.name == "gpu-autoscaling"))
     (scaled,) = of_kind(docs, "ScaledObject")

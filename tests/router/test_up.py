@@ -44,6 +44,7 @@ def args(**overrides: object) -> argparse.Namespace:
         "embed_model": None,
         "no_embed": False,
         "grace_seconds": None,
+        "stream_interval_ms": None,
         "verbose": False,
         "worker_listen": "127.0.0.1:0",
         "http_listen": None,
@@ -198,6 +199,23 @@ async def test_a_drained_worker_leaves_up_serving(
         assert all(b.kind != "worker" for b in status.backends)
     stop.set()
     assert await asyncio.wait_for(serving, 30) == 0
+
+
+def test_the_stream_interval_reaches_the_worker_when_set() -> None:
+    command = _up.worker_command("127.0.0.1:5", args(stream_interval_ms=20.0))
+    assert command[command.index("--stream-interval-ms") + 1] == "20"
+    assert "--stream-interval-ms" not in _up.worker_command("127.0.0.1:5", args())  # the worker's default: 0
+    parsed = _up.build_parser().parse_args(["--stream-interval-ms", "12.5"])
+    assert parsed.stream_interval_ms == 12.5
+    assert _up.build_parser().parse_args([]).stream_interval_ms is None
+
+
+@pytest.mark.parametrize("bad", ["-1", "soon", "nan"])
+def test_a_bad_stream_interval_is_a_usage_error(bad: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        _up.build_parser().parse_args(["--stream-interval-ms", bad])
+    assert exited.value.code == 2
+    assert "--stream-interval-ms" in capsys.readouterr().err
 
 
 def test_grace_seconds_reach_the_worker() -> None:
