@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import atexit
+import inspect
 import os
 import shutil
 import tempfile
@@ -38,3 +40,21 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         terminalreporter.write_sep("=", "system packages missing", yellow=True)
         terminalreporter.write_line(f"{system_tools.describe(absent)}")
         terminalreporter.write_line(f"the tests that need them were skipped; {system_tools.HOW}")
+
+
+_SYNC_LOOP: list[asyncio.AbstractEventLoop] = []
+
+
+@pytest.fixture(autouse=True)
+def _a_current_event_loop(request: pytest.FixtureRequest) -> None:
+    """A synchronous test that builds a grpc.aio server (RouterServer) needs a current event loop in the main
+    thread, as a fresh process has. A test earlier in the run that ends with `asyncio.run` leaves none (it sets
+    it to None): in the full run that made such tests fail by order alone. One spare loop is set then."""
+    if inspect.iscoroutinefunction(getattr(request, "function", None)):
+        return
+    try:
+        asyncio.get_event_loop_policy().get_event_loop()
+    except RuntimeError:
+        if not _SYNC_LOOP or _SYNC_LOOP[0].is_closed():
+            _SYNC_LOOP[:] = [asyncio.new_event_loop()]
+        asyncio.set_event_loop(_SYNC_LOOP[0])

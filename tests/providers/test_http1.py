@@ -18,6 +18,7 @@ from router.backends.http1 import Http1Client
 from router.backends.openai_backend import OpenAIBackend
 from router.config.settings import ProviderConfig
 from tests.providers.conftest import OPENAI_KEY, chat_request, collect
+from tests.support.own_loop import run_on
 
 _ANSWER = json.dumps(
     {
@@ -185,4 +186,4 @@ def test_the_backend_streams_and_answers_whole_on_uvloop() -> None:
             await backend.close()
             await runner.cleanup()
 
-    uvloop.run(scenario())
+    run_on(uvloop.new_event_loop, scenario())

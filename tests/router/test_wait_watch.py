@@ -7,11 +7,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import pytest
 
 from router.routing.wait_watch import WaitWatch
+from tests.support.own_loop import run_on
 
 FOREVER_S = 20.0  # past every limit here; a watch that never fires fails the tests after it, not hangs them
 
@@ -25,16 +27,20 @@ class Expired(Exception):
     pass
 
 
-def _runners() -> list[Callable[[Coroutine[Any, Any, Any]], Any]]:
-    runners: list[Callable[[Coroutine[Any, Any, Any]], Any]] = [asyncio.run]
+Run = Callable[[Coroutine[Any, Any, Any]], Any]
+
+
+def _runners() -> list[Run]:
+    """asyncio's loop and uvloop, each run so that the thread's current loop is left alone (tests.support.own_loop)."""
+    runners: list[Run] = [partial(run_on, asyncio.new_event_loop)]
     try:
         import uvloop
     except ImportError:
         return runners
-    return [*runners, uvloop.run]
+    return [*runners, partial(run_on, uvloop.new_event_loop)]
 
 
-RUNNERS = pytest.mark.parametrize("run", _runners(), ids=lambda r: r.__module__)
+RUNNERS = pytest.mark.parametrize("run", _runners(), ids=lambda r: r.args[0].__module__)
 
 
 async def _items(gaps_s: list[float]) -> AsyncIterator[int]:
