@@ -42,19 +42,29 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         terminalreporter.write_line(f"the tests that need them were skipped; {system_tools.HOW}")
 
 
-_SYNC_LOOP: list[asyncio.AbstractEventLoop] = []
+_SYNC_LOOP: list[
+    asyncio.AbstractEventLoop
+] = []  # held for the whole run: a dropped loop warns when collected
+
+
+def _current_loop_cleared() -> bool:
+    """True where asyncio.get_event_loop() would raise: the loop was set, then set to None (as asyncio.run does at
+    its end). Read from the policy's state rather than by calling get_event_loop(), which would otherwise create
+    a loop of its own that is dropped, unclosed, as soon as pytest-asyncio sets its loop."""
+    local = getattr(asyncio.get_event_loop_policy(), "_local", None)
+    return (
+        local is not None and getattr(local, "_set_called", False) and getattr(local, "_loop", None) is None
+    )
 
 
 @pytest.fixture(autouse=True)
 def _a_current_event_loop(request: pytest.FixtureRequest) -> None:
     """A synchronous test that builds a grpc.aio server (RouterServer) needs a current event loop in the main
-    thread, as a fresh process has. A test earlier in the run that ends with `asyncio.run` leaves none (it sets
-    it to None): in the full run that made such tests fail by order alone. One spare loop is set then."""
-    if inspect.iscoroutinefunction(getattr(request, "function", None)):
+    thread, as a fresh process has. A test earlier in the run that ends with `asyncio.run` leaves none: in the
+    full run that failed such tests by order alone. One spare loop, kept for the run, is set then."""
+    if inspect.iscoroutinefunction(getattr(request, "function", None)) or not _current_loop_cleared():
         return
-    try:
-        asyncio.get_event_loop_policy().get_event_loop()
-    except RuntimeError:
-        if not _SYNC_LOOP or _SYNC_LOOP[0].is_closed():
-            _SYNC_LOOP[:] = [asyncio.new_event_loop()]
-        asyncio.set_event_loop(_SYNC_LOOP[0])
+    if not _SYNC_LOOP:
+        _SYNC_LOOP.append(asyncio.new_event_loop())
+        atexit.register(_SYNC_LOOP[0].close)
+    asyncio.set_event_loop(_SYNC_LOOP[0])
