@@ -78,7 +78,7 @@ async def _run(admission: bool, s: Settings) -> Run:
             await asyncio.sleep(max(0.0, began + s.warmup_s - time.perf_counter()))
             before = await inproc.slot_use(children)
             await asyncio.sleep(max(0.0, end - time.perf_counter()))
-            return inproc.pool_use(before, await inproc.slot_use(children), s.seconds)
+            return inproc.pool_use(before, await inproc.slot_use(children))
 
         measuring = asyncio.create_task(window())
         streams = [stream("flood", 0.0) for _ in range(FLOOD_STREAMS)]

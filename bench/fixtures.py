@@ -51,6 +51,7 @@ class SlotUse:
     held_s: float
     finished: int
     finished_held_s: float
+    at_s: float  # the worker's time.perf_counter() as it answered: a window's length as the worker saw it
 
 
 class BenchWorker(worker_pb2_grpc.WorkerServiceServicer):  # type: ignore[misc]
@@ -93,9 +94,8 @@ class BenchWorker(worker_pb2_grpc.WorkerServiceServicer):  # type: ignore[misc]
     def slot_use(self) -> SlotUse:
         now = time.perf_counter()
         running = sum(now - at for at in self._started.values())
-        return SlotUse(
-            self.spec.slots, self._finished_held_s + running, self._finished, self._finished_held_s
-        )
+        held = self._finished_held_s + running
+        return SlotUse(self.spec.slots, held, self._finished, self._finished_held_s, now)
 
     def hello(self, address: str) -> worker_pb2.WorkerHello:
         model = backend_pb2.ServedModel(id=self.spec.model, capabilities=[pb.CAPABILITY_CHAT], engine="bench")

@@ -64,13 +64,16 @@ async def slot_use(children: Sequence[Child]) -> list[SlotUse]:
     return [await asyncio.to_thread(child.request, "slots", 10.0) for child in children]
 
 
-def pool_use(before: Sequence[SlotUse], after: Sequence[SlotUse], seconds: float) -> PoolUse:
-    slots = sum(a.slots for a in after)
-    held = sum(a.held_s - b.held_s for a, b in zip(after, before, strict=True))
-    finished = sum(a.finished - b.finished for a, b in zip(after, before, strict=True))
-    finished_held = sum(a.finished_held_s - b.finished_held_s for a, b in zip(after, before, strict=True))
-    capacity = slots * finished / finished_held if finished_held > 0 else 0.0
-    return PoolUse(held / (slots * seconds) if seconds > 0 else 0.0, capacity)
+def pool_use(before: Sequence[SlotUse], after: Sequence[SlotUse]) -> PoolUse:
+    """The window between two snapshots, each worker's timed by its own clock (a snapshot taken late on a
+    busy machine lengthens the window it closes, not the busy share)."""
+    pairs = list(zip(after, before, strict=True))
+    slot_s = sum(a.slots * (a.at_s - b.at_s) for a, b in pairs)
+    held = sum(a.held_s - b.held_s for a, b in pairs)
+    finished = sum(a.finished - b.finished for a, b in pairs)
+    finished_held = sum(a.finished_held_s - b.finished_held_s for a, b in pairs)
+    capacity = sum(a.slots for a in after) * finished / finished_held if finished_held > 0 else 0.0
+    return PoolUse(held / slot_s if slot_s > 0 else 0.0, capacity)
 
 
 @contextlib.asynccontextmanager

@@ -96,7 +96,7 @@ async def _run(target: bool, s: Settings) -> Run:
                 tasks.append((phase, asyncio.create_task(inproc.chat(stub, "load", request, began))))
         outcomes = [(phase, await task) for phase, task in tasks]
         taken = await bounds
-        pool = [inproc.pool_use(taken[k], taken[k + 1], s.phase_s) for k in range(len(PHASES))]
+        pool = [inproc.pool_use(taken[k], taken[k + 1]) for k in range(len(PHASES))]
         return Run(outcomes, pool)
 
 

@@ -41,15 +41,16 @@ async def test_a_bench_worker_counts_slot_time_held_and_answers_finished() -> No
 
 
 def test_pool_use_is_busy_share_and_capacity_over_the_window() -> None:
-    before = [SlotUse(4, 10.0, 100, 9.0), SlotUse(4, 20.0, 200, 19.0)]
-    # Over 5 s: 8 slots, 36 slot-seconds held (90 % busy); 90 answers finished holding 36 s (0.4 s each).
-    after = [SlotUse(4, 28.0, 145, 27.0), SlotUse(4, 38.0, 245, 37.0)]
-    use = pool_use(before, after, 5.0)
+    before = [SlotUse(4, 10.0, 100, 9.0, 50.0), SlotUse(4, 20.0, 200, 19.0, 70.0)]
+    # Over 5 s by each worker's clock: 8 slots, 36 slot-seconds held (90 % busy); 90 answers finished
+    # holding 36 s (0.4 s each).
+    after = [SlotUse(4, 28.0, 145, 27.0, 55.0), SlotUse(4, 38.0, 245, 37.0, 75.0)]
+    use = pool_use(before, after)
     assert use.busy_share == pytest.approx(0.9)
     assert use.capacity_rps == pytest.approx(8 / 0.4)
 
 
 def test_pool_use_of_an_idle_window_is_zero() -> None:
-    idle = [SlotUse(4, 1.0, 3, 1.0)]
-    use = pool_use(idle, idle, 5.0)
+    idle = [SlotUse(4, 1.0, 3, 1.0, 9.0)]
+    use = pool_use(idle, idle)
     assert (use.busy_share, use.capacity_rps) == (0.0, 0.0)
