@@ -151,7 +151,10 @@ def run(report: Report, s: Settings) -> dict[str, Run]:
         Target(
             "Flood throughput with admission vs today",
             "≥ 0.95x",
-            f"{fair.flood_done / fair.seconds:.1f} vs {today.flood_done / today.seconds:.1f} requests/s ({ratio:.2f}x)",
+            f"{fair.flood_done / fair.seconds:.1f} vs {today.flood_done / today.seconds:.1f} requests/s ({ratio:.2f}x); "
+            f"workers busy {fair.pool.busy_share:.2f} vs {today.pool.busy_share:.2f}, both tenants "
+            f"{(fair.flood_done + len(fair.quiet_ttft)) / fair.seconds:.1f} vs "
+            f"{(today.flood_done + len(today.quiet_ttft)) / today.seconds:.1f} requests/s",
             ratio >= 0.95,
         )
     )
