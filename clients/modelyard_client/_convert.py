@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 from modelyard.v1 import accounting_pb2, backend_pb2, router_pb2
 from modelyard.v1 import inference_pb2 as pb
@@ -29,6 +30,10 @@ from modelyard_client._types import (
     UsageRow,
     Word,
 )
+
+Event = TypeVar("Event")
+# A stream's response to its event, or None for a kind this client does not know (a newer server): skipped.
+Convert = Callable[[Any], Event | None]
 
 
 def usage(u: pb.Usage) -> Usage:
