@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from contextlib import aclosing
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any
 
 import grpc
 from modelyard.v1 import accounting_pb2, router_pb2
@@ -18,7 +18,7 @@ from modelyard.v1 import inference_pb2 as pb
 from modelyard_client import _audio, _convert, _requests
 from modelyard_client._aio_status import FirstStatus
 from modelyard_client._channel import AsyncRouterStub, Tls, aio_channel, async_router_stub
-from modelyard_client._connection import Connection
+from modelyard_client._connection import Connection, Out, Req, Resp
 from modelyard_client._convert import Convert, ResultBuilder
 from modelyard_client._errors import from_rpc_error
 from modelyard_client._parameters import parameters_of
@@ -32,10 +32,6 @@ from modelyard_client._types import (
     UsageReport,
 )
 
-Req = TypeVar("Req")
-Resp = TypeVar("Resp")
-Out = TypeVar("Out")
-
 
 class AsyncClient(Connection):
     """A connection to a Modelyard router for asyncio code; the same calls as `Client`, awaited.
@@ -44,17 +40,9 @@ class AsyncClient(Connection):
     (pass "" to send none); `timeout` is each call's deadline in seconds, whole stream included.
     """
 
-    def __init__(
-        self,
-        address: str | None = None,
-        *,
-        api_key: str | None = None,
-        timeout: float | None = None,
-        tls: Tls | None = None,
-    ) -> None:
-        super().__init__(address, api_key, timeout)
-        self._tls = tls
+    def _open(self, tls: Tls | None) -> None:
         # Opened on first use: a grpc.aio channel binds to the running loop, which __init__ may not have.
+        self._tls = tls
         self._channel: grpc.aio.Channel | None = None
         self._stub_cache: AsyncRouterStub | None = None
 

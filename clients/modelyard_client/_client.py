@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any
 
 import grpc
 from modelyard.v1 import accounting_pb2, router_pb2
@@ -16,7 +16,7 @@ from modelyard.v1 import inference_pb2 as pb
 
 from modelyard_client import _audio, _convert, _requests
 from modelyard_client._channel import Tls, router_stub, sync_channel
-from modelyard_client._connection import Connection
+from modelyard_client._connection import Connection, Out, Req, Resp
 from modelyard_client._convert import Convert, ResultBuilder
 from modelyard_client._errors import from_rpc_error
 from modelyard_client._parameters import parameters_of
@@ -30,10 +30,6 @@ from modelyard_client._types import (
     UsageReport,
 )
 
-Req = TypeVar("Req")
-Resp = TypeVar("Resp")
-Out = TypeVar("Out")
-
 
 class Client(Connection):
     """A connection to a Modelyard router.
@@ -42,15 +38,7 @@ class Client(Connection):
     (pass "" to send none); `timeout` is each call's deadline in seconds, whole stream included.
     """
 
-    def __init__(
-        self,
-        address: str | None = None,
-        *,
-        api_key: str | None = None,
-        timeout: float | None = None,
-        tls: Tls | None = None,
-    ) -> None:
-        super().__init__(address, api_key, timeout)
+    def _open(self, tls: Tls | None) -> None:
         self._channel = sync_channel(self.address, tls)
         self._stub = router_stub(self._channel)
 

@@ -76,3 +76,14 @@ async def test_bad_input_fails_at_the_await_of_the_async_client() -> None:
             await pending
         with pytest.raises(InvalidArgument, match="logprobs"):
             client.chat("hi", logprobs=-1)
+
+
+@pytest.mark.parametrize("cls", [Client, AsyncClient])
+def test_constructors_take_address_then_keywords(cls: type) -> None:
+    parameters = inspect.signature(cls).parameters.values()
+    assert [(p.name, p.kind.name, p.default) for p in parameters] == [
+        ("address", "POSITIONAL_OR_KEYWORD", None),
+        ("api_key", "KEYWORD_ONLY", None),
+        ("timeout", "KEYWORD_ONLY", None),
+        ("tls", "KEYWORD_ONLY", None),
+    ]
