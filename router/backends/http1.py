@@ -146,6 +146,9 @@ class _Connection(asyncio.Protocol):
             self.transport.close()
 
 
+Http1Connection = _Connection  # what `post` hands back for `release`: opaque to callers
+
+
 class Http1Response:
     """An answer being read: status and headers (names lower-case) are here; the body comes by `read`."""
 
