@@ -33,7 +33,7 @@ from router.backends.cloud_errors import (
     http_status_error,
     retry_after_seconds,
 )
-from router.backends.http1 import Http1Client, Http1Connection, Http1Error, Http1Response
+from router.backends.http1 import MAX_HEADER_BYTES, Http1Client, Http1Connection, Http1Error, Http1Response
 from router.backends.openai_sse import MAX_LINE_BYTES, StreamErrorEvent, sse_batches
 
 _MAX_ERROR_BODY = 64 * 1024  # what is read of an error answer: enough for any provider's message
@@ -51,8 +51,17 @@ class ChatCompletionsClient:
     knows of the answer so far).
     """
 
-    def __init__(self, provider: str, base_url: str, api_key: str, max_connections: int) -> None:
+    def __init__(
+        self,
+        provider: str,
+        base_url: str,
+        api_key: str,
+        max_connections: int,
+        *,
+        max_header_bytes: int = MAX_HEADER_BYTES,
+    ) -> None:
         self._provider = provider
+        self._max_header_bytes = max_header_bytes
         self._secret = api_key
         url = base_url.rstrip("/") + "/chat/completions"
         self._url = yarl.URL(url)  # parsed once, not on every request
@@ -80,7 +89,7 @@ class ChatCompletionsClient:
     def _head(self, stream: bool, extra: Mapping[str, str] | None) -> tuple[Http1Client, bytes]:
         if self._direct is None:
             tls = _tls_context() if self._url.scheme == "https" else None
-            self._direct = Http1Client(str(self._url), tls, self._max_connections)
+            self._direct = Http1Client(str(self._url), tls, self._max_connections, self._max_header_bytes)
             self._heads = {
                 kind: self._direct.request_head(
                     {**(self._headers if kind else self._whole_headers), "User-Agent": _USER_AGENT}
