@@ -22,6 +22,7 @@ from router.routing.scoring.base import Candidate
 from router.routing.state import RoutingState
 from router.routing.wait_watch import WaitWatch
 from tests.support.own_loop import run_on
+from tests.support.polling import wait_until
 
 FOREVER_S = 20.0  # past every limit here; a watch that never fires fails the tests after it, not hangs them
 
@@ -107,8 +108,9 @@ def test_no_limit_waits_as_long_as_it_takes(run: Run) -> None:
 @RUNNERS
 def test_a_caller_that_leaves_is_no_stall(run: Run) -> None:
     async def leave() -> str:
-        task = asyncio.ensure_future(_relay([0.0, FOREVER_S], stall_s=5.0))
-        await asyncio.sleep(0.2)
+        attempt = Attempt()
+        task = asyncio.ensure_future(_relay([0.0, FOREVER_S], stall_s=5.0, attempt=attempt))
+        await wait_until(lambda: attempt.first_item_at is not None)  # now waiting on the second item
         task.cancel()
         try:
             await task
