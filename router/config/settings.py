@@ -193,6 +193,9 @@ class ProviderConfig:
     enabled: bool = True
     max_concurrency: PositiveInt = 64  # in-flight requests this router keeps open on it
     timeout_s: PositiveFloat = 120.0
+    # An answer's status line and headers beyond this fail the attempt (failover): a broken or hostile
+    # upstream must not grow the router's memory by never ending its headers.
+    max_response_header_bytes: PositiveInt = 64 * 1024
     default_max_tokens: PositiveInt = 1024  # Anthropic requires max_tokens; used when the request has none
     # A chat stream silent this long has stalled (see RouterConfig.worker_stall_timeout_s). 0 = off, the
     # default: reasoning models may think silently for a minute.
