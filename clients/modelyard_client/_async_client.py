@@ -12,8 +12,8 @@ from types import TracebackType
 from typing import Any
 
 import grpc
-from modelyard.v1 import accounting_pb2, router_pb2
 from modelyard.v1 import inference_pb2 as pb
+from modelyard.v1 import router_pb2
 
 from modelyard_client import _audio, _convert, _requests
 from modelyard_client._aio_status import FirstStatus
@@ -129,7 +129,7 @@ class AsyncClient(Connection):
 
         `tenant` defaults to the caller's own (every tenant for an admin key or an open router).
         """
-        request = accounting_pb2.GetUsageRequest(days=days, tenant=tenant or "")
+        request = _requests.usage_request(days, tenant)
         return await self._unary(self._stub.get_usage, request, _convert.usage_report)
 
     async def _unary(

@@ -11,8 +11,8 @@ from types import TracebackType
 from typing import Any
 
 import grpc
-from modelyard.v1 import accounting_pb2, router_pb2
 from modelyard.v1 import inference_pb2 as pb
+from modelyard.v1 import router_pb2
 
 from modelyard_client import _audio, _convert, _requests
 from modelyard_client._channel import Tls, router_stub, sync_channel
@@ -111,7 +111,7 @@ class Client(Connection):
 
         `tenant` defaults to the caller's own (every tenant for an admin key or an open router).
         """
-        request = accounting_pb2.GetUsageRequest(days=days, tenant=tenant or "")
+        request = _requests.usage_request(days, tenant)
         return self._unary(self._stub.get_usage, request, _convert.usage_report)
 
     def _unary(

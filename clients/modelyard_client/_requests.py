@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from modelyard.v1 import accounting_pb2
 from modelyard.v1 import inference_pb2 as pb
 
 from core import wire
@@ -164,6 +165,10 @@ def chat_request(
 def embed_request(texts: str | Sequence[str], model: str, request_id: str | None) -> pb.EmbedRequest:
     inputs = [texts] if isinstance(texts, str) else list(texts)
     return pb.EmbedRequest(request_id=request_id or "", model=model, inputs=inputs)
+
+
+def usage_request(days: int, tenant: str | None) -> accounting_pb2.GetUsageRequest:
+    return accounting_pb2.GetUsageRequest(days=days, tenant=tenant or "")
 
 
 def strategy_value(name: str | None) -> pb.Strategy:
