@@ -159,7 +159,7 @@ class Scheduler:
             for slot in slots.recent():  # the last request's best: a lucky draw is not forgotten
                 consider(slot, position)
             accepted = 0
-            for slot in slots.draw(2 * k, self._rng):  # twice K: room for some that are full or failing
+            for slot in slots.draw(2 * k, k, self._rng):  # twice K: room for some that are full or failing
                 if consider(slot, position):
                     accepted += 1
                     if accepted == k:
@@ -366,10 +366,10 @@ class _Filter:
     def consider(self, slot: Slot, position: int | None) -> bool:
         """Whether the target became a candidate. `position`: its route position, which is its priority;
         None: its backend's configured priority."""
-        seen = self._seen
-        if id(slot) in seen:
+        seen, key = self._seen, id(slot)
+        if key in seen:
             return False
-        seen.add(id(slot))
+        seen.add(key)
         backend, model = slot
         backend_id = backend.id
         settings = self._find_settings(backend_id) or self._settings[backend]

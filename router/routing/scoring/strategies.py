@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping, Sequence
+from types import MappingProxyType
 from typing import NamedTuple
 
 from modelyard.v1 import inference_pb2 as pb
@@ -20,12 +21,14 @@ from router.routing.scoring.priority import PriorityScorer
 from router.routing.scoring.success_rate import SuccessRateScorer
 
 _LATENCY = LatencyScorer()
-SCORERS: dict[str, Scorer] = {
-    s.name: s
-    for s in (SuccessRateScorer(), _LATENCY, LoadScorer(), CostScorer(), PriorityScorer(), PrefixScorer())
-}
-_BUILT_IN = dict(SCORERS)  # what scoring.fused computes in one pass
-assert set(_BUILT_IN) == set(fused.SCORERS)
+# Read-only: `rank` computes these very scorers in one pass (scoring.fused), so none may be swapped out.
+SCORERS: Mapping[str, Scorer] = MappingProxyType(
+    {
+        s.name: s
+        for s in (SuccessRateScorer(), _LATENCY, LoadScorer(), CostScorer(), PriorityScorer(), PrefixScorer())
+    }
+)
+assert set(SCORERS) == set(fused.SCORERS)
 
 # A dominant weight makes a strategy strict: the rest only break its ties (each scorer is in [0, 1]).
 DEFAULT_STRATEGIES: dict[str, dict[str, float]] = {
@@ -126,7 +129,7 @@ def rank(candidates: Sequence[Candidate], weights: Mapping[str, float] | WeightS
         return []
     # Highest score first; ties to the preferred priority, then the fewest requests in flight, then the id
     # (then the order given: the position keeps equal keys stable, as a stable sort would).
-    if ws.fused is not None and _built_in(ws.names):
+    if ws.fused is not None:
         keys = fused.score(candidates, ws.fused, ws.names, _LATENCY.clock)
     else:
         totals = _one_at_a_time(candidates, ws)
@@ -136,11 +139,6 @@ def rank(candidates: Sequence[Candidate], weights: Mapping[str, float] | WeightS
         ]
     keys.sort()
     return [candidates[key[4]] for key in keys]
-
-
-def _built_in(names: tuple[str, ...]) -> bool:
-    """The registry still holds the scorers `fused` computes (a test or plug-in may have replaced one)."""
-    return all(SCORERS[name] is _BUILT_IN[name] for name in names)
 
 
 def _one_at_a_time(candidates: Sequence[Candidate], ws: WeightSet) -> list[float]:
