@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
 from router.routing.scoring.base import Candidate
-from router.routing.scoring.latency import latency_scores
+from router.routing.scoring.latency import expected_ms
 
 # The scorers computed here, in the order of a candidate's value row below; index 6 is a zero that pads a
 # strategy with fewer scorers to six (adding 0.0 * 0.0 leaves a sum of non-negative terms exactly as it was).
@@ -54,7 +54,8 @@ def score(
     """Set each candidate's score and values (`names`: the strategy's scorers, in order). Returns `rank`'s
     sort keys: (-score, priority, requests in flight, backend id, position). `clock`: the latency
     scorer's (a simulation passes its own)."""
-    latency = latency_scores(candidates, clock()) if plan.latency else [0.0] * len(candidates)
+    # The latency scorer's expected times and the best of them (all 1.0 where it does not count).
+    expected, best = expected_ms(candidates, clock()) if plan.latency else ([1.0] * len(candidates), 1.0)
     costs = [c.estimated_cost_usd for c in candidates]
     cheapest, dearest = min(costs), max(costs)
     cost_span = dearest - cheapest
@@ -67,11 +68,11 @@ def score(
     in_order = picks == _IN_ORDER  # every scorer, in the row's order (composite): no reordering
     size = plan.size
     keys = []
-    for i, (c, lat, cost, priority) in enumerate(zip(candidates, latency, costs, priorities, strict=True)):
+    for i, (c, e, cost, priority) in enumerate(zip(candidates, expected, costs, priorities, strict=True)):
         match = c.prefix_match
         row = (
             c.stats.success_score,  # success_rate: the EWMA within [0, 1], kept by the stats
-            lat,  # latency: worked out above (it needs the best expected time of them all)
+            best / e if e > best else 1.0,  # latency: min(1.0, best / expected)
             1.0 - c.utilisation,  # load
             1.0 if cost_span == 0 else 1.0 - (cost - cheapest) / cost_span,  # cost: spread_score
             1.0 if priority_span == 0 else 1.0 - (priority - first) / priority_span,  # priority: the same

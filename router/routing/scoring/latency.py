@@ -41,7 +41,14 @@ class LatencyScorer(Scorer):
 
 
 def latency_scores(candidates: Sequence[Candidate], now: float) -> list[float]:
-    """LatencyScorer's values at `now` (its clock's time); for `rank`'s one pass too (scoring.fused)."""
+    """LatencyScorer's values at `now` (its clock's time)."""
+    expected, best = expected_ms(candidates, now)
+    return [best / e if e > best else 1.0 for e in expected]  # min(1.0, best / e): e >= best
+
+
+def expected_ms(candidates: Sequence[Candidate], now: float) -> tuple[list[float], float]:
+    """Each candidate's expected time to first token at `now`, and the best of them: the latency scorer
+    rates each best / expected (`rank`'s one pass, scoring.fused, does so as it goes)."""
     idle = [c.stats.measured_ttft_ms for c in candidates]  # as if idle where known: kept by the stats
     measured = [ms for ms in idle if ms is not None]
     floor = max(min(measured), 1.0) if measured else 1.0
@@ -54,5 +61,4 @@ def latency_scores(candidates: Sequence[Candidate], now: float) -> list[float]:
         if since is not None and (now - since) * 1000 > base:
             base = (now - since) * 1000
         expected.append((base if base > 1.0 else 1.0) * (1.0 + LOAD_WEIGHT * c.utilisation))
-    best = min(expected)
-    return [best / e if e > best else 1.0 for e in expected]
+    return expected, min(expected)
