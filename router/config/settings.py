@@ -120,6 +120,9 @@ class RouterConfig:
     # At most one ledger transaction per interval: what a SIGKILL can lose is this long's records at most,
     # plus the batch being written.
     ledger_flush_s: PositiveFloat = 0.5
+    # A tenant's refused Admin calls recorded one by one (log, audit ledger) per minute; the rest of that minute
+    # are folded into one record with their count (router.accounting.refusal_folding). All are counted in metrics.
+    audit_refused_per_minute: PositiveInt = 10
     budgets: dict[str, Budget] = field(default_factory=dict)  # tenant (or "*") -> limits
     budget_low_fraction: Fraction = 0.8  # above this share of a limit, prefer cheaper backends
     cache: CacheConfig = field(default_factory=CacheConfig)
