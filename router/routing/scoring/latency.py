@@ -50,8 +50,10 @@ def expected_ms(candidates: Sequence[Candidate], now: float) -> tuple[list[float
     """Each candidate's expected time to first token at `now`, and the best of them: the latency scorer
     rates each best / expected (`rank`'s one pass, scoring.fused, does so as it goes)."""
     idle = [c.stats.measured_ttft_ms for c in candidates]  # as if idle where known: kept by the stats
-    measured = [ms for ms in idle if ms is not None]
-    floor = max(min(measured), 1.0) if measured else 1.0
+    floor = 1.0  # what an unmeasured one counts as (none is, almost always: no need to look for the fastest)
+    if None in idle:
+        measured = [ms for ms in idle if ms is not None]
+        floor = max(min(measured), 1.0) if measured else 1.0
     # max(measured or floor, waiting_ms(now), 1.0) * load_factor(utilisation), spelt out: it runs for every
     # candidate of every request, where the calls cost more than the arithmetic.
     expected = []
