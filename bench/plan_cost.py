@@ -35,7 +35,7 @@ from router.config.settings import RouterConfig
 from router.pipeline import RequestPipeline
 from router.routing import prefix_routing, scheduler, warm_start
 from router.routing.placement import Hold
-from router.routing.scoring import strategies
+from router.routing.scoring import fused, strategies
 from router.server import RouterServer
 
 MODEL = "bench"
@@ -96,18 +96,19 @@ def _instrument(clock: _Clock) -> tuple[list[Step], Callable[[], None]]:
         (scheduler._Filter, "consider_all", "filter: all (exact)", "Scheduler.plan"),
         (prefix_routing.PrefixRouting, "annotate", "prefix annotate", "Scheduler.plan"),
         (scheduler, "rank", "rank", "Scheduler.plan"),
+        (fused, "score", "scorers, one pass (scoring.fused)", "rank"),
         (Hold, "order", "hold.order", "Scheduler.plan"),
         (prefix_routing.PrefixRouting, "record", "prefix record", "Scheduler.plan"),
         (Ticket, "reserve_cost", "ticket.reserve_cost", "_plan"),
     ]
-    for name, scorer in strategies.SCORERS.items():
+    for name, scorer in strategies.SCORERS.items():  # a strategy naming only these ranks in one pass
         targets.append((scorer, "score", f"score: {name}", "rank"))
     undo: list[Callable[[], None]] = []
     steps: list[Step] = [("_plan", None)]
     for owner, attribute, row, parent in targets:
         original = getattr(owner, attribute)
         setattr(owner, attribute, _wrap(clock, row, original))
-        if isinstance(owner, type) or owner in (scheduler,):
+        if isinstance(owner, type) or owner in (scheduler, fused):
             undo.append(functools.partial(setattr, owner, attribute, original))
         else:  # a scorer instance: drop the instance attribute, the class's method shows again
             undo.append(functools.partial(delattr, owner, attribute))

@@ -24,6 +24,8 @@ _RETRYABLE = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.RESOURCE_EX
 # had accepted. Others become the router's own (UPSTREAM_FAILED and the like).
 _PASSED_ON = frozenset({"ENGINE_FAILED"})
 _AUDIO_CHUNK = 1 << 20
+# What WorkerBackend.utilisation is worked out from: setting any of them works it out again.
+_UTILISATION_INPUTS = frozenset({"load", "in_flight", "max_concurrency", "max_queue"})
 
 
 @dataclass
@@ -79,11 +81,24 @@ class WorkerBackend(Backend):
         """Requests this worker declared it can hold: running plus its bounded queue."""
         return self.max_concurrency + self.max_queue
 
+    def __post_init__(self) -> None:
+        self._keep_utilisation()
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        object.__setattr__(self, name, value)
+        # A new load report, a request sent or ended, or a changed capacity: the score input follows.
+        # (Not while __init__ sets the fields one by one: __post_init__ works it out once they all are.)
+        if name in _UTILISATION_INPUTS and "_utilisation" in self.__dict__:
+            self._keep_utilisation()
+
     def utilisation(self) -> float:
-        """Its queue against declared capacity, or its KV-cache use, whichever is fuller."""
+        """Its queue against declared capacity, or its KV-cache use, whichever is fuller. Kept as its
+        inputs change (a load report a second, two changes of `in_flight` a request) rather than worked out
+        for every candidate of every request."""
+        return self._utilisation
+
+    def _keep_utilisation(self) -> None:
         # The worker's report lags by up to one interval; our own in-flight count is current.
-        # Read for every candidate of every request: conditionals, not min()/max(), which cost several
-        # times more here and return the same.
         load = self.load
         reported = load.running + load.waiting
         busy = reported if reported > self.in_flight else self.in_flight
@@ -91,7 +106,7 @@ class WorkerBackend(Backend):
         kv = load.kv_cache_usage
         queue = queue if queue < 1.0 else 1.0
         kv = kv if kv < 1.0 else 1.0
-        return kv if kv > queue else queue
+        self._utilisation = kv if kv > queue else queue
 
     def load_report(self) -> backend_pb2.LoadReport:
         return self.load

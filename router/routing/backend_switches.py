@@ -5,6 +5,7 @@ Kept by backend id apart from the backend objects, so a worker that reconnects k
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from router.backends.base import DEFAULT_PRIORITY, Backend
@@ -19,6 +20,9 @@ class BackendSettings:
 class SettingsBook:
     def __init__(self) -> None:
         self._settings: dict[str, BackendSettings] = {}
+        # A seen backend's switches by id, None for one never seen (then index the book with it): the
+        # dict's own get, as the scheduler reads it for every candidate of every request.
+        self.find: Callable[[str], BackendSettings | None] = self._settings.get
 
     def __getitem__(self, backend: Backend) -> BackendSettings:
         settings = self._settings.get(backend.id)

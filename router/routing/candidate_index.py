@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Iterable, Iterator
+from math import floor
 
 from modelyard.v1 import inference_pb2 as pb
 
@@ -52,17 +53,25 @@ class Bucket:
     def is_ready(self, backend_id: str) -> bool:
         return backend_id in self._position
 
-    def draw(self, count: int, rng: random.Random) -> Iterator[Slot]:
+    def draw(self, count: int, first: int, rng: random.Random) -> Iterator[Slot]:
         """`count` ready slots at random, drawn one at a time (the caller stops when it has enough): O(1) a
         draw, whatever the pool. With replacement, as cheap as it gets; a repeat is skipped by the caller.
-        A pool no bigger than `count` is given whole, in a random order."""
+        The `first` are drawn together (the caller takes at least as many; each draw is one `rng.random()`
+        either way, so the sequence is the same). A pool no bigger than `count` is given whole, in a
+        random order."""
         ready = self._ready
-        if count >= len(ready):
-            yield from rng.sample(ready, len(ready))
+        size = len(ready)
+        if count >= size:
+            yield from rng.sample(ready, size)
             return
         random_ = rng.random
-        for _ in range(count):
-            yield ready[int(random_() * len(ready))]
+        first = min(first, count)
+        scale = float(size)  # floor(random() * n): as int() would give, at less cost (random.choices' way)
+        yield from [ready[floor(random_() * scale)] for _ in range(first)]
+        for _ in range(count - first):
+            if not ready:  # the caller took the last out of rotation (its reports had stopped)
+                return
+            yield ready[floor(random_() * len(ready))]
 
     def remember(self, backends: Iterable[Backend]) -> None:
         """The last bounded ranking (as many as failover tries): the next request scores them again beside

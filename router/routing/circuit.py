@@ -27,11 +27,12 @@ class CircuitBreaker:
     consecutive_failures: int = 0
     _open_until: float = 0.0
     _probe_in_flight: bool = False
-    _opened: bool = field(default=False)
+    # Opened and not closed since: open, or half-open once the cooldown passed (read per candidate).
+    tripped: bool = field(default=False, init=False)
 
     @property
     def state(self) -> CircuitState:
-        if not self._opened:
+        if not self.tripped:
             return CircuitState.CLOSED
         if self.clock() < self._open_until:
             return CircuitState.OPEN
@@ -48,7 +49,7 @@ class CircuitBreaker:
 
     def record_success(self) -> None:
         self.consecutive_failures = 0
-        self._opened = False
+        self.tripped = False
         self._probe_in_flight = False
 
     def record_failure(self, retry_after_s: float | None = None) -> None:
@@ -69,7 +70,7 @@ class CircuitBreaker:
         self._probe_in_flight = False
 
     def _open(self, seconds: float) -> None:
-        self._opened = True
+        self.tripped = True
         self._open_until = max(self._open_until, self.clock() + seconds)
 
 
@@ -80,6 +81,8 @@ class CircuitBook:
         self._failure_threshold = failure_threshold
         self._cooldown_s = cooldown_s
         self._breakers: dict[str, CircuitBreaker] = {}
+        # The breaker of a backend id, None for one that never failed (closed): the dict's own get.
+        self.find: Callable[[str], CircuitBreaker | None] = self._breakers.get
 
     def __getitem__(self, backend_id: str) -> CircuitBreaker:
         breaker = self._breakers.get(backend_id)

@@ -32,6 +32,9 @@ class HealthChecker:
         self.interval_s = interval_s
         self._stats = stats or StatsBook()
         self._healthy: dict[str, bool] = {}
+        # Backends whose last probe failed (a set of ids the scheduler reads per candidate): any other is
+        # healthy without asking.
+        self.failing: set[str] = set()
         self._reasons: dict[str, str] = {}  # why a backend is unhealthy, for status's last_error
         self._task: asyncio.Task[None] | None = None
 
@@ -65,6 +68,10 @@ class HealthChecker:
                     "backend %s: probe now %s", backend.id, "passes" if healthy else f"fails: {reason}"
                 )
             self._healthy[backend.id] = healthy
+            if healthy:
+                self.failing.discard(backend.id)
+            else:
+                self.failing.add(backend.id)
             self._reasons[backend.id] = reason
         return checked
 

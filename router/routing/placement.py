@@ -141,6 +141,19 @@ class Placement:
         stale = self.state.config.local_first.stale_after_s
         return self.ttft.predict(backend, running, unsent, time.monotonic(), wait_factor, stale)
 
+    def expect_now(self, backend: Backend, own: bool = False) -> tuple[int, float | None, float]:
+        """What `ahead`, `predict_now` and `wait_now` say of a request sent there now, worked out together
+        (once per request, for its first choice: the wait is played out once)."""
+        admitted = self.queue.admitted[backend.id] - (1 if own else 0)
+        if self.ttft.base_ms(backend.id) is None:  # never answered here: nothing to predict
+            return ahead(backend, admitted), None, 0.0
+        running = self.progress.on(backend.id)
+        unsent = max(0, admitted - len(running))
+        now = time.monotonic()
+        wait = self.ttft.wait_ms(backend, running, unsent, now)
+        stale = self.state.config.local_first.stale_after_s
+        return ahead(backend, admitted), self.ttft.predict_after(backend.id, wait, now, 1.0, stale), wait
+
     def wait_now(self, backend: Backend, own: bool = False) -> float:
         """The predicted wait (ms) for a slot there of a request sent now."""
         running = self.progress.on(backend.id)
@@ -268,9 +281,7 @@ class Hold:
             first = ordered[0].backend
             own = self.admitted is first
             self._first = ordered[0]
-            self._ahead = p.ahead(first, own=own)
-            self._predicted = p.predict_now(first, own=own)
-            self._predicted_wait = p.wait_now(first, own=own)
+            self._ahead, self._predicted, self._predicted_wait = p.expect_now(first, own=own)
             self._end_running()  # planned again (warm start): only the latest choice holds progress
             self._running = p.progress.placed(first.id, time.monotonic(), self._max_tokens)
             if self.policy.active:

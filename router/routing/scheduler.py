@@ -100,7 +100,7 @@ class Scheduler:
         bounded = size > pool.exact_max
         candidates = self._sample(groups, filter_, keys) if bounded else []
         if not candidates:
-            filter_.consider_all(self._flatten(groups))
+            filter_.consider_all((slot, group.position) for group in groups for slot in group.slots)
             candidates = filter_.passed
             if not candidates and filter_.panic and pool.panic_routing:
                 candidates = filter_.panic
@@ -119,8 +119,7 @@ class Scheduler:
             self._remember(groups, ranked)
         self._state.prefixes.record(ranked[0])
         for candidate in ranked:
-            candidate.stats.last_score = candidate.score
-            candidate.stats.score_components = candidate.components  # not copied: nothing writes it now
+            candidate.stats.scored(candidate.score, candidate.score_terms, candidate.score_values)
         return ranked
 
     def _panicked(self, model: str) -> None:
@@ -143,23 +142,25 @@ class Scheduler:
         `pool.sample` random workers in rotation that pass the filter. Empty when none passes: the caller
         then walks them all, to say why or to panic."""
         k = self._state.config.pool.sample
+        consider = filter_.consider
         for group in groups:
-            slots = group.slots
+            slots, position = group.slots, group.position
             if not isinstance(slots, Bucket):
-                filter_.consider_all((slot, self._priority(slot[0], group.position)) for slot in slots)
+                for slot in slots:
+                    consider(slot, position)
                 continue
             for slot in slots.fixed.values():
-                filter_.consider(slot, self._priority(slot[0], group.position))
+                consider(slot, position)
             if not slots.ready:
                 continue
             if keys is not None and keys():
                 for slot in self._holders(slots, keys(), k):
-                    filter_.consider(slot, self._priority(slot[0], group.position))
+                    consider(slot, position)
             for slot in slots.recent():  # the last request's best: a lucky draw is not forgotten
-                filter_.consider(slot, self._priority(slot[0], group.position))
+                consider(slot, position)
             accepted = 0
-            for slot in slots.draw(2 * k, self._rng):  # twice K: room for some that are full or failing
-                if filter_.consider(slot, self._priority(slot[0], group.position)):
+            for slot in slots.draw(2 * k, k, self._rng):  # twice K: room for some that are full or failing
+                if consider(slot, position):
                     accepted += 1
                     if accepted == k:
                         break
@@ -182,14 +183,13 @@ class Scheduler:
     def _priority(self, backend: Backend, position: int | None) -> int:
         return self._state.settings[backend].priority if position is None else position
 
-    def _flatten(self, groups: list[_Group]) -> Iterable[tuple[Slot, int]]:
-        for group in groups:
-            for slot in group.slots:
-                yield slot, self._priority(slot[0], group.position)
-
     def targets(self, model: str, capability: pb.Capability, hints: pb.RoutingHints) -> list[Target]:
         """Every (backend, model, priority) the requested model names, before any filter."""
-        return [(b, m, p) for (b, m), p in self._flatten(self._groups(model, capability, hints))]
+        return [
+            (backend, name, self._priority(backend, group.position))
+            for group in self._groups(model, capability, hints)
+            for backend, name in group.slots
+        ]
 
     def _groups(self, model: str, capability: pb.Capability, hints: pb.RoutingHints) -> list[_Group]:
         config = self._state.config
@@ -331,8 +331,9 @@ class _Filter:
     way, as panic candidates. Prices are looked up once per model.
 
     A target that passes every check (almost all of them) is judged by one expression over what the
-    request and the state hold, read once per request; only one that fails some check goes through
-    `Scheduler.excluded`, which names the first reason in its order."""
+    request and the state hold, read once per request; only one that fails some check, or may (a failed
+    probe, a circuit that has opened), goes through `Scheduler.excluded`, which names the first reason in
+    its order. It runs for every target scored, so the books are read through their dicts' own `get`."""
 
     def __init__(
         self,
@@ -344,9 +345,11 @@ class _Filter:
         state = scheduler._state
         self._scheduler = scheduler
         self._stats = state.stats
+        self._find_stats = state.stats.find
         self._settings = state.settings
-        self._healthy = state.health.is_healthy
-        self._circuits = state.circuits
+        self._find_settings = state.settings.find
+        self._failing = state.health.failing
+        self._find_breaker = state.circuits.find
         self._hints = hints
         # Checks that pass for every target of a request without such hints: decided once, not per target.
         self._special = bool(hints.provider) or needs_vision
@@ -360,28 +363,35 @@ class _Filter:
         self.panic: list[Candidate] = []
         self.reasons: dict[str, list[str]] = {}
 
-    def consider(self, slot: Slot, priority: int) -> bool:
-        seen = self._seen
-        if id(slot) in seen:
+    def consider(self, slot: Slot, position: int | None) -> bool:
+        """Whether the target became a candidate. `position`: its route position, which is its priority;
+        None: its backend's configured priority."""
+        seen, key = self._seen, id(slot)
+        if key in seen:
             return False
-        seen.add(id(slot))
+        seen.add(key)
         backend, model = slot
+        backend_id = backend.id
+        settings = self._find_settings(backend_id) or self._settings[backend]
+        priority = settings.priority if position is None else position
         cost = self._costs.get(model)
         if cost is None:
             cost = self._costs[model] = self._estimate_cost(model)
         max_cost = self._max_cost
+        breaker = self._find_breaker(backend_id)
         if (
             self._special
-            or not self._settings[backend].enabled
+            or not settings.enabled
             or backend.draining
             or backend.reports_overdue(self._now)
             or (max_cost is not None and cost > max_cost)
-            or not self._healthy(backend.id)
-            or (backend.id in self._circuits and not self._circuits[backend.id].allows())
-            or not backend.available
+            or backend_id in self._failing  # its probe failed: healthy only if it answered lately
+            or (breaker is not None and breaker.tripped)  # open or half-open: `allows` decides
+            or backend.in_flight >= backend.capacity  # not `available` (draining is checked above)
         ):
             return self._judge(backend, model, cost, priority)
-        self.passed.append(Candidate(backend, model, self._stats[backend.id], cost, priority))
+        stats = self._find_stats(backend_id) or self._stats[backend_id]
+        self.passed.append(Candidate(backend, model, stats, cost, priority))
         return True
 
     def _judge(self, backend: Backend, model: str, cost: float, priority: int) -> bool:
@@ -398,6 +408,6 @@ class _Filter:
         self.passed.append(candidate)
         return True
 
-    def consider_all(self, targets: Iterable[tuple[Slot, int]]) -> None:
-        for slot, priority in targets:
-            self.consider(slot, priority)
+    def consider_all(self, targets: Iterable[tuple[Slot, int | None]]) -> None:
+        for slot, position in targets:
+            self.consider(slot, position)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 # Weight of the newest observation. 0.2 forgets a bad spell within ~10 requests.
@@ -27,7 +28,9 @@ class BackendStats:
     failures: int = 0
     last_error: str = ""
     last_score: float = 0.0
-    score_components: dict[str, float] = field(default_factory=dict)
+    # What the last score was made of (scorer names, their values): `score_components` pairs them when read.
+    last_terms: tuple[str, ...] = field(default=(), repr=False)
+    last_values: tuple[float, ...] = field(default=(), repr=False)
     last_success_at: float | None = None  # time.monotonic() of the last request it answered
     rate_limited_at: float | None = None  # time.monotonic() of its last RESOURCE_EXHAUSTED (HTTP 429)
     # Attempts sent there whose first item has not come yet: a token each -> when sent (time.perf_counter()),
@@ -38,6 +41,9 @@ class BackendStats:
     # scorer starts from (as if idle where known, else as measured; None before any).
     success_score: float = field(init=False, repr=False)
     measured_ttft_ms: float | None = field(init=False, repr=False)
+    # When the oldest attempt still waiting for its first item was sent (time.perf_counter()); None when none
+    # waits. Kept as attempts start and get their first item, read by the latency scorer per candidate.
+    awaiting_since: float | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self._inputs_changed()
@@ -46,19 +52,32 @@ class BackendStats:
         self.success_score = min(1.0, max(0.0, self.success_rate))
         self.measured_ttft_ms = self.idle_ttft_ms if self.idle_ttft_ms is not None else self.ttft_ms
 
+    @property
+    def score_components(self) -> dict[str, float]:
+        """Each scorer's value behind `last_score` (status shows them), paired up only when read."""
+        return dict(zip(self.last_terms, self.last_values, strict=True))
+
+    def scored(self, score: float, terms: tuple[str, ...], values: tuple[float, ...]) -> None:
+        """The scheduler ranked the backend with this score, made of these scorers' values."""
+        self.last_score, self.last_terms, self.last_values = score, terms, values
+
     def awaiting_first(self, token: object, sent_at: float) -> None:
-        self._awaiting[token] = sent_at
+        awaiting = self._awaiting
+        awaiting[token] = sent_at
+        self.awaiting_since = next(iter(awaiting.values()))  # the oldest: the first in the dict
 
     def first_done(self, token: object) -> None:
         """Its first item came, or the attempt ended without one."""
-        self._awaiting.pop(token, None)
+        if token in self._awaiting:
+            del self._awaiting[token]
+            # The oldest left is the first in the dict (sent in order).
+            self.awaiting_since = next(iter(self._awaiting.values()), None)
 
     def waiting_ms(self, now: float) -> float:
         """How long the oldest attempt there has waited for its first item (`now`: time.perf_counter());
         0 when none waits. A backend that has just slowed down shows it here before any TTFT is measured."""
-        for sent_at in self._awaiting.values():
-            return (now - sent_at) * 1000
-        return 0.0
+        since = self.awaiting_since
+        return 0.0 if since is None else (now - since) * 1000
 
     def record_ttft(self, ttft_ms: float, load_factor: float = 1.0) -> None:
         """A first item arrived after `ttft_ms`: counted as it comes, not when the answer ends, so a backend
@@ -93,6 +112,9 @@ class StatsBook:
 
     def __init__(self) -> None:
         self._stats: dict[str, BackendStats] = {}
+        # The stats kept for a backend id, None for none yet (then index the book): the dict's own get, as
+        # the scheduler reads it for every candidate of every request.
+        self.find: Callable[[str], BackendStats | None] = self._stats.get
 
     def __getitem__(self, backend_id: str) -> BackendStats:
         stats = self._stats.get(backend_id)

@@ -80,13 +80,26 @@ class TtftModel:
         target is held at a tail, and the wait varies most. With `stale_after_s`, a backend with a slot free
         that has answered nothing for that long is unknown again (None): a fit left high by a slow spell
         would otherwise keep it out of traffic, and so itself from being corrected."""
-        fit = self._fits.get(backend.id)
-        if fit is None or fit.base_ms is None:
+        if self.base_ms(backend.id) is None:
             return None
         wait = self.wait_ms(backend, running, unsent, now)
-        if stale_after_s is not None and not wait and now - fit.observed_at > stale_after_s:
+        return self.predict_after(backend.id, wait, now, wait_factor, stale_after_s)
+
+    def predict_after(
+        self,
+        backend_id: str,
+        wait_ms: float,
+        now: float = 0.0,
+        wait_factor: float = 1.0,
+        stale_after_s: float | None = None,
+    ) -> float | None:
+        """`predict`, given the wait `wait_ms` already worked out for that request (`wait_ms`)."""
+        fit = self._fits.get(backend_id)
+        if fit is None or fit.base_ms is None:
             return None
-        return fit.base_ms + wait * wait_factor
+        if stale_after_s is not None and not wait_ms and now - fit.observed_at > stale_after_s:
+            return None
+        return fit.base_ms + wait_ms * wait_factor
 
     def wait_ms(
         self, backend: Backend, running: Collection[Running], unsent: int, now: float, corrected: bool = True

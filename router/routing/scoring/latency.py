@@ -4,7 +4,6 @@ import time
 from collections.abc import Callable, Sequence
 
 from router.routing.scoring.base import Candidate, Scorer
-from router.routing.stats import BackendStats
 
 # How much slower a full backend is expected to answer than an idle one: at utilisation 1 its measured time
 # to first token counts 1 + LOAD_WEIGHT times (a worker with 4 slots and 16 queue places whose slots are all
@@ -18,11 +17,6 @@ LOAD_WEIGHT = 10.0
 def load_factor(utilisation: float) -> float:
     """How many times its idle TTFT a backend this busy is expected to take."""
     return 1.0 + LOAD_WEIGHT * utilisation
-
-
-def _measured(stats: BackendStats) -> float | None:
-    """The TTFT as if idle where known, else as measured: kept by the stats as they change."""
-    return stats.measured_ttft_ms
 
 
 class LatencyScorer(Scorer):
@@ -43,13 +37,30 @@ class LatencyScorer(Scorer):
         self.clock = clock
 
     def score(self, candidates: Sequence[Candidate]) -> list[float]:
-        idle = [_measured(c.stats) for c in candidates]
+        return latency_scores(candidates, self.clock())
+
+
+def latency_scores(candidates: Sequence[Candidate], now: float) -> list[float]:
+    """LatencyScorer's values at `now` (its clock's time)."""
+    expected, best = expected_ms(candidates, now)
+    return [best / e if e > best else 1.0 for e in expected]  # min(1.0, best / e): e >= best
+
+
+def expected_ms(candidates: Sequence[Candidate], now: float) -> tuple[list[float], float]:
+    """Each candidate's expected time to first token at `now`, and the best of them: the latency scorer
+    rates each best / expected (`rank`'s one pass, scoring.fused, does so as it goes)."""
+    idle = [c.stats.measured_ttft_ms for c in candidates]  # as if idle where known: kept by the stats
+    floor = 1.0  # what an unmeasured one counts as (none is, almost always: no need to look for the fastest)
+    if None in idle:
         measured = [ms for ms in idle if ms is not None]
         floor = max(min(measured), 1.0) if measured else 1.0
-        now = self.clock()
-        expected = [
-            max(floor if ms is None else ms, c.stats.waiting_ms(now), 1.0) * load_factor(c.utilisation)
-            for c, ms in zip(candidates, idle, strict=True)
-        ]
-        best = min(expected)
-        return [min(1.0, best / e) for e in expected]
+    # max(measured or floor, waiting_ms(now), 1.0) * load_factor(utilisation), spelt out: it runs for every
+    # candidate of every request, where the calls cost more than the arithmetic.
+    expected = []
+    for c, ms in zip(candidates, idle, strict=True):
+        base = floor if ms is None else ms
+        since = c.stats.awaiting_since
+        if since is not None and (now - since) * 1000 > base:
+            base = (now - since) * 1000
+        expected.append((base if base > 1.0 else 1.0) * (1.0 + LOAD_WEIGHT * c.utilisation))
+    return expected, min(expected)

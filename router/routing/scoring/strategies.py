@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping, Sequence
+from types import MappingProxyType
 from typing import NamedTuple
 
 from modelyard.v1 import inference_pb2 as pb
 
 from core import wire
 from core.errors import InvalidArgument
+from router.routing.scoring import fused
 from router.routing.scoring.base import Candidate, Scorer
 from router.routing.scoring.cost import CostScorer
 from router.routing.scoring.latency import LatencyScorer
@@ -18,17 +20,15 @@ from router.routing.scoring.prefix import PrefixScorer
 from router.routing.scoring.priority import PriorityScorer
 from router.routing.scoring.success_rate import SuccessRateScorer
 
-SCORERS: dict[str, Scorer] = {
-    s.name: s
-    for s in (
-        SuccessRateScorer(),
-        LatencyScorer(),
-        LoadScorer(),
-        CostScorer(),
-        PriorityScorer(),
-        PrefixScorer(),
-    )
-}
+_LATENCY = LatencyScorer()
+# Read-only: `rank` computes these very scorers in one pass (scoring.fused), so none may be swapped out.
+SCORERS: Mapping[str, Scorer] = MappingProxyType(
+    {
+        s.name: s
+        for s in (SuccessRateScorer(), _LATENCY, LoadScorer(), CostScorer(), PriorityScorer(), PrefixScorer())
+    }
+)
+assert set(SCORERS) == set(fused.SCORERS)
 
 # A dominant weight makes a strategy strict: the rest only break its ties (each scorer is in [0, 1]).
 DEFAULT_STRATEGIES: dict[str, dict[str, float]] = {
@@ -49,11 +49,14 @@ class WeightSet(NamedTuple):
 
     terms: tuple[tuple[str, float], ...]  # (scorer name, weight); each scorer found in SCORERS as it ranks
     prefix: bool  # the prefix scorer counts: the request's prefix keys are worth computing
+    names: tuple[str, ...]  # the scorers of `terms`, in order: what a candidate's score is made of
+    fused: fused.Plan | None  # the terms for one pass over the candidates; None: one scorer at a time
 
     @classmethod
     def of(cls, weights: Mapping[str, float]) -> WeightSet:
         terms = tuple((name, weight) for name, weight in weights.items() if weight)
-        return cls(terms, any(name == "prefix" for name, _ in terms))
+        names = tuple(name for name, _ in terms)
+        return cls(terms, "prefix" in names, names, fused.Plan.of(terms))
 
 
 def strategy_name(value: int) -> str | None:
@@ -118,16 +121,31 @@ class Strategies:
 
 
 def rank(candidates: Sequence[Candidate], weights: Mapping[str, float] | WeightSet) -> list[Candidate]:
-    """Score every candidate (weighted sum of scorers) and return them best first."""
-    terms = (weights if isinstance(weights, WeightSet) else WeightSet.of(weights)).terms
-    if candidates:
-        for name, weight in terms:
-            for candidate, value in zip(candidates, SCORERS[name].score(candidates), strict=True):
-                candidate.components[name] = value
-                candidate.score += weight * value
-    return sorted(candidates, key=_best_first)
+    """Score every candidate (weighted sum of scorers, added in the strategy's order) and return them best
+    first. The built-in scorers are worked out in one pass (scoring.fused); any other one scorer at a time.
+    Each candidate keeps its row of values for `Candidate.components`: no dict is built per candidate."""
+    ws = weights if isinstance(weights, WeightSet) else WeightSet.of(weights)
+    if not candidates:
+        return []
+    # Highest score first; ties to the preferred priority, then the fewest requests in flight, then the id
+    # (then the order given: the position keeps equal keys stable, as a stable sort would).
+    if ws.fused is not None:
+        keys = fused.score(candidates, ws.fused, ws.names, _LATENCY.clock)
+    else:
+        totals = _one_at_a_time(candidates, ws)
+        keys = [
+            (-total, c.priority, c.backend.in_flight, c.backend.id, i)
+            for i, (c, total) in enumerate(zip(candidates, totals, strict=True))
+        ]
+    keys.sort()
+    return [candidates[key[4]] for key in keys]
 
 
-def _best_first(c: Candidate) -> tuple[float, int, int, str]:
-    """Highest score first; ties to the preferred priority, then the fewest requests in flight, then the id."""
-    return (-c.score, c.priority, c.backend.in_flight, c.backend.id)
+def _one_at_a_time(candidates: Sequence[Candidate], ws: WeightSet) -> list[float]:
+    columns = [SCORERS[name].score(candidates) for name in ws.names]
+    totals = [0.0] * len(candidates)
+    for (_, weight), column in zip(ws.terms, columns, strict=True):
+        totals = [total + weight * value for total, value in zip(totals, column, strict=True)]
+    for candidate, total, row in zip(candidates, totals, zip(*columns, strict=True), strict=True):
+        candidate.score, candidate.score_terms, candidate.score_values = total, ws.names, row
+    return totals
