@@ -3,7 +3,9 @@
 It answers `sampling.max_tokens` chunks (default 1) of one token each, after `ttft_s` and then
 `token_s` between tokens, times a slow-down factor the parent can change mid-run. At most `slots`
 requests run at once; the rest wait (and are reported as waiting), as an engine's scheduler would.
-Delays of zero never sleep, so the instant engine costs only the gRPC work.
+Delays of zero never sleep, so the instant engine costs only the gRPC work. The command "slots" answers
+its `SlotUse` (slot-seconds held so far and answers finished), from which a bench reads the pool's busy
+share and the capacity the workers really had (their own timers overshoot on a busy machine).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
@@ -39,6 +42,18 @@ class WorkerSpec:
     router: str = ""  # register with this router ("" = serve only, for direct load)
 
 
+@dataclass(frozen=True)
+class SlotUse:
+    """A worker's slots as used so far: seconds held (those running counted up to now) and answers finished,
+    with the seconds those held; two snapshots give a window's busy share and mean hold."""
+
+    slots: int
+    held_s: float
+    finished: int
+    finished_held_s: float
+    at_s: float  # the worker's time.perf_counter() as it answered: a window's length as the worker saw it
+
+
 class BenchWorker(worker_pb2_grpc.WorkerServiceServicer):  # type: ignore[misc]
     def __init__(self, spec: WorkerSpec) -> None:
         self.spec = spec
@@ -46,6 +61,9 @@ class BenchWorker(worker_pb2_grpc.WorkerServiceServicer):  # type: ignore[misc]
         self.running = 0
         self.waiting = 0
         self._slots = asyncio.Semaphore(spec.slots)
+        self._started: dict[int, float] = {}  # running answers: when each took its slot
+        self._finished = 0
+        self._finished_held_s = 0.0
         self._usage = pb.ChatResponse(usage=pb.Usage(model=spec.model, finish_reason=pb.FINISH_REASON_STOP))
 
     async def Chat(self, request: pb.ChatRequest, context: Context) -> AsyncIterator[pb.ChatResponse]:
@@ -56,6 +74,8 @@ class BenchWorker(worker_pb2_grpc.WorkerServiceServicer):  # type: ignore[misc]
         finally:
             self.waiting -= 1
         self.running += 1
+        key = id(context)
+        self._started[key] = time.perf_counter()
         try:
             if self.spec.ttft_s:
                 await asyncio.sleep(self.spec.ttft_s * self.factor)
@@ -66,8 +86,16 @@ class BenchWorker(worker_pb2_grpc.WorkerServiceServicer):  # type: ignore[misc]
             self._usage.usage.completion_tokens = tokens
             yield self._usage
         finally:
+            self._finished += 1
+            self._finished_held_s += time.perf_counter() - self._started.pop(key)
             self.running -= 1
             self._slots.release()
+
+    def slot_use(self) -> SlotUse:
+        now = time.perf_counter()
+        running = sum(now - at for at in self._started.values())
+        held = self._finished_held_s + running
+        return SlotUse(self.spec.slots, held, self._finished, self._finished_held_s, now)
 
     def hello(self, address: str) -> worker_pb2.WorkerHello:
         model = backend_pb2.ServedModel(id=self.spec.model, capabilities=[pb.CAPABILITY_CHAT], engine="bench")
@@ -115,6 +143,9 @@ async def _serve(conn: Connection, spec: WorkerSpec) -> None:
             return
     conn.send({"address": address})
     while (command := await next_command(conn)) != "stop":
+        if command == "slots":
+            conn.send(worker.slot_use())
+            continue
         if isinstance(command, tuple) and command[0] == "slow":
             worker.factor = float(command[1])
         conn.send("ok")

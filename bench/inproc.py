@@ -16,7 +16,7 @@ import grpc
 from modelyard.v1 import inference_pb2 as pb
 from modelyard.v1 import router_pb2_grpc
 
-from bench.fixtures import WorkerSpec, worker_child
+from bench.fixtures import SlotUse, WorkerSpec, worker_child
 from bench.openai_server import openai_child
 from bench.processes import Child, spawn
 from router.config.settings import RouterConfig
@@ -48,6 +48,32 @@ async def workers(router: str, ttft_s: float, token_s: float, count: int = 2) ->
     finally:
         for child in started:
             await asyncio.to_thread(child.stop)
+
+
+@dataclass(frozen=True)
+class PoolUse:
+    """The workers' slots over a window, as the workers timed them: busy share (slot-seconds held / slots x
+    window) and capacity (slots / mean seconds an answer held one: requests/s the pool could finish)."""
+
+    busy_share: float
+    capacity_rps: float
+
+
+async def slot_use(children: Sequence[Child]) -> list[SlotUse]:
+    """Each worker's slot use so far (bench.fixtures.SlotUse)."""
+    return [await asyncio.to_thread(child.request, "slots", 10.0) for child in children]
+
+
+def pool_use(before: Sequence[SlotUse], after: Sequence[SlotUse]) -> PoolUse:
+    """The window between two snapshots, each worker's timed by its own clock (a snapshot taken late on a
+    busy machine lengthens the window it closes, not the busy share)."""
+    pairs = list(zip(after, before, strict=True))
+    slot_s = sum(a.slots * (a.at_s - b.at_s) for a, b in pairs)
+    held = sum(a.held_s - b.held_s for a, b in pairs)
+    finished = sum(a.finished - b.finished for a, b in pairs)
+    finished_held = sum(a.finished_held_s - b.finished_held_s for a, b in pairs)
+    capacity = sum(a.slots for a in after) * finished / finished_held if finished_held > 0 else 0.0
+    return PoolUse(held / slot_s if slot_s > 0 else 0.0, capacity)
 
 
 @contextlib.asynccontextmanager

@@ -1,7 +1,7 @@
 """The router under test, in a process of its own, built as `RouterServer(RouterConfig(...))`.
 
 It runs with the production defaults (usage ledger in SQLite, response cache, metrics objects, health
-checks), only on a free loopback port and with its ledger in a temporary directory. With `profile`
+checks, the garbage collector tuned at start as router.main tunes it), only on a free loopback port and with its ledger in a temporary directory. With `profile`
 set, "profile-on" starts cProfile and "profile-take" answers with the top functions by own time.
 """
 
@@ -17,7 +17,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 
 from bench.processes import next_command
-from core import event_loop
+from core import event_loop, gc_tuning
 from router.config.limits import LimitsConfig
 from router.config.settings import ProviderConfig, RouterConfig
 from router.server import RouterServer
@@ -49,6 +49,7 @@ async def _serve(conn: Connection, options: RouterOptions, ledger_dir: str) -> N
         setattr(config, name, type(getattr(config, name))(value))
     server = RouterServer(config)
     await server.start()
+    gc_tuning.settle_after_start()  # as router.main does: the bench measures the collector production runs
     profiler = cProfile.Profile() if options.profile else None
     conn.send({"address": server.address, "http_url": server.http.base_url if server.http else ""})
     while (command := await next_command(conn)) != "stop":

@@ -20,6 +20,7 @@ from modelyard.worker.v1 import worker_pb2, worker_pb2_grpc
 
 from gpu_worker.cache_feed import CacheFeed, CacheSubscription
 from gpu_worker.load_reports import ReportPolicy
+from gpu_worker.report_clock import ReportClock
 from gpu_worker.security import WorkerSecurity
 
 logger = logging.getLogger(__name__)
@@ -93,7 +94,7 @@ class RegistrationStream:
         self._on_registered = on_registered
         self._interval_s = DEFAULT_REPORT_INTERVAL_S
         self._heartbeat_s = 0.0  # as the router's acknowledgement says; 0: a full report every interval
-        self._report_now = asyncio.Event()
+        self._clock = ReportClock()
         self._stopping = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self.router_id = ""
@@ -106,7 +107,7 @@ class RegistrationStream:
 
     def report_now(self) -> None:
         """Send a load report at once instead of at the next interval (used when draining starts)."""
-        self._report_now.set()
+        self._clock.ring_now()
 
     async def abort(self) -> None:
         """End the stream at once with no goodbye, as a killed process would (a bench hosting many workers
@@ -119,7 +120,7 @@ class RegistrationStream:
     async def stop(self) -> None:
         """Half-close the stream so the router drops this worker cleanly, then stop reconnecting."""
         self._stopping.set()
-        self._report_now.set()
+        self._clock.ring_now()
         if self._task is None:
             return
         try:
@@ -194,7 +195,7 @@ class RegistrationStream:
                     self._interval_s,
                     self._heartbeat_s or self._interval_s,
                 )
-                self._report_now.set()  # the first report right away, so the router sees load at once
+                self._clock.ring_now()  # the first report right away, so the router sees load at once
                 if self._on_registered is not None:
                     self._on_registered()
             elif kind == "drain":
@@ -205,12 +206,7 @@ class RegistrationStream:
         loop = asyncio.get_running_loop()
         policy = ReportPolicy(self._interval_s, self._heartbeat_s)
         while not self._stopping.is_set():
-            # A timer rather than wait_for, which makes a task per tick: a bench hosts a thousand of these.
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self._interval_s):
-                    await self._report_now.wait()
-            forced = self._report_now.is_set()
-            self._report_now.clear()
+            forced = await self._clock.wait(self._interval_s)
             # The router's acknowledgement sets these (a reconnect may bring another router's).
             policy.interval_s = self._interval_s
             policy.heartbeat_s = self._heartbeat_s

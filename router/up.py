@@ -22,6 +22,7 @@ from core.listen_errors import ListenError
 from router.backends.base import Backend
 from router.config.loader import ConfigError, load_config
 from router.server import RouterServer
+from router.up_children import dying_with_this_process
 from router.up_output import WorkerOutput, relay
 
 DEFAULT_LISTEN = "127.0.0.1:50051"  # the client's default router address, so `modelyard chat` needs no flag
@@ -177,7 +178,8 @@ async def serve(args: argparse.Namespace, stop: asyncio.Event) -> int:
         return 1
     address = dial_address(args.listen, port)
     eprint(f"router listening on {address}; starting a worker")
-    # Its own session: a terminal's Ctrl-C reaches only us, and we stop the worker first, in order.
+    # Its own session: a terminal's Ctrl-C reaches only us, and we stop the worker first, in order. Should we be
+    # SIGKILLed, which runs no stop at all, the kernel kills the worker too (router.up_children).
     output = WorkerOutput(sys.stderr, verbose=getattr(args, "verbose", False))
     try:
         args.grace_seconds = config.grace_seconds  # the worker finishes its calls within the same grace
@@ -185,7 +187,7 @@ async def serve(args: argparse.Namespace, stop: asyncio.Event) -> int:
         if config.workers.token_file:  # a token in the environment reaches the worker by inheritance
             command += ["--worker-token-file", config.workers.token_file]
         worker = await asyncio.create_subprocess_exec(
-            *command,
+            *dying_with_this_process(command),
             start_new_session=True,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,

@@ -1,31 +1,27 @@
-"""The asyncio client, on grpc.aio."""
+"""The asyncio client, on grpc.aio.
+
+Requests are built by `_requests` and `_audio`, answers converted by `_convert`, errors by `_errors`; what is
+left here is sending them and awaiting the answers, as `Client` waits for them.
+"""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
+from contextlib import aclosing
 from types import TracebackType
 from typing import Any
 
 import grpc
-from modelyard.v1 import accounting_pb2, router_pb2
 from modelyard.v1 import inference_pb2 as pb
+from modelyard.v1 import router_pb2
 
 from modelyard_client import _audio, _convert, _requests
 from modelyard_client._aio_status import FirstStatus
-from modelyard_client._channel import (
-    AsyncRouterStub,
-    Tls,
-    aio_channel,
-    async_router_stub,
-    metadata,
-    resolve_address,
-    resolve_api_key,
-)
-from modelyard_client._convert import ResultBuilder
+from modelyard_client._channel import AsyncRouterStub, Tls, aio_channel, async_router_stub
+from modelyard_client._connection import Connection, Out, Req, Resp
+from modelyard_client._convert import Convert, ResultBuilder
 from modelyard_client._errors import from_rpc_error
-from modelyard_client._requests import Messages
-from modelyard_client._tools import Tool
-from modelyard_client._trace import with_trace
+from modelyard_client._parameters import parameters_of
 from modelyard_client._types import (
     ChatEvent,
     ChatResult,
@@ -37,26 +33,16 @@ from modelyard_client._types import (
 )
 
 
-class AsyncClient:
+class AsyncClient(Connection):
     """A connection to a Modelyard router for asyncio code; the same calls as `Client`, awaited.
 
     `address` defaults to $MODELYARD_ROUTER, else 127.0.0.1:50051; `api_key` to $MODELYARD_API_KEY
     (pass "" to send none); `timeout` is each call's deadline in seconds, whole stream included.
     """
 
-    def __init__(
-        self,
-        address: str | None = None,
-        *,
-        api_key: str | None = None,
-        timeout: float | None = None,
-        tls: Tls | None = None,
-    ) -> None:
-        self._tls = tls
-        self.address = resolve_address(address)
-        self.timeout = timeout
-        self._metadata = metadata(resolve_api_key(api_key))
+    def _open(self, tls: Tls | None) -> None:
         # Opened on first use: a grpc.aio channel binds to the running loop, which __init__ may not have.
+        self._tls = tls
         self._channel: grpc.aio.Channel | None = None
         self._stub_cache: AsyncRouterStub | None = None
 
@@ -80,128 +66,24 @@ class AsyncClient:
     ) -> None:
         await self.close()
 
-    def chat(
-        self,
-        prompt_or_messages: Messages,
-        *,
-        model: str = "auto",
-        system: str | None = None,
-        temperature: float | None = None,
-        top_p: float | None = None,
-        max_tokens: int | None = None,
-        stop: str | Sequence[str] | None = None,
-        seed: int | None = None,
-        provider: str | None = None,
-        strategy: str | None = None,
-        max_cost_usd: float | None = None,
-        task: str | None = None,
-        request_id: str | None = None,
-        tools: Sequence[Tool | Mapping[str, Any]] | None = None,
-        tool_choice: str | None = None,
-        parallel_tool_calls: bool | None = None,
-        response_format: str | Mapping[str, Any] | None = None,
-        logprobs: int | None = None,
-        presence_penalty: float | None = None,
-        frequency_penalty: float | None = None,
-        reasoning_effort: str | None = None,
-    ) -> AsyncIterator[ChatEvent]:
+    @parameters_of(_requests.chat_request)
+    def chat(self, request: pb.ChatRequest) -> AsyncIterator[ChatEvent]:
         """Stream the answer (`async for`): `TextDelta`s as they are generated (and
         `ReasoningDelta`s, `ToolCallDelta` fragments: `ToolCalls` assembles them), then one `Usage`.
 
         Cancelling the task, or closing the iterator early, cancels the call upstream. The options are
         those of `Client.chat`.
         """
-        request = _requests.chat_request(
-            prompt_or_messages,
-            model=model,
-            system=system,
-            temperature=temperature,
-            top_p=top_p,
-            max_tokens=max_tokens,
-            stop=stop,
-            seed=seed,
-            provider=provider,
-            strategy=strategy,
-            max_cost_usd=max_cost_usd,
-            task=task,
-            request_id=request_id,
-            tools=tools,
-            tool_choice=tool_choice,
-            parallel_tool_calls=parallel_tool_calls,
-            response_format=response_format,
-            logprobs=logprobs,
-            presence_penalty=presence_penalty,
-            frequency_penalty=frequency_penalty,
-            reasoning_effort=reasoning_effort,
-        )
-        # Built eagerly, so bad input raises at the call rather than at the first iteration.
-        return self._chat(request)
+        # Built at the call, so bad input raised there rather than at the first iteration.
+        return self._stream(self._stub.chat, request, _convert.chat_event)
 
-    async def _chat(self, request: pb.ChatRequest) -> AsyncIterator[ChatEvent]:
-        call = self._stub.chat(request, timeout=self.timeout, metadata=with_trace(self._metadata))
-        try:
-            async for response in call:
-                event = _convert.chat_event(response)
-                if event is not None:
-                    yield event
-        except grpc.RpcError as e:
-            raise from_rpc_error(e) from e
-        finally:
-            call.cancel()  # a no-op once the stream has ended; frees the server's work otherwise
-
-    async def chat_text(
-        self,
-        prompt_or_messages: Messages,
-        *,
-        model: str = "auto",
-        system: str | None = None,
-        temperature: float | None = None,
-        top_p: float | None = None,
-        max_tokens: int | None = None,
-        stop: str | Sequence[str] | None = None,
-        seed: int | None = None,
-        provider: str | None = None,
-        strategy: str | None = None,
-        max_cost_usd: float | None = None,
-        task: str | None = None,
-        request_id: str | None = None,
-        tools: Sequence[Tool | Mapping[str, Any]] | None = None,
-        tool_choice: str | None = None,
-        parallel_tool_calls: bool | None = None,
-        response_format: str | Mapping[str, Any] | None = None,
-        logprobs: int | None = None,
-        presence_penalty: float | None = None,
-        frequency_penalty: float | None = None,
-        reasoning_effort: str | None = None,
-    ) -> ChatResult:
+    @parameters_of(_requests.chat_request)
+    async def chat_text(self, request: pb.ChatRequest) -> ChatResult:
         """The whole answer at once, with its usage. The request says so (ChatRequest.whole_answer): an
         OpenAI-compatible upstream is asked for one whole answer rather than a stream the router would rebuild
         (failover and usage as for a stream)."""
-        request = _requests.chat_request(
-            prompt_or_messages,
-            model=model,
-            system=system,
-            temperature=temperature,
-            top_p=top_p,
-            max_tokens=max_tokens,
-            stop=stop,
-            seed=seed,
-            provider=provider,
-            strategy=strategy,
-            max_cost_usd=max_cost_usd,
-            task=task,
-            request_id=request_id,
-            tools=tools,
-            tool_choice=tool_choice,
-            parallel_tool_calls=parallel_tool_calls,
-            response_format=response_format,
-            logprobs=logprobs,
-            presence_penalty=presence_penalty,
-            frequency_penalty=frequency_penalty,
-            reasoning_effort=reasoning_effort,
-        )
         request.whole_answer = True
-        events = self._chat(request)
+        events: AsyncIterator[ChatEvent] = self._stream(self._stub.chat, request, _convert.chat_event)
         result = ResultBuilder()
         async for event in events:
             result.add(event)
@@ -211,13 +93,7 @@ class AsyncClient:
         self, texts: str | Sequence[str], *, model: str, request_id: str | None = None
     ) -> Embeddings:
         request = _requests.embed_request(texts, model, request_id)
-        try:
-            response = await self._stub.embed(
-                request, timeout=self.timeout, metadata=with_trace(self._metadata)
-            )
-        except grpc.RpcError as e:
-            raise from_rpc_error(e) from e
-        return _convert.embeddings(response)
+        return await self._unary(self._stub.embed, request, _convert.embeddings)
 
     async def transcribe(
         self,
@@ -233,48 +109,54 @@ class AsyncClient:
         config = _audio.config(model, language, word_timestamps, prompt, request_id)
         # Reads of a local file between chunk writes are short; grpc.aio awaits each write in between.
         with _audio.open_audio(audio) as stream:
-            call = self._stub.transcribe(
-                _audio.requests(config, stream), timeout=self.timeout, metadata=with_trace(self._metadata)
+            requests = _audio.requests(config, stream)
+            events: AsyncGenerator[TranscribeEvent, None] = self._stream(
+                self._stub.transcribe, requests, _convert.transcribe_event
             )
-            status = FirstStatus(call)
-            try:
-                async for response in call:
-                    event = _convert.transcribe_event(response)
-                    if event is not None:
-                        yield event
-            except grpc.RpcError as e:
-                raise from_rpc_error(status.correct(e)) from e
-            finally:
-                call.cancel()
+            # aclosing: leaving this loop early ends the call now, not when the inner generator is collected.
+            async with aclosing(events):
+                async for event in events:
+                    yield event
 
     async def models(self) -> list[ModelInfo]:
-        try:
-            response = await self._stub.list_models(
-                router_pb2.ListModelsRequest(), timeout=self.timeout, metadata=with_trace(self._metadata)
-            )
-        except grpc.RpcError as e:
-            raise from_rpc_error(e) from e
-        return _convert.models(response)
+        return await self._unary(self._stub.list_models, router_pb2.ListModelsRequest(), _convert.models)
 
     async def status(self) -> RouterStatus:
-        try:
-            response = await self._stub.get_status(
-                router_pb2.GetStatusRequest(), timeout=self.timeout, metadata=with_trace(self._metadata)
-            )
-        except grpc.RpcError as e:
-            raise from_rpc_error(e) from e
-        return _convert.status(response)
+        return await self._unary(self._stub.get_status, router_pb2.GetStatusRequest(), _convert.status)
 
     async def usage(self, *, days: int = 1, tenant: str | None = None) -> UsageReport:
         """Calls, tokens, cost and latency percentiles per backend and model over the last `days`.
 
         `tenant` defaults to the caller's own (every tenant for an admin key or an open router).
         """
-        request = accounting_pb2.GetUsageRequest(days=days, tenant=tenant or "")
+        request = _requests.usage_request(days, tenant)
+        return await self._unary(self._stub.get_usage, request, _convert.usage_report)
+
+    async def _unary(
+        self,
+        method: grpc.aio.UnaryUnaryMultiCallable[Req, Resp],
+        request: Req,
+        convert: Callable[[Resp], Out],
+    ) -> Out:
         try:
-            response = await self._stub.get_usage(
-                request, timeout=self.timeout, metadata=with_trace(self._metadata)
-            )
+            response = await method(request, timeout=self.timeout, metadata=self._call_metadata())
         except grpc.RpcError as e:
             raise from_rpc_error(e) from e
-        return _convert.usage_report(response)
+        return convert(response)
+
+    async def _stream(
+        self, method: Callable[..., Any], request: object, convert: Convert[Out]
+    ) -> AsyncGenerator[Out, None]:
+        """Started at the first iteration; `method` is a unary-stream or stream-stream callable of the stub."""
+        call = method(request, timeout=self.timeout, metadata=self._call_metadata())
+        # Kept for every stream; it matters where the client writes while the server may end (_aio_status).
+        status = FirstStatus(call)
+        try:
+            async for response in call:
+                event = convert(response)
+                if event is not None:
+                    yield event
+        except grpc.RpcError as e:
+            raise from_rpc_error(status.correct(e)) from e
+        finally:
+            call.cancel()  # a no-op once the stream has ended; frees the server's work otherwise

@@ -1,29 +1,25 @@
-"""The blocking client, on grpc's own synchronous channel (no event loop hidden underneath)."""
+"""The blocking client, on grpc's own synchronous channel (no event loop hidden underneath).
+
+Requests are built by `_requests` and `_audio`, answers converted by `_convert`, errors by `_errors`; what is
+left here is sending them and waiting, as `AsyncClient` awaits them.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from types import TracebackType
 from typing import Any
 
 import grpc
-from modelyard.v1 import accounting_pb2, router_pb2
 from modelyard.v1 import inference_pb2 as pb
+from modelyard.v1 import router_pb2
 
 from modelyard_client import _audio, _convert, _requests
-from modelyard_client._channel import (
-    Tls,
-    metadata,
-    resolve_address,
-    resolve_api_key,
-    router_stub,
-    sync_channel,
-)
-from modelyard_client._convert import ResultBuilder
+from modelyard_client._channel import Tls, router_stub, sync_channel
+from modelyard_client._connection import Connection, Out, Req, Resp
+from modelyard_client._convert import Convert, ResultBuilder
 from modelyard_client._errors import from_rpc_error
-from modelyard_client._requests import Messages
-from modelyard_client._tools import Tool
-from modelyard_client._trace import with_trace
+from modelyard_client._parameters import parameters_of
 from modelyard_client._types import (
     ChatEvent,
     ChatResult,
@@ -35,24 +31,14 @@ from modelyard_client._types import (
 )
 
 
-class Client:
+class Client(Connection):
     """A connection to a Modelyard router.
 
     `address` defaults to $MODELYARD_ROUTER, else 127.0.0.1:50051; `api_key` to $MODELYARD_API_KEY
     (pass "" to send none); `timeout` is each call's deadline in seconds, whole stream included.
     """
 
-    def __init__(
-        self,
-        address: str | None = None,
-        *,
-        api_key: str | None = None,
-        timeout: float | None = None,
-        tls: Tls | None = None,
-    ) -> None:
-        self.address = resolve_address(address)
-        self.timeout = timeout
-        self._metadata = metadata(resolve_api_key(api_key))
+    def _open(self, tls: Tls | None) -> None:
         self._channel = sync_channel(self.address, tls)
         self._stub = router_stub(self._channel)
 
@@ -67,31 +53,8 @@ class Client:
     ) -> None:
         self.close()
 
-    def chat(
-        self,
-        prompt_or_messages: Messages,
-        *,
-        model: str = "auto",
-        system: str | None = None,
-        temperature: float | None = None,
-        top_p: float | None = None,
-        max_tokens: int | None = None,
-        stop: str | Sequence[str] | None = None,
-        seed: int | None = None,
-        provider: str | None = None,
-        strategy: str | None = None,
-        max_cost_usd: float | None = None,
-        task: str | None = None,
-        request_id: str | None = None,
-        tools: Sequence[Tool | Mapping[str, Any]] | None = None,
-        tool_choice: str | None = None,
-        parallel_tool_calls: bool | None = None,
-        response_format: str | Mapping[str, Any] | None = None,
-        logprobs: int | None = None,
-        presence_penalty: float | None = None,
-        frequency_penalty: float | None = None,
-        reasoning_effort: str | None = None,
-    ) -> Iterator[ChatEvent]:
+    @parameters_of(_requests.chat_request)
+    def chat(self, request: pb.ChatRequest) -> Iterator[ChatEvent]:
         """Stream the answer: `TextDelta`s as they are generated (and
         `ReasoningDelta`s, `ToolCallDelta` fragments: `ToolCalls` assembles them), then one `Usage`.
 
@@ -99,97 +62,16 @@ class Client:
         `tool_choice` is "auto", "none", "required" or a tool's name; `response_format` is "text", "json" or
         a JSON Schema; `logprobs=N` returns each token's logprob and its N likeliest alternatives.
         """
-        request = _requests.chat_request(
-            prompt_or_messages,
-            model=model,
-            system=system,
-            temperature=temperature,
-            top_p=top_p,
-            max_tokens=max_tokens,
-            stop=stop,
-            seed=seed,
-            provider=provider,
-            strategy=strategy,
-            max_cost_usd=max_cost_usd,
-            task=task,
-            request_id=request_id,
-            tools=tools,
-            tool_choice=tool_choice,
-            parallel_tool_calls=parallel_tool_calls,
-            response_format=response_format,
-            logprobs=logprobs,
-            presence_penalty=presence_penalty,
-            frequency_penalty=frequency_penalty,
-            reasoning_effort=reasoning_effort,
-        )
-        # The request is built here, eagerly, so bad input raises at the call rather than at first next().
-        return self._chat(request)
+        # The request was built at the call, so bad input raised there rather than at first next().
+        return self._stream(self._stub.chat, request, _convert.chat_event)
 
-    def _chat(self, request: pb.ChatRequest) -> Iterator[ChatEvent]:
-        call = self._stub.chat(request, timeout=self.timeout, metadata=with_trace(self._metadata))
-        try:
-            for response in call:
-                event = _convert.chat_event(response)
-                if event is not None:
-                    yield event
-        except grpc.RpcError as e:
-            raise from_rpc_error(e) from e
-        finally:
-            call.cancel()  # a no-op once the stream has ended; frees the server's work otherwise
-
-    def chat_text(
-        self,
-        prompt_or_messages: Messages,
-        *,
-        model: str = "auto",
-        system: str | None = None,
-        temperature: float | None = None,
-        top_p: float | None = None,
-        max_tokens: int | None = None,
-        stop: str | Sequence[str] | None = None,
-        seed: int | None = None,
-        provider: str | None = None,
-        strategy: str | None = None,
-        max_cost_usd: float | None = None,
-        task: str | None = None,
-        request_id: str | None = None,
-        tools: Sequence[Tool | Mapping[str, Any]] | None = None,
-        tool_choice: str | None = None,
-        parallel_tool_calls: bool | None = None,
-        response_format: str | Mapping[str, Any] | None = None,
-        logprobs: int | None = None,
-        presence_penalty: float | None = None,
-        frequency_penalty: float | None = None,
-        reasoning_effort: str | None = None,
-    ) -> ChatResult:
+    @parameters_of(_requests.chat_request)
+    def chat_text(self, request: pb.ChatRequest) -> ChatResult:
         """The whole answer at once, with its usage. The request says so (ChatRequest.whole_answer): an
         OpenAI-compatible upstream is asked for one whole answer rather than a stream the router would rebuild
         (failover and usage as for a stream)."""
-        request = _requests.chat_request(
-            prompt_or_messages,
-            model=model,
-            system=system,
-            temperature=temperature,
-            top_p=top_p,
-            max_tokens=max_tokens,
-            stop=stop,
-            seed=seed,
-            provider=provider,
-            strategy=strategy,
-            max_cost_usd=max_cost_usd,
-            task=task,
-            request_id=request_id,
-            tools=tools,
-            tool_choice=tool_choice,
-            parallel_tool_calls=parallel_tool_calls,
-            response_format=response_format,
-            logprobs=logprobs,
-            presence_penalty=presence_penalty,
-            frequency_penalty=frequency_penalty,
-            reasoning_effort=reasoning_effort,
-        )
         request.whole_answer = True
-        events = self._chat(request)
+        events: Iterator[ChatEvent] = self._stream(self._stub.chat, request, _convert.chat_event)
         result = ResultBuilder()
         for event in events:
             result.add(event)
@@ -197,11 +79,7 @@ class Client:
 
     def embed(self, texts: str | Sequence[str], *, model: str, request_id: str | None = None) -> Embeddings:
         request = _requests.embed_request(texts, model, request_id)
-        try:
-            response = self._stub.embed(request, timeout=self.timeout, metadata=with_trace(self._metadata))
-        except grpc.RpcError as e:
-            raise from_rpc_error(e) from e
-        return _convert.embeddings(response)
+        return self._unary(self._stub.embed, request, _convert.embeddings)
 
     def transcribe(
         self,
@@ -216,47 +94,44 @@ class Client:
         """Send an audio file (path, bytes or binary file) and stream back info, segments, then usage."""
         config = _audio.config(model, language, word_timestamps, prompt, request_id)
         with _audio.open_audio(audio) as stream:
-            call = self._stub.transcribe(
-                _audio.requests(config, stream), timeout=self.timeout, metadata=with_trace(self._metadata)
+            requests = _audio.requests(config, stream)
+            events: Iterator[TranscribeEvent] = self._stream(
+                self._stub.transcribe, requests, _convert.transcribe_event
             )
-            try:
-                for response in call:
-                    event = _convert.transcribe_event(response)
-                    if event is not None:
-                        yield event
-            except grpc.RpcError as e:
-                raise from_rpc_error(e) from e
-            finally:
-                call.cancel()
+            yield from events
 
     def models(self) -> list[ModelInfo]:
-        try:
-            response = self._stub.list_models(
-                router_pb2.ListModelsRequest(), timeout=self.timeout, metadata=with_trace(self._metadata)
-            )
-        except grpc.RpcError as e:
-            raise from_rpc_error(e) from e
-        return _convert.models(response)
+        return self._unary(self._stub.list_models, router_pb2.ListModelsRequest(), _convert.models)
 
     def status(self) -> RouterStatus:
-        try:
-            response = self._stub.get_status(
-                router_pb2.GetStatusRequest(), timeout=self.timeout, metadata=with_trace(self._metadata)
-            )
-        except grpc.RpcError as e:
-            raise from_rpc_error(e) from e
-        return _convert.status(response)
+        return self._unary(self._stub.get_status, router_pb2.GetStatusRequest(), _convert.status)
 
     def usage(self, *, days: int = 1, tenant: str | None = None) -> UsageReport:
         """Calls, tokens, cost and latency percentiles per backend and model over the last `days`.
 
         `tenant` defaults to the caller's own (every tenant for an admin key or an open router).
         """
-        request = accounting_pb2.GetUsageRequest(days=days, tenant=tenant or "")
+        request = _requests.usage_request(days, tenant)
+        return self._unary(self._stub.get_usage, request, _convert.usage_report)
+
+    def _unary(
+        self, method: grpc.UnaryUnaryMultiCallable[Req, Resp], request: Req, convert: Callable[[Resp], Out]
+    ) -> Out:
         try:
-            response = self._stub.get_usage(
-                request, timeout=self.timeout, metadata=with_trace(self._metadata)
-            )
+            response = method(request, timeout=self.timeout, metadata=self._call_metadata())
         except grpc.RpcError as e:
             raise from_rpc_error(e) from e
-        return _convert.usage_report(response)
+        return convert(response)
+
+    def _stream(self, method: Callable[..., Any], request: object, convert: Convert[Out]) -> Iterator[Out]:
+        """Started at the first next(); `method` is a unary-stream or stream-stream callable of the stub."""
+        call = method(request, timeout=self.timeout, metadata=self._call_metadata())
+        try:
+            for response in call:
+                event = convert(response)
+                if event is not None:
+                    yield event
+        except grpc.RpcError as e:
+            raise from_rpc_error(e) from e
+        finally:
+            call.cancel()  # a no-op once the stream has ended; frees the server's work otherwise

@@ -2,37 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 from modelyard.v1 import accounting_pb2, backend_pb2, router_pb2
 from modelyard.v1 import inference_pb2 as pb
 
 from core import wire
+from modelyard_client import _types
 from modelyard_client._tools import ReasoningDelta, TokenLogprob, ToolCallDelta, ToolCalls
-from modelyard_client._types import (
-    BackendStatus,
-    ChatEvent,
-    ChatResult,
-    Embeddings,
-    GpuInfo,
-    Load,
-    ModelInfo,
-    RouterStatus,
-    Segment,
-    ServedModel,
-    TenantQueue,
-    TextDelta,
-    TranscribeEvent,
-    TranscriptionInfo,
-    Usage,
-    UsageReport,
-    UsageRow,
-    Word,
-)
+
+Event = TypeVar("Event")
+# A stream's response to its event, or None for a kind this client does not know (a newer server): skipped.
+Convert = Callable[[Any], Event | None]
 
 
-def usage(u: pb.Usage) -> Usage:
-    return Usage(
+def usage(u: pb.Usage) -> _types.Usage:
+    return _types.Usage(
         request_id=u.request_id,
         backend=u.backend,
         model=u.model,
@@ -49,7 +35,7 @@ def usage(u: pb.Usage) -> Usage:
     )
 
 
-def chat_event(response: pb.ChatResponse) -> ChatEvent | None:
+def chat_event(response: pb.ChatResponse) -> _types.ChatEvent | None:
     """None for an event this client does not know (a newer server), so callers can skip it."""
     kind = response.WhichOneof("event")
     if kind == "delta":
@@ -57,7 +43,7 @@ def chat_event(response: pb.ChatResponse) -> ChatEvent | None:
             TokenLogprob(lp.token, lp.logprob, tuple((t.token, t.logprob) for t in lp.top_logprobs))
             for lp in response.delta.logprobs
         )
-        return TextDelta(response.delta.text, logprobs)
+        return _types.TextDelta(response.delta.text, logprobs)
     if kind == "tool_call":
         call = response.tool_call
         return ToolCallDelta(call.index, call.id, call.name, call.arguments)
@@ -75,10 +61,10 @@ class ResultBuilder:
         self._text: list[str] = []
         self._reasoning: list[str] = []
         self._calls = ToolCalls()
-        self._usage: Usage | None = None
+        self._usage: _types.Usage | None = None
 
-    def add(self, event: ChatEvent) -> None:
-        if isinstance(event, TextDelta):
+    def add(self, event: _types.ChatEvent) -> None:
+        if isinstance(event, _types.TextDelta):
             self._text.append(event.text)
         elif isinstance(event, ReasoningDelta):
             self._reasoning.append(event.text)
@@ -87,28 +73,28 @@ class ResultBuilder:
         else:
             self._usage = event
 
-    def result(self) -> ChatResult:
-        return ChatResult(
+    def result(self) -> _types.ChatResult:
+        return _types.ChatResult(
             "".join(self._text), self._usage, tuple(self._calls.complete()), "".join(self._reasoning)
         )
 
 
-def transcribe_event(response: pb.TranscribeResponse) -> TranscribeEvent | None:
+def transcribe_event(response: pb.TranscribeResponse) -> _types.TranscribeEvent | None:
     kind = response.WhichOneof("event")
     if kind == "info":
         i = response.info
-        return TranscriptionInfo(i.language, i.language_probability, i.duration_seconds)
+        return _types.TranscriptionInfo(i.language, i.language_probability, i.duration_seconds)
     if kind == "segment":
         s = response.segment
-        words = tuple(Word(w.start, w.end, w.word, w.probability) for w in s.words)
-        return Segment(s.id, s.start, s.end, s.text, words, s.avg_logprob, s.no_speech_prob)
+        words = tuple(_types.Word(w.start, w.end, w.word, w.probability) for w in s.words)
+        return _types.Segment(s.id, s.start, s.end, s.text, words, s.avg_logprob, s.no_speech_prob)
     if kind == "usage":
         return usage(response.usage)
     return None
 
 
-def embeddings(response: pb.EmbedResponse) -> Embeddings:
-    return Embeddings(
+def embeddings(response: pb.EmbedResponse) -> _types.Embeddings:
+    return _types.Embeddings(
         vectors=[list(e.values) for e in response.embeddings],
         usage=usage(response.usage) if response.HasField("usage") else None,
     )
@@ -124,16 +110,16 @@ def _capabilities(values: Sequence[int]) -> tuple[str, ...]:
     return tuple(names)
 
 
-def models(response: router_pb2.ListModelsResponse) -> list[ModelInfo]:
-    return [ModelInfo(m.id, _capabilities(m.capabilities), tuple(m.backends)) for m in response.models]
+def models(response: router_pb2.ListModelsResponse) -> list[_types.ModelInfo]:
+    return [_types.ModelInfo(m.id, _capabilities(m.capabilities), tuple(m.backends)) for m in response.models]
 
 
-def _served(m: backend_pb2.ServedModel) -> ServedModel:
-    return ServedModel(m.id, _capabilities(m.capabilities), m.engine, m.max_context_tokens)
+def _served(m: backend_pb2.ServedModel) -> _types.ServedModel:
+    return _types.ServedModel(m.id, _capabilities(m.capabilities), m.engine, m.max_context_tokens)
 
 
-def _load(load: backend_pb2.LoadReport) -> Load:
-    return Load(
+def _load(load: backend_pb2.LoadReport) -> _types.Load:
+    return _types.Load(
         running=load.running,
         waiting=load.waiting,
         kv_cache_usage=load.kv_cache_usage,
@@ -142,15 +128,15 @@ def _load(load: backend_pb2.LoadReport) -> Load:
         draining=load.draining,
         aborted_total=load.aborted_total,
         gpus=tuple(
-            GpuInfo(g.index, g.name, g.memory_total_bytes, g.memory_used_bytes, g.utilization)
+            _types.GpuInfo(g.index, g.name, g.memory_total_bytes, g.memory_used_bytes, g.utilization)
             for g in load.gpus
         ),
     )
 
 
-def status(response: router_pb2.GetStatusResponse) -> RouterStatus:
+def status(response: router_pb2.GetStatusResponse) -> _types.RouterStatus:
     backends = tuple(
-        BackendStatus(
+        _types.BackendStatus(
             id=b.id,
             kind=wire.enum_name(router_pb2.BackendKind, b.kind),
             address=b.address,
@@ -177,7 +163,7 @@ def status(response: router_pb2.GetStatusResponse) -> RouterStatus:
         for b in response.backends
     )
     queues = tuple(
-        TenantQueue(
+        _types.TenantQueue(
             tenant=q.tenant,
             queued=q.queued,
             oldest_wait_seconds=wire.ms_of(q.oldest_wait) / 1000,
@@ -188,7 +174,7 @@ def status(response: router_pb2.GetStatusResponse) -> RouterStatus:
         )
         for q in response.queues
     )
-    return RouterStatus(
+    return _types.RouterStatus(
         router_id=response.router_id,
         version=response.version,
         uptime_seconds=wire.ms_of(response.uptime) / 1000,
@@ -200,9 +186,9 @@ def status(response: router_pb2.GetStatusResponse) -> RouterStatus:
     )
 
 
-def usage_report(response: accounting_pb2.GetUsageResponse) -> UsageReport:
+def usage_report(response: accounting_pb2.GetUsageResponse) -> _types.UsageReport:
     rows = tuple(
-        UsageRow(
+        _types.UsageRow(
             backend=r.backend,
             model=r.model,
             calls=r.calls,
@@ -219,6 +205,6 @@ def usage_report(response: accounting_pb2.GetUsageResponse) -> UsageReport:
         )
         for r in response.rows
     )
-    return UsageReport(
+    return _types.UsageReport(
         days=response.days, tenant=response.tenant, since_unix=wire.unix_s(response.since), rows=rows
     )

@@ -61,67 +61,53 @@ class ModelyardError(Exception):
     def __str__(self) -> str:
         return f"{self.code}: {self.message}"
 
-
-class InvalidArgument(ModelyardError):
-    code = "INVALID_ARGUMENT"
-
-
-class NotFound(ModelyardError):
-    code = "NOT_FOUND"
-
-
-class Unauthenticated(ModelyardError):
-    code = "UNAUTHENTICATED"
+    def __init_subclass__(cls, code: str | None = None, **kwargs: Any) -> None:
+        """`class NotFound(ModelyardError, code="NOT_FOUND")` sets `NotFound.code` and maps that status to it;
+        a subclass without `code` keeps its parent's and maps nothing."""
+        super().__init_subclass__(**kwargs)
+        if code is not None:
+            cls.code = code
+            _BY_CODE[grpc.StatusCode[code]] = cls
 
 
-class PermissionDenied(ModelyardError):
-    code = "PERMISSION_DENIED"
+_BY_CODE: dict[grpc.StatusCode, type[ModelyardError]] = {}
 
 
-class ResourceExhausted(ModelyardError):
-    code = "RESOURCE_EXHAUSTED"
+class InvalidArgument(ModelyardError, code="INVALID_ARGUMENT"): ...
 
 
-class FailedPrecondition(ModelyardError):
-    code = "FAILED_PRECONDITION"
+class NotFound(ModelyardError, code="NOT_FOUND"): ...
 
 
-class Unavailable(ModelyardError):
+class Unauthenticated(ModelyardError, code="UNAUTHENTICATED"): ...
+
+
+class PermissionDenied(ModelyardError, code="PERMISSION_DENIED"): ...
+
+
+class ResourceExhausted(ModelyardError, code="RESOURCE_EXHAUSTED"): ...
+
+
+class FailedPrecondition(ModelyardError, code="FAILED_PRECONDITION"): ...
+
+
+class Unavailable(ModelyardError, code="UNAVAILABLE"):
     """No healthy backend, or the router itself cannot be reached."""
 
-    code = "UNAVAILABLE"
+
+class DeadlineExceeded(ModelyardError, code="DEADLINE_EXCEEDED"): ...
 
 
-class DeadlineExceeded(ModelyardError):
-    code = "DEADLINE_EXCEEDED"
+class Cancelled(ModelyardError, code="CANCELLED"): ...
 
 
-class Cancelled(ModelyardError):
-    code = "CANCELLED"
+class Unimplemented(ModelyardError, code="UNIMPLEMENTED"): ...
 
 
-class Unimplemented(ModelyardError):
-    code = "UNIMPLEMENTED"
+class Internal(ModelyardError, code="INTERNAL"): ...
 
 
-class Internal(ModelyardError):
-    code = "INTERNAL"
-
-
-_BY_CODE: dict[grpc.StatusCode, type[ModelyardError]] = {
-    grpc.StatusCode.INVALID_ARGUMENT: InvalidArgument,
-    grpc.StatusCode.OUT_OF_RANGE: InvalidArgument,
-    grpc.StatusCode.NOT_FOUND: NotFound,
-    grpc.StatusCode.UNAUTHENTICATED: Unauthenticated,
-    grpc.StatusCode.PERMISSION_DENIED: PermissionDenied,
-    grpc.StatusCode.RESOURCE_EXHAUSTED: ResourceExhausted,
-    grpc.StatusCode.FAILED_PRECONDITION: FailedPrecondition,
-    grpc.StatusCode.UNAVAILABLE: Unavailable,
-    grpc.StatusCode.DEADLINE_EXCEEDED: DeadlineExceeded,
-    grpc.StatusCode.CANCELLED: Cancelled,
-    grpc.StatusCode.UNIMPLEMENTED: Unimplemented,
-    grpc.StatusCode.INTERNAL: Internal,
-}
+_BY_CODE[grpc.StatusCode.OUT_OF_RANGE] = InvalidArgument  # a bad value, like INVALID_ARGUMENT's
 
 
 def from_rpc_error(error: grpc.RpcError) -> ModelyardError:

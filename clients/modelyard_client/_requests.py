@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from modelyard.v1 import accounting_pb2
 from modelyard.v1 import inference_pb2 as pb
 
 from core import wire
@@ -115,18 +116,18 @@ def routing(
 def chat_request(
     prompt_or_messages: Messages,
     *,
-    model: str,
-    system: str | None,
-    temperature: float | None,
-    top_p: float | None,
-    max_tokens: int | None,
-    stop: str | Sequence[str] | None,
-    seed: int | None,
-    provider: str | None,
-    strategy: str | None,
-    max_cost_usd: float | None,
-    task: str | None,
-    request_id: str | None,
+    model: str = "auto",
+    system: str | None = None,
+    temperature: float | None = None,
+    top_p: float | None = None,
+    max_tokens: int | None = None,
+    stop: str | Sequence[str] | None = None,
+    seed: int | None = None,
+    provider: str | None = None,
+    strategy: str | None = None,
+    max_cost_usd: float | None = None,
+    task: str | None = None,
+    request_id: str | None = None,
     tools: Sequence[Tool | Mapping[str, Any]] | None = None,
     tool_choice: str | None = None,
     parallel_tool_calls: bool | None = None,
@@ -136,6 +137,8 @@ def chat_request(
     frequency_penalty: float | None = None,
     reasoning_effort: str | None = None,
 ) -> pb.ChatRequest:
+    """The one place chat's parameters are written: `Client.chat`, `chat_text` and `AsyncClient`'s take
+    exactly these (see `_parameters.parameters_of`), defaults included."""
     request = pb.ChatRequest(
         request_id=request_id or "",
         model=model,
@@ -162,6 +165,10 @@ def chat_request(
 def embed_request(texts: str | Sequence[str], model: str, request_id: str | None) -> pb.EmbedRequest:
     inputs = [texts] if isinstance(texts, str) else list(texts)
     return pb.EmbedRequest(request_id=request_id or "", model=model, inputs=inputs)
+
+
+def usage_request(days: int, tenant: str | None) -> accounting_pb2.GetUsageRequest:
+    return accounting_pb2.GetUsageRequest(days=days, tenant=tenant or "")
 
 
 def strategy_value(name: str | None) -> pb.Strategy:

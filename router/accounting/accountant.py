@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from core.listen_errors import ListenError, reason
 from core.network import is_loopback
 from router.accounting.audit import AuditTrail
+from router.accounting.audit_metrics import AuditCollector
 from router.accounting.auth import Authenticator, load_keys
 from router.accounting.budgets import Budgets, month_start
 from router.accounting.cache.store import open_cache
@@ -58,9 +59,14 @@ class Accounting:
                 open_store(target), max_queue=config.ledger_queue_size, flush_s=config.ledger_flush_s
             )
         )
-        self.audit = AuditTrail(config.router_id, self.writer.store if self.writer else None)
+        self.audit = AuditTrail(
+            config.router_id,
+            self.writer.store if self.writer else None,
+            refused_per_minute=config.audit_refused_per_minute,
+        )
         self.metrics = RouterMetrics()
         self.metrics.watch(state, self.writer)
+        self.metrics.registry.register(AuditCollector(self.audit))
         self._metrics_listen = config.metrics_listen
         self.metrics_server = MetricsServer(self.metrics.registry)
         self._pending: set[asyncio.Task[None]] = set()
@@ -93,7 +99,7 @@ class Accounting:
         """After the gRPC server has stopped: store the last cache entries and write every queued record."""
         if self._pending:
             await asyncio.gather(*self._pending, return_exceptions=True)
-        await self.audit.flush()
+        await self.audit.close()  # records the refused Admin calls folded so far
         if self.writer is not None:
             await self.writer.stop()
             await self.writer.store.close()

@@ -2,7 +2,8 @@
 
 Each call is logged at once (logger `modelyard.audit`, one line, JSON arguments so no value can forge a
 line), kept in memory (the last `memory` calls, for routers without a ledger), and written beside the usage
-ledger in the background, so an Admin call never waits on the database.
+ledger in the background, so an Admin call never waits on the database. A tenant's refused calls beyond
+`refused_per_minute` a minute are folded into one record with their count (router.accounting.refusal_folding).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from google.protobuf.message import Message
 
 from router.accounting.ledger.audit_records import AuditRecord
 from router.accounting.ledger.store import UsageStore
+from router.accounting.refusal_folding import DEFAULT_PER_MINUTE, RefusalFolding
 
 log = logging.getLogger("modelyard.audit")
 MAX_ARGUMENT_CHARS = 2000
@@ -34,10 +36,17 @@ def arguments_json(request: object) -> str:
 
 class AuditTrail:
     """Admins' calls and tenants' refused ones are kept apart in memory, so no tenant's flood of refused calls
-    pushes an admin's event out; callers with no valid key leave no record at all, only a count (and one log
+    pushes an admin's event out; a tenant's refused calls past `refused_per_minute` in a minute are folded into
+    one record with their count; callers with no valid key leave no record at all, only a count (and one log
     line a minute), since anyone can make those."""
 
-    def __init__(self, router_id: str, store: UsageStore | None, memory: int = MAX_LISTED) -> None:
+    def __init__(
+        self,
+        router_id: str,
+        store: UsageStore | None,
+        memory: int = MAX_LISTED,
+        refused_per_minute: int = DEFAULT_PER_MINUTE,
+    ) -> None:
         self._router_id = router_id
         self._store = store
         self._recent: collections.deque[AuditRecord] = collections.deque(maxlen=memory)
@@ -46,6 +55,7 @@ class AuditTrail:
         self.unauthenticated = 0  # keyless or wrong-key Admin calls refused, since start
         self._unlogged = 0
         self._logged_at = float("-inf")
+        self.refusals = RefusalFolding(refused_per_minute, lambda entry: self._keep(entry, admin=False))
 
     def count_unauthenticated(self, method: str) -> None:
         """A call with no valid key: counted, and logged at most once a minute with the count since."""
@@ -66,13 +76,20 @@ class AuditTrail:
         entry = AuditRecord(
             time.time(), self._router_id, tenant, method, arguments_json(request), outcome, message
         )
+        if admin:
+            self._keep(entry, admin=True)
+        elif self.refusals.admit(entry):
+            self._keep(entry, admin=False)
+
+    def _keep(self, entry: AuditRecord, admin: bool) -> None:
+        """Log, remember and store one record."""
         log.info(
             "admin call: tenant=%s method=%s outcome=%s arguments=%s message=%s",
-            json.dumps(tenant),
-            method,
-            outcome,
+            json.dumps(entry.tenant),
+            entry.method,
+            entry.outcome,
             entry.arguments,
-            json.dumps(message),
+            json.dumps(entry.message),
         )
         (self._recent if admin else self._refused).append(entry)
         if self._store is not None:
@@ -96,6 +113,11 @@ class AuditTrail:
         both = sorted([*self._recent, *self._refused], key=lambda r: r.ts)
         chosen = [r for r in both if r.ts >= since and (tenant is None or r.tenant == tenant)]
         return chosen[::-1][:limit]
+
+    async def close(self) -> None:
+        """The router is stopping: record the refused calls folded so far, then wait for every write."""
+        self.refusals.close()
+        await self.flush()
 
     async def flush(self) -> None:
         if self._pending:

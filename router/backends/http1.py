@@ -22,6 +22,7 @@ from typing import cast
 import httptools
 
 _READ_HIGH_WATER = 256 * 1024  # buffered and unread: stop reading the socket until the reader catches up
+MAX_HEADER_BYTES = 64 * 1024  # the default cap on an answer's status line and headers (ProviderConfig's)
 
 
 class Http1Error(Exception):
@@ -29,7 +30,11 @@ class Http1Error(Exception):
 
 
 class _Connection(asyncio.Protocol):
-    def __init__(self) -> None:
+    def __init__(self, max_header_bytes: int = MAX_HEADER_BYTES) -> None:
+        # httptools buffers a header until it ends and has no cap of its own: without this one an upstream
+        # that never ends its headers would grow the router's memory until the read timeout, or forever
+        # while it keeps sending.
+        self._max_header_bytes = max_header_bytes
         self.transport: asyncio.Transport | None = None
         self.closed = False
         self._parser = httptools.HttpResponseParser(self)
@@ -41,6 +46,7 @@ class _Connection(asyncio.Protocol):
         self.complete = False  # the whole answer is here
         self._keep_alive = False
         self.received = False  # any byte of the answer arrived
+        self._header_bytes = 0  # received while the headers had not ended
         self._field = ""
         self._chunks: list[bytes] = []
         self._buffered = 0
@@ -61,6 +67,17 @@ class _Connection(asyncio.Protocol):
         except httptools.HttpParserError as e:
             self._fail(Http1Error(f"malformed HTTP answer: {e}"))
             self.close()
+            return
+        if not self._headers_done.done():  # all of `data` was status line and headers
+            self._header_bytes += len(data)
+            if self._header_bytes > self._max_header_bytes:
+                self._fail(
+                    Http1Error(
+                        f"the answer's headers exceed {self._max_header_bytes} bytes"
+                        " (the provider's max_response_header_bytes)"
+                    )
+                )
+                self.close()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
@@ -150,6 +167,9 @@ class _Connection(asyncio.Protocol):
             self.transport.close()
 
 
+Http1Connection = _Connection  # what `post` hands back for `release`: opaque to callers
+
+
 class Http1Response:
     """An answer being read: status and headers (names lower-case) are here; the body comes by `read`."""
 
@@ -167,9 +187,16 @@ class Http1Response:
 
 
 class Http1Client:
-    """POSTs to `url` (http:// or https://), at most `max_connections` at once, keeping idle connections."""
+    """POSTs to `url` (http:// or https://), at most `max_connections` at once, keeping idle connections;
+    an answer whose status line and headers run past `max_header_bytes` fails with Http1Error."""
 
-    def __init__(self, url: str, ssl_context: ssl.SSLContext | None, max_connections: int) -> None:
+    def __init__(
+        self,
+        url: str,
+        ssl_context: ssl.SSLContext | None,
+        max_connections: int,
+        max_header_bytes: int = MAX_HEADER_BYTES,
+    ) -> None:
         from urllib.parse import urlsplit
 
         parts = urlsplit(url)
@@ -184,6 +211,7 @@ class Http1Client:
         self._idle: list[_Connection] = []
         self._slots = asyncio.Semaphore(max_connections) if max_connections > 0 else None
         self._open: set[_Connection] = set()
+        self._max_header_bytes = max_header_bytes
 
     def request_head(self, headers: Mapping[str, str]) -> bytes:
         """The request line and these headers, for `post` (built once for headers that never change)."""
@@ -246,7 +274,7 @@ class Http1Client:
         try:
             async with asyncio.timeout(timeout):
                 _, connection = await loop.create_connection(
-                    _Connection,
+                    lambda: _Connection(self._max_header_bytes),
                     self._host,
                     self._port,
                     ssl=self._ssl,

@@ -82,7 +82,11 @@ class OpenAIBackend(CloudBackend):
         )
         # Streamed chat, the hot path, on a thin client (router.backends.openai_chat_client says why).
         self._chat = ChatCompletionsClient(
-            self.id, str(self._client.base_url), config.api_key or NO_API_KEY, config.max_concurrency
+            self.id,
+            str(self._client.base_url),
+            config.api_key or NO_API_KEY,
+            config.max_concurrency,
+            max_header_bytes=config.max_response_header_bytes,
         )
 
     @property

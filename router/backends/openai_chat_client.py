@@ -18,6 +18,7 @@ import ssl
 import urllib.parse
 import urllib.request
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping
+from types import TracebackType
 from typing import Any
 
 import aiohttp
@@ -32,7 +33,7 @@ from router.backends.cloud_errors import (
     http_status_error,
     retry_after_seconds,
 )
-from router.backends.http1 import Http1Client, Http1Error, Http1Response
+from router.backends.http1 import MAX_HEADER_BYTES, Http1Client, Http1Connection, Http1Error, Http1Response
 from router.backends.openai_sse import MAX_LINE_BYTES, StreamErrorEvent, sse_batches
 
 _MAX_ERROR_BODY = 64 * 1024  # what is read of an error answer: enough for any provider's message
@@ -50,8 +51,17 @@ class ChatCompletionsClient:
     knows of the answer so far).
     """
 
-    def __init__(self, provider: str, base_url: str, api_key: str, max_connections: int) -> None:
+    def __init__(
+        self,
+        provider: str,
+        base_url: str,
+        api_key: str,
+        max_connections: int,
+        *,
+        max_header_bytes: int = MAX_HEADER_BYTES,
+    ) -> None:
         self._provider = provider
+        self._max_header_bytes = max_header_bytes
         self._secret = api_key
         url = base_url.rstrip("/") + "/chat/completions"
         self._url = yarl.URL(url)  # parsed once, not on every request
@@ -79,7 +89,7 @@ class ChatCompletionsClient:
     def _head(self, stream: bool, extra: Mapping[str, str] | None) -> tuple[Http1Client, bytes]:
         if self._direct is None:
             tls = _tls_context() if self._url.scheme == "https" else None
-            self._direct = Http1Client(str(self._url), tls, self._max_connections)
+            self._direct = Http1Client(str(self._url), tls, self._max_connections, self._max_header_bytes)
             self._heads = {
                 kind: self._direct.request_head(
                     {**(self._headers if kind else self._whole_headers), "User-Agent": _USER_AGENT}
@@ -102,22 +112,17 @@ class ChatCompletionsClient:
                     yield batch
             return
         client, head = self._head(True, headers)
-        connection = None
         try:
-            response, connection = await client.post(head, fast_json.dumps(body), timeout, timeout)
-            if response.status >= 400:
-                raise await self._status_error(response.status, response.headers, _pieces(response, timeout))
-            async for batch in sse_batches(_pieces(response, timeout)):
-                yield batch
+            with _DirectCall(self._provider, self._secret, client) as call:
+                response, call.connection = await client.post(head, fast_json.dumps(body), timeout, timeout)
+                if response.status >= 400:
+                    raise await self._status_error(
+                        response.status, response.headers, _pieces(response, timeout)
+                    )
+                async for batch in sse_batches(_pieces(response, timeout)):
+                    yield batch
         except StreamErrorEvent as e:
             raise broken_stream(self._provider, e.message, secret=self._secret) from e
-        except TimeoutError as e:
-            raise connection_error(self._provider, _describe(e), secret=self._secret, timed_out=True) from e
-        except Http1Error as e:
-            raise connection_error(self._provider, _describe(e), secret=self._secret, timed_out=False) from e
-        finally:
-            if connection is not None:
-                client.release(connection)  # closed unless read whole: that hangs up on the upstream
 
     async def complete(
         self, body: Mapping[str, Any], timeout: float, headers: Mapping[str, str] | None = None
@@ -141,20 +146,12 @@ class ChatCompletionsClient:
         self, body: Mapping[str, Any], timeout: float, headers: Mapping[str, str] | None
     ) -> bytes:
         client, head = self._head(False, headers)
-        connection = None
-        try:
+        with _DirectCall(self._provider, self._secret, client) as call:
             async with asyncio.timeout(timeout):  # the whole exchange: no timer of its own for the headers
-                response, connection = await client.post(head, fast_json.dumps(body), timeout, None)
+                response, call.connection = await client.post(head, fast_json.dumps(body), timeout, None)
                 if response.status >= 400:
                     raise await self._status_error(response.status, response.headers, _pieces(response, None))
                 return await _bounded(_pieces(response, None), response.headers.get("content-length"))
-        except TimeoutError as e:
-            raise connection_error(self._provider, _describe(e), secret=self._secret, timed_out=True) from e
-        except Http1Error as e:
-            raise connection_error(self._provider, _describe(e), secret=self._secret, timed_out=False) from e
-        finally:
-            if connection is not None:
-                client.release(connection)
 
     async def _stream_via_proxy(
         self, body: Mapping[str, Any], timeout: float, headers: Mapping[str, str] | None
@@ -228,6 +225,37 @@ class ChatCompletionsClient:
         if self._direct is not None:
             await self._direct.close()
             self._direct = None
+
+
+class _DirectCall:
+    """One request on the direct client, streamed or whole: its connection goes back to the client at the end
+    (closed unless the answer was read whole: that hangs up on the upstream), and its failures leave as the
+    BackendError the SDK's connection failures map to (router.backends.cloud_errors)."""
+
+    __slots__ = ("_client", "_provider", "_secret", "connection")
+
+    def __init__(self, provider: str, secret: str, client: Http1Client) -> None:
+        self._provider = provider
+        self._secret = secret
+        self._client = client
+        self.connection: Http1Connection | None = None  # set once the answer's headers are here
+
+    def __enter__(self) -> _DirectCall:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        if self.connection is not None:
+            self._client.release(self.connection)
+        if isinstance(error, TimeoutError):
+            raise connection_error(
+                self._provider, _describe(error), secret=self._secret, timed_out=True
+            ) from error
+        if isinstance(error, Http1Error):
+            raise connection_error(
+                self._provider, _describe(error), secret=self._secret, timed_out=False
+            ) from error
 
 
 async def _pieces(response: Http1Response, timeout: float | None) -> AsyncIterator[bytes]:

@@ -120,6 +120,9 @@ class RouterConfig:
     # At most one ledger transaction per interval: what a SIGKILL can lose is this long's records at most,
     # plus the batch being written.
     ledger_flush_s: PositiveFloat = 0.5
+    # A tenant's refused Admin calls recorded one by one (log, audit ledger) per minute; the rest of that minute
+    # are folded into one record with their count (router.accounting.refusal_folding). All are counted in metrics.
+    audit_refused_per_minute: PositiveInt = 10
     budgets: dict[str, Budget] = field(default_factory=dict)  # tenant (or "*") -> limits
     budget_low_fraction: Fraction = 0.8  # above this share of a limit, prefer cheaper backends
     cache: CacheConfig = field(default_factory=CacheConfig)
@@ -190,6 +193,9 @@ class ProviderConfig:
     enabled: bool = True
     max_concurrency: PositiveInt = 64  # in-flight requests this router keeps open on it
     timeout_s: PositiveFloat = 120.0
+    # An answer's status line and headers beyond this fail the attempt (failover): a broken or hostile
+    # upstream must not grow the router's memory by never ending its headers.
+    max_response_header_bytes: PositiveInt = 64 * 1024
     default_max_tokens: PositiveInt = 1024  # Anthropic requires max_tokens; used when the request has none
     # A chat stream silent this long has stalled (see RouterConfig.worker_stall_timeout_s). 0 = off, the
     # default: reasoning models may think silently for a minute.

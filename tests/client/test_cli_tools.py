@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -13,9 +12,9 @@ from typing import Any
 import pytest
 from modelyard_client.cli import main as cli
 
-from router.config.loader import load_config
 from router.server import RouterServer
 from tests.support.chat_events import WEATHER_SCHEMA
+from tests.support.clouds import clouds_in_environment, start_configured_router
 from tests.support.fake_anthropic import FakeAnthropic
 from tests.support.fake_openai import FakeOpenAI
 
@@ -24,23 +23,14 @@ ARGUMENTS = '{"city": "Paris", "unit": "celsius"}'
 
 @pytest.fixture
 async def clouds(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[tuple[FakeOpenAI, FakeAnthropic]]:
-    async with (
-        FakeOpenAI(tool_arguments=ARGUMENTS) as openai,
-        FakeAnthropic(tool_input=ARGUMENTS) as anthropic,
-    ):
-        monkeypatch.setenv("OPENAI_API_KEY", openai.api_key)
-        monkeypatch.setenv("OPENAI_BASE_URL", openai.base_url)
-        monkeypatch.setenv("ANTHROPIC_API_KEY", anthropic.api_key)
-        monkeypatch.setenv("ANTHROPIC_BASE_URL", anthropic.base_url)
-        yield openai, anthropic
+    fakes = FakeOpenAI(tool_arguments=ARGUMENTS), FakeAnthropic(tool_input=ARGUMENTS)
+    async with clouds_in_environment(monkeypatch, *fakes) as started:
+        yield started
 
 
 @pytest.fixture
 async def router(clouds: tuple[FakeOpenAI, FakeAnthropic]) -> AsyncIterator[RouterServer]:
-    config = load_config(env=os.environ)
-    config.listen = "127.0.0.1:0"
-    server = RouterServer(config)
-    await server.start()
+    server = await start_configured_router()
     yield server
     await server.stop(0)
 

@@ -21,6 +21,7 @@ from router.backends.openai_backend import OpenAIBackend
 from router.config.settings import ProviderConfig
 from tests.providers.conftest import OPENAI_KEY, chat_request, collect
 from tests.support.own_loop import run_on
+from tests.support.polling import wait_until
 
 _ANSWER = json.dumps(
     {
@@ -92,6 +93,12 @@ def _backend(url: str) -> OpenAIBackend:
     )
 
 
+def _idle_closed(backend: OpenAIBackend) -> bool:
+    """Whether every connection the backend's chat client keeps idle has seen the server close it."""
+    direct = backend._chat._direct
+    return direct is not None and all(connection.closed for connection in direct._idle)
+
+
 def _whole() -> pb.ChatRequest:
     request = chat_request("m")
     request.whole_answer = True
@@ -137,7 +144,7 @@ async def test_a_kept_connection_the_server_closed_is_replaced_and_the_request_s
         for _ in range(3):
             reply, _ = await collect(backend.chat(_whole(), timeout=5.0))
             assert reply == "hi"
-            await asyncio.sleep(0.05)  # the close reaches the client while the connection is idle
+            await wait_until(lambda: _idle_closed(backend))  # the close reached the client while it was idle
         assert server.connections == 3
     finally:
         await backend.close()

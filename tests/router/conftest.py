@@ -8,7 +8,10 @@ from modelyard.v1 import router_pb2_grpc
 
 from router.config.settings import RetryPolicy, RouterConfig
 from router.server import RouterServer
+from tests.support.clouds import clouds_in_environment
 from tests.support.echo_worker import EchoWorker
+from tests.support.fake_anthropic import FakeAnthropic
+from tests.support.fake_openai import FakeOpenAI
 from tests.support.polling import wait_until
 
 
@@ -52,3 +55,10 @@ async def echo_workers(router: RouterServer) -> AsyncIterator[WorkerFactory]:
     yield start
     for worker in started:
         await worker.stop()
+
+
+@pytest.fixture
+async def clouds(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[tuple[FakeOpenAI, FakeAnthropic]]:
+    """The fake OpenAI and Anthropic APIs, configured through the environment as users configure the real ones."""
+    async with clouds_in_environment(monkeypatch) as started:
+        yield started

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import grpc
 import pytest
@@ -28,6 +28,7 @@ from tests.support.echo_worker import EchoWorker, Faults
 from tests.support.fake_http import Fault
 from tests.support.fake_openai import FakeOpenAI
 from tests.support.polling import wait_until
+from tests.support.pool import Pool, running_pool
 from tests.support.rich_errors import details
 
 KEYS = {"flood": "flood-key", "quiet": "quiet-key", "heavy": "heavy-key", "etl": "etl-key"}
@@ -58,7 +59,7 @@ def auth(tenant: str) -> tuple[tuple[str, str], ...]:
 
 
 @pytest.fixture
-async def router() -> AsyncIterator[RouterServer]:
+async def pool() -> AsyncIterator[Pool]:
     keys = [
         ApiKey("flood", hash_key(KEYS["flood"])),
         ApiKey("quiet", hash_key(KEYS["quiet"]), admin=True),
@@ -70,32 +71,22 @@ async def router() -> AsyncIterator[RouterServer]:
         max_queued_per_tenant=64,
         tenants={"heavy": TenantAdmission(weight=3.0), "quiet": TenantAdmission(max_queued=2)},
     )
-    server = RouterServer(
-        RouterConfig(
-            listen="127.0.0.1:0", router_id="admit", report_interval_ms=100, keys=keys, admission=admission
-        )
+    config = RouterConfig(
+        listen="127.0.0.1:0", router_id="admit", report_interval_ms=100, keys=keys, admission=admission
     )
-    await server.start()
-    yield server
-    await server.stop(0)
+    worker = RecordingWorker("w1", max_concurrency=1, faults=Faults(hold=asyncio.Event()))
+    async with running_pool(config, worker) as started:
+        yield started
 
 
 @pytest.fixture
-async def stub(router: RouterServer) -> AsyncIterator[router_pb2_grpc.RouterServiceStub]:
-    async with grpc.aio.insecure_channel(router.address) as channel:
-        yield router_pb2_grpc.RouterServiceStub(channel)
+def router(pool: Pool) -> RouterServer:
+    return pool.router
 
 
 @pytest.fixture
-async def worker(router: RouterServer) -> AsyncIterator[RecordingWorker]:
-    hold = asyncio.Event()
-    started = RecordingWorker("w1", max_concurrency=1, faults=Faults(hold=hold))
-    await started.start()
-    await started.register(router.address)
-    await wait_until(lambda: router.registry.get("w1") is not None)
-    yield started
-    hold.set()
-    await started.stop()
+def worker(pool: Pool) -> RecordingWorker:
+    return cast(RecordingWorker, pool.workers["w1"])
 
 
 class Scene:
@@ -137,8 +128,8 @@ class Scene:
 
 
 @pytest.fixture
-def scene(router: RouterServer, stub: router_pb2_grpc.RouterServiceStub, worker: RecordingWorker) -> Scene:
-    return Scene(router, stub, worker)
+def scene(pool: Pool, worker: RecordingWorker) -> Scene:
+    return Scene(pool.router, pool.stub, worker)
 
 
 async def test_quiet_tenant_goes_ahead_of_a_flood(scene: Scene) -> None:
@@ -269,28 +260,23 @@ async def test_a_cloud_answering_429_counts_as_saturated_for_a_while() -> None:
             providers=[provider],
             admission=AdmissionConfig(enabled=True, rate_limited_s=1.0),
         )
-        router = RouterServer(config)
-        await router.start()
-        try:
-            async with grpc.aio.insecure_channel(router.address) as channel:
-                stub = router_pb2_grpc.RouterServiceStub(channel)
-                cloud.inject(*[Fault(status=429) for _ in range(config.retry.max_attempts)])
-                with pytest.raises(grpc.aio.AioRpcError) as raised:
-                    [r async for r in stub.Chat(chat("first x"))]
-                assert raised.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
-                cloud.clear_faults()
-                assert router.state.circuits["cloud"].allows()
-                held = asyncio.create_task(_answer(stub.Chat(chat("second x"))))
-                queue = router.pipeline.placement.queue
-                await wait_until(lambda: queue.waiting == 1)
-                usage = (await held)[-1].usage
-                assert usage.backend == "cloud"
-                assert wire.ms_of(usage.queue_wait) > 0
-                # It answered since: no longer saturated, the next one goes straight through.
-                third = (await _answer(stub.Chat(chat("third x"))))[-1].usage
-                assert not third.HasField("queue_wait")
-        finally:
-            await router.stop(0)
+        async with running_pool(config) as pool:
+            router, stub = pool.router, pool.stub
+            cloud.inject(*[Fault(status=429) for _ in range(config.retry.max_attempts)])
+            with pytest.raises(grpc.aio.AioRpcError) as raised:
+                [r async for r in stub.Chat(chat("first x"))]
+            assert raised.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+            cloud.clear_faults()
+            assert router.state.circuits["cloud"].allows()
+            held = asyncio.create_task(_answer(stub.Chat(chat("second x"))))
+            queue = router.pipeline.placement.queue
+            await wait_until(lambda: queue.waiting == 1)
+            usage = (await held)[-1].usage
+            assert usage.backend == "cloud"
+            assert wire.ms_of(usage.queue_wait) > 0
+            # It answered since: no longer saturated, the next one goes straight through.
+            third = (await _answer(stub.Chat(chat("third x"))))[-1].usage
+            assert not third.HasField("queue_wait")
 
 
 async def _answer(call: Any) -> list[pb.ChatResponse]:
@@ -312,35 +298,25 @@ async def test_a_full_worker_whose_slot_is_about_to_free_gets_the_next_request_e
     """dispatch_lead_ms: with a slot predicted to free within the lead, the next request goes to the worker's
     own queue now (ready as the slot frees); without, it waits in the router's queue for the slot."""
     admission = AdmissionConfig(enabled=True, dispatch_lead_ms=lead_ms)
-    router = RouterServer(
-        RouterConfig(listen="127.0.0.1:0", router_id="lead", report_interval_ms=500, admission=admission)
-    )
-    await router.start()
+    config = RouterConfig(listen="127.0.0.1:0", router_id="lead", report_interval_ms=500, admission=admission)
     worker = QueueingWorker("w1", max_concurrency=1, faults=Faults())
-    await worker.start()
-    await worker.register(router.address)
-    try:
-        await wait_until(lambda: router.registry.get("w1") is not None)
-        async with grpc.aio.insecure_channel(router.address) as channel:
-            stub = router_pb2_grpc.RouterServiceStub(channel)
-            for _ in range(3):  # measured: how long an answer holds the slot there
-                await _answer(stub.Chat(chat("measure x")))
-            worker.faults.hold = asyncio.Event()
-            blocker = stub.Chat(chat("blocker holds the slot"))
-            await blocker.read()  # it runs; by the fit it should end about now, any moment
-            next_one = asyncio.create_task(_answer(stub.Chat(chat("next x"))))
-            backend = router.registry.get("w1")
-            assert backend is not None
-            queue = router.pipeline.placement.queue
-            if lead_ms:
-                await wait_until(lambda: backend.in_flight == 2)  # on its way to the worker's queue
-                assert queue.waiting == 0
-            else:
-                await wait_until(lambda: queue.waiting == 1)  # held in the router
-                assert backend.in_flight == 1
-            worker.faults.hold.set()
-            assert (await next_one)[-1].usage.backend == "w1"
-            blocker.cancel()
-    finally:
-        await worker.stop()
-        await router.stop(0)
+    async with running_pool(config, worker) as pool:
+        router, stub = pool.router, pool.stub
+        for _ in range(3):  # measured: how long an answer holds the slot there
+            await _answer(stub.Chat(chat("measure x")))
+        worker.faults.hold = asyncio.Event()
+        blocker = stub.Chat(chat("blocker holds the slot"))
+        await blocker.read()  # it runs; by the fit it should end about now, any moment
+        next_one = asyncio.create_task(_answer(stub.Chat(chat("next x"))))
+        backend = router.registry.get("w1")
+        assert backend is not None
+        queue = router.pipeline.placement.queue
+        if lead_ms:
+            await wait_until(lambda: backend.in_flight == 2)  # on its way to the worker's queue
+            assert queue.waiting == 0
+        else:
+            await wait_until(lambda: queue.waiting == 1)  # held in the router
+            assert backend.in_flight == 1
+        worker.faults.hold.set()
+        assert (await next_one)[-1].usage.backend == "w1"
+        blocker.cancel()

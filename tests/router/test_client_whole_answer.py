@@ -5,15 +5,12 @@ stream; `chat` still streams."""
 from __future__ import annotations
 
 import asyncio
-import os
-from collections.abc import AsyncIterator
 from pathlib import Path
 
-import pytest
 from modelyard_client import AsyncClient, ChatResult, Client, TextDelta
 
-from router.config.loader import load_config
 from router.server import RouterServer
+from tests.support.clouds import config_file, start_configured_router
 from tests.support.fake_anthropic import FakeAnthropic
 from tests.support.fake_http import Fault
 from tests.support.fake_openai import FakeOpenAI
@@ -21,24 +18,8 @@ from tests.support.fake_openai import FakeOpenAI
 CHAT_PATH = "/v1/chat/completions"
 
 
-@pytest.fixture
-async def clouds(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[tuple[FakeOpenAI, FakeAnthropic]]:
-    async with FakeOpenAI() as openai, FakeAnthropic() as anthropic:
-        monkeypatch.setenv("OPENAI_API_KEY", openai.api_key)
-        monkeypatch.setenv("OPENAI_BASE_URL", openai.base_url)
-        monkeypatch.setenv("ANTHROPIC_API_KEY", anthropic.api_key)
-        monkeypatch.setenv("ANTHROPIC_BASE_URL", anthropic.base_url)
-        yield openai, anthropic
-
-
 async def _router(tmp_path: Path, config: str) -> RouterServer:
-    config_file = tmp_path / "router.yaml"
-    config_file.write_text(config)
-    loaded = load_config(config_file, env=os.environ)
-    loaded.listen = "127.0.0.1:0"
-    server = RouterServer(loaded)
-    await server.start()
-    return server
+    return await start_configured_router(config_file(tmp_path, config))
 
 
 def _blocking_chat_text(address: str) -> ChatResult:

@@ -5,37 +5,16 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 from modelyard_client import AsyncClient
 from modelyard_client.cli import main as cli
 
-from router.config.loader import load_config
-from router.server import RouterServer
+from tests.support.clouds import start_configured_router as start_router
 from tests.support.fake_anthropic import FakeAnthropic
 from tests.support.fake_http import Fault
 from tests.support.fake_openai import FakeOpenAI
-
-
-@pytest.fixture
-async def clouds(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[tuple[FakeOpenAI, FakeAnthropic]]:
-    async with FakeOpenAI() as openai, FakeAnthropic() as anthropic:
-        monkeypatch.setenv("OPENAI_API_KEY", openai.api_key)
-        monkeypatch.setenv("OPENAI_BASE_URL", openai.base_url)
-        monkeypatch.setenv("ANTHROPIC_API_KEY", anthropic.api_key)
-        monkeypatch.setenv("ANTHROPIC_BASE_URL", anthropic.base_url)
-        yield openai, anthropic
-
-
-async def start_router(config_file: Path | None = None) -> RouterServer:
-    config = load_config(config_file, env=os.environ)
-    config.listen = "127.0.0.1:0"
-    server = RouterServer(config)
-    await server.start()
-    return server
 
 
 async def run_cli(*argv: str) -> int:
@@ -116,10 +95,7 @@ async def test_status_shows_a_cloud_backends_concurrency_limit_and_load(
     config_file.write_text(
         "providers: {openai: {kind: openai, chat_models: [gpt-4o-mini], max_concurrency: 8}}\n"
     )
-    config = load_config(config_file, env=os.environ)
-    config.listen = "127.0.0.1:0"
-    server = RouterServer(config)
-    await server.start()
+    server = await start_router(config_file)
     try:
         openai = server.registry.get("openai")
         assert openai is not None
@@ -140,10 +116,7 @@ async def test_the_router_prices_what_a_cloud_backend_reports_with_its_own_table
         "providers: {openai: {kind: openai, chat_models: [gpt-4o-mini]}}\n"
         "prices: {gpt-4o-mini: {input_per_m: 1000000, output_per_m: 2000000}}\n"  # $1 / $2 a token
     )
-    config = load_config(config_file, env=os.environ)
-    config.listen = "127.0.0.1:0"
-    server = RouterServer(config)
-    await server.start()
+    server = await start_router(config_file)
     try:
         async with AsyncClient(server.address) as client:
             usage = (await client.chat_text("hi", model="gpt-4o-mini")).usage

@@ -4,8 +4,8 @@ backend that can continue a message (our workers, Anthropic), never on an OpenAI
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
 
 import grpc
 import pytest
@@ -19,7 +19,7 @@ from tests.router.test_routing import chat_request, collect
 from tests.support.echo_worker import EchoWorker, Faults
 from tests.support.fake_anthropic import FakeAnthropic
 from tests.support.fake_openai import FakeOpenAI
-from tests.support.polling import wait_until
+from tests.support.pool import Pool, running_pool
 from tests.support.rich_errors import details
 
 WORDS = " ".join(f"n{i}" for i in range(12))
@@ -27,51 +27,30 @@ ECHO = "".join(f"n{i} " for i in range(12))
 GENEROUS_S = 30.0  # bounds a broken build only; nothing here is timed
 
 
-@dataclass
-class Pool:
-    router: RouterServer
-    workers: dict[str, EchoWorker]
-
-
 Start = Callable[..., Awaitable[Pool]]
 
 
 @pytest.fixture
 async def start_router() -> AsyncIterator[Start]:
-    started: list[RouterServer] = []
-    workers: list[EchoWorker] = []
+    async with contextlib.AsyncExitStack() as stack:
 
-    async def start(
-        *, providers: tuple[ProviderConfig, ...] = (), max_attempts: int = 2, **workers_faults: Faults
-    ) -> Pool:
-        config = RouterConfig(
-            listen="127.0.0.1:0",
-            router_id="migration",
-            report_interval_ms=100,
-            retry=RetryPolicy(max_attempts=3, backoff_base_s=0.01, backoff_max_s=0.05),
-            worker_stall_timeout_s=0.5,
-            migration=MigrationConfig(max_attempts=max_attempts),
-            providers=list(providers),
-            health_interval_s=3600,
-        )
-        server = RouterServer(config)
-        await server.start()
-        started.append(server)
-        pool = Pool(server, {})
-        for worker_id, faults in workers_faults.items():
-            worker = EchoWorker(worker_id, faults=faults)
-            await worker.start()
-            await worker.register(server.address)
-            workers.append(worker)
-            pool.workers[worker_id] = worker
-            await wait_until(lambda wid=worker_id: server.registry.get(wid) is not None)  # type: ignore[misc]
-        return pool
+        async def start(
+            *, providers: tuple[ProviderConfig, ...] = (), max_attempts: int = 2, **workers_faults: Faults
+        ) -> Pool:
+            config = RouterConfig(
+                listen="127.0.0.1:0",
+                router_id="migration",
+                report_interval_ms=100,
+                retry=RetryPolicy(max_attempts=3, backoff_base_s=0.01, backoff_max_s=0.05),
+                worker_stall_timeout_s=0.5,
+                migration=MigrationConfig(max_attempts=max_attempts),
+                providers=list(providers),
+                health_interval_s=3600,
+            )
+            workers = [EchoWorker(worker_id, faults=faults) for worker_id, faults in workers_faults.items()]
+            return await stack.enter_async_context(running_pool(config, *workers))
 
-    yield start
-    for worker in workers:
-        await worker.stop()
-    for server in started:
-        await server.stop(0)
+        yield start
 
 
 async def in_order(router: RouterServer, *backends: str) -> None:

@@ -6,9 +6,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
-import grpc
 import pytest
 from modelyard.v1 import inference_pb2 as pb
 from modelyard.v1 import router_pb2_grpc
@@ -21,6 +20,7 @@ from router.server import RouterServer
 from tests.support.echo_worker import EchoWorker, Faults
 from tests.support.fake_openai import FakeOpenAI
 from tests.support.polling import wait_until
+from tests.support.pool import Pool, running_pool
 
 TARGET_MS = 300.0
 
@@ -41,15 +41,18 @@ async def cloud() -> AsyncIterator[FakeOpenAI]:
         yield fake
 
 
-@pytest.fixture
-async def router(cloud: FakeOpenAI) -> AsyncIterator[RouterServer]:
-    provider = ProviderConfig(
+def cloud_provider(cloud: FakeOpenAI) -> ProviderConfig:
+    return ProviderConfig(
         name="cloud",
         kind="openai_compatible",
         api_key=cloud.api_key,
         base_url=cloud.base_url,
         chat_models=["echo"],
     )
+
+
+@pytest.fixture
+async def pool(cloud: FakeOpenAI) -> AsyncIterator[Pool]:
     local_first = LocalFirstConfig(
         routes={
             "local": PlacementPolicy(prefer="local"),
@@ -61,32 +64,28 @@ async def router(cloud: FakeOpenAI) -> AsyncIterator[RouterServer]:
         listen="127.0.0.1:0",
         router_id="spill",
         report_interval_ms=500,  # three missed (a busy machine) would end the worker's lease
-        providers=[provider],
+        providers=[cloud_provider(cloud)],
         routes={"local": ["echo"], "fast": ["echo"], "private": ["echo"]},
         local_first=local_first,
     )
-    server = RouterServer(config)
-    await server.start()
-    yield server
-    await server.stop(0)
+    worker = QueueingWorker("w1", max_concurrency=1, faults=Faults(delay_s=0.02))
+    async with running_pool(config, worker) as started:
+        yield started
 
 
 @pytest.fixture
-async def stub(router: RouterServer) -> AsyncIterator[router_pb2_grpc.RouterServiceStub]:
-    async with grpc.aio.insecure_channel(router.address) as channel:
-        yield router_pb2_grpc.RouterServiceStub(channel)
+def router(pool: Pool) -> RouterServer:
+    return pool.router
 
 
 @pytest.fixture
-async def worker(router: RouterServer) -> AsyncIterator[QueueingWorker]:
-    started = QueueingWorker("w1", max_concurrency=1, faults=Faults(delay_s=0.02))
-    await started.start()
-    await started.register(router.address)
-    await wait_until(lambda: router.registry.get("w1") is not None)
-    yield started
-    if started.faults.hold is not None:
-        started.faults.hold.set()
-    await started.stop()
+def stub(pool: Pool) -> router_pb2_grpc.RouterServiceStub:
+    return pool.stub
+
+
+@pytest.fixture
+def worker(pool: Pool) -> QueueingWorker:
+    return cast(QueueingWorker, pool.workers["w1"])
 
 
 def chat(model: str, **routing: Any) -> pb.ChatRequest:
@@ -204,13 +203,6 @@ async def test_the_prediction_follows_a_worker_that_slows_down(
 async def test_with_the_admission_queue_a_target_spills_and_local_only_waits_in_the_router(
     cloud: FakeOpenAI,
 ) -> None:
-    provider = ProviderConfig(
-        name="cloud",
-        kind="openai_compatible",
-        api_key=cloud.api_key,
-        base_url=cloud.base_url,
-        chat_models=["echo"],
-    )
     local_first = LocalFirstConfig(
         routes={"fast": PlacementPolicy(ttft_slo_ms=TARGET_MS), "private": PlacementPolicy(local_only=True)}
     )
@@ -218,40 +210,31 @@ async def test_with_the_admission_queue_a_target_spills_and_local_only_waits_in_
         listen="127.0.0.1:0",
         router_id="spill-admission",
         report_interval_ms=500,
-        providers=[provider],
+        providers=[cloud_provider(cloud)],
         routes={"fast": ["echo"], "private": ["echo"]},
         local_first=local_first,
         # No dispatch lead: the held blocker would look about to end (its answers take 40 ms) and the
         # next request would be sent to wait behind it; this is about a worker at its limit.
         admission=AdmissionConfig(enabled=True, dispatch_lead_ms=0),
     )
-    router = RouterServer(config)
-    await router.start()
     worker = QueueingWorker("w1", max_concurrency=1, faults=Faults(delay_s=0.02))
-    await worker.start()
-    await worker.register(router.address)
-    try:
-        await wait_until(lambda: router.registry.get("w1") is not None)
-        async with grpc.aio.insecure_channel(router.address) as channel:
-            stub = router_pb2_grpc.RouterServiceStub(channel)
-            await measure_both(stub)
-            blocker = await hold_the_slot(stub, worker)
-            # The worker is saturated (its one slot, target_queue_depth 0): the cloud meets the target.
-            assert (await usage_of(stub, chat("fast"))).backend == "cloud"
-            # local_only: held in the router's queue, not piled onto the worker, until the slot frees.
-            private = asyncio.create_task(usage_of(stub, chat("private")))
-            queue = router.pipeline.placement.queue
-            await wait_until(lambda: queue.waiting == 1)
-            assert router.registry.get("w1").in_flight == 1  # type: ignore[union-attr]
-            assert worker.faults.hold is not None
-            worker.faults.hold.set()
-            usage = await private
-            assert usage.backend == "w1"
-            assert wire.ms_of(usage.queue_wait) > 0
-            blocker.cancel()
-    finally:
-        await worker.stop()
-        await router.stop(0)
+    async with running_pool(config, worker) as pool:
+        router, stub = pool.router, pool.stub
+        await measure_both(stub)
+        blocker = await hold_the_slot(stub, worker)
+        # The worker is saturated (its one slot, target_queue_depth 0): the cloud meets the target.
+        assert (await usage_of(stub, chat("fast"))).backend == "cloud"
+        # local_only: held in the router's queue, not piled onto the worker, until the slot frees.
+        private = asyncio.create_task(usage_of(stub, chat("private")))
+        queue = router.pipeline.placement.queue
+        await wait_until(lambda: queue.waiting == 1)
+        assert router.registry.get("w1").in_flight == 1  # type: ignore[union-attr]
+        assert worker.faults.hold is not None
+        worker.faults.hold.set()
+        usage = await private
+        assert usage.backend == "w1"
+        assert wire.ms_of(usage.queue_wait) > 0
+        blocker.cancel()
 
 
 async def test_a_worker_that_leaves_takes_its_fit_and_progress_with_it(

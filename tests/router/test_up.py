@@ -239,3 +239,55 @@ async def test_up_stops_its_router_with_the_grace_it_was_given(
     )
     assert await asyncio.wait_for(_up.serve(args(grace_seconds=7.0), asyncio.Event()), 30) == 1
     assert graces == [7.0]
+
+
+# `modelyard up` in a process of its own, with the echo worker double as its worker.
+_UP_WITH_ECHO_WORKER = """
+import sys
+from router import up
+up.worker_command = lambda router, _args: [sys.executable, "-m", "tests.client.echo_worker_process", "--router", router]
+sys.exit(up.main(["--listen", "127.0.0.1:0", "--no-embed"]))
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the parent-death signal is Linux's")
+async def test_the_worker_dies_with_a_sigkilled_up(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A SIGKILLed `up` runs no stop of its own: its worker must not stay behind, holding the GPU and port."""
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(str(REPO / d) for d in ("", "proto", "clients")))
+    up = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        _UP_WITH_ECHO_WORKER,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    assert up.stdout is not None
+    worker = 0
+    try:
+        seen: list[str] = []
+        while not any(line.startswith("modelyard ready") for line in seen):
+            line = (await asyncio.wait_for(up.stdout.readline(), 60)).decode()
+            assert line, "".join(seen)  # `up` ended before it was ready
+            seen.append(line)
+            if line.startswith("waiting for the worker (pid "):
+                worker = int(line.split("(pid ")[1].split(")")[0])
+        assert worker, "".join(seen)
+        assert _running(worker)
+        up.kill()
+        await up.wait()
+        await wait_until(lambda: not _running(worker), timeout=30.0, message=f"worker {worker} outlived up")
+    finally:
+        if up.returncode is None:
+            up.kill()
+            await up.wait()
+        if worker and _running(worker):
+            os.kill(worker, signal.SIGKILL)  # the failed case: leave no orphan behind
+
+
+def _running(pid: int) -> bool:
+    """Alive and not a zombie waiting for its new parent to reap it."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False

@@ -140,3 +140,34 @@ async def test_the_using_it_commands(up: Up, speech: Path) -> None:
     assert outputs[0].strip() == "What is the capital of France?"  # the echo worker says it back
     assert "the quick brown fox" in outputs[1]
     assert "local-worker" in outputs[2]
+
+
+def inline_commands(prefix: str) -> list[list[str]]:
+    """The README's `modelyard ...` commands written inline (in backticks, possibly across a line break) that
+    start with `prefix`, in the order written, without placeholders (FILE, ID, [...])."""
+    found = [" ".join(text.split()) for text in re.findall(r"`(modelyard\s[^`]+)`", README)]
+    return [
+        shlex.split(command)
+        for command in dict.fromkeys(found)
+        if command.startswith(prefix) and not re.search(r"[A-Z]{2,}|\[", command)
+    ]
+
+
+async def test_the_admin_strategy_commands(up: Up, speech: Path) -> None:
+    commands = inline_commands("modelyard admin strategy")
+    assert [command[3:] for command in commands] == [["cost_optimized"], ["--weight", "cost=3"], []]
+    set_strategy, set_weight, show = [
+        await run([sys.executable, "-m", "modelyard_client", *command[1:]], speech, MODELYARD_ROUTER=up.grpc)
+        for command in commands
+    ]
+    assert set_strategy.startswith("strategy cost_optimized")
+    assert "cost=3" in set_weight
+    assert show == set_weight  # the read shows what the last change left
+
+
+async def test_the_hash_key_command_prints_a_key_entry(speech: Path) -> None:
+    (command,) = inline_commands("modelyard router hash-key")
+    out = await run([sys.executable, "-m", "modelyard_client", *command[1:]], speech)
+    assert re.search(
+        r'^- \{tenant: acme, key_sha256: "sha256\$[0-9a-f]+\$[0-9a-f]{64}"\}$', out, re.MULTILINE
+    )

