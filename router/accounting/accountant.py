@@ -115,7 +115,27 @@ class Accounting:
         """A request ended: ledger and metrics (its ticket settles its spend). Never blocks."""
         if self.writer is not None:
             self.writer.submit(record)
-        # The request line: one per request, whatever its outcome.
+        # The request line: one per request, whatever its outcome (its fields built only when it is written).
+        if log.isEnabledFor(logging.INFO):
+            self._log_request(record)
+        backend = record.backend or "none"
+        # Without a backend the model is whatever the caller typed: keep it out of the label values.
+        model = record.model if record.backend else "none"
+        self.metrics.child(self.metrics.requests, record.kind, backend, model, record.status).inc()
+        if record.status != "OK":
+            return
+        m = self.metrics.served(record.kind, backend, record.model)
+        m.prompt_tokens.inc(record.prompt_tokens)
+        m.completion_tokens.inc(record.completion_tokens)
+        m.cost.inc(record.cost_usd)
+        self.metrics.child(self.metrics.tenant_cost, record.tenant).inc(record.cost_usd)
+        if record.ttft_ms is not None:
+            m.ttft.observe(record.ttft_ms / 1000)
+        m.latency.observe(record.latency_ms / 1000)
+        m.overhead.observe(max(0.0, overhead_s))
+
+    @staticmethod
+    def _log_request(record: UsageRecord) -> None:
         log.info(
             "%s %s %s/%s in %.0f ms",
             record.kind,
@@ -137,21 +157,6 @@ class Accounting:
                 "cache_hit": record.cache_hit,
             },
         )
-        backend = record.backend or "none"
-        # Without a backend the model is whatever the caller typed: keep it out of the label values.
-        model = record.model if record.backend else "none"
-        self.metrics.child(self.metrics.requests, record.kind, backend, model, record.status).inc()
-        if record.status != "OK":
-            return
-        m = self.metrics.served(record.kind, backend, record.model)
-        m.prompt_tokens.inc(record.prompt_tokens)
-        m.completion_tokens.inc(record.completion_tokens)
-        m.cost.inc(record.cost_usd)
-        self.metrics.child(self.metrics.tenant_cost, record.tenant).inc(record.cost_usd)
-        if record.ttft_ms is not None:
-            m.ttft.observe(record.ttft_ms / 1000)
-        m.latency.observe(record.latency_ms / 1000)
-        m.overhead.observe(max(0.0, overhead_s))
 
     def cache_later(self, key: str, value: bytes) -> None:
         """Store a finished answer without holding up the request's end."""

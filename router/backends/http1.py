@@ -154,6 +154,10 @@ class _Connection(asyncio.Protocol):
             self.transport.resume_reading()
         return data
 
+    def must_wait(self) -> bool:
+        """Whether `read` would wait for the socket: nothing buffered, the body not ended, no failure."""
+        return not self._chunks and not self.complete and self._error is None
+
     def reusable(self) -> bool:
         return self.complete and not self.closed and self._keep_alive
 
@@ -176,8 +180,8 @@ class Http1Response:
 
     async def read(self, timeout: float | None) -> bytes:
         """The next piece of the body, b"" at its end; `timeout` bounds the wait for it."""
-        if timeout is None:
-            return await self._connection.read()
+        if timeout is None or not self._connection.must_wait():
+            return await self._connection.read()  # no wait, no timer: most reads of a fast answer
         async with asyncio.timeout(timeout):
             return await self._connection.read()
 
@@ -215,10 +219,11 @@ class Http1Client:
         return self._head + lines.encode("latin-1")
 
     async def post(
-        self, head: bytes, body: bytes, connect_timeout: float, read_timeout: float
+        self, head: bytes, body: bytes, connect_timeout: float, read_timeout: float | None
     ) -> tuple[Http1Response, _Connection]:
-        """Send `head` (from request_head) and `body`; returns once the answer's headers are here. The caller
-        must `release` the connection, whatever happens next."""
+        """Send `head` (from request_head) and `body`; returns once the answer's headers are here, within
+        `read_timeout` (None: the caller bounds the whole exchange). The caller must `release` the
+        connection, whatever happens next."""
         if self._slots is not None:
             await self._slots.acquire()
         message = b"%sContent-Length: %d\r\n\r\n%s" % (head, len(body), body)
@@ -234,8 +239,11 @@ class Http1Client:
                 assert connection.transport is not None
                 connection.transport.write(message)
                 try:
-                    async with asyncio.timeout(read_timeout):
+                    if read_timeout is None:  # the caller bounds the whole exchange itself
                         await connection.headers_received()
+                    else:
+                        async with asyncio.timeout(read_timeout):
+                            await connection.headers_received()
                 except Http1Error:
                     self._drop(connection)
                     # A kept connection the server had already closed: nothing was answered, send again.

@@ -147,8 +147,8 @@ class ChatCompletionsClient:
     ) -> bytes:
         client, head = self._head(False, headers)
         with _DirectCall(self._provider, self._secret, client) as call:
-            async with asyncio.timeout(timeout):
-                response, call.connection = await client.post(head, fast_json.dumps(body), timeout, timeout)
+            async with asyncio.timeout(timeout):  # the whole exchange: no timer of its own for the headers
+                response, call.connection = await client.post(head, fast_json.dumps(body), timeout, None)
                 if response.status >= 400:
                     raise await self._status_error(response.status, response.headers, _pieces(response, None))
                 return await _bounded(_pieces(response, None), response.headers.get("content-length"))

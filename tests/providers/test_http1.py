@@ -8,12 +8,14 @@ import asyncio
 import json
 from collections.abc import Callable
 
+import pytest
 import uvloop
 from aiohttp import web
 from modelyard.v1 import inference_pb2 as pb
 
 from bench.openai_server import make_app
 from bench.tokens import TOKEN
+from router.backends.base import BackendError
 from router.backends.http1 import Http1Client
 from router.backends.openai_backend import OpenAIBackend
 from router.config.settings import ProviderConfig
@@ -166,6 +168,60 @@ async def test_a_closed_kept_connection_noticed_only_on_sending_is_retried_once(
         assert server.connections == 2
     finally:
         await client.close()
+        await server.stop()
+
+
+class _StallingServer:
+    """Sends `first` on each request, then holds the connection open without another byte."""
+
+    def __init__(self, first: bytes) -> None:
+        self._first = first
+        self._server: asyncio.Server | None = None
+        self._held: list[asyncio.StreamWriter] = []
+
+    async def start(self) -> str:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        return f"http://127.0.0.1:{self._server.sockets[0].getsockname()[1]}/v1"
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(self._first)
+        self._held.append(writer)
+
+    async def stop(self) -> None:
+        for writer in self._held:
+            writer.close()
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+
+
+async def test_a_read_that_must_wait_is_bounded_and_one_that_need_not_is_answered() -> None:
+    half = len(_ANSWER) // 2
+    head = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(_ANSWER)
+    server = _StallingServer(head + _ANSWER[:half])  # half the body, then nothing more
+    client = Http1Client(await server.start() + "/chat/completions", None, 4)
+    try:
+        response, connection = await client.post(client.request_head({}), b"{}", 5.0, 5.0)
+        assert await response.read(0.2) == _ANSWER[:half]  # buffered already: no wait, no timer
+        with pytest.raises(TimeoutError):
+            await response.read(0.2)  # nothing more comes: the timeout still bounds the wait
+        client.release(connection)  # not read whole: closed, not kept
+    finally:
+        await client.close()
+        await server.stop()
+
+
+async def test_a_whole_answer_whose_headers_never_come_times_out() -> None:
+    server = _StallingServer(b"")  # reads the request, never answers
+    backend = _backend(await server.start())
+    try:
+        # Without a timer of its own for the headers, the whole exchange's bound still applies.
+        with pytest.raises(BackendError) as failed:
+            await collect(backend.chat(_whole(), timeout=0.3))
+        assert failed.value.retryable
+    finally:
+        await backend.close()
         await server.stop()
 
 

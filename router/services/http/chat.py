@@ -9,6 +9,7 @@ is an HTTP error status; after it, the stream has said 200, so the error goes ou
 from __future__ import annotations
 
 import contextlib
+import logging
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator
 from typing import cast
@@ -31,6 +32,7 @@ from router.services.http.errors import http_error
 from router.services.http.fields import Json, opt_bool, opt_obj
 from router.services.http.routing_hints import request_id, routing_hints
 
+log = logging.getLogger(__name__)
 _SSE_HEADERS = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
@@ -49,14 +51,7 @@ class ChatHandler:
             return await self._several(http, body, request, call, n)
         if not opt_bool(body, "stream"):
             request.whole_answer = True  # an upstream that can may answer whole, not as events to rebuild
-            collector = AnswerCollector(request)
-            async with (
-                within_deadline(call),
-                contextlib.aclosing(_generator(self._pipeline.chat(request, call))) as events,
-            ):
-                async for event in events:
-                    collector.add(event)
-            return web.Response(body=answer_body(collector.answer()), content_type="application/json")
+            return await self._whole(http, request, call)
         options = opt_obj(body, "stream_options") or {}
         include_usage = opt_bool(options, "include_usage", "stream_options.include_usage")
         encoder = ChunkEncoder(request, include_usage=bool(include_usage))
@@ -79,7 +74,6 @@ class ChatHandler:
         self, http: web.Request, request: pb.ChatRequest, call: Call, encoder: ChunkEncoder
     ) -> web.StreamResponse:
         response: web.StreamResponse | None = None
-        last = b""  # the finish frames, sent with what ends the body in one write
         async with contextlib.aclosing(_generator(self._pipeline.chat(request, call))) as events:
             try:
                 async with within_deadline(call):
@@ -90,17 +84,30 @@ class ChatHandler:
                             response = _EventStream(headers=_SSE_HEADERS)
                             await response.prepare(http)
                         if event.WhichOneof("event") == "usage":  # the last event: the body ends with it
-                            last += encoder.event(event)
-                        else:
-                            await response.write(encoder.event(event))
+                            await response.write_eof(encoder.event(event) + SSE_DONE)
+                            await _settle(events)
+                            return response
+                        await response.write(encoder.event(event))
             except StatusError as e:
                 if response is None:
                     raise
-                await response.write_eof(last + http_error(e).sse_event())
+                await response.write_eof(http_error(e).sse_event())
                 return response
-        if response is None:  # the pipeline always ends with usage; an empty stream would be a bug
-            raise AssertionError("chat stream ended without an event")
-        await response.write_eof(last + SSE_DONE)
+        # The pipeline always ends with usage: a stream without it would be a bug.
+        raise AssertionError("chat stream ended without usage")
+
+    async def _whole(self, http: web.Request, request: pb.ChatRequest, call: Call) -> web.StreamResponse:
+        collector = AnswerCollector(request)
+        async with contextlib.aclosing(_generator(self._pipeline.chat(request, call))) as events:
+            async with within_deadline(call):
+                async for event in events:
+                    collector.add(event)
+                    if event.WhichOneof("event") == "usage":  # the last event: the answer is whole
+                        break
+            response = web.Response(body=answer_body(collector.answer()), content_type="application/json")
+            await response.prepare(http)
+            await response.write_eof()
+            await _settle(events)
         return response
 
 
@@ -108,6 +115,22 @@ class _EventStream(web.StreamResponse):
     """Its headers go out with the first event, in one send (a StreamResponse sends them at prepare)."""
 
     _send_headers_immediately = False
+
+
+async def _settle(events: AsyncGenerator[pb.ChatResponse, None]) -> None:
+    """The answer has gone out whole (usage is the pipeline's last event): now let the pipeline end, which
+    settles the ticket (ledger record, spend, limits, metrics, cache), releases the placement hold and
+    records the backend's success. Sending first takes that work off the time the client waits; none of it
+    suspends, so it runs before the loop reads the client's next request or hears it hang up. Whatever
+    it raises now is recorded by the ticket as the request's outcome; the client already has its answer,
+    and a second response on the connection would corrupt it."""
+    try:
+        async for event in events:
+            log.error("chat: an event after usage (%s), dropped", event.WhichOneof("event"))
+    except StatusError as e:
+        log.warning("chat: the pipeline failed after the answer was sent: %s", e)
+    except Exception:
+        log.exception("chat: the pipeline failed after the answer was sent")
 
 
 def _generator(events: AsyncIterator[pb.ChatResponse]) -> AsyncGenerator[pb.ChatResponse, None]:
