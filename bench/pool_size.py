@@ -119,7 +119,7 @@ def measure(load: Child, workers: int, s: Settings) -> Figures:
         time.sleep(s.idle_s)
         idle_cpu = (cpu_seconds(router.pid) - before) / s.idle_s
         rss = rss_mb(router.pid)
-        warmup = max(200, 2 * workers)  # most workers serve a call before the measured window (first-call paths)
+        warmup = max(200, 2 * workers)  # the router dials each worker on its first request
         cpu = cpu_seconds(router.pid), cpu_seconds(host.pid)
         busy = _load(load, ChatLoad(address, "router", 32, s.requests, s.seconds, 1, warmup))
         sent = warmup + len(busy.outcomes)
