@@ -143,14 +143,6 @@ class WorkerBackend(Backend):
             self._stamp = stamp
         return self._stub
 
-    def dial(self) -> None:
-        """Start connecting now, in the background, so the first request sent here does not wait for the
-        TCP and HTTP/2 (and TLS) handshakes: called when the worker registers. A worker that cannot be
-        reached is found out by its first request, as before."""
-        self._worker_stub()
-        if self._channel is not None:
-            self._channel.get_state(try_to_connect=True)
-
     def _metadata(self) -> tuple[tuple[str, str], ...]:
         """The worker credential, and the attempt's traceparent when tracing is on."""
         return (*self.dialer.metadata, *tracing.outgoing_metadata())

@@ -138,7 +138,6 @@ class WorkerRegistryServicer(worker_pb2_grpc.WorkerRegistryServiceServicer):  # 
         replaced = self._registry.add(worker)
         if replaced is not None:
             self._close_later(replaced)
-        worker.dial()
         log.info(
             "worker %s joined from %s serving %s", worker.id, worker.address, [m.id for m in worker.models]
         )
