@@ -17,7 +17,7 @@ from openai.types.chat import ChatCompletionMessageParam
 from router.config.limits import LimitsConfig, TenantLimits
 from router.config.settings import ProviderConfig
 from router.server import RouterServer
-from tests.http.conftest import KEY, door_config
+from tests.http.conftest import door_config
 from tests.support.fake_openai import FakeOpenAI
 
 MODEL = "gpt-4o-mini"
@@ -49,13 +49,6 @@ async def router(upstream: FakeOpenAI, tmp_path: Path) -> AsyncIterator[RouterSe
     await server.start()
     yield server
     await server.stop(0)
-
-
-@pytest.fixture
-async def client(router: RouterServer) -> AsyncIterator[AsyncOpenAI]:
-    assert router.http is not None
-    async with AsyncOpenAI(api_key=KEY, base_url=router.http.base_url, max_retries=0) as client:
-        yield client
 
 
 def _requests_ok(router: RouterServer) -> float:
