@@ -20,6 +20,7 @@ from router.backends.http1 import Http1Client
 from router.backends.openai_backend import OpenAIBackend
 from router.config.settings import ProviderConfig
 from tests.providers.conftest import OPENAI_KEY, chat_request, collect
+from tests.support.fake_http import content_length
 from tests.support.own_loop import run_on
 from tests.support.polling import wait_until
 
@@ -52,11 +53,7 @@ class _RawServer:
         try:
             while True:
                 head = await reader.readuntil(b"\r\n\r\n")
-                length = next(
-                    int(line.split(b":", 1)[1])
-                    for line in head.split(b"\r\n")
-                    if line.lower().startswith(b"content-length:")
-                )
+                length = content_length(head)
                 await reader.readexactly(length)
                 served += 1
                 writer.write(self._answer(served))

@@ -18,6 +18,7 @@ from router.backends.openai_backend import OpenAIBackend
 from router.config.settings import ProviderConfig, RouterConfig
 from router.server import RouterServer
 from tests.providers.conftest import OPENAI_KEY, chat_request, collect
+from tests.support.fake_http import content_length
 from tests.support.fake_openai import FakeOpenAI
 
 _SENT_AT_MOST = (
@@ -52,11 +53,7 @@ class _EndlessHeaders:
                 await writer.drain()
                 return
             self.posts += 1
-            length = next(
-                int(line.split(b":", 1)[1])
-                for line in head.split(b"\r\n")
-                if line.lower().startswith(b"content-length:")
-            )
+            length = content_length(head)
             await reader.readexactly(length)
             writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n")
             writer.write(b"X-Endless: " if self._one_line else b"")
@@ -102,11 +99,7 @@ async def test_a_long_body_arriving_with_the_headers_is_not_counted_as_headers()
 
     async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         head = await reader.readuntil(b"\r\n\r\n")
-        length = next(
-            int(line.split(b":", 1)[1])
-            for line in head.split(b"\r\n")
-            if line.lower().startswith(b"content-length:")
-        )
+        length = content_length(head)
         await reader.readexactly(length)
         writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
         await writer.drain()

@@ -19,6 +19,15 @@ from aiohttp import BodyPartReader, web
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
+def content_length(head: bytes) -> int:
+    """The Content-Length of a raw HTTP/1.1 request head (for the tests' hand-written socket servers)."""
+    return next(
+        int(line.split(b":", 1)[1])
+        for line in head.split(b"\r\n")
+        if line.lower().startswith(b"content-length:")
+    )
+
+
 @dataclass
 class Fault:
     """What goes wrong with one request. Counts are SSE frames (events), not text pieces."""
