@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Mapping, Sequence
 
 import pytest
 from modelyard.v1 import backend_pb2
@@ -19,9 +18,10 @@ from router.backends.worker import WorkerBackend
 from router.config.accounting import DEFAULT_TENANT_BUDGET, Budget
 from router.config.settings import RouterConfig
 from router.routing.scoring.base import Candidate
-from router.routing.scoring.strategies import DEFAULT_STRATEGIES, SCORERS, Strategies, WeightSet, rank
+from router.routing.scoring.strategies import DEFAULT_STRATEGIES, Strategies, WeightSet, rank
 from router.routing.stats import BackendStats
 from router.server import RouterServer
+from tests.support.scoring import candidates_of, plain_rank
 
 CHAT = frozenset({pb.CAPABILITY_CHAT})
 
@@ -87,17 +87,6 @@ def test_worker_utilisation_follows_its_load_report_and_our_requests(
     assert backend.utilisation() == 0.0
 
 
-def _plain_rank(candidates: Sequence[Candidate], weights: Mapping[str, float]) -> list[Candidate]:
-    """The ranking as the scheduler always defined it: a weighted sum per candidate, best first."""
-    for name, weight in weights.items():
-        if not weight:
-            continue
-        for candidate, value in zip(candidates, SCORERS[name].score(candidates), strict=True):
-            candidate.components[name] = value
-            candidate.score += weight * value
-    return sorted(candidates, key=lambda c: (-c.score, c.priority, c.backend.in_flight, c.backend.id))
-
-
 @pytest.mark.parametrize("strategy", sorted(DEFAULT_STRATEGIES))
 def test_rank_orders_and_scores_exactly_as_the_plain_weighted_sum(strategy: str) -> None:
     rng = random.Random(strategy)
@@ -108,21 +97,13 @@ def test_rank_orders_and_scores_exactly_as_the_plain_weighted_sum(strategy: str)
             backend = _worker(f"w{i}", rng.randint(0, 8), rng.randint(0, 4), rng.random(), rng.randint(0, 3))
             pool.append((backend, stats, rng.choice([0.0, rng.random()]), rng.randint(0, 3), rng.random()))
 
-        def made(pool: list[tuple[WorkerBackend, BackendStats, float, int, float]] = pool) -> list[Candidate]:
-            out = []
-            for backend, stats, cost, priority, match in pool:
-                candidate = Candidate(backend, "m", stats, cost, priority)
-                candidate.prefix_match = match
-                out.append(candidate)
-            return out
-
         weights = Strategies().weights(strategy)
-        expected = _plain_rank(made(), weights)
-        got = rank(made(), Strategies().weight_set(strategy))
+        expected = plain_rank(candidates_of(pool), weights)
+        got = rank(candidates_of(pool), Strategies().weight_set(strategy))
         assert [c.backend.id for c in got] == [c.backend.id for c in expected]
         assert [c.score for c in got] == [c.score for c in expected]  # the same sums, added in the same order
         assert [c.components for c in got] == [c.components for c in expected]
-        assert [c.backend.id for c in rank(made(), weights)] == [
+        assert [c.backend.id for c in rank(candidates_of(pool), weights)] == [
             c.backend.id for c in expected
         ]  # a mapping too
 

@@ -5,7 +5,6 @@ filter's health and circuit shortcuts, the sample's draws, components built only
 from __future__ import annotations
 
 import random
-from collections.abc import Mapping, Sequence
 
 import pytest
 from modelyard.v1 import backend_pb2
@@ -24,6 +23,7 @@ from router.routing.scoring.strategies import SCORERS, WeightSet, rank
 from router.routing.state import RoutingState
 from router.routing.stats import BackendStats
 from router.routing.ttft_model import Observed
+from tests.support.scoring import candidates_of, plain_rank
 
 CHAT = pb.CAPABILITY_CHAT
 NAMES = sorted(SCORERS)
@@ -38,18 +38,6 @@ def _worker(name: str, rng: random.Random) -> WorkerBackend:
     )
     backend.in_flight = rng.randint(0, 3)
     return backend
-
-
-def _one_scorer_at_a_time(candidates: Sequence[Candidate], weights: Mapping[str, float]) -> list[Candidate]:
-    """The definition: each scorer on its own, a weighted sum in the strategy's order, best first."""
-    scores = {id(c): 0.0 for c in candidates}
-    for name, weight in weights.items():
-        if weight:
-            for candidate, value in zip(candidates, SCORERS[name].score(candidates), strict=True):
-                scores[id(candidate)] += weight * value
-    for candidate in candidates:
-        candidate.score = scores[id(candidate)]
-    return sorted(candidates, key=lambda c: (-c.score, c.priority, c.backend.in_flight, c.backend.id))
 
 
 @pytest.mark.parametrize("seed", range(40))
@@ -76,21 +64,13 @@ def test_one_pass_gives_each_scorers_values_and_sums_for_any_weights_in_any_orde
             )
         )
 
-    def made() -> list[Candidate]:
-        out = []
-        for backend, stats, cost, priority, match in pool:
-            candidate = Candidate(backend, "m", stats, cost, priority)
-            candidate.prefix_match = match
-            out.append(candidate)
-        return out
-
-    expected, got = made(), made()
+    expected, got = candidates_of(pool), candidates_of(pool)
     columns = {name: SCORERS[name].score(expected) for name in names}
-    expected = _one_scorer_at_a_time(expected, weights)
+    expected = plain_rank(expected, weights)
     ranked = rank(got, WeightSet.of(weights))
     assert [c.backend.id for c in ranked] == [c.backend.id for c in expected]
     assert [c.score for c in ranked] == [c.score for c in expected]  # bit for bit
-    by_id = {c.backend.id: i for i, c in enumerate(made())}
+    by_id = {c.backend.id: i for i, c in enumerate(candidates_of(pool))}
     for candidate in ranked:
         row = by_id[candidate.backend.id]
         assert candidate.components == {name: columns[name][row] for name in names}
