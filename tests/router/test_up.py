@@ -17,6 +17,7 @@ from router import up as _up
 from router.server import RouterServer
 from router.up import UsageError
 from tests.support.polling import wait_until
+from tests.support.processes import running
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -272,22 +273,13 @@ async def test_the_worker_dies_with_a_sigkilled_up(monkeypatch: pytest.MonkeyPat
             if line.startswith("waiting for the worker (pid "):
                 worker = int(line.split("(pid ")[1].split(")")[0])
         assert worker, "".join(seen)
-        assert _running(worker)
+        assert running(worker)
         up.kill()
         await up.wait()
-        await wait_until(lambda: not _running(worker), timeout=30.0, message=f"worker {worker} outlived up")
+        await wait_until(lambda: not running(worker), timeout=30.0, message=f"worker {worker} outlived up")
     finally:
         if up.returncode is None:
             up.kill()
             await up.wait()
-        if worker and _running(worker):
+        if worker and running(worker):
             os.kill(worker, signal.SIGKILL)  # the failed case: leave no orphan behind
-
-
-def _running(pid: int) -> bool:
-    """Alive and not a zombie waiting for its new parent to reap it."""
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False

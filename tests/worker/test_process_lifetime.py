@@ -11,6 +11,7 @@ import time
 import pytest
 
 from gpu_worker.process_lifetime import descendants
+from tests.support.processes import running
 
 # A stand-in worker with an exec'd helper, which only the guardian can reach (started first, so that the
 # guardian's first look, which start_guardian waits for, includes it), and a forked child, which the fork
@@ -41,16 +42,8 @@ def test_forked_and_execd_children_die_with_a_sigkilled_parent() -> None:
         finally:
             parent.kill()
     deadline = time.monotonic() + 5.0
-    while (alive := {pid for pid, _ in family if _running(pid)}) and time.monotonic() < deadline:
+    while (alive := {pid for pid, _ in family if running(pid)}) and time.monotonic() < deadline:
         time.sleep(0.05)
     for pid in alive:
         os.kill(pid, signal.SIGKILL)
     assert not alive
-
-
-def _running(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
